@@ -1,0 +1,136 @@
+// SDP offer/answer for test calls (RFC 3264), on sdp-transform.
+// We offer G.711 (PCMU/PCMA, static payload types 0/8) plus RFC 4733
+// telephone-event, and answer with the first codec of the offer we support.
+import sdpTransform from 'sdp-transform';
+
+export type G711Codec = 'PCMU' | 'PCMA';
+
+const STATIC_PT: Record<G711Codec, number> = { PCMU: 0, PCMA: 8 };
+export const TELEPHONE_EVENT_PT = 101;
+
+export interface MediaEndpoint {
+  address: string;
+  port: number;
+  /** Negotiated codec, when known (answers; offers list several). */
+  codec?: G711Codec;
+  payloadType?: number;
+  telephoneEventPt?: number;
+  ptimeMs: number;
+  direction: 'sendrecv' | 'sendonly' | 'recvonly' | 'inactive';
+}
+
+export type SdpError = { code: 'E_SDP'; message: string };
+
+let sessionCounter = Math.floor(Date.now() / 1000);
+
+interface Payload {
+  pt: number;
+  codec: string;
+  rate: number;
+  fmtp?: string;
+}
+
+function describe(address: string, port: number, payloads: Payload[], ptimeMs: number, direction: MediaEndpoint['direction']): string {
+  const v6 = address.includes(':');
+  sessionCounter += 1;
+  const session = {
+    version: 0,
+    origin: { username: 'callprobe', sessionId: sessionCounter, sessionVersion: 1, netType: 'IN', ipVer: v6 ? 6 : 4, address },
+    name: 'callprobe',
+    connection: { version: v6 ? 6 : 4, ip: address },
+    timing: { start: 0, stop: 0 },
+    media: [
+      {
+        type: 'audio',
+        port,
+        protocol: 'RTP/AVP',
+        payloads: payloads.map((p) => p.pt).join(' '),
+        rtp: payloads.map((p) => ({ payload: p.pt, codec: p.codec, rate: p.rate })),
+        fmtp: payloads.filter((p) => p.fmtp).map((p) => ({ payload: p.pt, config: p.fmtp as string })),
+        ptime: ptimeMs,
+        direction,
+      },
+    ],
+  };
+  return sdpTransform.write(session as unknown as sdpTransform.SessionDescription);
+}
+
+/** An offer listing `codecs` in preference order plus telephone-event. */
+export function buildOffer(address: string, port: number, codecs: readonly G711Codec[], ptimeMs = 20, direction: MediaEndpoint['direction'] = 'sendrecv'): string {
+  return describe(
+    address,
+    port,
+    [
+      ...codecs.map((c) => ({ pt: STATIC_PT[c], codec: c, rate: 8000 })),
+      { pt: TELEPHONE_EVENT_PT, codec: 'telephone-event', rate: 8000, fmtp: '0-16' },
+    ],
+    ptimeMs,
+    direction,
+  );
+}
+
+/** The answer for one chosen codec (and telephone-event when the offer had it). */
+export function buildAnswer(address: string, port: number, chosen: MediaEndpoint, direction: MediaEndpoint['direction'] = 'sendrecv'): string {
+  const codec = chosen.codec ?? 'PCMU';
+  const payloads: Payload[] = [{ pt: chosen.payloadType ?? STATIC_PT[codec], codec, rate: 8000 }];
+  if (chosen.telephoneEventPt !== undefined) payloads.push({ pt: chosen.telephoneEventPt, codec: 'telephone-event', rate: 8000, fmtp: '0-16' });
+  return describe(address, port, payloads, chosen.ptimeMs, direction);
+}
+
+function codecOf(name: string): G711Codec | undefined {
+  const upper = name.toUpperCase();
+  return upper === 'PCMU' || upper === 'PCMA' ? upper : undefined;
+}
+
+/**
+ * Reads the first audio stream of an SDP: where to send, which codec (the first
+ * payload of the m= line we support, in the peer's order, restricted to `accept`).
+ */
+export function parseMediaEndpoint(sdp: string, accept: readonly G711Codec[] = ['PCMU', 'PCMA']): MediaEndpoint | SdpError {
+  let parsed: sdpTransform.SessionDescription;
+  try {
+    parsed = sdpTransform.parse(sdp);
+  } catch (err) {
+    return { code: 'E_SDP', message: `unparseable SDP: ${(err as Error).message}` };
+  }
+  const audio = parsed.media?.find((m) => m.type === 'audio' && m.port > 0);
+  if (!audio) return { code: 'E_SDP', message: 'SDP has no active audio stream (m=audio with port > 0)' };
+  const address = audio.connection?.ip ?? parsed.connection?.ip;
+  if (!address) return { code: 'E_SDP', message: 'SDP has no connection address (c=)' };
+  const order = sdpTransform.parsePayloads(audio.payloads ?? '');
+  const rtpmap = new Map<number, string>(audio.rtp.map((r) => [r.payload, r.codec]));
+  let codec: G711Codec | undefined;
+  let payloadType: number | undefined;
+  let telephoneEventPt: number | undefined;
+  for (const pt of order) {
+    // Static payload types may come without an rtpmap (RFC 3551).
+    const name = rtpmap.get(pt) ?? (pt === 0 ? 'PCMU' : pt === 8 ? 'PCMA' : '');
+    if (name.toLowerCase() === 'telephone-event') {
+      telephoneEventPt ??= pt;
+      continue;
+    }
+    const c = codecOf(name);
+    if (c && accept.includes(c) && codec === undefined) {
+      codec = c;
+      payloadType = pt;
+    }
+  }
+  if (!codec || payloadType === undefined) {
+    return { code: 'E_SDP', message: `no common codec: offered ${order.map((pt) => rtpmap.get(pt) ?? pt).join(', ') || 'none'}, we accept ${accept.join(', ')}` };
+  }
+  const ptime = Number(audio.ptime ?? 20);
+  const dir = audio.direction ?? parsed.direction ?? 'sendrecv';
+  return {
+    address,
+    port: audio.port,
+    codec,
+    payloadType,
+    ...(telephoneEventPt !== undefined ? { telephoneEventPt } : {}),
+    ptimeMs: Number.isFinite(ptime) && ptime > 0 ? ptime : 20,
+    direction: dir,
+  };
+}
+
+export function isSdpError(x: MediaEndpoint | SdpError): x is SdpError {
+  return (x as SdpError).code === 'E_SDP';
+}

@@ -1,0 +1,30 @@
+import { describe, expect, it } from 'vitest';
+import { buildAnswer, buildOffer, isSdpError, parseMediaEndpoint } from '../../../src/probes/call/sdp.js';
+
+describe('call SDP', () => {
+  it('offer round-trips through the parser with preference order', () => {
+    const offer = buildOffer('127.0.0.1', 16000, ['PCMA', 'PCMU']);
+    expect(offer).toMatch(/m=audio 16000 RTP\/AVP 8 0 101/);
+    expect(offer).toMatch(/a=rtpmap:101 telephone-event\/8000/);
+    const ep = parseMediaEndpoint(offer);
+    expect(isSdpError(ep)).toBe(false);
+    expect(ep).toMatchObject({ address: '127.0.0.1', port: 16000, codec: 'PCMA', payloadType: 8, telephoneEventPt: 101, ptimeMs: 20 });
+  });
+  it('answer carries the one chosen codec', () => {
+    const answer = buildAnswer('127.0.0.1', 16002, { address: '', port: 0, codec: 'PCMU', payloadType: 0, ptimeMs: 20, direction: 'sendrecv' });
+    expect(answer).toMatch(/m=audio 16002 RTP\/AVP 0\r?\n/);
+    expect(parseMediaEndpoint(answer)).toMatchObject({ codec: 'PCMU', port: 16002 });
+  });
+  it('accepts static payload types without rtpmap and media-level c=', () => {
+    const sdp = 'v=0\r\no=- 1 1 IN IP4 10.0.0.1\r\ns=-\r\nt=0 0\r\nm=audio 4000 RTP/AVP 18 8\r\nc=IN IP4 127.0.0.5\r\n';
+    expect(parseMediaEndpoint(sdp)).toMatchObject({ address: '127.0.0.5', port: 4000, codec: 'PCMA', payloadType: 8 });
+  });
+  it('reports missing common codec and missing audio', () => {
+    const g729 = 'v=0\r\no=- 1 1 IN IP4 1.2.3.4\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 18\r\na=rtpmap:18 G729/8000\r\n';
+    const r = parseMediaEndpoint(g729);
+    expect(isSdpError(r) && r.message).toMatch(/no common codec: offered G729/);
+    const noAudio = 'v=0\r\no=- 1 1 IN IP4 1.2.3.4\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=video 4000 RTP/AVP 96\r\n';
+    expect(isSdpError(parseMediaEndpoint(noAudio))).toBe(true);
+    expect(parseMediaEndpoint(g729, ['PCMU'])).toMatchObject({ code: 'E_SDP' });
+  });
+});
