@@ -1,17 +1,7 @@
 // Which numbers a test call may dial. A probe must never become a toll-fraud
 // vector: anything that is not an extension we hold credentials for is dialled
 // only when it matches an `allowed_destinations` pattern.
-
-/** Patterns are literal digits/`+` with `*` (any run) and `?` (one character). */
-export function matchesPattern(number: string, pattern: string): boolean {
-  let re = '^';
-  for (const ch of pattern) {
-    if (ch === '*') re += '.*';
-    else if (ch === '?') re += '.';
-    else re += ch.replace(/[\\^$.|+()[\]{}]/g, '\\$&');
-  }
-  return new RegExp(`${re}$`).test(number);
-}
+import { destinationAllowed } from '../../config/destinations.js';
 
 export type Destination =
   | { kind: 'extension'; number: string }
@@ -24,7 +14,7 @@ export type Destination =
  */
 export function classifyDestination(number: string, ownExtensions: readonly string[], allowed: readonly string[]): Destination {
   if (ownExtensions.includes(number)) return { kind: 'extension', number };
-  const pattern = allowed.find((p) => matchesPattern(number, p));
+  const pattern = allowed.find((p) => destinationAllowed(number, [p]));
   if (pattern !== undefined) return { kind: 'external', number, pattern };
   const hint = allowed.length === 0 ? 'allowed_destinations is empty' : `allowed_destinations: ${allowed.join(', ')}`;
   return {

@@ -1,17 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { classifyDestination, matchesPattern } from '../../../src/probes/call/policy.js';
-
-describe('matchesPattern', () => {
-  it('handles * and ? and literal +', () => {
-    expect(matchesPattern('+15551234', '+1555*')).toBe(true);
-    expect(matchesPattern('+15561234', '+1555*')).toBe(false);
-    expect(matchesPattern('9155501234', '9*')).toBe(true);
-    expect(matchesPattern('1002', '100?')).toBe(true);
-    expect(matchesPattern('10020', '100?')).toBe(false);
-    // '+' is literal, not a regex quantifier
-    expect(matchesPattern('1555', '+1555')).toBe(false);
-  });
-});
+import { classifyDestination } from '../../../src/probes/call/policy.js';
 
 describe('classifyDestination', () => {
   const own = ['1001', '1002'];

@@ -1,0 +1,218 @@
+// `probe call <from> <to>` and `probe demo`. Thin: flags → CallSpec → probeCall
+// → thresholds → render. SIGINT/SIGTERM during a call hang up (BYE or CANCEL)
+// and exit 130.
+import type { Command } from 'commander';
+import type { Config } from '../config/schema.js';
+import type { CallProgress, CallResult, CallSpec } from '../probes/call/index.js';
+import type { G711Codec } from '../rtp/g711.js';
+import { EXIT, parseDuration, parseNumber, printJson, runCommand, UsageError, type CommonOptions } from './common.js';
+
+interface CallFlags extends CommonOptions {
+  duration: string;
+  ringTimeout: string;
+  server?: string;
+  transport?: string;
+  codec?: string;
+  direct?: string;
+  audio?: string;
+  localAddress?: string;
+  insecure?: boolean;
+  mosMin?: string;
+  lossMax?: string;
+  pddMax?: string;
+}
+
+const CODECS: readonly G711Codec[] = ['PCMU', 'PCMA'];
+
+function parseCodecs(text: string): G711Codec[] {
+  const list = text.split(',').map((c) => c.trim().toUpperCase());
+  for (const c of list) {
+    if (!CODECS.includes(c as G711Codec)) throw new UsageError(`--codec: "${c}" is not supported (PCMU, PCMA; comma-separated for an offer order)`);
+  }
+  return list as G711Codec[];
+}
+
+function parseTransport(text: string | undefined): 'udp' | 'tcp' | 'tls' | undefined {
+  if (text === undefined) return undefined;
+  const t = text.toLowerCase();
+  if (t !== 'udp' && t !== 'tcp' && t !== 'tls') throw new UsageError(`--transport: "${text}" is not udp, tcp or tls`);
+  return t;
+}
+
+/** Loads the config when one is named or found; `probe call` also works from flags and env alone. */
+async function maybeLoadConfig(file: string | undefined): Promise<Config | undefined> {
+  const { loadConfig, findConfigFile } = await import('../config/load.js');
+  const { ConfigError } = await import('../config/errors.js');
+  try {
+    if (file === undefined) {
+      try {
+        findConfigFile();
+      } catch {
+        return undefined; // no config anywhere: flags and CALLPROBE_<EXT>_PASSWORD
+      }
+    }
+    return loadConfig(file !== undefined ? { file } : {}).config;
+  } catch (err) {
+    if (err instanceof ConfigError) throw new UsageError(err.message);
+    throw err;
+  }
+}
+
+/** Runs the call with live progress, thresholds and rendering; returns the exit code. */
+async function executeCall(spec: CallSpec, flags: CallFlags, config: Config | undefined, cleanup?: () => Promise<void>): Promise<number> {
+  const { probeCall } = await import('../probes/call/index.js');
+  const { evaluateThresholds } = await import('../probes/runner.js');
+  const { createLogger } = await import('../log.js');
+  const { renderCall, renderProgress } = await import('./render-call.js');
+  if (flags.audio) {
+    const { readWav } = await import('../rtp/audio.js');
+    try {
+      spec.audio = await readWav(flags.audio);
+    } catch (err) {
+      throw new UsageError(`--audio: ${(err as Error).message}`);
+    }
+  }
+  const live = process.stderr.isTTY && !flags.json && !flags.quiet;
+  if (live) {
+    spec.onProgress = (p: CallProgress) => process.stderr.write(`\r\x1b[2K${renderProgress(p)}`);
+  }
+  const controller = new AbortController();
+  const onSignal = (): void => controller.abort(new Error('signal'));
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  let result: CallResult;
+  try {
+    result = await probeCall({ logger: createLogger(flags.logLevel), signal: controller.signal }, spec);
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    if (live) process.stderr.write('\r\x1b[2K');
+    await cleanup?.();
+  }
+  if (!result.interrupted) {
+    const t = config?.thresholds;
+    const thresholds = {
+      mos_min: flags.mosMin !== undefined ? parseNumber(flags.mosMin, 'mos-min', 1, 5) : (t?.mos_min ?? 3.5),
+      loss_max_percent: flags.lossMax !== undefined ? parseNumber(flags.lossMax, 'loss-max', 0, 100) : (t?.loss_max_percent ?? 1),
+      pdd_max_ms: flags.pddMax !== undefined ? parseDuration(flags.pddMax, 'pdd-max') : (t?.pdd_max_ms ?? 3000),
+      cert_warn_days: 30,
+      cert_crit_days: 7,
+      ...(t?.jitter_max_ms !== undefined ? { jitter_max_ms: t.jitter_max_ms } : {}),
+    };
+    result.failures.push(...evaluateThresholds(result, thresholds));
+    result.success = result.success && result.failures.length === 0;
+  }
+  if (flags.json) printJson(result);
+  else if (!flags.quiet) process.stdout.write(renderCall(result));
+  if (result.interrupted) return EXIT.INTERRUPTED;
+  return result.success ? EXIT.OK : EXIT.PROBE_FAILED;
+}
+
+function commonCallOptions(cmd: Command): Command {
+  return cmd
+    .option('--duration <d>', 'media duration after answer (e.g. 10s, 1m)', '10s')
+    .option('--codec <list>', 'codecs to offer, in order: PCMU, PCMA or "PCMA,PCMU"')
+    .option('--audio <file.wav>', 'send this 8 kHz mono 16-bit WAV instead of the built-in speech-like signal')
+    .option('--mos-min <mos>', 'fail when a direction\'s MOS is below (default: config thresholds.mos_min, 3.5)')
+    .option('--loss-max <percent>', 'fail when a direction loses more (default: config, 1 %)')
+    .option('--pdd-max <d>', 'fail when post-dial delay is longer (default: config, 3s)')
+    .option('--json', 'one JSON object on stdout (logs on stderr)')
+    .option('--quiet', 'no output; only the exit code')
+    .option('--log-level <level>', 'log level on stderr: error, warn, info, debug', 'warn');
+}
+
+export function register(program: Command): void {
+  commonCallOptions(
+    program
+      .command('call')
+      .description('place one test call and measure audio both ways (loss, jitter, MOS per direction)')
+      .argument('<from>', 'calling extension (credentials from the config or CALLPROBE_<EXT>_PASSWORD)')
+      .argument('<to>', 'extension, number or SIP URI to call'),
+  )
+    .option('--config <file>', 'config file (default: $CALLPROBE_CONFIG, ./callprobe.yaml, /etc/callprobe/callprobe.yaml)')
+    .option('--server <uri>', 'registrar/proxy (default: config pbx.uri, else sip:127.0.0.1:5060)')
+    .option('--transport <t>', 'udp, tcp or tls (default: config pbx.transport, else udp)')
+    .option('--ring-timeout <d>', 'CANCEL when not answered within this time', '30s')
+    .option('--direct <uri>', 'call this SIP URI peer-to-peer, without registering (e.g. sip:1002@10.0.0.5:5060)')
+    .option('--local-address <ip>', 'local address for SIP and RTP (default: the route towards the server)')
+    .option('--insecure', 'TLS: accept self-signed certificates')
+    .addHelpText(
+      'after',
+      `
+When the agent holds credentials for both extensions it registers both, answers
+on the callee side itself and streams audio both ways, so each direction is
+measured at its receiver. Other numbers are dialled only when they match the
+config's allowed_destinations (a probe must never become a toll-fraud vector).
+
+Examples:
+  CALLPROBE_1001_PASSWORD=s3cret CALLPROBE_1002_PASSWORD=s3cret probe call 1001 1002
+  probe call 1001 1002 --config /etc/callprobe/callprobe.yaml --duration 30s --json
+  probe call 1001 9155501234 --codec PCMA          # trunk: needs allowed_destinations: ["9*"]
+  probe call me x --direct sip:1002@127.0.0.1:5070  # no registrar
+
+Exit codes: 0 passed, 1 the call failed or crossed a threshold (the failure names
+the phase: dns, connect, register, invite, media, bye), 2 usage/config error,
+3 internal error, 130 interrupted (the call was hung up first).`,
+    )
+    .action(async (from: string, to: string, flags: CallFlags) => {
+      await runCommand(async () => {
+        const config = await maybeLoadConfig(flags.config);
+        const { buildCallSpec } = await import('../probes/call/spec.js');
+        const transport = parseTransport(flags.transport);
+        const built = buildCallSpec(
+          {
+            from,
+            to,
+            durationMs: parseDuration(flags.duration, 'duration'),
+            ringTimeoutMs: parseDuration(flags.ringTimeout, 'ring-timeout'),
+            ...(flags.server !== undefined ? { server: flags.server } : {}),
+            ...(transport !== undefined ? { transport } : {}),
+            ...(flags.codec !== undefined ? { codecs: parseCodecs(flags.codec) } : {}),
+            ...(flags.direct !== undefined ? { direct: flags.direct } : {}),
+            ...(flags.localAddress !== undefined ? { localAddress: flags.localAddress } : {}),
+            ...(flags.insecure ? { insecure: true } : {}),
+          },
+          config,
+          process.env,
+        );
+        if (!built.ok) throw new UsageError(built.message);
+        return executeCall(built.spec, flags, config);
+      }, flags);
+    });
+
+  commonCallOptions(
+    program
+      .command('demo')
+      .description('a real SIP call with two-way RTP against an answering peer callprobe starts on 127.0.0.1 (no PBX needed)'),
+  )
+    .addHelpText(
+      'after',
+      `
+Starts an embedded user agent on 127.0.0.1 that answers and streams audio back,
+calls it with a real INVITE, streams G.711 both ways, hangs up, and prints what
+each receiver measured. Nothing leaves the machine.
+
+Examples:
+  probe demo
+  probe demo --duration 3s --codec PCMA --json`,
+    )
+    .action(async (flags: CallFlags) => {
+      await runCommand(async () => {
+        const durationMs = parseDuration(flags.duration, 'duration');
+        if (durationMs < 1000 || durationMs > 120_000) throw new UsageError('--duration: between 1s and 120s for the demo');
+        const { startDemoPeer } = await import('../probes/call/demo.js');
+        const peer = await startDemoPeer();
+        const spec: CallSpec = {
+          from: { user: 'callprobe' },
+          to: 'demo',
+          direct: peer.uri,
+          directAnswerer: peer.answerer,
+          localAddress: '127.0.0.1',
+          durationMs,
+          ringTimeoutMs: 5000,
+          codecs: flags.codec !== undefined ? parseCodecs(flags.codec) : ['PCMU', 'PCMA'],
+        };
+        return executeCall(spec, flags, undefined, () => peer.close());
+      }, flags);
+    });
+}

@@ -1,0 +1,115 @@
+// The answering side of a test call: when the agent holds the callee's
+// credentials (or runs the embedded demo peer), it answers the INVITE itself
+// and streams audio back, so the caller→callee direction is measured at its
+// real receiver.
+import type { Logger } from '../../log.js';
+import type { AudioSource } from '../../rtp/audio.js';
+import type { G711Codec } from '../../rtp/g711.js';
+import type { PortAllocator } from '../../rtp/ports.js';
+import { RtpSession } from '../../rtp/session.js';
+import type { Dialog } from '../../sip/dialog.js';
+import type { IncomingCall, UserAgent } from '../../sip/ua.js';
+import { buildAnswer, isSdpError, parseMediaEndpoint } from './sdp.js';
+
+export interface AnsweredCall {
+  callId: string;
+  session: RtpSession;
+  dialog: Dialog;
+  /** Epoch ms when the 200 OK was acknowledged and media started. */
+  answeredAt: number;
+}
+
+export interface AnswererOptions {
+  ua: UserAgent;
+  ports: PortAllocator;
+  /** Address written into our SDP (c=): where the caller must send RTP. */
+  mediaAddress: string;
+  codecs: readonly G711Codec[];
+  audio?: AudioSource;
+  /** Delay between 180 Ringing and 200 OK (ms). Default 0: answer at once. */
+  ringMs?: number;
+  /** Never answer (rings until CANCEL): for ring-timeout tests and demos. */
+  neverAnswer?: boolean;
+  logger?: Logger;
+}
+
+/**
+ * Answers every INVITE the UA receives: 100 (by the transaction layer), 180,
+ * then 200 with an SDP answer for the first offered codec we support; media
+ * starts once the ACK arrives. BYE from the far end ends the call.
+ */
+export class Answerer {
+  private readonly calls = new Map<string, AnsweredCall>();
+  private readonly waiters = new Map<string, (call: AnsweredCall) => void>();
+  private readonly sessions = new Set<RtpSession>();
+  private closed = false;
+
+  constructor(private readonly opts: AnswererOptions) {
+    opts.ua.onInvite((incoming) => {
+      void this.answer(incoming).catch((err: unknown) => {
+        opts.logger?.warn({ err }, 'answering an incoming call failed');
+      });
+    });
+  }
+
+  /** The answered call with this Call-ID, once it is established. */
+  waitFor(callId: string): Promise<AnsweredCall> {
+    const known = this.calls.get(callId);
+    if (known) return Promise.resolve(known);
+    return new Promise((resolve) => this.waiters.set(callId, resolve));
+  }
+
+  get(callId: string): AnsweredCall | undefined {
+    return this.calls.get(callId);
+  }
+
+  private async answer(incoming: IncomingCall): Promise<void> {
+    if (this.closed) {
+      incoming.reject(503, 'Service Unavailable');
+      return;
+    }
+    const offer = incoming.remoteSdp ? parseMediaEndpoint(incoming.remoteSdp, this.opts.codecs) : undefined;
+    if (!offer || isSdpError(offer)) {
+      incoming.reject(488, 'Not Acceptable Here');
+      this.opts.logger?.warn({ reason: offer?.message ?? 'no SDP offer' }, 'rejected incoming INVITE');
+      return;
+    }
+    incoming.progress(180);
+    if (this.opts.neverAnswer) return;
+    if (this.opts.ringMs) await new Promise((r) => setTimeout(r, this.opts.ringMs));
+    const ports = await this.opts.ports.allocate();
+    const session = new RtpSession({
+      ports,
+      codec: offer.codec ?? 'PCMU',
+      ptimeMs: offer.ptimeMs,
+      remote: { address: offer.address, port: offer.port },
+      ...(offer.telephoneEventPt !== undefined ? { telephoneEventPt: offer.telephoneEventPt } : {}),
+      ...(this.opts.audio ? { audio: this.opts.audio } : {}),
+    });
+    this.sessions.add(session);
+    const answerSdp = buildAnswer(this.opts.mediaAddress, ports.rtpPort, offer);
+    let dialog: Dialog;
+    try {
+      dialog = await incoming.accept(answerSdp);
+    } catch (err) {
+      await session.close();
+      this.sessions.delete(session);
+      throw err;
+    }
+    session.start();
+    dialog.on('ended', () => session.stop());
+    const call: AnsweredCall = { callId: incoming.callId, session, dialog, answeredAt: Date.now() };
+    this.calls.set(incoming.callId, call);
+    this.waiters.get(incoming.callId)?.(call);
+    this.waiters.delete(incoming.callId);
+  }
+
+  /** Releases every media session. Idempotent; the UA is closed by its owner. */
+  async close(): Promise<void> {
+    this.closed = true;
+    await Promise.all([...this.sessions].map((s) => s.close()));
+    this.sessions.clear();
+    this.calls.clear();
+    this.waiters.clear();
+  }
+}

@@ -1,0 +1,73 @@
+// Turns the config (and CLI flags, or a probe definition) into a CallSpec.
+// Pure: the environment is passed in, errors come back as values.
+import type { Config } from '../../config/schema.js';
+import type { G711Codec } from '../../rtp/g711.js';
+import type { CallAccount, CallSpec } from './index.js';
+import { classifyDestination } from './policy.js';
+
+export interface CallRequest {
+  from: string;
+  to: string;
+  durationMs: number;
+  ringTimeoutMs?: number;
+  server?: string;
+  transport?: 'udp' | 'tcp' | 'tls';
+  codecs?: readonly G711Codec[];
+  /** Call this URI without a registrar. */
+  direct?: string;
+  localAddress?: string;
+  insecure?: boolean;
+  sipTimeoutMs?: number;
+}
+
+export type SpecResult = { ok: true; spec: CallSpec } | { ok: false; message: string };
+
+/** The password env var for an extension: CALLPROBE_1001_PASSWORD. */
+export function passwordEnvName(ext: string): string {
+  return `CALLPROBE_${ext.replace(/[^A-Za-z0-9]/g, '_').toUpperCase()}_PASSWORD`;
+}
+
+function account(ext: string, config: Config | undefined, env: Readonly<Record<string, string | undefined>>): CallAccount | undefined {
+  const fromConfig = config?.accounts[ext];
+  if (fromConfig) return { user: ext, password: fromConfig.password, ...(fromConfig.auth_user ? { authUser: fromConfig.auth_user } : {}) };
+  const password = env[passwordEnvName(ext)];
+  return password ? { user: ext, password } : undefined;
+}
+
+const DEFAULT_MAX_CALL_MS = 120_000;
+
+export function buildCallSpec(req: CallRequest, config: Config | undefined, env: Readonly<Record<string, string | undefined>>): SpecResult {
+  const maxMs = config?.max_call_duration ?? DEFAULT_MAX_CALL_MS;
+  if (req.durationMs > maxMs) {
+    return { ok: false, message: `call duration ${req.durationMs / 1000}s exceeds the cap max_call_duration ${maxMs / 1000}s` };
+  }
+  if (req.durationMs < 1000) return { ok: false, message: 'call duration must be at least 1s' };
+  const codecs = req.codecs ?? config?.rtp.codecs ?? ['PCMU', 'PCMA'];
+  const common = {
+    durationMs: req.durationMs,
+    ringTimeoutMs: req.ringTimeoutMs ?? 30_000,
+    codecs,
+    transport: req.transport ?? config?.pbx.transport ?? 'udp',
+    rtpPortMin: config?.rtp.port_min ?? 16000,
+    rtpPortMax: config?.rtp.port_max ?? 16999,
+    ...(req.localAddress !== undefined ? { localAddress: req.localAddress } : {}),
+    ...(req.insecure ? { tls: { insecure: true } } : {}),
+    ...(req.sipTimeoutMs !== undefined ? { sipTimeoutMs: req.sipTimeoutMs } : {}),
+  };
+  if (req.direct !== undefined) {
+    const from = account(req.from, config, env) ?? { user: req.from };
+    return { ok: true, spec: { ...common, from, to: req.to, direct: req.direct } };
+  }
+  const server = req.server ?? config?.pbx.uri ?? 'sip:127.0.0.1:5060';
+  const from = account(req.from, config, env);
+  if (!from) {
+    return {
+      ok: false,
+      message: `no password for ${req.from}: add accounts."${req.from}".password to the config or set ${passwordEnvName(req.from)}`,
+    };
+  }
+  const callee = account(req.to, config, env);
+  const dest = classifyDestination(req.to, callee ? [req.to] : [], config?.allowed_destinations ?? []);
+  if (dest.kind === 'refused') return { ok: false, message: `refusing to dial: ${dest.reason}` };
+  return { ok: true, spec: { ...common, from, to: req.to, server, ...(callee ? { callee } : {}) } };
+}
