@@ -13,7 +13,16 @@ export interface DemoPeer {
   close(): Promise<void>;
 }
 
-export async function startDemoPeer(opts: { address?: string; rtpPortMin?: number; rtpPortMax?: number; logger?: Logger } = {}): Promise<DemoPeer> {
+export interface DemoPeerOptions {
+  address?: string;
+  rtpPortMin?: number;
+  rtpPortMax?: number;
+  /** Ring forever (until CANCEL): for ring-timeout checks. */
+  neverAnswer?: boolean;
+  logger?: Logger;
+}
+
+export async function startDemoPeer(opts: DemoPeerOptions = {}): Promise<DemoPeer> {
   const address = opts.address ?? '127.0.0.1';
   const ua = await UserAgent.create({
     // The peer never sends out-of-dialog requests; the server is only its own address.
@@ -25,7 +34,7 @@ export async function startDemoPeer(opts: { address?: string; rtpPortMin?: numbe
     ...(opts.logger ? { logger: opts.logger } : {}),
   });
   const ports = new PortAllocator({ min: opts.rtpPortMin ?? 17000, max: opts.rtpPortMax ?? 17999, address });
-  const answerer = new Answerer({ ua, ports, mediaAddress: address, codecs: ['PCMU', 'PCMA'], ...(opts.logger ? { logger: opts.logger } : {}) });
+  const answerer = new Answerer({ ua, ports, mediaAddress: address, codecs: ['PCMU', 'PCMA'], ...(opts.neverAnswer ? { neverAnswer: true } : {}), ...(opts.logger ? { logger: opts.logger } : {}) });
   let closing: Promise<void> | undefined;
   return {
     uri: `sip:demo@${address}:${ua.localPort}`,
