@@ -3,6 +3,9 @@
 // only commander types at load time; heavy modules (sip/, rtp/, prom-client)
 // are imported inside the action, so `probe --help` stays fast.
 import { Command } from 'commander';
+import { register as registerCall } from './call.js';
+import { register as registerCert } from './cert.js';
+import { register as registerMos } from './mos.js';
 
 const program = new Command();
 program
@@ -18,5 +21,7 @@ program
     // commander's own usage errors: exit 2 per the CLI contract (help/version: 0).
     process.exit(err.exitCode === 0 ? 0 : 2);
   });
+
+for (const register of [registerCall, registerCert, registerMos]) register(program);
 
 await program.parseAsync(process.argv);

@@ -68,6 +68,8 @@ export interface DirectionResult {
   direction: 'caller_to_callee' | 'callee_to_caller';
   /** "receiver": measured where the packets arrived; "rtcp": from the far end's RTCP report; "none": unknown. */
   measured_by: 'receiver' | 'rtcp' | 'none';
+  /** Local RTP port of the agent's socket at this direction's end (receiver, or sender for RTCP/none). */
+  local_rtp_port: number;
   packets_sent: number | null;
   packets_received: number | null;
   packets_lost: number | null;
@@ -76,6 +78,8 @@ export interface DirectionResult {
   out_of_order: number | null;
   jitter_ms: number | null;
   jitter_max_ms: number | null;
+  /** Mean of the RFC 3550 estimate over the call (tshark's "Mean Jitter"); jitter_ms is its final value. */
+  jitter_mean_ms: number | null;
   burst_ratio: number | null;
   r_factor: number | null;
   mos: number | null;
@@ -122,10 +126,11 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
   });
 }
 
-function fromReceiver(direction: DirectionResult['direction'], sent: number, rx: RtpSessionStats): DirectionResult {
+function fromReceiver(direction: DirectionResult['direction'], sent: number, rx: RtpSessionStats, port: number): DirectionResult {
   return {
     direction,
     measured_by: 'receiver',
+    local_rtp_port: port,
     packets_sent: sent,
     packets_received: rx.packets_received,
     packets_lost: rx.packets_lost,
@@ -134,6 +139,7 @@ function fromReceiver(direction: DirectionResult['direction'], sent: number, rx:
     out_of_order: rx.out_of_order,
     jitter_ms: rx.jitter_ms,
     jitter_max_ms: rx.jitter_max_ms,
+    jitter_mean_ms: rx.jitter_mean_ms,
     burst_ratio: rx.burst_ratio,
     r_factor: rx.r_factor,
     mos: rx.mos,
@@ -141,11 +147,12 @@ function fromReceiver(direction: DirectionResult['direction'], sent: number, rx:
 }
 
 /** Our outgoing direction as the far end reported it in RTCP (trunk calls), else unknown. */
-function fromRemoteReport(direction: DirectionResult['direction'], codec: G711Codec, tx: RtpSessionStats, delayMs: number): DirectionResult {
+function fromRemoteReport(direction: DirectionResult['direction'], codec: G711Codec, tx: RtpSessionStats, delayMs: number, port: number): DirectionResult {
   const rr = tx.remote_report;
   const base: DirectionResult = {
     direction,
     measured_by: 'none',
+    local_rtp_port: port,
     packets_sent: tx.packets_sent,
     packets_received: null,
     packets_lost: null,
@@ -154,6 +161,7 @@ function fromRemoteReport(direction: DirectionResult['direction'], codec: G711Co
     out_of_order: null,
     jitter_ms: null,
     jitter_max_ms: null,
+    jitter_mean_ms: null,
     burst_ratio: null,
     r_factor: null,
     mos: null,
@@ -269,7 +277,7 @@ export async function probeCall(ctx: ProbeContext, spec: CallSpec): Promise<Call
     progress({ phase: 'invite' });
     const inviteAt = performance.now();
     let ringTimedOut = false;
-    const call = callerUa.invite(spec.direct ?? spec.to, {
+    const call = callerUa.invite(spec.direct ?? dialTarget(spec.to, callerUa), {
       sdp: buildOffer(mediaAddress, callerPorts.rtpPort, spec.codecs, spec.ptimeMs ?? 20),
       onProvisional: (res: SipResponse) => {
         if (res.status === 180 || res.status === 183) progress({ phase: 'ringing' });
@@ -370,9 +378,9 @@ export async function probeCall(ctx: ProbeContext, spec: CallSpec): Promise<Call
       rtt_ms: callerStats.rtt_ms,
       directions: [
         calleeStats
-          ? fromReceiver('caller_to_callee', callerStats.packets_sent, calleeStats)
-          : fromRemoteReport('caller_to_callee', codec, callerStats, delayMs),
-        fromReceiver('callee_to_caller', calleeStats?.packets_sent ?? callerStats.packets_received, callerStats),
+          ? fromReceiver('caller_to_callee', callerStats.packets_sent, calleeStats, far?.session.localPort ?? 0)
+          : fromRemoteReport('caller_to_callee', codec, callerStats, delayMs, session.localPort),
+        fromReceiver('callee_to_caller', calleeStats?.packets_sent ?? callerStats.packets_received, callerStats, session.localPort),
       ],
     };
     if (!calleeStats) {
@@ -413,6 +421,18 @@ export async function probeCall(ctx: ProbeContext, spec: CallSpec): Promise<Call
     for (const ua of uas) ua.close();
     result.duration_s = round((performance.now() - started) / 1000, 3);
   }
+}
+
+/**
+ * The Request-URI for a dialled number: sip:<to>@<server host>[:port]. The
+ * port matters: a proxy on a non-default port does not treat a portless
+ * 127.0.0.1 as itself and would forward the call elsewhere.
+ */
+function dialTarget(to: string, ua: UserAgent): string {
+  if (to.includes(':')) return to;
+  const { host, port } = ua.serverUri;
+  const h = host.includes(':') ? `[${host}]` : host;
+  return `sip:${to}@${h}${port !== undefined ? `:${port}` : ''}`;
 }
 
 function interrupted(result: CallResult, phase: Phase): CallResult {
