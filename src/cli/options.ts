@@ -1,0 +1,100 @@
+// `probe options <uri>`: one SIP OPTIONS ping, phases timed. Thin: parse
+// flags, call the options probe, render its result (human or --json).
+import type { Command } from 'commander';
+import { EXIT, parseDuration, printJson, runCommand, UsageError } from './common.js';
+import type { ProbeResult } from '../probes/result.js';
+
+interface OptionsCliOptions {
+  transport?: string;
+  timeout: string;
+  insecure?: boolean;
+  ca?: string;
+  servername?: string;
+  json?: boolean;
+  logLevel?: string;
+}
+
+export function register(program: Command): void {
+  program
+    .command('options')
+    .description('SIP OPTIONS ping over UDP, TCP or TLS; reports dns, connect, tls and request times')
+    .argument('<uri>', 'server to ping: sip:host[:port], sips:host[:port], or host[:port]')
+    .option('--transport <udp|tcp|tls>', 'transport (default: from the URI, sips: → tls, else udp)')
+    .option('--timeout <duration>', 'how long to wait for the answer (Timer F)', '5s')
+    .option('--insecure', 'TLS: accept self-signed or mismatching certificates')
+    .option('--ca <file>', 'TLS: PEM file of CA certificates to trust')
+    .option('--servername <name>', 'TLS: SNI and certificate name to check (default: the URI host)')
+    .option('--json', 'print the result object as JSON on stdout')
+    .option('--log-level <level>', 'log level on stderr (debug, info, warn, error)')
+    .addHelpText(
+      'after',
+      `
+Success is any 2xx answer. Failures name the phase that broke (dns, connect,
+tls, options) and why, e.g. "no response (Timer F)" or "connection refused".
+
+Exit status: 0 answered 2xx, 1 probe failed, 2 usage error, 3 internal error.
+
+Examples:
+  probe options sip:127.0.0.1:5060
+  probe options sip:pbx.example.com --transport tcp --timeout 2s
+  probe options sips:127.0.0.1:5061 --insecure --json`,
+    )
+    .action(async (uri: string, opts: OptionsCliOptions) => {
+      await runCommand(async () => {
+        const transport = parseTransport(opts.transport);
+        const timeoutMs = parseDuration(opts.timeout, 'timeout');
+        if (timeoutMs <= 0) throw new UsageError('--timeout must be greater than 0');
+        const tls = await tlsOptions(opts);
+        const { probeOptions } = await import('../probes/options.js');
+        const { createLogger } = await import('../log.js');
+        const result = await probeOptions(
+          { logger: createLogger(opts.logLevel), signal: new AbortController().signal },
+          { target: uri, ...(transport ? { transport } : {}), timeoutMs, ...(tls ? { tls } : {}) },
+        );
+        if (opts.json) printJson(result);
+        else process.stdout.write(renderSipResult(result, `OPTIONS ${uri}`));
+        return result.success && result.failures.length === 0 ? EXIT.OK : EXIT.PROBE_FAILED;
+      }, opts);
+    });
+}
+
+export function parseTransport(text: string | undefined): 'udp' | 'tcp' | 'tls' | undefined {
+  if (text === undefined) return undefined;
+  const t = text.toLowerCase();
+  if (t === 'udp' || t === 'tcp' || t === 'tls') return t;
+  throw new UsageError(`--transport: "${text}" is not one of udp, tcp, tls`);
+}
+
+export async function tlsOptions(opts: { insecure?: boolean; ca?: string; servername?: string }): Promise<{ insecure?: boolean; ca?: string; servername?: string } | undefined> {
+  if (!opts.insecure && !opts.ca && !opts.servername) return undefined;
+  const out: { insecure?: boolean; ca?: string; servername?: string } = {};
+  if (opts.insecure) out.insecure = true;
+  if (opts.servername) out.servername = opts.servername;
+  if (opts.ca) {
+    const { readFile } = await import('node:fs/promises');
+    try {
+      out.ca = await readFile(opts.ca, 'utf8');
+    } catch (err) {
+      throw new UsageError(`--ca: cannot read ${opts.ca} (${(err as { code?: string }).code ?? 'error'})`);
+    }
+  }
+  return out;
+}
+
+/** Human rendering of an options/register result: status line, one line per phase with ms, failures. */
+export function renderSipResult(result: ProbeResult, title: string): string {
+  const lines: string[] = [];
+  const status = typeof result.status === 'number' ? `${result.status} ${String(result.reason ?? '')}`.trim() : 'no answer';
+  const transport = typeof result.transport === 'string' ? ` over ${result.transport}` : '';
+  lines.push(`${title}${transport}: ${result.success ? 'OK' : 'FAILED'} (${status})`);
+  const timings = (result.timings_ms ?? {}) as Record<string, number | undefined>;
+  for (const phase of ['dns', 'connect', 'tls', 'request']) {
+    const ms = timings[phase];
+    if (ms !== undefined) lines.push(`  ${phase.padEnd(8)} ${ms.toFixed(1).padStart(9)} ms`);
+  }
+  for (const [key, label] of [['attempts', 'requests sent'], ['expires', 'expires (s)'], ['contact', 'contact']] as const) {
+    if (result[key] !== undefined) lines.push(`  ${label}: ${String(result[key])}`);
+  }
+  for (const f of result.failures) lines.push(`  failure [${f.phase}] ${f.check}: ${f.message ?? ''}`);
+  return `${lines.join('\n')}\n`;
+}

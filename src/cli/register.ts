@@ -1,0 +1,96 @@
+// `probe register <ext>`: REGISTER an extension with digest auth (or remove
+// its bindings), phases timed. Credentials: --password-env VAR, else
+// $CALLPROBE_<EXT>_PASSWORD. (Config hook: once main.ts passes a loaded config,
+// take pbx.uri and accounts[ext].password from it when the flags are absent.)
+import type { Command } from 'commander';
+import { EXIT, parseDuration, parseNumber, printJson, runCommand, UsageError } from './common.js';
+import { parseTransport, renderSipResult, tlsOptions } from './options.js';
+
+interface RegisterCliOptions {
+  server: string;
+  passwordEnv?: string;
+  authUser?: string;
+  domain?: string;
+  transport?: string;
+  expires: string;
+  unregister?: boolean;
+  timeout: string;
+  insecure?: boolean;
+  ca?: string;
+  json?: boolean;
+  logLevel?: string;
+}
+
+export function register(program: Command): void {
+  program
+    .command('register')
+    .description('REGISTER an extension with digest auth and report timings (or --unregister its bindings)')
+    .argument('<ext>', 'extension / SIP user to register, e.g. 1001')
+    .option('--server <uri>', 'registrar: sip:host[:port], sips:host[:port] or host[:port]', 'sip:127.0.0.1:5060')
+    .option('--password-env <VAR>', 'environment variable holding the password (default CALLPROBE_<EXT>_PASSWORD)')
+    .option('--auth-user <name>', 'digest username when it differs from the extension')
+    .option('--domain <domain>', 'AOR domain (default: the server host)')
+    .option('--transport <udp|tcp|tls>', 'transport (default: from the URI, sips: → tls, else udp)')
+    .option('--expires <seconds>', 'requested binding lifetime', '300')
+    .option('--unregister', 'remove every binding of the extension (Contact: *, Expires: 0)')
+    .option('--timeout <duration>', 'how long to wait for each answer (Timer F)', '5s')
+    .option('--insecure', 'TLS: accept self-signed or mismatching certificates')
+    .option('--ca <file>', 'TLS: PEM file of CA certificates to trust')
+    .option('--json', 'print the result object as JSON on stdout')
+    .option('--log-level <level>', 'log level on stderr (debug, info, warn, error)')
+    .addHelpText(
+      'after',
+      `
+The password is never taken from the command line. Credentials the registrar
+rejects stop the probe after 2 REGISTERs, naming user and realm.
+
+Exit status: 0 registered, 1 probe failed, 2 usage error, 3 internal error.
+
+Examples:
+  CALLPROBE_1001_PASSWORD=secret probe register 1001
+  probe register 1001 --server sips:127.0.0.1:5061 --insecure --password-env PW1001
+  probe register 1001 --unregister --json`,
+    )
+    .action(async (ext: string, opts: RegisterCliOptions) => {
+      await runCommand(async () => {
+        const transport = parseTransport(opts.transport);
+        const timeoutMs = parseDuration(opts.timeout, 'timeout');
+        if (timeoutMs <= 0) throw new UsageError('--timeout must be greater than 0');
+        const expires = parseNumber(opts.expires, 'expires', 0, 2 ** 31 - 1);
+        const password = passwordFor(ext, opts.passwordEnv, process.env);
+        const tls = await tlsOptions(opts);
+        const { probeRegister } = await import('../probes/register.js');
+        const { createLogger } = await import('../log.js');
+        const result = await probeRegister(
+          { logger: createLogger(opts.logLevel), signal: new AbortController().signal },
+          {
+            server: opts.server,
+            user: ext,
+            ...(password !== undefined ? { password } : {}),
+            ...(opts.authUser ? { authUser: opts.authUser } : {}),
+            ...(opts.domain ? { domain: opts.domain } : {}),
+            ...(transport ? { transport } : {}),
+            expires,
+            unregister: opts.unregister === true,
+            timeoutMs,
+            ...(tls ? { tls } : {}),
+          },
+        );
+        if (opts.json) printJson(result);
+        else process.stdout.write(renderSipResult(result, `${opts.unregister ? 'unREGISTER' : 'REGISTER'} ${ext} at ${opts.server}`));
+        return result.success && result.failures.length === 0 ? EXIT.OK : EXIT.PROBE_FAILED;
+      }, opts);
+    });
+}
+
+/** --password-env VAR (must be set) or CALLPROBE_<EXT>_PASSWORD (may be absent: then no auth). */
+export function passwordFor(ext: string, passwordEnv: string | undefined, env: Readonly<Record<string, string | undefined>>): string | undefined {
+  if (passwordEnv !== undefined) {
+    const v = env[passwordEnv];
+    if (v === undefined || v === '') throw new UsageError(`--password-env: environment variable ${passwordEnv} is not set`);
+    return v;
+  }
+  const name = `CALLPROBE_${ext.toUpperCase().replace(/[^A-Z0-9]/g, '_')}_PASSWORD`;
+  const v = env[name];
+  return v === undefined || v === '' ? undefined : v;
+}

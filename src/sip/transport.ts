@@ -1,0 +1,377 @@
+// SIP transports over node:dgram / node:net / node:tls (RFC 3261 §18).
+// One UDP socket per address family (bound once, so it is also the UA's
+// listening socket: Contact and Via name it; RFC 3581 rport makes NATs and
+// proxies answer to it). TCP/TLS connections are reused per destination and
+// carry requests both ways, so Contact names the connection's local port.
+// Every connection reports its connect and TLS handshake time.
+import dgram from 'node:dgram';
+import net from 'node:net';
+import tls from 'node:tls';
+import { performance } from 'node:perf_hooks';
+import { SipStreamFramer } from './framer.js';
+import { parseMessage, serializeMessage, type SipMessage } from './message.js';
+import type { Logger } from '../log.js';
+
+export type TransportProto = 'udp' | 'tcp' | 'tls';
+
+/** Where a message goes: `host` is an IP literal (resolve names first: ./dns.ts). */
+export interface Destination {
+  transport: TransportProto;
+  host: string;
+  port: number;
+  /** TLS SNI / certificate name check (a host name, never an IP). */
+  servername?: string;
+}
+
+export interface TlsClientOptions {
+  /** Accept self-signed / mismatching certificates (the peer certificate is still recorded). */
+  insecure?: boolean;
+  /** PEM CA bundle contents (not a path). */
+  ca?: string | Buffer;
+  servername?: string;
+}
+
+export interface TransportOptions {
+  /** Local IP to bind (default: 0.0.0.0 / ::, with the Contact address found per destination). */
+  localAddress?: string;
+  /** Local UDP port (0 = ephemeral). */
+  localPort?: number;
+  tls?: TlsClientOptions;
+  /** TCP connect + TLS handshake limit. */
+  connectTimeoutMs?: number;
+  logger?: Logger;
+}
+
+/** A prepared path to a destination: what to put in Via/Contact and what it cost. */
+export interface Flow {
+  transport: TransportProto;
+  localAddress: string;
+  localPort: number;
+  /** ms spent opening a TCP connection now (0 if reused or UDP). */
+  connectMs: number;
+  /** ms spent in the TLS handshake now (0 if reused or not TLS). */
+  tlsMs: number;
+  reused: boolean;
+}
+
+export interface Inbound {
+  message: SipMessage;
+  transport: TransportProto;
+  /** Where it came from: responses to a request go back here. */
+  source: { address: string; port: number };
+  /** Key of the stream connection it arrived on (send back on the same one). */
+  connectionKey?: string;
+}
+
+export type TransportErrorCode = 'ECONNREFUSED' | 'ETIMEDOUT' | 'ETLS' | 'ECLOSED' | 'ESEND' | 'EUNREACHABLE';
+
+/** Typed transport failure: `phase` says whether connecting or the TLS handshake broke. */
+export class TransportError extends Error {
+  constructor(
+    readonly code: TransportErrorCode,
+    readonly phase: 'connect' | 'tls' | 'send',
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+interface StreamConn {
+  key: string;
+  socket: net.Socket;
+  framer: SipStreamFramer;
+  localAddress: string;
+  localPort: number;
+  peerCertificate?: tls.DetailedPeerCertificate;
+  tlsProtocol?: string;
+}
+
+/** Lowest allowed UDP receive loss: drop datagrams above this size before parsing. */
+const MAX_DATAGRAM = 65_535;
+
+export class TransportLayer {
+  private udp4?: dgram.Socket;
+  private udp6?: dgram.Socket;
+  private readonly conns = new Map<string, StreamConn>();
+  private readonly pending = new Map<string, Promise<StreamConn>>();
+  private readonly handlers: Array<(m: Inbound) => void> = [];
+  private closed = false;
+  /** Counters for tests and diagnostics. */
+  readonly stats = { received: 0, parseErrors: 0, sent: 0 };
+
+  private constructor(private readonly opts: TransportOptions) {}
+
+  /** Binds the UDP socket for the local address family (IPv4 unless localAddress is IPv6). */
+  static async create(opts: TransportOptions = {}): Promise<TransportLayer> {
+    const t = new TransportLayer(opts);
+    await t.udpSocket(opts.localAddress && net.isIPv6(opts.localAddress) ? 6 : 4);
+    return t;
+  }
+
+  onMessage(handler: (m: Inbound) => void): void {
+    this.handlers.push(handler);
+  }
+
+  /** Local UDP port (the listening port of the UA). */
+  get udpPort(): number {
+    const s = this.udp4 ?? this.udp6;
+    return s ? s.address().port : 0;
+  }
+
+  private async udpSocket(family: 4 | 6): Promise<dgram.Socket> {
+    const existing = family === 4 ? this.udp4 : this.udp6;
+    if (existing) return existing;
+    const socket = dgram.createSocket({ type: family === 4 ? 'udp4' : 'udp6', reuseAddr: false });
+    if (family === 4) this.udp4 = socket;
+    else this.udp6 = socket;
+    socket.on('message', (data, rinfo) => this.onDatagram(data, rinfo));
+    socket.on('error', (err) => this.opts.logger?.warn({ err: err.message }, 'sip udp socket error'));
+    const local = this.opts.localAddress;
+    const address = local && net.isIPv6(local) === (family === 6) ? local : family === 4 ? '0.0.0.0' : '::';
+    await new Promise<void>((resolve, reject) => {
+      socket.once('error', reject);
+      socket.bind({ address, port: this.opts.localPort ?? 0, exclusive: true }, () => {
+        socket.off('error', reject);
+        resolve();
+      });
+    });
+    return socket;
+  }
+
+  private onDatagram(data: Buffer, rinfo: dgram.RemoteInfo): void {
+    this.stats.received++;
+    if (data.length > MAX_DATAGRAM) return;
+    // RFC 5626 keepalive over UDP: a bare CRLFCRLF; answer nothing (STUN is not ours).
+    if (data.length <= 4 && /^[\r\n]*$/.test(data.toString('latin1'))) return;
+    const parsed = parseMessage(data);
+    if (!parsed.ok) {
+      this.stats.parseErrors++;
+      this.opts.logger?.debug({ code: parsed.error.code, from: `${rinfo.address}:${rinfo.port}` }, 'dropped unparsable datagram');
+      return;
+    }
+    this.deliver({ message: parsed.message, transport: 'udp', source: { address: rinfo.address, port: rinfo.port } });
+  }
+
+  private deliver(m: Inbound): void {
+    const msg = m.message;
+    this.opts.logger?.debug(
+      { from: `${m.transport}:${m.source.address}:${m.source.port}`, line: msg.kind === 'request' ? `${msg.method} ${msg.uri}` : `${msg.status} ${msg.reason}`, callId: msg.callId },
+      'sip receive',
+    );
+    for (const h of this.handlers) {
+      try {
+        h(m);
+      } catch (err) {
+        this.opts.logger?.error({ err: err instanceof Error ? err.message : String(err) }, 'sip message handler threw');
+      }
+    }
+  }
+
+  /** The local IP the kernel would use to reach `host` (no packet is sent). */
+  async localAddressFor(host: string): Promise<string> {
+    const local = this.opts.localAddress;
+    if (local && local !== '0.0.0.0' && local !== '::') return local;
+    const family = net.isIPv6(host) ? 6 : 4;
+    if (host === '127.0.0.1' || host === '::1') return host;
+    const probe = dgram.createSocket(family === 4 ? 'udp4' : 'udp6');
+    try {
+      await new Promise<void>((resolve, reject) => {
+        probe.once('error', reject);
+        probe.connect(9, host, () => resolve());
+      });
+      return probe.address().address;
+    } catch {
+      return family === 4 ? '127.0.0.1' : '::1';
+    } finally {
+      probe.close();
+    }
+  }
+
+  /** Opens (or reuses) what is needed to reach `dest`; tells the local address for Via/Contact. */
+  async prepare(dest: Destination): Promise<Flow> {
+    if (this.closed) throw new TransportError('ECLOSED', 'send', 'transport closed');
+    if (dest.transport === 'udp') {
+      const socket = await this.udpSocket(net.isIPv6(dest.host) ? 6 : 4);
+      return {
+        transport: 'udp',
+        localAddress: await this.localAddressFor(dest.host),
+        localPort: socket.address().port,
+        connectMs: 0,
+        tlsMs: 0,
+        reused: true,
+      };
+    }
+    const key = connKey(dest);
+    const existing = this.conns.get(key);
+    if (existing) {
+      return { transport: dest.transport, localAddress: existing.localAddress, localPort: existing.localPort, connectMs: 0, tlsMs: 0, reused: true };
+    }
+    let timings = { connectMs: 0, tlsMs: 0 };
+    let p = this.pending.get(key);
+    if (!p) {
+      p = this.connect(dest, (t) => (timings = t));
+      this.pending.set(key, p);
+      void p.catch(() => undefined).finally(() => this.pending.delete(key));
+    }
+    const conn = await p;
+    return { transport: dest.transport, localAddress: conn.localAddress, localPort: conn.localPort, ...timings, reused: false };
+  }
+
+  private async connect(dest: Destination, report: (t: { connectMs: number; tlsMs: number }) => void): Promise<StreamConn> {
+    const timeout = this.opts.connectTimeoutMs ?? 10_000;
+    const t0 = performance.now();
+    const raw = net.connect({ host: dest.host, port: dest.port, ...(this.opts.localAddress ? { localAddress: this.opts.localAddress } : {}) });
+    raw.setNoDelay(true);
+    await waitFor(raw, 'connect', timeout, (err) => {
+      const code = (err as NodeJS.ErrnoException | undefined)?.code;
+      if (code === 'ECONNREFUSED') return new TransportError('ECONNREFUSED', 'connect', `connection refused by ${dest.host}:${dest.port}`);
+      if (!err) return new TransportError('ETIMEDOUT', 'connect', `TCP connect to ${dest.host}:${dest.port} timed out after ${timeout} ms`);
+      return new TransportError('EUNREACHABLE', 'connect', `TCP connect to ${dest.host}:${dest.port} failed: ${err.message}`);
+    });
+    const connectMs = performance.now() - t0;
+    let socket: net.Socket = raw;
+    let tlsMs = 0;
+    let peerCertificate: tls.DetailedPeerCertificate | undefined;
+    let tlsProtocol: string | undefined;
+    if (dest.transport === 'tls') {
+      const o = this.opts.tls ?? {};
+      const servername = dest.servername ?? o.servername;
+      const t1 = performance.now();
+      const secure = tls.connect({
+        socket: raw,
+        host: dest.host,
+        ...(servername && !net.isIP(servername) ? { servername } : {}),
+        ...(o.ca ? { ca: o.ca } : {}),
+        rejectUnauthorized: !o.insecure,
+        // Without a servername, check the certificate against the IP we dialled.
+        checkServerIdentity: (_host, cert) => tls.checkServerIdentity(servername ?? dest.host, cert),
+      });
+      await waitFor(secure, 'secureConnect', timeout, (err) => {
+        raw.destroy();
+        return new TransportError('ETLS', 'tls', err ? `TLS handshake with ${dest.host}:${dest.port} failed: ${err.message}` : `TLS handshake timed out after ${timeout} ms`);
+      });
+      tlsMs = performance.now() - t1;
+      peerCertificate = secure.getPeerCertificate(true);
+      tlsProtocol = secure.getProtocol() ?? undefined;
+      socket = secure;
+    }
+    if (this.closed) {
+      socket.destroy();
+      throw new TransportError('ECLOSED', 'connect', 'transport closed');
+    }
+    const conn: StreamConn = {
+      key: connKey(dest),
+      socket,
+      framer: new SipStreamFramer(),
+      localAddress: raw.localAddress ?? '127.0.0.1',
+      localPort: raw.localPort ?? 0,
+    };
+    if (peerCertificate) conn.peerCertificate = peerCertificate;
+    if (tlsProtocol) conn.tlsProtocol = tlsProtocol;
+    this.conns.set(conn.key, conn);
+    socket.on('data', (chunk: Buffer) => this.onStreamData(conn, chunk, dest));
+    socket.on('error', (err) => this.opts.logger?.debug({ err: err.message, key: conn.key }, 'sip connection error'));
+    socket.on('close', () => {
+      if (this.conns.get(conn.key) === conn) this.conns.delete(conn.key);
+    });
+    report({ connectMs, tlsMs });
+    return conn;
+  }
+
+  private onStreamData(conn: StreamConn, chunk: Buffer, dest: Destination): void {
+    for (const ev of conn.framer.push(chunk)) {
+      if (ev.type === 'ping') conn.socket.write('\r\n');
+      else if (ev.type === 'error') {
+        this.opts.logger?.warn({ key: conn.key, message: ev.message }, 'closing SIP connection after a framing error');
+        conn.socket.destroy();
+      } else if (ev.type === 'message') {
+        this.stats.received++;
+        const parsed = parseMessage(ev.data);
+        if (!parsed.ok) {
+          this.stats.parseErrors++;
+          continue;
+        }
+        this.deliver({ message: parsed.message, transport: dest.transport, source: { address: dest.host, port: dest.port }, connectionKey: conn.key });
+      }
+    }
+  }
+
+  /** Sends a message (call prepare() first for TCP/TLS to learn the local address). */
+  async send(message: SipMessage, dest: Destination): Promise<void> {
+    if (this.closed) throw new TransportError('ECLOSED', 'send', 'transport closed');
+    const data = serializeMessage(message);
+    this.stats.sent++;
+    this.opts.logger?.debug(
+      { to: `${dest.transport}:${dest.host}:${dest.port}`, line: message.kind === 'request' ? `${message.method} ${message.uri}` : `${message.status} ${message.reason}`, callId: message.callId },
+      'sip send',
+    );
+    if (dest.transport === 'udp') {
+      const socket = await this.udpSocket(net.isIPv6(dest.host) ? 6 : 4);
+      await new Promise<void>((resolve, reject) =>
+        socket.send(data, dest.port, dest.host, (err) => (err ? reject(new TransportError('ESEND', 'send', `UDP send to ${dest.host}:${dest.port} failed: ${err.message}`)) : resolve())),
+      );
+      return;
+    }
+    await this.prepare(dest);
+    const conn = this.conns.get(connKey(dest));
+    if (!conn || conn.socket.destroyed) throw new TransportError('ECLOSED', 'send', `connection to ${dest.host}:${dest.port} is closed`);
+    conn.socket.write(data);
+  }
+
+  /** The certificate chain the TLS peer at `dest` presented (kept for the cert probe). */
+  peerCertificate(dest: Destination): tls.DetailedPeerCertificate | undefined {
+    return this.conns.get(connKey(dest))?.peerCertificate;
+  }
+
+  tlsProtocol(dest: Destination): string | undefined {
+    return this.conns.get(connKey(dest))?.tlsProtocol;
+  }
+
+  /** Idempotent: closes every socket. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const c of this.conns.values()) c.socket.destroy();
+    this.conns.clear();
+    this.udp4?.close();
+    this.udp6?.close();
+    this.udp4 = undefined;
+    this.udp6 = undefined;
+  }
+}
+
+function connKey(dest: Destination): string {
+  return `${dest.transport}:${dest.host}:${dest.port}`;
+}
+
+/** Waits for `event` on an emitter, or rejects with mapErr(error | undefined-for-timeout). */
+function waitFor(
+  socket: net.Socket,
+  event: string,
+  timeoutMs: number,
+  mapErr: (err: Error | undefined) => TransportError,
+): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      cleanup();
+      socket.destroy();
+      reject(mapErr(undefined));
+    }, timeoutMs);
+    const onOk = (): void => {
+      cleanup();
+      resolve();
+    };
+    const onErr = (err: Error): void => {
+      cleanup();
+      socket.destroy();
+      reject(mapErr(err));
+    };
+    const cleanup = (): void => {
+      clearTimeout(timer);
+      socket.off(event, onOk);
+      socket.off('error', onErr);
+    };
+    socket.once(event, onOk);
+    socket.once('error', onErr);
+  });
+}
