@@ -1,0 +1,37 @@
+// Codec impairment parameters for the E-model (ITU-T G.113 Appendix I).
+// Ie = equipment impairment factor, Bpl = packet-loss robustness factor.
+// Only codecs with a value we can cite are listed; adding one needs a source.
+
+export interface CodecImpairment {
+  /** Canonical codec name as reported in results. */
+  readonly name: string;
+  /** Equipment impairment factor Ie (G.113 Table I.1). */
+  readonly ie: number;
+  /** Packet-loss robustness Bpl with packet loss concealment (G.113 Table I.3). */
+  readonly bplWithPlc: number;
+  /** Packet-loss robustness Bpl without concealment (G.113 Table I.3, G.711 "no PLC" row). */
+  readonly bplWithoutPlc: number;
+}
+
+// G.711 (µ-law and A-law share the numbers): Ie 0; Bpl 25.1 with the G.711
+// Appendix I PLC, 4.3 without. G.729A (+VAD): Ie 11, Bpl 19.0 (its PLC is part of
+// the codec, so "no PLC" keeps the same Bpl).
+const G711: Omit<CodecImpairment, 'name'> = { ie: 0, bplWithPlc: 25.1, bplWithoutPlc: 4.3 };
+const G729A: Omit<CodecImpairment, 'name'> = { ie: 11, bplWithPlc: 19.0, bplWithoutPlc: 19.0 };
+
+const CODECS: ReadonlyMap<string, CodecImpairment> = new Map([
+  ['PCMU', { name: 'PCMU', ...G711 }],
+  ['PCMA', { name: 'PCMA', ...G711 }],
+  // G.729 and G.729A are one entry: on the wire both are PT 18 and G.113 gives
+  // the loss robustness for G.729A.
+  ['G729', { name: 'G729', ...G729A }],
+  ['G729A', { name: 'G729A', ...G729A }],
+]);
+
+/** Accepted codec names (upper case), for help texts and error messages. */
+export const KNOWN_CODECS: readonly string[] = [...CODECS.keys()];
+
+/** Looks a codec up by name, case-insensitively ("pcmu", "G.729a" work); undefined when unknown. */
+export function findCodec(name: string): CodecImpairment | undefined {
+  return CODECS.get(name.trim().toUpperCase().replace(/[.\s-]/g, ''));
+}

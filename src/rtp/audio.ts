@@ -1,0 +1,157 @@
+/**
+ * Audio for the media stream: a built-in speech-like test signal, or an
+ * 8 kHz mono 16-bit PCM WAV file. Sources are plain sample arrays; the
+ * encoded frames are computed once per (source, codec, frame size) and shared
+ * by every stream, so sending costs no per-packet encoding.
+ */
+import { readFile } from 'node:fs/promises';
+import { encodeG711, type G711Codec } from './g711.js';
+
+export const SAMPLE_RATE = 8000;
+
+export interface AudioSource {
+  /** For logs and results: "speech-like" or the file name. */
+  readonly name: string;
+  /** 16-bit linear PCM at 8 kHz, mono. */
+  readonly samples: Int16Array;
+}
+
+export class AudioFormatError extends Error {
+  readonly code = 'E_AUDIO_FORMAT';
+}
+
+/**
+ * A deterministic speech-like signal: "syllables" of 120–280 ms at about 4 per
+ * second with a raised-cosine envelope and short pauses, each a harmonic
+ * series on a gliding 95–180 Hz fundamental shaped by two formant-like
+ * resonances (F1 300–800 Hz, F2 900–2300 Hz). Active speech level about
+ * −20 dBov, so µ-law/A-law companding behaves as with a talker.
+ */
+export function speechLikeSignal(seconds = 4): AudioSource {
+  const total = Math.round(seconds * SAMPLE_RATE);
+  const samples = new Int16Array(total);
+  let seed = 0x5eed;
+  const rand = (): number => {
+    seed = (seed * 1664525 + 1013904223) >>> 0;
+    return seed / 2 ** 32;
+  };
+  let pos = 0;
+  while (pos < total) {
+    const syllable = Math.round((0.12 + 0.16 * rand()) * SAMPLE_RATE);
+    const pause = Math.round((0.03 + (rand() < 0.2 ? 0.35 : 0.07) * rand()) * SAMPLE_RATE);
+    const f0Start = 95 + 85 * rand();
+    const f0End = f0Start * (0.8 + 0.35 * rand());
+    const f1 = 300 + 500 * rand();
+    const f2 = 900 + 1400 * rand();
+    const amplitude = 5000 + 4000 * rand();
+    let phase = 0;
+    for (let i = 0; i < syllable && pos + i < total; i++) {
+      const t = i / syllable;
+      const f0 = f0Start + (f0End - f0Start) * t;
+      phase += (2 * Math.PI * f0) / SAMPLE_RATE;
+      let value = 0;
+      for (let h = 1; h * f0 < 3400; h++) {
+        const f = h * f0;
+        // Two resonances (Lorentzian-shaped gains) give vowel-like spectra.
+        const gain = 1 / (1 + ((f - f1) / 120) ** 2) + 0.6 / (1 + ((f - f2) / 180) ** 2) + 0.02;
+        value += gain * Math.sin(h * phase);
+      }
+      const envelope = Math.sin(Math.PI * t) ** 2;
+      samples[pos + i] = Math.max(-32768, Math.min(32767, Math.round(amplitude * envelope * value * 0.5)));
+    }
+    pos += syllable + pause;
+  }
+  return { name: 'speech-like', samples };
+}
+
+function fourcc(buf: Buffer, offset: number): string {
+  return buf.toString('latin1', offset, offset + 4);
+}
+
+/** Parses a RIFF/WAVE buffer; only 8 kHz mono 16-bit PCM is accepted. */
+export function parseWav(buf: Buffer, name = 'wav'): AudioSource {
+  if (buf.length < 12 || fourcc(buf, 0) !== 'RIFF' || fourcc(buf, 8) !== 'WAVE') {
+    throw new AudioFormatError(`${name}: not a RIFF/WAVE file`);
+  }
+  let fmt: { format: number; channels: number; rate: number; bits: number } | undefined;
+  let offset = 12;
+  while (offset + 8 <= buf.length) {
+    const id = fourcc(buf, offset);
+    const size = buf.readUInt32LE(offset + 4);
+    const body = offset + 8;
+    if (id === 'fmt ' && size >= 16 && body + 16 <= buf.length) {
+      fmt = {
+        format: buf.readUInt16LE(body),
+        channels: buf.readUInt16LE(body + 2),
+        rate: buf.readUInt32LE(body + 4),
+        bits: buf.readUInt16LE(body + 14),
+      };
+      // WAVE_FORMAT_EXTENSIBLE: the real format tag is in the sub-format GUID.
+      if (fmt.format === 0xfffe && size >= 40 && body + 26 <= buf.length) fmt.format = buf.readUInt16LE(body + 24);
+    } else if (id === 'data') {
+      if (!fmt) throw new AudioFormatError(`${name}: "data" chunk before "fmt " chunk`);
+      if (fmt.format !== 1 || fmt.channels !== 1 || fmt.rate !== SAMPLE_RATE || fmt.bits !== 16) {
+        throw new AudioFormatError(
+          `${name}: need 8000 Hz mono 16-bit PCM WAV, got format ${fmt.format}, ${fmt.rate} Hz, ` +
+            `${fmt.channels} channel(s), ${fmt.bits}-bit (convert with: sox in.wav -r 8000 -c 1 -b 16 out.wav)`,
+        );
+      }
+      const end = Math.min(buf.length, body + size);
+      const count = Math.floor((end - body) / 2);
+      if (count === 0) throw new AudioFormatError(`${name}: no audio samples`);
+      const samples = new Int16Array(count);
+      for (let i = 0; i < count; i++) samples[i] = buf.readInt16LE(body + 2 * i);
+      return { name, samples };
+    }
+    offset = body + size + (size % 2); // chunks are word-aligned
+  }
+  throw new AudioFormatError(`${name}: no "data" chunk`);
+}
+
+/** Reads an 8 kHz mono 16-bit PCM WAV file. */
+export async function readWav(path: string): Promise<AudioSource> {
+  let buf: Buffer;
+  try {
+    buf = await readFile(path);
+  } catch (err) {
+    throw new AudioFormatError(`${path}: cannot read (${(err as Error).message})`);
+  }
+  return parseWav(buf, path);
+}
+
+/** Splits samples into frames of `samplesPerFrame`, zero-padding the last one. */
+export function toFrames(source: AudioSource, samplesPerFrame = 160): Int16Array[] {
+  const frames: Int16Array[] = [];
+  for (let i = 0; i < source.samples.length; i += samplesPerFrame) {
+    const frame = new Int16Array(samplesPerFrame);
+    frame.set(source.samples.subarray(i, i + samplesPerFrame));
+    frames.push(frame);
+  }
+  return frames;
+}
+
+const encodedCache = new WeakMap<AudioSource, Map<string, readonly Uint8Array[]>>();
+
+/** G.711 payloads of every frame of the source, computed once and shared. */
+export function encodedFrames(source: AudioSource, codec: G711Codec, samplesPerFrame = 160): readonly Uint8Array[] {
+  let perSource = encodedCache.get(source);
+  if (!perSource) {
+    perSource = new Map();
+    encodedCache.set(source, perSource);
+  }
+  const key = `${codec}/${samplesPerFrame}`;
+  let frames = perSource.get(key);
+  if (!frames) {
+    frames = toFrames(source, samplesPerFrame).map((f) => encodeG711(codec, f));
+    perSource.set(key, frames);
+  }
+  return frames;
+}
+
+let defaultSource: AudioSource | undefined;
+
+/** The shared built-in source (4 s loop). */
+export function defaultAudioSource(): AudioSource {
+  defaultSource ??= speechLikeSignal(4);
+  return defaultSource;
+}

@@ -1,0 +1,29 @@
+/**
+ * The one monotonic clock of the media engine: milliseconds as a float from
+ * process.hrtime.bigint() (ns resolution), relative to module load so the
+ * numbers stay small. Injected wherever timing matters, so tests can fake it.
+ */
+export interface Clock {
+  /** Monotonic time in ms (fractional). */
+  now(): number;
+}
+
+const origin = process.hrtime.bigint();
+
+export const monotonicClock: Clock = {
+  now: () => Number(process.hrtime.bigint() - origin) / 1e6,
+};
+
+/** A clock you move by hand (tests). */
+export class ManualClock implements Clock {
+  constructor(private t = 0) {}
+  now(): number {
+    return this.t;
+  }
+  advance(ms: number): void {
+    this.t += ms;
+  }
+  set(ms: number): void {
+    this.t = ms;
+  }
+}

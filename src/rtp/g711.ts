@@ -1,0 +1,105 @@
+/**
+ * ITU-T G.711 µ-law (PCMU) and A-law (PCMA) companding, 16-bit linear PCM in
+ * and out. Segment/bias arithmetic as in the ITU-T reference (and the classic
+ * Sun g711.c): µ-law bias 0x84 with clip at 32635, A-law with even-bit
+ * inversion (XOR 0x55). Decoding uses 256-entry tables built from the same
+ * functions; encoding a whole frame uses a 64 Ki-entry table built on first use.
+ */
+
+const ULAW_BIAS = 0x84;
+const ULAW_CLIP = 32635;
+
+/** Linear 16-bit sample → µ-law byte. */
+export function linearToUlaw(sample: number): number {
+  let s = Math.max(-32768, Math.min(32767, Math.trunc(sample)));
+  const sign = s < 0 ? 0x80 : 0;
+  if (s < 0) s = -s;
+  if (s > ULAW_CLIP) s = ULAW_CLIP;
+  s += ULAW_BIAS;
+  let exponent = 7;
+  for (let mask = 0x4000; (s & mask) === 0 && exponent > 0; mask >>= 1) exponent--;
+  const mantissa = (s >> (exponent + 3)) & 0x0f;
+  return ~(sign | (exponent << 4) | mantissa) & 0xff;
+}
+
+/** µ-law byte → linear 16-bit sample. */
+export function ulawToLinear(byte: number): number {
+  const u = ~byte & 0xff;
+  const exponent = (u >> 4) & 0x07;
+  const mantissa = u & 0x0f;
+  const magnitude = (((mantissa << 3) + ULAW_BIAS) << exponent) - ULAW_BIAS;
+  return u & 0x80 ? 0 - magnitude : magnitude;
+}
+
+/** Linear 16-bit sample → A-law byte. */
+export function linearToAlaw(sample: number): number {
+  let s = Math.max(-32768, Math.min(32767, Math.trunc(sample))) >> 3; // 13-bit
+  let mask: number;
+  if (s >= 0) mask = 0xd5;
+  else {
+    mask = 0x55;
+    s = -s - 1;
+  }
+  let seg = 0;
+  while (seg < 8 && s > (0x20 << seg) - 1) seg++;
+  if (seg >= 8) return 0x7f ^ mask;
+  const aval = (seg << 4) | (seg < 2 ? (s >> 1) & 0x0f : (s >> seg) & 0x0f);
+  return aval ^ mask;
+}
+
+/** A-law byte → linear 16-bit sample. */
+export function alawToLinear(byte: number): number {
+  const a = byte ^ 0x55;
+  let t = (a & 0x0f) << 4;
+  const seg = (a & 0x70) >> 4;
+  if (seg === 0) t += 8;
+  else if (seg === 1) t += 0x108;
+  else t = (t + 0x108) << (seg - 1);
+  return a & 0x80 ? t : -t;
+}
+
+export type G711Codec = 'PCMU' | 'PCMA';
+
+const decodeTables = new Map<G711Codec, Int16Array>();
+const encodeTables = new Map<G711Codec, Uint8Array>();
+
+function decodeTable(codec: G711Codec): Int16Array {
+  let table = decodeTables.get(codec);
+  if (!table) {
+    table = new Int16Array(256);
+    for (let b = 0; b < 256; b++) table[b] = codec === 'PCMU' ? ulawToLinear(b) : alawToLinear(b);
+    decodeTables.set(codec, table);
+  }
+  return table;
+}
+
+function encodeTable(codec: G711Codec): Uint8Array {
+  let table = encodeTables.get(codec);
+  if (!table) {
+    table = new Uint8Array(65536);
+    for (let s = -32768; s < 32768; s++) table[s & 0xffff] = codec === 'PCMU' ? linearToUlaw(s) : linearToAlaw(s);
+    encodeTables.set(codec, table);
+  }
+  return table;
+}
+
+/** Encodes 16-bit PCM samples to G.711 bytes (one byte per sample). */
+export function encodeG711(codec: G711Codec, samples: Int16Array): Uint8Array {
+  const table = encodeTable(codec);
+  const out = new Uint8Array(samples.length);
+  for (let i = 0; i < samples.length; i++) out[i] = table[(samples[i] ?? 0) & 0xffff] ?? 0;
+  return out;
+}
+
+/** Decodes G.711 bytes to 16-bit PCM samples. */
+export function decodeG711(codec: G711Codec, bytes: Uint8Array): Int16Array {
+  const table = decodeTable(codec);
+  const out = new Int16Array(bytes.length);
+  for (let i = 0; i < bytes.length; i++) out[i] = table[bytes[i] ?? 0] ?? 0;
+  return out;
+}
+
+/** RTP static payload type of a G.711 codec (RFC 3551 Table 4). */
+export function payloadTypeOf(codec: G711Codec): number {
+  return codec === 'PCMU' ? 0 : 8;
+}

@@ -1,0 +1,333 @@
+/**
+ * The one pacer for every media stream: absolute deadlines on a single timer.
+ *
+ * Each stream has deadlines start + n·period. All streams sit in one binary
+ * min-heap keyed by their next deadline, and one timer wakes for the earliest.
+ * A wake runs every stream whose deadline has come, so N streams cost one
+ * timer, never N setIntervals. Deadlines are absolute, so there is no drift;
+ * a stream late by more than one period skips the missed ticks (counted)
+ * instead of bursting to catch up.
+ *
+ * Precision: Node timers fire on a millisecond loop clock, up to ~1 ms off.
+ * - Few streams (≤ `spinMaxStreams`, e.g. the two legs of one probe call):
+ *   the timer is armed `spinMs` before the deadline and setImmediate turns
+ *   cover the rest (I/O still runs between them); a deadline within
+ *   `earlyMs` counts as due. Cheap because deadlines are sparse.
+ * - Many streams: spinning would keep a core busy, so the pacer sleeps on
+ *   the timer, treats deadlines within `batchEarlyMs` as due, and is also
+ *   polled from the receive path (`poll()`), which at scale runs every few
+ *   tens of µs and so sends on time without any extra wake-up.
+ * Lateness (send time − deadline, early sends count as 0) goes into a
+ * histogram with 10 µs bins for the "RTP send lateness" self-metric.
+ */
+import { monotonicClock, type Clock } from './clock.js';
+
+/** Called at each deadline; `tick` is n (skipped ticks advance it too). */
+export type TickFn = (tick: number, deadlineMs: number, nowMs: number) => void;
+
+export interface TimerHost {
+  setTimeout(fn: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+  setImmediate(fn: () => void): unknown;
+  clearImmediate(handle: unknown): void;
+}
+
+const nodeTimers: TimerHost = {
+  setTimeout: (fn, ms) => setTimeout(fn, ms),
+  clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),
+  setImmediate: (fn) => setImmediate(fn),
+  clearImmediate: (h) => clearImmediate(h as NodeJS.Immediate),
+};
+
+export interface PacerOptions {
+  clock?: Clock;
+  timers?: TimerHost;
+  /** With few streams, a deadline this close (ms) counts as due. Default 0.02. */
+  earlyMs?: number;
+  /** With few streams, arm the timer this long (ms) before a deadline and spin the rest. 0 = timer only. Default 1. */
+  spinMs?: number;
+  /** Spin only while at most this many streams are paced. Default 2. */
+  spinMaxStreams?: number;
+  /** With many streams, a deadline this close (ms) counts as due. Default 0.5. */
+  batchEarlyMs?: number;
+  /** Called when a stream's tick function throws (the stream keeps its slot). */
+  onError?: (err: unknown) => void;
+}
+
+export interface PacerSlot {
+  /** Ticks skipped because the stream was more than one period late. */
+  readonly skipped: number;
+  /** Ticks run so far. */
+  readonly ticks: number;
+  /** Takes the stream out of the pacer; idempotent. */
+  remove(): void;
+}
+
+export interface LatenessSummary {
+  /** Ticks measured. */
+  count: number;
+  /** Ticks skipped (late by more than one period). */
+  skipped: number;
+  p50_ms: number;
+  p99_ms: number;
+  max_ms: number;
+}
+
+class Entry implements PacerSlot {
+  index = -1;
+  tick = 0;
+  deadline: number;
+  skipped = 0;
+  ticks = 0;
+  constructor(
+    readonly start: number,
+    readonly period: number,
+    readonly fn: TickFn,
+    private readonly pacer: Pacer,
+  ) {
+    this.deadline = start;
+  }
+  remove(): void {
+    this.pacer.removeEntry(this);
+  }
+}
+
+const BIN_US = 10;
+const BINS = 10_000; // 0..100 ms in 10 µs bins, then overflow
+
+export class Pacer {
+  readonly clock: Clock;
+  private readonly timers: TimerHost;
+  private readonly earlyMs: number;
+  private readonly spinMs: number;
+  private readonly spinMaxStreams: number;
+  private readonly batchEarlyMs: number;
+  private readonly onError: (err: unknown) => void;
+  private readonly heap: Entry[] = [];
+  private timer: unknown;
+  private immediate: unknown;
+  private running = false;
+  private readonly bins = new Uint32Array(BINS + 1);
+  private count = 0;
+  private skippedTotal = 0;
+  private maxLate = 0;
+
+  constructor(opts: PacerOptions = {}) {
+    this.clock = opts.clock ?? monotonicClock;
+    this.timers = opts.timers ?? nodeTimers;
+    this.earlyMs = opts.earlyMs ?? 0.02;
+    this.spinMs = opts.spinMs ?? 1;
+    this.spinMaxStreams = opts.spinMaxStreams ?? 2;
+    this.batchEarlyMs = opts.batchEarlyMs ?? 0.5;
+    this.onError = opts.onError ?? ((err) => process.emitWarning(`pacer: stream tick failed: ${String(err)}`));
+  }
+
+  /** Number of streams paced. */
+  get size(): number {
+    return this.heap.length;
+  }
+
+  /** Paces `fn` every `periodMs` from `startMs` (default: now). */
+  add(periodMs: number, fn: TickFn, startMs?: number): PacerSlot {
+    if (!(periodMs > 0)) throw new RangeError('period must be > 0');
+    const entry = new Entry(startMs ?? this.clock.now(), periodMs, fn, this);
+    this.push(entry);
+    if (!this.running) this.arm();
+    return entry;
+  }
+
+  /** @internal use PacerSlot.remove() */
+  removeEntry(entry: Entry): void {
+    const i = entry.index;
+    if (i < 0) return;
+    const last = this.heap.pop() as Entry;
+    entry.index = -1;
+    if (last !== entry) {
+      this.heap[i] = last;
+      last.index = i;
+      this.siftDown(i);
+      this.siftUp(last.index);
+    }
+    if (this.heap.length === 0) this.disarm();
+  }
+
+  /** Removes every stream and the timer. */
+  close(): void {
+    for (const e of this.heap) e.index = -1;
+    this.heap.length = 0;
+    this.disarm();
+  }
+
+  lateness(): LatenessSummary {
+    return {
+      count: this.count,
+      skipped: this.skippedTotal,
+      p50_ms: this.quantile(0.5),
+      p99_ms: this.quantile(0.99),
+      max_ms: this.maxLate,
+    };
+  }
+
+  /** Cumulative counts of lateness ≤ each bound (ms), for a Prometheus histogram. */
+  latenessHistogram(boundsMs: readonly number[]): { le: number; count: number }[] {
+    return boundsMs.map((le) => {
+      const last = Math.min(BINS, Math.floor((le * 1000) / BIN_US));
+      let n = 0;
+      for (let b = 0; b <= last; b++) n += this.bins[b] ?? 0;
+      return { le, count: le * 1000 >= BINS * BIN_US ? this.count : n };
+    });
+  }
+
+  resetLateness(): void {
+    this.bins.fill(0);
+    this.count = 0;
+    this.skippedTotal = 0;
+    this.maxLate = 0;
+  }
+
+  private quantile(q: number): number {
+    if (this.count === 0) return 0;
+    const target = Math.ceil(q * this.count);
+    let n = 0;
+    for (let b = 0; b <= BINS; b++) {
+      n += this.bins[b] ?? 0;
+      if (n >= target) return b === BINS ? this.maxLate : Math.min(this.maxLate, ((b + 1) * BIN_US) / 1000);
+    }
+    return this.maxLate;
+  }
+
+  private record(lateMs: number): void {
+    const late = lateMs > 0 ? lateMs : 0;
+    const bin = Math.min(BINS, Math.floor((late * 1000) / BIN_US));
+    this.bins[bin] = (this.bins[bin] ?? 0) + 1;
+    this.count++;
+    if (late > this.maxLate) this.maxLate = late;
+  }
+
+  private spinning(): boolean {
+    return this.spinMs > 0 && this.heap.length <= this.spinMaxStreams;
+  }
+
+  private window(): number {
+    return this.spinning() ? this.earlyMs : this.batchEarlyMs;
+  }
+
+  /**
+   * Sends whatever is due now; call it from hot I/O paths (packet receive).
+   * Costs one clock read (none when `nowMs` is given) when nothing is due. The armed timer stays: at
+   * worst it wakes once for nothing and re-arms.
+   */
+  poll(nowMs?: number): void {
+    if (this.running) return;
+    const head = this.heap[0];
+    if (head && head.deadline <= (nowMs ?? this.clock.now()) + this.window()) this.process();
+  }
+
+  private readonly run = (): void => {
+    this.timer = undefined;
+    this.immediate = undefined;
+    this.process();
+    this.arm();
+  };
+
+  private process(): void {
+    this.running = true;
+    const window = this.window();
+    let now = this.clock.now();
+    for (let head = this.heap[0]; head && head.deadline <= now + window; head = this.heap[0]) {
+      let late = now - head.deadline;
+      if (late > head.period) {
+        const skip = Math.floor(late / head.period);
+        head.tick += skip;
+        head.skipped += skip;
+        this.skippedTotal += skip;
+        head.deadline = head.start + head.tick * head.period;
+        late = now - head.deadline;
+      }
+      this.record(late);
+      head.ticks++;
+      try {
+        head.fn(head.tick, head.deadline, now);
+      } catch (err) {
+        this.onError(err);
+      }
+      if (head.index >= 0) {
+        head.tick++;
+        head.deadline = head.start + head.tick * head.period;
+        this.siftDown(head.index);
+      }
+      now = this.clock.now();
+    }
+    this.running = false;
+  }
+
+  private arm(): void {
+    this.disarm();
+    const head = this.heap[0];
+    if (!head) return;
+    const wait = head.deadline - this.clock.now() - this.window();
+    if (this.spinning()) {
+      // Timer until about spinMs before the deadline (a timer cannot be shorter than 1 ms), then spin.
+      if (wait < this.spinMs + 1) this.immediate = this.timers.setImmediate(this.run);
+      else this.timer = this.timers.setTimeout(this.run, Math.floor(wait - this.spinMs));
+    } else if (wait <= 0) this.immediate = this.timers.setImmediate(this.run);
+    else this.timer = this.timers.setTimeout(this.run, Math.max(1, Math.round(wait)));
+  }
+
+  private disarm(): void {
+    if (this.timer !== undefined) this.timers.clearTimeout(this.timer);
+    if (this.immediate !== undefined) this.timers.clearImmediate(this.immediate);
+    this.timer = undefined;
+    this.immediate = undefined;
+  }
+
+  private push(entry: Entry): void {
+    entry.index = this.heap.length;
+    this.heap.push(entry);
+    this.siftUp(entry.index);
+  }
+
+  private less(a: Entry, b: Entry): boolean {
+    return a.deadline < b.deadline;
+  }
+
+  private swap(i: number, j: number): void {
+    const a = this.heap[i] as Entry;
+    const b = this.heap[j] as Entry;
+    this.heap[i] = b;
+    this.heap[j] = a;
+    a.index = j;
+    b.index = i;
+  }
+
+  private siftUp(i: number): void {
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      if (!this.less(this.heap[i] as Entry, this.heap[parent] as Entry)) break;
+      this.swap(i, parent);
+      i = parent;
+    }
+  }
+
+  private siftDown(i: number): void {
+    const n = this.heap.length;
+    for (;;) {
+      const l = 2 * i + 1;
+      const r = l + 1;
+      let m = i;
+      if (l < n && this.less(this.heap[l] as Entry, this.heap[m] as Entry)) m = l;
+      if (r < n && this.less(this.heap[r] as Entry, this.heap[m] as Entry)) m = r;
+      if (m === i) return;
+      this.swap(i, m);
+      i = m;
+    }
+  }
+}
+
+let shared: Pacer | undefined;
+
+/** The process-wide pacer every RtpSession uses unless given another. */
+export function sharedPacer(): Pacer {
+  shared ??= new Pacer();
+  return shared;
+}

@@ -1,0 +1,218 @@
+/**
+ * RTP-only test runs without SIP (`probe rtp listen|send|echo`): a receiver
+ * that reports RFC 3550 statistics per SSRC, a sender, and a reflector. The
+ * CLI only parses flags and renders what these return.
+ */
+import { computeQuality } from '../quality/emodel.js';
+import type { AudioSource } from './audio.js';
+import type { G711Codec } from './g711.js';
+import { sharedPacer, type LatenessSummary } from './pacer.js';
+import type { PortPair } from './ports.js';
+import { RtpSession, type ReceivedStream, type RemoteReport } from './session.js';
+
+export interface StreamReport {
+  ssrc: number;
+  ssrc_hex: string;
+  source: string;
+  payload_type: number;
+  codec: G711Codec | null;
+  packets_received: number;
+  packets_lost: number;
+  loss_percent: number;
+  duplicates: number;
+  out_of_order: number;
+  jitter_ms: number;
+  jitter_max_ms: number;
+  /** Mean of the RFC 3550 estimate over the stream (comparable to tshark's "Mean Jitter"). */
+  jitter_mean_ms: number;
+  burst_ratio: number;
+  r_factor: number | null;
+  mos: number | null;
+}
+
+const CODEC_BY_PT: Record<number, G711Codec> = { 0: 'PCMU', 8: 'PCMA' };
+
+function round(value: number, decimals: number): number {
+  const f = 10 ** decimals;
+  return Math.round(value * f) / f;
+}
+
+/** One received SSRC as reported by `probe rtp listen` (E-model only for G.711 payloads). */
+export function streamReport(stream: ReceivedStream, delayMs = 0): StreamReport {
+  const s = stream.stats;
+  const codec = CODEC_BY_PT[stream.payloadType] ?? null;
+  const quality = codec ? computeQuality({ codec, lossPercent: s.lossPercent, burstRatio: s.burstRatio, delayMs }) : null;
+  return {
+    ssrc: stream.ssrc,
+    ssrc_hex: `0x${stream.ssrc.toString(16).toUpperCase().padStart(8, '0')}`,
+    source: stream.source,
+    payload_type: stream.payloadType,
+    codec,
+    packets_received: s.received,
+    packets_lost: s.lost,
+    loss_percent: round(s.lossPercent, 2),
+    duplicates: s.duplicates,
+    out_of_order: s.outOfOrder,
+    jitter_ms: round(s.jitterMs, 3),
+    jitter_max_ms: round(s.jitterMaxMs, 3),
+    jitter_mean_ms: round(s.jitterMeanMs, 3),
+    burst_ratio: round(s.burstRatio, 3),
+    r_factor: quality?.r_factor ?? null,
+    mos: quality?.mos ?? null,
+  };
+}
+
+/** Resolves after `ms`, when `signal` aborts, or when `until` resolves; whichever is first. */
+function waitUntil(ms: number, signal?: AbortSignal, until?: Promise<unknown>): Promise<'timeout' | 'aborted' | 'done'> {
+  return new Promise((resolve) => {
+    if (signal?.aborted) return resolve('aborted');
+    const timer = Number.isFinite(ms) ? setTimeout(() => finish('timeout'), ms) : undefined;
+    const onAbort = (): void => finish('aborted');
+    function finish(why: 'timeout' | 'aborted' | 'done'): void {
+      if (timer) clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+      resolve(why);
+    }
+    signal?.addEventListener('abort', onAbort, { once: true });
+    until?.then(() => finish('done'), () => finish('done'));
+  });
+}
+
+export interface ListenOptions {
+  ports: PortPair;
+  /** Stop after this long (ms). */
+  durationMs: number;
+  /** Stop after this many RTP packets (all SSRCs). */
+  count?: number;
+  /** Stop when no packet arrived for this long after the first one (ms). */
+  idleMs?: number;
+  /** Reflect packets back (echo server) instead of only counting them. */
+  reflect?: boolean;
+  signal?: AbortSignal;
+  /** Called about once a second with the streams so far (live progress). */
+  onProgress?: (streams: StreamReport[]) => void;
+}
+
+export interface ListenResult {
+  local: string;
+  duration_s: number;
+  /** Why it stopped. */
+  stopped_by: 'duration' | 'count' | 'idle' | 'interrupt';
+  streams: StreamReport[];
+}
+
+/** `probe rtp listen` / `probe rtp echo`: receive until duration, count, idle timeout or abort. */
+export async function runListen(opts: ListenOptions): Promise<ListenResult> {
+  // Reports every ~1 s (not 5 s) so that a short `send` still learns RTT and forward loss.
+  const session = new RtpSession({ ports: opts.ports, reflect: opts.reflect ?? false, rtcpIntervalMs: 1000 });
+  const started = Date.now();
+  let stoppedBy: ListenResult['stopped_by'] = 'duration';
+  let packets = 0;
+  let lastPacketAt = 0;
+  let stopEarly!: (why: 'count' | 'idle') => void;
+  const early = new Promise<'count' | 'idle'>((resolve) => (stopEarly = resolve));
+  const countPackets = (): void => {
+    packets++;
+    lastPacketAt = Date.now();
+    if (opts.count !== undefined && packets >= opts.count) stopEarly('count');
+  };
+  opts.ports.rtp.on('message', countPackets);
+  const ticker = setInterval(() => {
+    if (opts.idleMs !== undefined && lastPacketAt > 0 && Date.now() - lastPacketAt >= opts.idleMs) stopEarly('idle');
+    opts.onProgress?.(session.receivedStreams().map((s) => streamReport(s)));
+  }, Math.min(1000, opts.idleMs ?? 1000));
+  let earlyWhy: 'count' | 'idle' | undefined;
+  const why = await waitUntil(opts.durationMs, opts.signal, early.then((w) => (earlyWhy = w)));
+  clearInterval(ticker);
+  opts.ports.rtp.off('message', countPackets);
+  if (why === 'aborted') stoppedBy = 'interrupt';
+  else if (why === 'done' && earlyWhy) stoppedBy = earlyWhy;
+  const rtt = session.stats().rtt_ms;
+  const streams = session.receivedStreams().map((s) => streamReport(s, rtt === null ? 0 : rtt / 2));
+  await session.close();
+  return {
+    local: `${opts.ports.address}:${opts.ports.rtpPort}`,
+    duration_s: round((Date.now() - started) / 1000, 3),
+    stopped_by: stoppedBy,
+    streams,
+  };
+}
+
+export interface SendOptions {
+  ports: PortPair;
+  to: { address: string; port: number };
+  durationMs: number;
+  codec: G711Codec;
+  ptimeMs: number;
+  audio?: AudioSource;
+  /** Expect the packets back from `probe rtp echo` and report the round trip. */
+  echo: boolean;
+  signal?: AbortSignal;
+  onProgress?: (sent: number, received: number) => void;
+}
+
+export interface SendResult {
+  local: string;
+  to: string;
+  codec: G711Codec;
+  ptime_ms: number;
+  duration_s: number;
+  packets_sent: number;
+  send_skipped: number;
+  /** Process-wide pacer send lateness during the run. */
+  send_lateness: LatenessSummary;
+  rtt_ms: number | null;
+  /** What the far end reported about our stream in RTCP (forward direction), if it reports. */
+  forward: RemoteReport | null;
+  /** With --echo: the packets that came back (round trip: both directions' loss and jitter). */
+  round_trip: StreamReport | null;
+  interrupted: boolean;
+}
+
+/** `probe rtp send [--echo]`. */
+export async function runSend(opts: SendOptions): Promise<SendResult> {
+  const pacer = sharedPacer();
+  pacer.resetLateness();
+  const session = new RtpSession({
+    ports: opts.ports,
+    codec: opts.codec,
+    ptimeMs: opts.ptimeMs,
+    remote: opts.to,
+    rtcpIntervalMs: Math.min(5000, Math.max(500, opts.durationMs / 4)),
+    // Send to the address given, even if replies come from elsewhere.
+    latch: false,
+    ...(opts.audio ? { audio: opts.audio } : {}),
+  });
+  const started = Date.now();
+  const ticker = opts.onProgress
+    ? setInterval(() => {
+        const s = session.stats();
+        opts.onProgress?.(s.packets_sent, s.packets_received);
+      }, 1000)
+    : undefined;
+  session.start();
+  const why = await waitUntil(opts.durationMs, opts.signal);
+  session.stop();
+  if (ticker) clearInterval(ticker);
+  const durationS = round((Date.now() - started) / 1000, 3);
+  // Let the last echoes and a final RTCP report arrive.
+  if (opts.echo && why !== 'aborted') await waitUntil(300 + 2 * opts.ptimeMs, opts.signal);
+  const stats = session.stats();
+  const echoed = session.receivedStreams().sort((a, b) => b.stats.received - a.stats.received)[0];
+  const result: SendResult = {
+    local: `${opts.ports.address}:${opts.ports.rtpPort}`,
+    to: `${opts.to.address}:${opts.to.port}`,
+    codec: opts.codec,
+    ptime_ms: opts.ptimeMs,
+    duration_s: durationS,
+    packets_sent: stats.packets_sent,
+    send_skipped: stats.send_skipped,
+    send_lateness: pacer.lateness(),
+    rtt_ms: stats.rtt_ms,
+    forward: stats.remote_report,
+    round_trip: opts.echo && echoed ? streamReport(echoed) : null,
+    interrupted: why === 'aborted',
+  };
+  await session.close();
+  return result;
+}

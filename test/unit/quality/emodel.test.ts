@@ -1,0 +1,107 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import {
+  computeQuality,
+  delayImpairment,
+  effectiveIe,
+  QualityInputError,
+  R_DEFAULT,
+  rToMos,
+} from '../../../src/quality/emodel.js';
+import { findCodec } from '../../../src/quality/codecs.js';
+
+interface Vector {
+  codec: string;
+  loss_percent: number;
+  burst_ratio: number;
+  delay_ms: number;
+  r_factor: number;
+  mos: number;
+  idd?: number;
+}
+interface Reference {
+  codecs: Record<string, { Ie: number; Bpl: number }>;
+  tolerance: { mos: number; r_factor: number };
+  vectors: Vector[];
+}
+
+const ref = JSON.parse(readFileSync(new URL('./fixtures/emodel.json', import.meta.url), 'utf8')) as Reference;
+
+// The reference names "PCMU_PLC"/"PCMU_NOPLC": map them to codec + plc flag.
+function inputOf(v: Vector): { codec: string; plc: boolean } {
+  if (v.codec.endsWith('_NOPLC')) return { codec: v.codec.replace('_NOPLC', ''), plc: false };
+  if (v.codec.endsWith('_PLC')) return { codec: v.codec.replace('_PLC', ''), plc: true };
+  return { codec: v.codec, plc: true };
+}
+
+describe('computeQuality vs the reference vectors (copy of /work/shared/reference/emodel.json)', () => {
+  it.each(ref.vectors.map((v) => [`${v.codec} loss ${v.loss_percent}% burst ${v.burst_ratio} delay ${v.delay_ms}`, v] as const))(
+    '%s',
+    (_name, v) => {
+      const q = computeQuality({ ...inputOf(v), lossPercent: v.loss_percent, burstRatio: v.burst_ratio, delayMs: v.delay_ms });
+      expect(Math.abs(q.r_factor - v.r_factor)).toBeLessThanOrEqual(ref.tolerance.r_factor);
+      expect(Math.abs(q.mos - v.mos)).toBeLessThanOrEqual(ref.tolerance.mos);
+      if (v.idd !== undefined) expect(Math.abs(q.id - v.idd)).toBeLessThanOrEqual(0.05);
+    },
+  );
+
+  it('uses the same Ie/Bpl as the reference codec table', () => {
+    const pcmu = findCodec('pcmu');
+    const g729a = findCodec('G.729a');
+    expect(pcmu?.ie).toBe(ref.codecs.PCMU_PLC?.Ie);
+    expect(pcmu?.bplWithPlc).toBe(ref.codecs.PCMU_PLC?.Bpl);
+    expect(pcmu?.bplWithoutPlc).toBe(ref.codecs.PCMU_NOPLC?.Bpl);
+    expect(g729a?.ie).toBe(ref.codecs.G729A?.Ie);
+    expect(g729a?.bplWithPlc).toBe(ref.codecs.G729A?.Bpl);
+  });
+});
+
+describe('E-model pieces', () => {
+  it('Ie,eff equals Ie without loss and tends to 95 with total loss', () => {
+    expect(effectiveIe(11, 19, 0, 1)).toBe(11);
+    expect(effectiveIe(0, 25.1, 100, 1)).toBeCloseTo((95 * 100) / 125.1, 10);
+    // Bursty loss hurts more than random loss at the same rate.
+    expect(effectiveIe(0, 25.1, 5, 2)).toBeGreaterThan(effectiveIe(0, 25.1, 5, 1));
+  });
+
+  it('Idd is 0 up to 100 ms and grows monotonically after', () => {
+    expect(delayImpairment(0)).toBe(0);
+    expect(delayImpairment(100)).toBe(0);
+    let prev = 0;
+    for (const ta of [150, 200, 300, 400, 600]) {
+      const idd = delayImpairment(ta);
+      expect(idd).toBeGreaterThan(prev);
+      prev = idd;
+    }
+  });
+
+  it('maps R to MOS with clipping', () => {
+    expect(rToMos(-5)).toBe(1);
+    expect(rToMos(0)).toBe(1);
+    expect(rToMos(120)).toBe(4.5);
+    expect(rToMos(100)).toBe(4.5);
+    expect(rToMos(R_DEFAULT)).toBeCloseTo(4.409, 3);
+    expect(rToMos(50)).toBeCloseTo(1 + 1.75 + 50 * -10 * 50 * 7e-6, 10);
+  });
+
+  it('rounds R and MOS to 2 decimals', () => {
+    const q = computeQuality({ codec: 'PCMA', lossPercent: 2.345, delayMs: 180 });
+    expect(Math.round(q.r_factor * 100) / 100).toBe(q.r_factor);
+    expect(Math.round(q.mos * 100) / 100).toBe(q.mos);
+    expect(q.mos).toBeGreaterThanOrEqual(1);
+    expect(q.mos).toBeLessThanOrEqual(4.5);
+  });
+
+  it('rejects unknown codecs and out-of-range numbers with a coded error', () => {
+    expect(() => computeQuality({ codec: 'opus', lossPercent: 0 })).toThrow(QualityInputError);
+    expect(() => computeQuality({ codec: 'PCMU', lossPercent: -1 })).toThrow(/loss percent/);
+    expect(() => computeQuality({ codec: 'PCMU', lossPercent: 101 })).toThrow(QualityInputError);
+    expect(() => computeQuality({ codec: 'PCMU', lossPercent: 1, burstRatio: 0 })).toThrow(/burst ratio/);
+    expect(() => computeQuality({ codec: 'PCMU', lossPercent: 1, delayMs: Number.NaN })).toThrow(/delay/);
+    try {
+      computeQuality({ codec: 'nope', lossPercent: 0 });
+    } catch (e) {
+      expect((e as QualityInputError).code).toBe('E_QUALITY_INPUT');
+    }
+  });
+});

@@ -1,0 +1,218 @@
+import { describe, expect, it } from 'vitest';
+import { ManualClock } from '../../../src/rtp/clock.js';
+import { Pacer, type TimerHost } from '../../../src/rtp/pacer.js';
+
+/** Fake timers on a ManualClock; `lateBy` makes every timeout fire that much late. */
+class FakeTimers implements TimerHost {
+  private seq = 0;
+  readonly pending = new Map<number, { at: number; fn: () => void }>();
+  constructor(
+    private readonly clock: ManualClock,
+    private readonly lateBy = 0,
+  ) {}
+  setTimeout(fn: () => void, ms: number): unknown {
+    const id = ++this.seq;
+    this.pending.set(id, { at: this.clock.now() + ms + this.lateBy, fn });
+    return id;
+  }
+  clearTimeout(h: unknown): void {
+    this.pending.delete(h as number);
+  }
+  setImmediate(fn: () => void): unknown {
+    return this.setTimeout(fn, -this.lateBy);
+  }
+  clearImmediate(h: unknown): void {
+    this.pending.delete(h as number);
+  }
+  /** Runs due timers in time order up to `t`, moving the clock to each firing time. */
+  runUntil(t: number): void {
+    for (;;) {
+      let next: [number, { at: number; fn: () => void }] | undefined;
+      for (const e of this.pending) if (!next || e[1].at < next[1].at) next = e;
+      if (!next || next[1].at > t) break;
+      this.pending.delete(next[0]);
+      if (next[1].at > this.clock.now()) this.clock.set(next[1].at);
+      next[1].fn();
+    }
+    if (t > this.clock.now()) this.clock.set(t);
+  }
+}
+
+function setup(lateBy = 0): { clock: ManualClock; timers: FakeTimers; pacer: Pacer } {
+  const clock = new ManualClock(1000);
+  const timers = new FakeTimers(clock, lateBy);
+  const pacer = new Pacer({ clock, timers, spinMs: 0, earlyMs: 0, batchEarlyMs: 0 });
+  return { clock, timers, pacer };
+}
+
+describe('Pacer (absolute deadlines, one timer)', () => {
+  it('ticks at start + n·period exactly', () => {
+    const { timers, pacer } = setup();
+    const seen: [number, number, number][] = [];
+    pacer.add(20, (tick, deadline, now) => seen.push([tick, deadline, now]), 1000);
+    timers.runUntil(1100);
+    expect(seen).toEqual([0, 1, 2, 3, 4, 5].map((n) => [n, 1000 + 20 * n, 1000 + 20 * n]));
+    expect(pacer.lateness()).toMatchObject({ count: 6, skipped: 0, max_ms: 0 });
+  });
+
+  it('does not drift when every wake-up is late', () => {
+    const { timers, pacer } = setup(0.7);
+    const deadlines: number[] = [];
+    const nows: number[] = [];
+    pacer.add(20, (_t, d, now) => {
+      deadlines.push(d);
+      nows.push(now);
+    }, 1000);
+    timers.runUntil(1000 + 20 * 100 + 5);
+    expect(deadlines).toHaveLength(101);
+    expect(deadlines.at(-1)).toBe(1000 + 20 * 100);
+    // lateness stays bounded (0.7 ms late timer + < 1 ms timer rounding) instead of accumulating
+    for (let i = 0; i < nows.length; i++) {
+      expect((nows[i] ?? 0) - (deadlines[i] ?? 0)).toBeGreaterThanOrEqual(0);
+      expect((nows[i] ?? 0) - (deadlines[i] ?? 0)).toBeLessThan(1.7);
+    }
+    expect(pacer.lateness().max_ms).toBeLessThan(1.7);
+    expect(pacer.lateness().max_ms).toBeGreaterThanOrEqual(0.7);
+  });
+
+  it('skips ahead (no burst) when more than one period late, and counts it', () => {
+    const { clock, timers, pacer } = setup();
+    const ticks: number[] = [];
+    const slot = pacer.add(20, (tick) => ticks.push(tick), 1000);
+    timers.runUntil(1000); // tick 0
+    clock.set(1085); // event loop blocked for 85 ms
+    timers.runUntil(1085);
+    // late 85 ms for tick 1 (deadline 1020): skip 3 ticks to tick 4 (deadline 1080), one send only
+    expect(ticks).toEqual([0, 4]);
+    expect(slot.skipped).toBe(3);
+    expect(pacer.lateness().skipped).toBe(3);
+    expect(pacer.lateness().max_ms).toBeCloseTo(5, 9);
+    timers.runUntil(1100);
+    expect(ticks).toEqual([0, 4, 5]);
+  });
+
+  it('paces 1000 streams with a single pending timer', () => {
+    const { timers, pacer } = setup();
+    const counts = new Uint32Array(1000);
+    for (let i = 0; i < 1000; i++) {
+      pacer.add(20, () => {
+        counts[i] = (counts[i] ?? 0) + 1;
+      }, 1000 + (i % 20));
+    }
+    expect(timers.pending.size).toBe(1);
+    for (let t = 1000; t <= 1200; t += 1) {
+      timers.runUntil(t);
+      expect(timers.pending.size).toBeLessThanOrEqual(1);
+    }
+    // deadlines 1000..1019 + 20n up to 1200: every stream ticked 10 or 11 times
+    for (const c of counts) expect(c === 10 || c === 11).toBe(true);
+    expect(pacer.lateness().max_ms).toBe(0);
+    pacer.close();
+    expect(timers.pending.size).toBe(0);
+    expect(pacer.size).toBe(0);
+  });
+
+  it('lets a stream remove itself (or another) from inside its tick; no timer left when empty', () => {
+    const { timers, pacer } = setup();
+    let a = 0;
+    let b = 0;
+    const slotB = pacer.add(10, () => b++, 1000);
+    const slotA = pacer.add(10, () => {
+      a++;
+      if (a === 3) {
+        slotA.remove();
+        slotB.remove();
+        slotA.remove(); // idempotent
+      }
+    }, 1001);
+    timers.runUntil(1100);
+    expect(a).toBe(3);
+    expect(b).toBe(3);
+    expect(pacer.size).toBe(0);
+    expect(timers.pending.size).toBe(0);
+  });
+
+  it('keeps a stream whose tick throws and reports the error', () => {
+    const clock = new ManualClock(0);
+    const timers = new FakeTimers(clock);
+    const errors: unknown[] = [];
+    const pacer = new Pacer({ clock, timers, spinMs: 0, earlyMs: 0, batchEarlyMs: 0, onError: (e) => errors.push(e) });
+    let n = 0;
+    pacer.add(20, () => {
+      n++;
+      throw new Error('boom');
+    }, 0);
+    timers.runUntil(40);
+    expect(n).toBe(3);
+    expect(errors).toHaveLength(3);
+    pacer.close();
+  });
+
+  it('summarises lateness as quantiles and a cumulative histogram', () => {
+    const { clock, timers, pacer } = setup();
+    let i = 0;
+    // lateness pattern: 99 on-time ticks, then one 3 ms late
+    pacer.add(20, () => {
+      i++;
+    }, 1000);
+    for (let n = 0; n < 99; n++) timers.runUntil(1000 + 20 * n);
+    clock.set(1000 + 20 * 99 + 3);
+    timers.runUntil(1000 + 20 * 99 + 3);
+    expect(i).toBe(100);
+    const s = pacer.lateness();
+    expect(s.count).toBe(100);
+    expect(s.p50_ms).toBeLessThanOrEqual(0.01);
+    expect(s.p99_ms).toBeLessThanOrEqual(0.01);
+    expect(s.max_ms).toBeCloseTo(3, 9);
+    expect(pacer.latenessHistogram([0.001, 1, 5, 1000])).toEqual([
+      { le: 0.001, count: 99 },
+      { le: 1, count: 99 },
+      { le: 5, count: 100 },
+      { le: 1000, count: 100 },
+    ]);
+    pacer.resetLateness();
+    expect(pacer.lateness().count).toBe(0);
+    pacer.close();
+  });
+});
+
+describe('Pacer precision modes', () => {
+  it('poll() sends what is due from the I/O path, without waiting for the timer', () => {
+    const clock = new ManualClock(0);
+    const timers = new FakeTimers(clock);
+    const pacer = new Pacer({ clock, timers, spinMs: 0, batchEarlyMs: 0.5 });
+    const sent: number[] = [];
+    pacer.add(20, (tick) => sent.push(tick), 0);
+    timers.runUntil(0);
+    expect(sent).toEqual([0]);
+    clock.set(19.4);
+    pacer.poll(); // not due yet (20 − 19.4 > 0.5)
+    expect(sent).toEqual([0]);
+    clock.set(19.6);
+    pacer.poll(); // within the 0.5 ms window
+    expect(sent).toEqual([0, 1]);
+    pacer.poll();
+    expect(sent).toEqual([0, 1]);
+    pacer.close();
+  });
+
+  it('spins (setImmediate) only while few streams are paced', () => {
+    const clock = new ManualClock(0);
+    let immediates = 0;
+    let timeouts = 0;
+    const timers: TimerHost = {
+      setTimeout: () => ++timeouts,
+      clearTimeout: () => undefined,
+      setImmediate: () => ++immediates,
+      clearImmediate: () => undefined,
+    };
+    const pacer = new Pacer({ clock, timers, spinMs: 1, spinMaxStreams: 2 });
+    pacer.add(20, () => undefined, 1.5); // 1.5 ms away: spin
+    expect(immediates).toBe(1);
+    pacer.add(20, () => undefined, 1.6);
+    pacer.add(20, () => undefined, 1.7); // 3 streams: no spinning, a 1 ms timer instead
+    expect(immediates).toBe(2);
+    expect(timeouts).toBe(1);
+    pacer.close();
+  });
+});
