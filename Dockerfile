@@ -1,0 +1,45 @@
+# syntax=docker/dockerfile:1
+# callprobe agent image.
+#
+#   docker build -t callprobe .
+#   docker run -d --name callprobe --network host \
+#     -v /etc/callprobe:/etc/callprobe:ro -v callprobe-state:/var/lib/callprobe \
+#     callprobe
+#
+# Run it with --network host: a test call negotiates RTP ports from
+# rtp.port_min..port_max in SDP, and with bridge networking NAT would rewrite
+# or drop that media (and SIP Via/Contact would carry the container address).
+# See docs/operations.md.
+
+# --- build: compile TypeScript, then keep production dependencies only ---
+FROM node:20-bookworm-slim AS build
+WORKDIR /src
+COPY package.json package-lock.json ./
+RUN npm ci --ignore-scripts --no-audit --no-fund
+COPY tsconfig.json tsconfig.build.json ./
+COPY src ./src
+RUN npx tsc -p tsconfig.build.json \
+ && npm prune --omit=dev --ignore-scripts --no-audit --no-fund
+
+# --- runtime ---
+FROM node:20-bookworm-slim
+ENV NODE_ENV=production \
+    CALLPROBE_CONFIG=/etc/callprobe/callprobe.yaml \
+    CALLPROBE_LOG_LEVEL=info
+WORKDIR /opt/callprobe
+COPY --from=build /src/package.json ./package.json
+COPY --from=build /src/node_modules ./node_modules
+COPY --from=build /src/dist ./dist
+COPY probes ./probes
+COPY scenarios ./scenarios
+COPY docs ./docs
+RUN mkdir -p /var/lib/callprobe && chown node:node /var/lib/callprobe
+# The image's unprivileged "node" user (uid 1000): probes need no privileges.
+USER node
+VOLUME ["/var/lib/callprobe"]
+EXPOSE 9464
+HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
+  CMD ["node", "-e", "fetch('http://127.0.0.1:9464/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
+STOPSIGNAL SIGTERM
+ENTRYPOINT ["node", "/opt/callprobe/dist/cli/main.js"]
+CMD ["agent"]

@@ -1,0 +1,257 @@
+// The daemon's lifecycle: load (config errors stop us before we listen), run
+// the schedule, serve HTTP, reload on demand (a bad config keeps the old one),
+// stop (abort every probe so calls hang up, close everything, within budget).
+import { hostname } from 'node:os';
+import { Gauge } from 'prom-client';
+import type { ProbeDefinition } from '../config/probes.js';
+import { continuousProbeFiles, loadProbeFiles } from '../config/probes.js';
+import { ConfigError, formatIssues } from '../config/errors.js';
+import { loadConfig } from '../config/load.js';
+import type { Config } from '../config/schema.js';
+import type { Logger } from '../log.js';
+import type { ProbeKindMap } from '../probes/index.js';
+import type { ProbeResult } from '../probes/result.js';
+import { runProbe, type RunResult } from '../probes/runner.js';
+import { ProbeMetrics, metricsForOneResult } from '../report/metrics.js';
+import type { Notifier } from '../report/notifier.js';
+import { startAnalytics, type RunningAnalytics } from './analytics.js';
+import { startHttpServer, type HttpServer } from './http.js';
+import type { SdNotifier } from './notify.js';
+import { Scheduler } from './scheduler.js';
+
+export interface AgentOptions {
+  logger: Logger;
+  /** Config file (default search otherwise). */
+  configFile?: string;
+  /** Probe files instead of the continuous ones in probes_dir. */
+  probeFiles?: string[];
+  /** Overrides listen.metrics ("127.0.0.1:0" picks a free port). */
+  listen?: string;
+  /** Probe runs at once (default 4). */
+  concurrency?: number;
+  maxStartOffsetMs?: number;
+  env?: Readonly<Record<string, string | undefined>>;
+  kinds?: ProbeKindMap;
+  notifier?: SdNotifier;
+  /** Extra consumers of every result (alerts, webhooks). Errors are logged, never fatal. */
+  reporters?: ((result: ProbeResult, def: ProbeDefinition) => void)[];
+  version?: string;
+}
+
+export interface AgentState {
+  file: string;
+  config: Config;
+  probes: ProbeDefinition[];
+}
+
+/** Loads config and probes; throws ConfigError with every issue. */
+export function loadAgentState(opts: Pick<AgentOptions, 'configFile' | 'probeFiles' | 'env'>): AgentState {
+  const { file, config } = loadConfig({ file: opts.configFile, env: opts.env });
+  const files = opts.probeFiles ?? continuousProbeFiles(config.probes_dir);
+  if (files.length === 0) {
+    throw new ConfigError(file, [{ path: 'probes_dir', message: `no probe files (*.yaml other than smoke*.yaml) in ${config.probes_dir}` }]);
+  }
+  return { file, config, probes: loadProbeFiles(files, config) };
+}
+
+/** The webhook notifier, when the config names webhooks (alerts spool under state_dir). */
+async function openNotifier(config: Config, logger: Logger): Promise<Notifier | undefined> {
+  if (config.webhooks.length === 0) return undefined;
+  const { Notifier } = await import('../report/notifier.js');
+  return Notifier.open({
+    stateDir: config.state_dir,
+    webhooks: config.webhooks.map((w) => ({
+      url: w.url,
+      format: w.format,
+      min_severity: w.min_severity,
+      ...(w.secret !== undefined ? { secret: w.secret } : {}),
+    })),
+    logger,
+    rules: { for: config.alerts.for, repeat_interval_ms: config.alerts.repeat_interval, resolve_after: config.alerts.resolve_after },
+    thresholds: { mos_critical: config.thresholds.mos_min, call_success_critical_percent: config.thresholds.asr_min_percent },
+    labels: { instance: hostname() },
+  });
+}
+
+/** Stop budget: systemd's default TimeoutStopSec is 90 s, ours is 10 s (unit file). */
+const STOP_BUDGET_MS = 8000;
+
+export class Agent {
+  readonly metrics: ProbeMetrics;
+  #state: AgentState;
+  readonly #opts: AgentOptions;
+  readonly #scheduler: Scheduler<ProbeDefinition>;
+  readonly #shutdown = new AbortController();
+  #http: HttpServer | undefined;
+  #notifier: Notifier | undefined;
+  #analytics: RunningAnalytics | undefined;
+  #ready = false;
+  #stopping: Promise<void> | undefined;
+
+  private constructor(state: AgentState, opts: AgentOptions) {
+    this.#state = state;
+    this.#opts = opts;
+    this.metrics = new ProbeMetrics({ selfMetrics: true, version: opts.version });
+    this.#scheduler = new Scheduler<ProbeDefinition>({
+      concurrency: opts.concurrency ?? 4,
+      maxStartOffsetMs: opts.maxStartOffsetMs,
+      run: (def) => this.#run(def),
+      onSkip: (def, reason) => {
+        this.metrics.recordSkip(def.name, reason);
+        opts.logger.warn({ probe: def.name, reason }, 'probe run skipped: previous run still busy');
+      },
+      onError: (def, err) => opts.logger.error({ probe: def.name, err }, 'probe run failed unexpectedly'),
+    });
+  }
+
+  /** Loads everything first: a config error throws before anything listens. */
+  static async start(opts: AgentOptions): Promise<Agent> {
+    const state = loadAgentState(opts);
+    const agent = new Agent(state, opts);
+    try {
+      agent.#notifier = await openNotifier(state.config, opts.logger);
+      if (agent.#notifier !== undefined) agent.#exportNotifierStats(agent.#notifier);
+      agent.#analytics = await startAnalytics(state.config, { metrics: agent.metrics, logger: opts.logger });
+      agent.#http = await startHttpServer(
+        opts.listen ?? state.config.listen.metrics,
+        {
+          metrics: async () => ({ contentType: agent.metrics.contentType, body: await agent.metrics.metrics() }),
+          probe: (name, format) => agent.#probeNow(name, format),
+          healthy: () => agent.#stopping === undefined,
+          ready: () => agent.#ready,
+          probeNames: () => agent.#state.probes.map((p) => p.name),
+        },
+        (err) => opts.logger.error({ err }, 'http error'),
+      );
+    } catch (err) {
+      await agent.#analytics?.close();
+      await agent.#notifier?.close();
+      agent.metrics.close();
+      throw err;
+    }
+    agent.#scheduler.schedule(state.probes);
+    agent.#ready = true;
+    const { host, port } = agent.address();
+    opts.logger.info({ listen: `${host}:${port}`, probes: state.probes.length, config: state.file }, 'agent started');
+    await opts.notifier?.ready(`${state.probes.length} probes, listening on ${host}:${port}`);
+    opts.notifier?.startWatchdog(() => agent.#stopping === undefined);
+    return agent;
+  }
+
+  get state(): AgentState {
+    return this.#state;
+  }
+
+  address(): { host: string; port: number } {
+    if (this.#http === undefined) throw new Error('agent not listening');
+    return this.#http.address();
+  }
+
+  async #run(def: ProbeDefinition): Promise<RunResult> {
+    return runProbe(def, {
+      config: this.#state.config,
+      logger: this.#opts.logger,
+      kinds: this.#opts.kinds,
+      signal: this.#shutdown.signal,
+      report: (result, d) => {
+        this.metrics.recordResult(result, d);
+        const level = result.success ? 'info' : 'warn';
+        this.#opts.logger[level](
+          { probe: d.name, kind: d.kind, success: result.success, duration_s: result.duration_s, failures: result.failures },
+          'probe finished',
+        );
+        this.#notifier?.observe(result, { ...d.labels, kind: d.kind }).catch((err: unknown) => {
+          this.#opts.logger.error({ err, probe: d.name }, 'alert notifier failed');
+        });
+        for (const r of this.#opts.reporters ?? []) {
+          try {
+            r(result, d);
+          } catch (err) {
+            this.#opts.logger.error({ err, probe: d.name }, 'reporter failed');
+          }
+        }
+      },
+    });
+  }
+
+  async #probeNow(name: string, format: 'prometheus' | 'json'): Promise<{ contentType: string; body: string } | undefined> {
+    const def = this.#state.probes.find((p) => p.name === name);
+    if (def === undefined) return undefined;
+    const result = (await this.#scheduler.trigger(name)) as RunResult | undefined;
+    const final: ProbeResult = result ?? { probe: name, success: false, failures: [{ check: 'agent', phase: 'internal', message: 'agent stopping' }] };
+    if (format === 'json') return { contentType: 'application/json', body: `${JSON.stringify(final, null, 2)}\n` };
+    return { contentType: this.metrics.contentType, body: await metricsForOneResult(final, def) };
+  }
+
+  #exportNotifierStats(n: Notifier): void {
+    new Gauge({
+      name: 'callprobe_alerts_firing',
+      help: 'Alerts currently firing (webhook notifier).',
+      registers: [this.metrics.registry],
+      collect() {
+        this.set(n.stats().firing);
+      },
+    });
+    new Gauge({
+      name: 'callprobe_alert_spool_depth',
+      help: 'Alert notifications waiting in the on-disk spool for delivery.',
+      registers: [this.metrics.registry],
+      collect() {
+        this.set(n.stats().spool_depth);
+      },
+    });
+  }
+
+  /** SIGHUP: re-read config and probes. An invalid config keeps the running one. */
+  reload(): { ok: true; probes: number } | { ok: false; message: string } {
+    if (this.#stopping !== undefined) return { ok: false, message: 'stopping' };
+    let next: AgentState;
+    try {
+      next = loadAgentState({ configFile: this.#state.file, probeFiles: this.#opts.probeFiles, env: this.#opts.env });
+    } catch (err) {
+      const message = err instanceof ConfigError ? formatIssues(err.issues) : String(err);
+      this.#opts.logger.error({ errors: message }, 'reload failed; keeping the running config');
+      return { ok: false, message };
+    }
+    const names = new Set(next.probes.map((p) => p.name));
+    for (const old of this.#state.probes) {
+      const now = next.probes.find((p) => p.name === old.name);
+      if (!names.has(old.name) || now?.kind !== old.kind) this.metrics.removeProbe(old.name, old.kind);
+    }
+    for (const key of ['webhooks', 'sources', 'fraud'] as const) {
+      if (JSON.stringify(next.config[key]) !== JSON.stringify(this.#state.config[key])) {
+        this.#opts.logger.warn({ key }, `${key} changed: takes effect after a restart`);
+      }
+    }
+    if (next.config.listen.metrics !== this.#state.config.listen.metrics && this.#opts.listen === undefined) {
+      this.#opts.logger.warn({ listen: next.config.listen.metrics }, 'listen address changed: takes effect after a restart');
+    }
+    this.#state = next;
+    this.#scheduler.schedule(next.probes);
+    this.#opts.logger.info({ probes: next.probes.length }, 'config reloaded');
+    return { ok: true, probes: next.probes.length };
+  }
+
+  /** Aborts every probe (calls hang up), stops the schedule and the server. Idempotent. */
+  stop(): Promise<void> {
+    this.#stopping ??= (async () => {
+      this.#ready = false;
+      await this.#opts.notifier?.stopping();
+      this.#shutdown.abort(new Error('agent stopping'));
+      let budget: NodeJS.Timeout | undefined;
+      const gaveUp = new Promise<'timeout'>((resolve) => (budget = setTimeout(() => resolve('timeout'), STOP_BUDGET_MS)));
+      const outcome = await Promise.race([this.#scheduler.stop().then(() => 'done' as const), gaveUp]);
+      clearTimeout(budget);
+      if (outcome === 'timeout') this.#opts.logger.warn('probes did not stop within the budget; exiting anyway');
+      await this.#http?.close();
+      await this.#analytics?.close();
+      // Undelivered alerts stay spooled on disk for the next start; give delivery a moment first.
+      await this.#notifier?.idle(1000).catch(() => false);
+      await this.#notifier?.close();
+      this.#opts.notifier?.close();
+      this.metrics.close();
+      this.#opts.logger.info('agent stopped');
+    })();
+    return this.#stopping;
+  }
+}

@@ -1,0 +1,47 @@
+// `probe config check <file>`: validates a config (and the probe files in its
+// probes_dir, when that directory exists) and prints OK or every error.
+import type { Command } from 'commander';
+import { EXIT, runCommand, printJson } from './common.js';
+
+interface CheckOptions {
+  json?: boolean;
+  probes?: string[];
+  logLevel?: string;
+}
+
+export function register(program: Command): void {
+  const config = program.command('config').description('inspect and validate the configuration');
+  config
+    .command('check')
+    .description('validate a config file: print OK, or every error as "path: message" (exit 2)')
+    .argument('[file]', 'config file (default: $CALLPROBE_CONFIG, ./callprobe.yaml, /etc/callprobe/callprobe.yaml)')
+    .option('--probes <files...>', 'probe definition files to check against it (default: *.yaml in its probes_dir)')
+    .option('--json', 'print {"ok": bool, "errors": [{file, path, message, line}]} on stdout')
+    .option('--log-level <level>', 'log level', 'warn')
+    .addHelpText(
+      'after',
+      `
+Secrets (env:NAME, file:/path) are resolved, so run it with the agent's environment.
+Exit codes: 0 valid, 2 invalid.
+
+Examples:
+  probe config check /etc/callprobe/callprobe.yaml
+  probe config check callprobe.yaml --probes probes/smoke.yaml
+  CALLPROBE_CONFIG=./lab.yaml probe config check --json`,
+    )
+    .action(async (file: string | undefined, opts: CheckOptions) => {
+      await runCommand(async () => {
+        const { checkConfig } = await import('../config/check.js');
+        const result = checkConfig({ file, probeFiles: opts.probes });
+        if (opts.json) {
+          printJson(result);
+        } else if (result.ok) {
+          process.stdout.write(`OK ${result.file} (${result.probes} probe${result.probes === 1 ? '' : 's'})\n`);
+        } else {
+          const { formatIssue } = await import('../config/errors.js');
+          for (const e of result.errors) process.stderr.write(`${formatIssue(e)}\n`);
+        }
+        return result.ok ? EXIT.OK : EXIT.USAGE;
+      }, opts);
+    });
+}

@@ -1,0 +1,226 @@
+// The config's shape, once: zod schemas are the single source; the TypeScript
+// type and docs/config.schema.json are derived from them. Objects are strict,
+// so a typo'd key is an error with its path instead of a silently ignored line.
+import { z } from 'zod';
+import { duration } from './duration.js';
+import type { SecretEnvironment } from './secrets.js';
+import { resolveSecret } from './secrets.js';
+
+const SIP_URI_RE = /^sips?:(?:[^@\s;?]+@)?(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?)(?::(\d{1,5}))?(?:;[^\s?]*)?$/;
+const HOST_PORT_RE = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?):(\d{1,5})$/;
+
+function portInRange(port: string | undefined): boolean {
+  return port === undefined || (Number(port) >= 1 && Number(port) <= 65535);
+}
+
+/** sip:/sips: URI with a host (user part optional), e.g. "sip:127.0.0.1:5060;transport=udp". */
+export const sipUri = z.string().refine((s) => {
+  const m = SIP_URI_RE.exec(s);
+  return m !== null && portInRange(m[1]);
+}, 'expected a SIP URI like "sip:pbx.example.com:5060" or "sips:127.0.0.1:5061"').describe('SIP URI, e.g. "sip:127.0.0.1:5060;transport=udp"');
+
+/** "host:port", e.g. "127.0.0.1:9464" or "[::1]:9464"; port 0 picks a free port (tests). */
+export const hostPort = z.string().refine((s) => {
+  const m = HOST_PORT_RE.exec(s);
+  return m !== null && (m[1] === '0' || portInRange(m[1]));
+}, 'expected "host:port", e.g. "127.0.0.1:9464"').describe('"host:port"');
+
+export const httpUrl = z.string().refine((s) => {
+  try {
+    const u = new URL(s);
+    return u.protocol === 'http:' || u.protocol === 'https:';
+  } catch {
+    return false;
+  }
+}, 'expected an http:// or https:// URL');
+
+/** Dial patterns: digits, "+", "#", "?" (one character) and "*" (any run). */
+export const destinationPattern = z
+  .string()
+  .regex(/^\+?[0-9#?*]+$/, 'expected a dial pattern like "+1555*" or "9*" (digits, +, ?, *)')
+  .describe('dial pattern: "*" any run of characters, "?" one character');
+
+export const codecName = z.enum(['PCMU', 'PCMA']);
+export const transport = z.enum(['udp', 'tcp', 'tls']);
+export const severity = z.enum(['info', 'warning', 'critical']);
+
+/**
+ * A secret: literal, `env:NAME` or `file:/path` (or a name in $CREDENTIALS_DIRECTORY).
+ * Resolved while parsing so every missing secret is reported with its path,
+ * together with every other error.
+ */
+function secret(where: SecretEnvironment | null) {
+  return z
+    .string()
+    .min(1, 'empty secret')
+    .describe('secret: a literal, "env:NAME" or "file:/path" (relative: in $CREDENTIALS_DIRECTORY)')
+    .transform((ref, ctx) => {
+      if (where === null) return ref;
+      const r = resolveSecret(ref, where);
+      if (!r.ok) {
+        ctx.addIssue({ code: 'custom', message: r.message });
+        return z.NEVER;
+      }
+      return r.value;
+    });
+}
+
+export const thresholdsSchema = z.strictObject({
+  mos_min: z.number().min(1).max(5).default(3.5),
+  loss_max_percent: z.number().min(0).max(100).default(1),
+  pdd_max_ms: z.number().positive().default(3000),
+  jitter_max_ms: z.number().positive().optional(),
+  cert_warn_days: z.number().nonnegative().default(30),
+  cert_crit_days: z.number().nonnegative().default(7),
+  asr_min_percent: z.number().min(0).max(100).default(95),
+});
+
+const count = z.number().int().min(1);
+
+/**
+ * Fraud detector settings. The four keys of the design have defaults here; the
+ * others are optional and, when absent, keep src/analytics' own defaults
+ * (resolveFraudConfig spreads this object over DEFAULT_FRAUD_CONFIG).
+ */
+export const fraudSchema = z.strictObject({
+  auth_fail_limit: count.default(10),
+  auth_fail_window: duration({ min: '1s' }).prefault('60s'),
+  max_call_duration: duration({ min: '1s' }).prefault('3600s'),
+  /** Empty: the built-in list; ["-"] disables it. */
+  high_risk_prefixes: z.array(z.string().regex(/^(?:\+?[0-9]+|-)$/, 'expected a number prefix like "+882"')).default([]),
+  stuffing_user_limit: count.optional(),
+  stuffing_window: duration({ min: '1s' }).optional(),
+  enumeration_user_limit: count.optional(),
+  enumeration_window: duration({ min: '1s' }).optional(),
+  scanner_user_agents: z.array(z.string().min(1)).optional(),
+  scanner_repeat: duration({ min: '1s' }).optional(),
+  international_prefixes: z.array(z.string().regex(/^[0-9]+$/, 'expected digits like "00"')).optional(),
+  home_country_code: z.string().regex(/^(?:\+[0-9]{1,4})?$/, 'expected "+<country code>" like "+1"').optional(),
+  max_calls_per_minute: count.optional(),
+  max_concurrent_calls: count.optional(),
+  off_hours: z
+    .strictObject({
+      start: z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'expected "HH:MM"'),
+      end: z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'expected "HH:MM"'),
+      timezone: z.string().refine((tz) => {
+        try {
+          new Intl.DateTimeFormat('en', { timeZone: tz });
+          return true;
+        } catch {
+          return false;
+        }
+      }, 'unknown IANA time zone'),
+      weekend_days: z.array(z.number().int().min(0).max(6)).default([]),
+    })
+    .nullable()
+    .optional(),
+  wangiri_call_limit: count.optional(),
+  wangiri_window: duration({ min: '1s' }).optional(),
+  wangiri_max_ring: duration({ min: '100ms' }).optional(),
+  wangiri_prefix_digits: z.number().int().min(1).max(15).optional(),
+  asr_collapse_ratio: z.number().gt(0).lt(1).optional(),
+  asr_collapse_window: duration({ min: '1s' }).optional(),
+  asr_collapse_min_calls: count.optional(),
+  max_tracked_keys: count.optional(),
+});
+
+/**
+ * Builds the schema. `secrets` resolves secret references during parsing;
+ * null keeps them as written (JSON Schema generation, documentation).
+ */
+export function buildConfigSchema(secrets: SecretEnvironment | null) {
+  return z
+    .strictObject({
+      pbx: z.strictObject({
+        uri: sipUri,
+        transport: transport.default('udp'),
+      }),
+      accounts: z
+        .record(
+          z.string().regex(/^[A-Za-z0-9_.+-]+$/, 'account names are SIP user parts (letters, digits, _ . + -)'),
+          z.strictObject({
+            password: secret(secrets),
+            auth_user: z.string().min(1).optional(),
+            display: z.string().optional(),
+          }),
+        )
+        .default({}),
+      rtp: z
+        .strictObject({
+          port_min: z.number().int().min(1024).max(65534).default(16000),
+          port_max: z.number().int().min(1025).max(65535).default(16999),
+          codecs: z.array(codecName).min(1).default(['PCMU', 'PCMA']),
+        })
+        .refine((r) => r.port_max - r.port_min >= 3, {
+          message: 'port_max must be at least port_min + 3 (one RTP/RTCP pair per call leg)',
+          path: ['port_max'],
+        })
+        .prefault({}),
+      allowed_destinations: z.array(destinationPattern).default([]),
+      probes_dir: z.string().min(1).default('/etc/callprobe/probes'),
+      scenarios_dir: z.string().min(1).default('/etc/callprobe/scenarios'),
+      listen: z.strictObject({ metrics: hostPort.default('127.0.0.1:9464') }).prefault({}),
+      webhooks: z
+        .array(
+          z.strictObject({
+            url: httpUrl,
+            format: z.enum(['slack', 'json', 'alertmanager']).default('json'),
+            secret: secret(secrets).optional(),
+            min_severity: severity.default('warning'),
+          }),
+        )
+        .default([]),
+      alerts: z
+        .strictObject({
+          /** Consecutive failed runs before an alert fires. */
+          for: z.number().int().min(1).default(2),
+          repeat_interval: duration({ min: '1s' }).prefault('4h'),
+          /** Consecutive ok runs before a firing alert resolves (flap damping). */
+          resolve_after: z.number().int().min(1).default(1),
+        })
+        .prefault({}),
+      thresholds: thresholdsSchema.prefault({}),
+      fraud: fraudSchema.prefault({}),
+      sources: z
+        .strictObject({
+          hep: hostPort.optional(),
+          cdr: z.string().min(1).optional(),
+          security_log: z
+            .strictObject({
+              path: z.string().min(1),
+              pattern: z
+                .string()
+                .refine((p) => {
+                  try {
+                    new RegExp(p);
+                    return true;
+                  } catch {
+                    return false;
+                  }
+                }, 'not a valid regular expression')
+                .optional(),
+            })
+            .optional(),
+        })
+        .prefault({}),
+      state_dir: z.string().min(1).default('/var/lib/callprobe'),
+      /** Upper bound for any single test call placed by a probe. */
+      max_call_duration: duration({ min: '1s', max: '24h' }).prefault('120s'),
+    })
+    .superRefine((cfg, ctx) => {
+      if (cfg.thresholds.cert_crit_days > cfg.thresholds.cert_warn_days) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['thresholds', 'cert_crit_days'],
+          message: 'cert_crit_days must not exceed cert_warn_days',
+        });
+      }
+    });
+}
+
+type ConfigSchema = ReturnType<typeof buildConfigSchema>;
+/** The validated config: durations in milliseconds, secrets resolved, paths absolute. Deep-frozen. */
+export type Config = z.output<ConfigSchema>;
+/** What a user writes (YAML). */
+export type ConfigInput = z.input<ConfigSchema>;
+export type Thresholds = z.output<typeof thresholdsSchema>;

@@ -1,0 +1,260 @@
+// Prometheus surfacer: maps ProbeResults (plain data) onto metrics in its own
+// Registry. Probes never import this. Label values are probe names, kinds,
+// phases, directions, SIP codes and rule names only: never Call-IDs, numbers
+// of real callers or anything from a secret.
+import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { ProbeResult } from '../probes/result.js';
+
+export interface MetricsOptions {
+  /** Process, Node.js and agent self-metrics (off for one-shot /probe registries). */
+  selfMetrics?: boolean;
+  version?: string;
+}
+
+/** What recordResult needs to know about the probe definition. */
+export interface ProbeIdentity {
+  name: string;
+  kind: string;
+}
+
+/** A traffic KPI snapshot (src/analytics' KpiSnapshot fits). Ratios 0..1, null when undefined. */
+export interface KpiRatios {
+  source: string;
+  route: string;
+  window_s: number;
+  asr: number | null;
+  ner: number | null;
+}
+
+type Labels = Record<string, string>;
+
+function num(v: unknown): number | null {
+  return typeof v === 'number' && Number.isFinite(v) ? v : null;
+}
+
+function obj(v: unknown): Record<string, unknown> | null {
+  return v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : null;
+}
+
+/** Label value for a SIP phase key ("pdd", "register", "options_rtt") kept to a safe charset. */
+function phaseLabel(key: string): string {
+  return key.replace(/_ms$/, '').replace(/[^a-z0-9_]/gi, '_').slice(0, 32);
+}
+
+/** How a call attempt ended, by final status (the ASR/NER source). */
+export function callResultLabel(status: number | null, success: boolean): string {
+  if (status === null) return success ? 'answered' : 'no_response';
+  if (status >= 200 && status < 300) return 'answered';
+  if (status === 486 || status === 600) return 'busy';
+  if (status === 408 || status === 480 || status === 487) return 'no_answer';
+  if (status === 603) return 'rejected';
+  return 'failed';
+}
+
+export class ProbeMetrics {
+  readonly registry = new Registry();
+  readonly #eventLoop: IntervalHistogram | undefined;
+  /** Label sets written per probe for gauges that must vanish when a probe stops measuring them. */
+  readonly #perProbe = new Map<string, Map<string, { gauge: Gauge<string>; labels: Labels }>>();
+  readonly #gaugeIds = new Map<Gauge<string>, number>();
+
+  readonly success = this.#gauge('probe_success', 'Whether the last run of the probe succeeded (1) or not (0).', ['probe', 'kind']);
+  readonly duration = this.#gauge('probe_duration_seconds', 'How long the last run of the probe took.', ['probe', 'kind']);
+  readonly lastRun = this.#gauge('callprobe_probe_last_run_timestamp_seconds', 'When the probe last finished (Unix time).', ['probe', 'kind']);
+  readonly runs = this.#counter('callprobe_probe_runs_total', 'Probe runs by outcome.', ['probe', 'kind', 'result']);
+  readonly failures = this.#counter('callprobe_probe_failures_total', 'Failed checks by check name and phase.', ['probe', 'check', 'phase']);
+  readonly skipped = this.#counter('callprobe_probe_skipped_total', 'Scheduled runs skipped because the previous one was still running or queued.', ['probe', 'reason']);
+  readonly sipPhase = this.#gauge('callprobe_sip_phase_seconds', 'SIP phase timings of the last run (register, pdd, answer, setup, bye, rtt...).', ['probe', 'phase']);
+  readonly sipResponses = this.#counter('callprobe_sip_responses_total', 'Final SIP responses received, by status code.', ['probe', 'code']);
+  readonly calls = this.#counter('callprobe_calls_total', 'Test calls by result (answered, busy, no_answer, rejected, failed, no_response).', ['probe', 'result']);
+  readonly rtpSent = this.#counter('callprobe_rtp_packets_sent_total', 'RTP packets sent, by direction.', ['probe', 'direction']);
+  readonly rtpReceived = this.#counter('callprobe_rtp_packets_received_total', 'RTP packets received, by direction.', ['probe', 'direction']);
+  readonly rtpLost = this.#counter('callprobe_rtp_packets_lost_total', 'RTP packets lost (RFC 3550 expected minus received), by direction.', ['probe', 'direction']);
+  readonly lossRatio = this.#gauge('callprobe_rtp_loss_ratio', 'RTP loss of the last call, 0..1, by direction.', ['probe', 'direction']);
+  readonly jitter = this.#gauge('callprobe_rtp_jitter_seconds', 'RFC 3550 interarrival jitter at the end of the last call, by direction.', ['probe', 'direction']);
+  readonly jitterMax = this.#gauge('callprobe_rtp_jitter_max_seconds', 'Largest interarrival jitter seen during the last call, by direction.', ['probe', 'direction']);
+  readonly mos = this.#gauge('callprobe_mos', 'Mean opinion score (ITU-T G.107 E-model, 1..4.5) of the last call, by direction.', ['probe', 'direction']);
+  readonly rFactor = this.#gauge('callprobe_r_factor', 'E-model transmission rating R (0..100) of the last call, by direction.', ['probe', 'direction']);
+  readonly certExpiry = this.#gauge('probe_ssl_earliest_cert_expiry', 'Earliest certificate not-after over the probe targets and their chains (Unix time, blackbox_exporter compatible).', ['probe']);
+  // Seconds, not days: promtool lints non-base units; dashboards divide by 86400.
+  readonly certTimeLeft = this.#gauge('callprobe_cert_time_left_seconds', 'Time until the earliest certificate of the target chain expires, at the last run (negative: expired).', ['probe', 'target']);
+  readonly asr = this.#gauge('callprobe_asr_ratio', 'Answer-seizure ratio over the window, 0..1.', ['source', 'route', 'window']);
+  readonly ner = this.#gauge('callprobe_ner_ratio', 'Network effectiveness ratio over the window, 0..1.', ['source', 'route', 'window']);
+  readonly fraudEvents = this.#counter('callprobe_fraud_events_total', 'Fraud detector events by rule.', ['rule']);
+  readonly sendLateness: Histogram<string> | undefined;
+
+  constructor(opts: MetricsOptions = {}) {
+    if (opts.selfMetrics === true) {
+      collectDefaultMetrics({ register: this.registry });
+      // Gauges named *_total: promtool rejects them, and handle counts are not what we watch.
+      for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) {
+        this.registry.removeSingleMetric(name);
+      }
+      this.sendLateness = new Histogram({
+        name: 'callprobe_rtp_send_lateness_seconds',
+        help: 'How late RTP packets left relative to their pacing deadline (agent self-metric).',
+        buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02],
+        registers: [this.registry],
+      });
+      const loop = monitorEventLoopDelay({ resolution: 10 });
+      loop.enable();
+      this.#eventLoop = loop;
+      new Gauge({
+        name: 'callprobe_event_loop_delay_p99_seconds',
+        help: 'p99 event-loop delay since the previous scrape (timer and RTP pacing health).',
+        registers: [this.registry],
+        collect() {
+          this.set(loop.percentile(99) / 1e9);
+          loop.reset();
+        },
+      });
+      const info = new Gauge({ name: 'callprobe_build_info', help: 'Agent version.', labelNames: ['version'], registers: [this.registry] });
+      info.set({ version: opts.version ?? '0.1.0' }, 1);
+    }
+  }
+
+  #gauge(name: string, help: string, labelNames: string[]): Gauge<string> {
+    const g = new Gauge({ name, help, labelNames, registers: [this.registry] });
+    this.#gaugeIds.set(g, this.#gaugeIds.size);
+    return g;
+  }
+
+  #counter(name: string, help: string, labelNames: string[]): Counter<string> {
+    return new Counter({ name, help, labelNames, registers: [this.registry] });
+  }
+
+  /** Sets a per-probe gauge and remembers the series so it can be dropped when no longer measured. */
+  #set(gauge: Gauge<string>, probe: string, labels: Labels, value: number, seen: Set<string>): void {
+    gauge.set(labels, value);
+    const key = `${this.#gaugeIds.get(gauge) ?? -1} ${JSON.stringify(labels)}`;
+    seen.add(key);
+    let written = this.#perProbe.get(probe);
+    if (written === undefined) this.#perProbe.set(probe, (written = new Map()));
+    written.set(key, { gauge, labels });
+  }
+
+  /** Maps one result onto the metrics. */
+  recordResult(result: ProbeResult, def: ProbeIdentity): void {
+    const probe = def.name;
+    const base = { probe, kind: def.kind };
+    this.success.set(base, result.success && result.failures.length === 0 ? 1 : 0);
+    if (num(result.duration_s) !== null) this.duration.set(base, result.duration_s as number);
+    this.lastRun.set(base, Date.now() / 1000);
+    this.runs.inc({ ...base, result: result.success ? 'success' : 'failure' });
+    for (const f of result.failures) this.failures.inc({ probe, check: String(f.check).slice(0, 40), phase: f.phase });
+
+    const seen = new Set<string>();
+    const sip = obj(result.sip);
+    const timings = { ...obj(result.timings_ms), ...obj(sip?.timings_ms) };
+    for (const [key, ms] of Object.entries(timings)) {
+      const v = num(ms);
+      if (v !== null) this.#set(this.sipPhase, probe, { probe, phase: phaseLabel(key) }, v / 1000, seen);
+    }
+    const status = num(sip?.final_status) ?? num(result.status);
+    if (status !== null) this.sipResponses.inc({ probe, code: String(Math.trunc(status)) });
+    if (def.kind === 'call') this.calls.inc({ probe, result: callResultLabel(status, result.success) });
+
+    const directions = obj(result.media)?.directions;
+    if (Array.isArray(directions)) {
+      for (const d of directions) {
+        const dir = obj(d);
+        if (dir === null || typeof dir.direction !== 'string') continue;
+        const labels = { probe, direction: dir.direction.replace(/[^a-z0-9_]/gi, '_').slice(0, 32) };
+        const sent = num(dir.packets_sent);
+        const received = num(dir.packets_received);
+        const lost = num(dir.packets_lost);
+        if (sent !== null && sent > 0) this.rtpSent.inc(labels, sent);
+        if (received !== null && received > 0) this.rtpReceived.inc(labels, received);
+        if (lost !== null && lost > 0) this.rtpLost.inc(labels, lost);
+        const gauges: [Gauge<string>, number | null][] = [
+          [this.lossRatio, num(dir.loss_percent) === null ? null : (dir.loss_percent as number) / 100],
+          [this.jitter, num(dir.jitter_ms) === null ? null : (dir.jitter_ms as number) / 1000],
+          [this.jitterMax, num(dir.jitter_max_ms) === null ? null : (dir.jitter_max_ms as number) / 1000],
+          [this.mos, num(dir.mos)],
+          [this.rFactor, num(dir.r_factor)],
+        ];
+        for (const [g, v] of gauges) if (v !== null) this.#set(g, probe, labels, v, seen);
+      }
+    }
+
+    const expiry = num(result.earliest_not_after_s);
+    if (expiry !== null) this.#set(this.certExpiry, probe, { probe }, expiry, seen);
+    if (Array.isArray(result.targets)) {
+      for (const t of result.targets) {
+        const target = obj(t);
+        const notAfter = typeof target?.chain_earliest_not_after === 'string' ? Date.parse(target.chain_earliest_not_after) : Number.NaN;
+        if (target !== null && typeof target.target === 'string' && Number.isFinite(notAfter)) {
+          const left = Math.round((notAfter - Date.now()) / 1000);
+          this.#set(this.certTimeLeft, probe, { probe, target: target.target.slice(0, 200) }, left, seen);
+        }
+      }
+    }
+
+    // A failed call has no MOS: drop the last good values instead of showing them as current.
+    this.#dropUnseen(probe, seen);
+  }
+
+  #dropUnseen(probe: string, seen: Set<string>): void {
+    const written = this.#perProbe.get(probe);
+    if (written === undefined) return;
+    for (const [key, { gauge, labels }] of written) {
+      if (seen.has(key)) continue;
+      gauge.remove(labels);
+      written.delete(key);
+    }
+  }
+
+  /** Drops every series of a probe that is no longer configured (after a reload). */
+  removeProbe(probe: string, kind: string): void {
+    this.#dropUnseen(probe, new Set());
+    this.#perProbe.delete(probe);
+    for (const g of [this.success, this.duration, this.lastRun]) g.remove({ probe, kind });
+  }
+
+  recordSkip(probe: string, reason: string): void {
+    this.skipped.inc({ probe, reason });
+  }
+
+  recordFraudEvent(rule: string): void {
+    this.fraudEvents.inc({ rule: rule.replace(/[^a-z0-9_]/gi, '_').slice(0, 40) });
+  }
+
+  recordKpis(k: KpiRatios): void {
+    const labels = { source: k.source, route: k.route, window: `${k.window_s}s` };
+    if (k.asr === null) this.asr.remove(labels);
+    else this.asr.set(labels, k.asr);
+    if (k.ner === null) this.ner.remove(labels);
+    else this.ner.set(labels, k.ner);
+  }
+
+  /** RTP pacing lateness in seconds (from the media engine's clock). */
+  observeSendLateness(seconds: number): void {
+    this.sendLateness?.observe(seconds);
+  }
+
+  /** Exposition text (Prometheus text format 0.0.4). */
+  metrics(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+
+  close(): void {
+    this.#eventLoop?.disable();
+    this.registry.clear();
+  }
+}
+
+/** A registry holding one result only: the body of a blackbox-style /probe answer. */
+export async function metricsForOneResult(result: ProbeResult, def: ProbeIdentity): Promise<string> {
+  const m = new ProbeMetrics();
+  try {
+    m.recordResult(result, def);
+    return await m.metrics();
+  } finally {
+    m.close();
+  }
+}

@@ -1,0 +1,94 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ConfigError, formatIssues } from '../../../src/config/errors.js';
+import { parseConfigText } from '../../../src/config/load.js';
+import { continuousProbeFiles, effectiveTimeoutMs, loadProbeFiles, parseProbeFileText } from '../../../src/config/probes.js';
+
+const LAB = parseConfigText(
+  [
+    'pbx: { uri: "sip:127.0.0.1:5060" }',
+    'accounts:',
+    '  "1001": { password: lab1001pw }',
+    '  "1002": { password: lab1002pw }',
+    'allowed_destinations: ["+1555*"]',
+  ].join('\n'),
+  '/lab/callprobe.yaml',
+  {},
+);
+
+function errorsOf(fn: () => unknown): string[] {
+  try {
+    fn();
+  } catch (err) {
+    if (err instanceof ConfigError) return formatIssues(err.issues).split('\n');
+    throw err;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('probe definitions', () => {
+  it('parses each kind with defaults (interval 60s, call duration 10s)', () => {
+    const text = `probes:
+  - { name: o, kind: options }
+  - { name: r, kind: register, account: "1001" }
+  - { name: c, kind: call, from: "1001", to: "+15550100", thresholds: { mos_min: 4.2 } }
+  - { name: t, kind: cert, targets: ["sips:127.0.0.1:5061"], interval: 1h }
+  - { name: s, kind: scenario, file: basic.yaml }
+`;
+    const defs = parseProbeFileText(text, '/p/x.yaml', LAB);
+    expect(defs.map((d) => d.kind)).toEqual(['options', 'register', 'call', 'cert', 'scenario']);
+    expect(defs[0]?.interval).toBe(60_000);
+    expect(defs[3]?.interval).toBe(3_600_000);
+    const call = defs[2];
+    expect(call?.kind === 'call' && call.duration).toBe(10_000);
+    expect(call?.thresholds.mos_min).toBe(4.2);
+    expect(call?.source).toBe('/p/x.yaml');
+  });
+
+  it('computes timeouts: explicit, call duration + 20 s, else 10 s', () => {
+    const defs = parseProbeFileText(
+      'probes:\n  - { name: a, kind: options, timeout: 2s }\n  - { name: b, kind: call, from: "1001", to: "1002", duration: 5s }\n  - { name: c, kind: options }\n',
+      '/p/x.yaml',
+    );
+    expect(defs.map((d) => effectiveTimeoutMs(d))).toEqual([2000, 25_000, 10_000]);
+  });
+
+  it('reports unknown keys, bad kinds and cross-check failures with paths', () => {
+    const text = `probes:
+  - { name: o, kind: options, intervall: 5s }
+  - { name: x, kind: ping }
+  - { name: r, kind: register, account: "1009" }
+  - { name: c, kind: call, from: "1001", to: "+8821234" }
+`;
+    const schemaErrors = errorsOf(() => parseProbeFileText(text, '/p/x.yaml', LAB));
+    expect(schemaErrors.some((l) => l.startsWith('probes[0].intervall: unknown key'))).toBe(true);
+    expect(schemaErrors.some((l) => l.startsWith('probes[1].kind:'))).toBe(true);
+    const crossErrors = errorsOf(() =>
+      parseProbeFileText(text.split('\n').filter((_, i) => i !== 1 && i !== 2).join('\n'), '/p/x.yaml', LAB),
+    );
+    expect(crossErrors).toEqual([
+      'probes[0].account: unknown account "1009" (config accounts: 1001, 1002) (line 2)',
+      'probes[1].to: "+8821234" is neither a config account nor in allowed_destinations (toll-fraud guard) (line 3)',
+    ]);
+  });
+
+  it('rejects duplicate names across files and names the file', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cp-probes-'));
+    writeFileSync(join(dir, 'a.yaml'), 'probes:\n  - { name: dup, kind: options }\n');
+    writeFileSync(join(dir, 'b.yaml'), 'probes:\n  - { name: dup, kind: options }\n');
+    writeFileSync(join(dir, 'smoke.yaml'), 'probes:\n  - { name: dup, kind: options }\n');
+    const files = continuousProbeFiles(dir);
+    expect(files).toEqual([join(dir, 'a.yaml'), join(dir, 'b.yaml')]);
+    expect(errorsOf(() => loadProbeFiles(files))).toEqual([`${join(dir, 'b.yaml')}: probes[0].name: duplicate probe name "dup" (also in a.yaml) (line 2)`]);
+  });
+
+  it('validates the shipped lab probe files against a lab config', () => {
+    const root = new URL('../../../probes/', import.meta.url).pathname;
+    const continuous = loadProbeFiles([join(root, 'continuous.yaml')], LAB);
+    expect(new Set(continuous.map((d) => d.kind))).toEqual(new Set(['options', 'register', 'call', 'cert']));
+    const smoke = loadProbeFiles([join(root, 'smoke.yaml')], LAB);
+    expect(smoke).toHaveLength(5);
+  });
+});
