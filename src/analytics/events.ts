@@ -1,0 +1,78 @@
+// The event model every source produces and every analytic consumes.
+// Plain data with millisecond epoch timestamps (event time, not read time), so
+// detectors are pure and replaying a CDR file gives the same answers as live HEP.
+
+/** Which source produced an event (a label, low cardinality). */
+export type SourceName = 'hep' | 'cdr' | 'security_log' | (string & {});
+
+interface EventBase {
+  /** Event time, ms since the epoch. */
+  at: number;
+  source: SourceName;
+}
+
+/** Fields shared by the three call events. */
+export interface CallFields extends EventBase {
+  callId: string;
+  /** Route or trunk label for per-route KPIs (e.g. CDR dcontext, HEP destination). */
+  route?: string;
+  /** Calling account / number (From user). */
+  caller?: string;
+  /** Called number (R-URI user). */
+  callee?: string;
+  /** Signalling source address of the caller. */
+  ip?: string;
+  ua?: string;
+  direction?: 'inbound' | 'outbound';
+}
+
+/** An INVITE (a seizure in ITU-T E.411 terms) was seen. */
+export interface CallAttemptEvent extends CallFields {
+  type: 'call_attempt';
+}
+
+/** The INVITE transaction ended with a final response. One per seizure: the KPI unit. */
+export interface CallFinalEvent extends CallFields {
+  type: 'call_final';
+  /** Final SIP status (CDR dispositions are mapped to codes, see sources/cdr.ts). */
+  status: number;
+  inviteAt: number;
+  /** First 180/183 (the end of post-dial delay), when one was seen. */
+  ringingAt?: number;
+  /** 200 OK time, when answered. */
+  answerAt?: number;
+}
+
+/** An answered call ended (BYE or CDR end). */
+export interface CallEndEvent extends CallFields {
+  type: 'call_end';
+  answerAt: number;
+  /** Conversation time in seconds (billsec). */
+  durationS: number;
+}
+
+/** Digest authentication failed (wrong password, unknown user, ...). */
+export interface AuthFailureEvent extends EventBase {
+  type: 'auth_failure';
+  ip: string;
+  user?: string;
+  ua?: string;
+  method?: string;
+  reason?: string;
+}
+
+/** A request and (when known) its final status: scanner, enumeration input. */
+export interface RequestEvent extends EventBase {
+  type: 'request';
+  method: string;
+  ip: string;
+  user?: string;
+  ua?: string;
+  status?: number;
+}
+
+export type CallEvent = CallAttemptEvent | CallFinalEvent | CallEndEvent;
+export type AnalyticsEvent = CallEvent | AuthFailureEvent | RequestEvent;
+
+/** The one callback shape sources emit through. */
+export type EventSink = (event: AnalyticsEvent) => void;

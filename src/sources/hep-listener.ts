@@ -1,0 +1,189 @@
+// HEP v3 collector: UDP and TCP on one address (default 127.0.0.1:9060, what
+// Kamailio's siptrace and Homer agents send to). SIP payloads go through the
+// project's SIP parser and then SipEventExtractor. Bounded everywhere: TCP
+// connections, per-connection buffers and the extractor's tables are capped,
+// and garbage is counted, never thrown.
+import { createSocket, type Socket as UdpSocket } from 'node:dgram';
+import { createServer, type Server, type Socket } from 'node:net';
+import type { EventSink } from '../analytics/events.js';
+import { parseMessage } from '../sip/message.js';
+import { HEP_MAGIC, HEP_PROTO_SIP, decodeHep3, hep3FrameLength, type HepPacket } from './hep.js';
+import { SipEventExtractor, type SipEventOptions } from './sip-events.js';
+
+export interface HepListenerOptions extends Omit<SipEventOptions, 'onEvent' | 'onError'> {
+  host?: string;
+  /** 0 picks a free port (tests). */
+  port?: number;
+  tcp?: boolean;
+  maxTcpConnections?: number;
+  /** Require this HEP authentication key (chunk 14) when set. */
+  authKey?: string;
+  onEvent: EventSink;
+  /** Every decoded HEP packet (raw access for tests and debugging). */
+  onPacket?: (p: HepPacket) => void;
+  onError?: (err: unknown) => void;
+  /** Clock for packets without a timestamp chunk. */
+  now?: () => number;
+}
+
+export interface HepListenerStats {
+  packets: number;
+  decodeErrors: number;
+  sipErrors: number;
+  nonSip: number;
+  rejectedAuth: number;
+  tcpConnections: number;
+}
+
+const MAX_TCP_BUFFER = 128 * 1024;
+
+export class HepListener {
+  readonly stats: HepListenerStats = { packets: 0, decodeErrors: 0, sipErrors: 0, nonSip: 0, rejectedAuth: 0, tcpConnections: 0 };
+  readonly extractor: SipEventExtractor;
+  readonly #opts: HepListenerOptions;
+  #udp: UdpSocket | null = null;
+  #tcp: Server | null = null;
+  readonly #conns = new Set<Socket>();
+  #sweepTimer: NodeJS.Timeout | null = null;
+  #closed = false;
+  #address: { host: string; port: number } | null = null;
+
+  constructor(opts: HepListenerOptions) {
+    this.#opts = opts;
+    this.extractor = new SipEventExtractor({ ...opts, onEvent: opts.onEvent, onError: opts.onError });
+  }
+
+  get address(): { host: string; port: number } | null {
+    return this.#address;
+  }
+
+  /** Binds UDP and TCP; on failure (e.g. EADDRINUSE) everything opened so far is closed again. */
+  async start(): Promise<{ host: string; port: number }> {
+    try {
+      return await this.#start();
+    } catch (err) {
+      await this.close();
+      throw err;
+    }
+  }
+
+  async #start(): Promise<{ host: string; port: number }> {
+    const host = this.#opts.host ?? '127.0.0.1';
+    const udp = createSocket({ type: host.includes(':') ? 'udp6' : 'udp4' });
+    this.#udp = udp;
+    udp.on('message', (buf) => this.handleDatagram(buf));
+    udp.on('error', (err) => this.#opts.onError?.(err));
+    await new Promise<void>((resolve, reject) => {
+      udp.once('error', reject);
+      udp.bind(this.#opts.port ?? 9060, host, () => {
+        udp.off('error', reject);
+        resolve();
+      });
+    });
+    const port = udp.address().port;
+    if (this.#opts.tcp !== false) {
+      const server = createServer((sock) => this.#onConnection(sock));
+      this.#tcp = server;
+      server.on('error', (err) => this.#opts.onError?.(err));
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(port, host, () => {
+          server.off('error', reject);
+          resolve();
+        });
+      });
+    }
+    // Expire calls even when traffic stops (so unanswered attempts get closed).
+    this.#sweepTimer = setInterval(() => this.extractor.sweep(this.#now()), 5000);
+    this.#sweepTimer.unref?.();
+    this.#address = { host, port };
+    return this.#address;
+  }
+
+  #now(): number {
+    return (this.#opts.now ?? Date.now)();
+  }
+
+  /** One HEP packet (UDP datagram or TCP frame). Public so fuzz tests can drive it without sockets. */
+  handleDatagram(buf: Buffer): void {
+    if (this.#closed) return;
+    this.stats.packets++;
+    try {
+      const r = decodeHep3(buf);
+      if (!r.ok) {
+        this.stats.decodeErrors++;
+        return;
+      }
+      const p = r.packet;
+      if (this.#opts.authKey !== undefined && p.authKey !== this.#opts.authKey) {
+        this.stats.rejectedAuth++;
+        return;
+      }
+      this.#opts.onPacket?.(p);
+      if (p.protocolType !== HEP_PROTO_SIP || !p.payload || p.compressed) {
+        this.stats.nonSip++;
+        return;
+      }
+      const parsed = parseMessage(p.payload);
+      if (!parsed.ok) {
+        this.stats.sipErrors++;
+        return;
+      }
+      const at = p.timeSec !== undefined ? p.timeSec * 1000 + Math.floor((p.timeUsec ?? 0) / 1000) : this.#now();
+      this.extractor.onMessage(parsed.message, { at, srcIp: p.srcIp ?? '', srcPort: p.srcPort, dstIp: p.dstIp, dstPort: p.dstPort });
+    } catch (err) {
+      this.stats.decodeErrors++;
+      this.#opts.onError?.(err);
+    }
+  }
+
+  #onConnection(sock: Socket): void {
+    if (this.#closed || this.#conns.size >= (this.#opts.maxTcpConnections ?? 64)) {
+      sock.destroy();
+      return;
+    }
+    this.#conns.add(sock);
+    this.stats.tcpConnections++;
+    let buf: Buffer = Buffer.alloc(0);
+    sock.setTimeout(300_000, () => sock.destroy());
+    sock.on('data', (data: Buffer) => {
+      buf = buf.length === 0 ? data : Buffer.concat([buf, data]);
+      for (;;) {
+        if (buf.length < 6) break;
+        const len = hep3FrameLength(buf);
+        if (len === null || len < 6) {
+          // Out of sync: skip to the next "HEP3" (or drop all but a possible partial magic).
+          this.stats.decodeErrors++;
+          const next = buf.indexOf(HEP_MAGIC, 1);
+          buf = next < 0 ? buf.subarray(Math.max(0, buf.length - 3)) : buf.subarray(next);
+          continue;
+        }
+        if (buf.length < len) break;
+        this.handleDatagram(buf.subarray(0, len));
+        buf = buf.subarray(len);
+      }
+      if (buf.length > MAX_TCP_BUFFER) {
+        this.stats.decodeErrors++;
+        sock.destroy();
+      }
+    });
+    sock.on('error', () => undefined);
+    sock.on('close', () => this.#conns.delete(sock));
+  }
+
+  /** Idempotent: closes sockets, connections and timers. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#sweepTimer) clearInterval(this.#sweepTimer);
+    this.#sweepTimer = null;
+    for (const c of this.#conns) c.destroy();
+    this.#conns.clear();
+    const udp = this.#udp;
+    this.#udp = null;
+    if (udp) await new Promise<void>((r) => udp.close(() => r()));
+    const tcp = this.#tcp;
+    this.#tcp = null;
+    if (tcp) await new Promise<void>((r) => tcp.close(() => r()));
+  }
+}
