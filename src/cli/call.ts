@@ -102,6 +102,12 @@ async function executeCall(spec: CallSpec, flags: CallFlags, config: Config | un
     result.failures.push(...evaluateThresholds(result, thresholds));
     result.success = result.success && result.failures.length === 0;
   }
+  if (flags.junit) {
+    const { junitXml } = await import('../report/junit.js');
+    const { writeFile } = await import('node:fs/promises');
+    const suite = `probe call ${result.from} ${result.to}`;
+    await writeFile(flags.junit, junitXml([{ ...result, probe: suite }], { suite }));
+  }
   if (flags.json) printJson(result);
   else if (!flags.quiet) process.stdout.write(renderCall(result));
   if (result.interrupted) return EXIT.INTERRUPTED;
@@ -117,6 +123,7 @@ function commonCallOptions(cmd: Command): Command {
     .option('--loss-max <percent>', 'fail when a direction loses more (default: config, 1 %)')
     .option('--pdd-max <d>', 'fail when post-dial delay is longer (default: config, 3s)')
     .option('--json', 'one JSON object on stdout (logs on stderr)')
+    .option('--junit <file>', 'also write a JUnit XML report (one testcase, failures name the phase)')
     .option('--quiet', 'no output; only the exit code')
     .option('--log-level <level>', 'log level on stderr: error, warn, info, debug', 'warn');
 }

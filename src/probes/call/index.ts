@@ -4,7 +4,7 @@
 // RFC 3550 loss/jitter and the G.107 MOS. A failed call reports every phase it
 // reached and names the one that broke.
 import { computeQuality } from '../../quality/emodel.js';
-import type { AudioSource } from '../../rtp/audio.js';
+import { defaultAudioSource, encodedFrames, type AudioSource } from '../../rtp/audio.js';
 import type { G711Codec } from '../../rtp/g711.js';
 import { PortAllocator } from '../../rtp/ports.js';
 import { RtpSession, type RtpSessionStats } from '../../rtp/session.js';
@@ -272,13 +272,22 @@ export async function probeCall(ctx: ProbeContext, spec: CallSpec): Promise<Call
     // The session is created once the answer names the codec; the ports are
     // bound now so the offer can name them (and nothing else can take them).
     const callerPorts = await ports.allocate();
+    const offer = buildOffer(mediaAddress, callerPorts.rtpPort, spec.codecs, spec.ptimeMs ?? 20);
+    // Parse our own offer once before the INVITE: the first SDP parse compiles
+    // sdp-transform's grammar (several ms, more on a busy host), and when we
+    // answer ourselves that cost would otherwise land inside the measured PDD.
+    parseMediaEndpoint(offer, spec.codecs);
+    // Likewise encode the audio for every offered codec now (cached per source
+    // and codec): when we answer ourselves, doing it after the 180 would block
+    // the event loop while the caller's 180 waits, inflating the PDD.
+    for (const codec of spec.codecs) encodedFrames(spec.audio ?? defaultAudioSource(), codec, (8000 * (spec.ptimeMs ?? 20)) / 1000);
     let callerPortsOwned = true;
     releaseCallerPorts = () => (callerPortsOwned ? callerPorts.release() : Promise.resolve());
     progress({ phase: 'invite' });
     const inviteAt = performance.now();
     let ringTimedOut = false;
     const call = callerUa.invite(spec.direct ?? dialTarget(spec.to, callerUa), {
-      sdp: buildOffer(mediaAddress, callerPorts.rtpPort, spec.codecs, spec.ptimeMs ?? 20),
+      sdp: offer,
       onProvisional: (res: SipResponse) => {
         if (res.status === 180 || res.status === 183) progress({ phase: 'ringing' });
       },
