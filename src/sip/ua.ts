@@ -4,10 +4,15 @@
 //                                       user: '1001', password: 'lab1001pw' });
 //   await ua.options()            → OptionsOutcome (status, timings) or a typed failure
 //   await ua.register({ expires }) / ua.unregister()   → RegisterOutcome (attempts = REGISTERs sent)
-//   const call = ua.invite('1002', { sdp, onProvisional }); await call.outcome; call.cancel()
+//   const call = ua.invite('1002', { sdp, onProvisional, ringTimeoutMs }); await call.outcome; call.cancel()
+//     outcome: { ok, status, reason, dialog, remoteSdp, cancelled, attempts, failure?,
+//                timings: { dns_ms, connect_ms, tls_ms?, pdd_ms (INVITE → first 180/183), answer_ms } }
 //   ua.onInvite((incoming) => { incoming.progress(180); await incoming.accept(sdp) → Dialog })
 //   dialog.bye() / reinvite(sdp) / info(body, type); dialog.on('bye' | 'reinvite' | 'info' | 'ended')
 //   ua.close()                    idempotent, releases every socket and timer
+//   ua.localAddress, ua.localPort, ua.peerCertificate(), ua.tlsProtocol(), ua.serverDest, ua.dnsMs
+// SDP: ./sdp.ts (buildAudioSdp, parseAudioSdp). Callers should unregister a callee
+// when done: Kamailio forks INVITEs to every binding, including stale ones.
 //
 // UserAgent.create throws UaError (code EDNS / EBIND, phase 'dns' / 'connect') when the
 // server cannot be resolved or the local port cannot be bound; everything after that
@@ -180,6 +185,8 @@ export class UserAgent {
   private readonly sentAcks = new Map<string, { ack: SipRequest; dest: Destination }>();
   private readonly pendingAccepts = new Map<string, () => void>();
   private readonly acceptRejects = new Set<(err: Error) => void>();
+  /** CANCEL handlers of INVITEs not answered yet, by server transaction key. */
+  private readonly pendingInvites = new Map<string, () => void>();
   private readonly nonceCounts = new Map<string, number>();
   private readonly ownTimers = new TimerSet();
   private inviteHandler?: (call: IncomingCall) => void;
@@ -280,6 +287,11 @@ export class UserAgent {
     return `<sip:${this.user}@${host}:${f.localPort}${tp}>`;
   }
 
+
+  /** Local IP this UA uses towards its server (Contact, Via; also the address to offer RTP on). */
+  get localAddress(): string {
+    return this.lastFlow?.localAddress ?? this.defaultLocalAddress;
+  }
 
   /** Local UDP port (where this UA listens). */
   get localPort(): number {
@@ -588,7 +600,7 @@ export class UserAgent {
       if (flow?.transport === 'tls') timings.tls_ms = round(flow.tlsMs);
       if (pddMs !== undefined) timings.pdd_ms = round(pddMs);
       if (r.kind === 'failure') {
-        const out: CallOutcome = { ok: false, reason: r.failure.message, cancelled: cancelRequested, attempts: r.attempts, failure: { ...r.failure, phase: r.failure.phase }, timings };
+        const out: CallOutcome = { ok: false, reason: r.failure.message, cancelled: cancelRequested, attempts: r.attempts, failure: r.failure, timings };
         if (r.response) out.status = r.response.status;
         return out;
       }
@@ -801,8 +813,6 @@ export class UserAgent {
     const pending = this.pendingInvites.get(inv.key);
     pending?.();
   }
-
-  private readonly pendingInvites = new Map<string, () => void>();
 
   private onNewInvite(invite: SipRequest, stx: ServerTransaction): void {
     const localTag = newTag();

@@ -11,10 +11,11 @@ export interface FakeRegistrar {
   close(): void;
 }
 
-export async function startFakeRegistrar(users: Record<string, string>, realm = '127.0.0.1'): Promise<FakeRegistrar> {
+export async function startFakeRegistrar(users: Record<string, string>, realm = '127.0.0.1', opts: { staleOnce?: boolean } = {}): Promise<FakeRegistrar> {
   const socket = dgram.createSocket('udp4');
   const requests: SipRequest[] = [];
-  const nonce = 'abc123nonce';
+  let nonce = 'abc123nonce';
+  let staleSent = false;
   socket.on('message', (data, rinfo) => {
     const r = parseMessage(data);
     if (!r.ok || r.message.kind !== 'request') return;
@@ -28,6 +29,12 @@ export async function startFakeRegistrar(users: Record<string, string>, realm = 
     const auth = req.headers.get('authorization');
     const challenge: Array<[string, string]> = [['WWW-Authenticate', `Digest realm="${realm}", nonce="${nonce}", qop="auth", algorithm=MD5`]];
     if (!auth) return send(401, challenge);
+    if (opts.staleOnce && !staleSent) {
+      // The nonce expired: ask again with a fresh one (RFC 2617 §3.2.1 stale=true).
+      staleSent = true;
+      nonce = 'fresh456nonce';
+      return send(401, [['WWW-Authenticate', `Digest realm="${realm}", nonce="${nonce}", qop="auth", algorithm=MD5, stale=true`]]);
+    }
     const p = parseAuthParams(auth.replace(/^Digest\s+/i, ''));
     const user = p?.get('username') ?? '';
     const password = users[user];

@@ -88,3 +88,25 @@ describe('parser fuzz', () => {
     expect(rejected).toBeGreaterThan(1000);
   }, 120_000);
 });
+
+describe('URI and header-value parsers under fast-check', () => {
+  it('never throw on arbitrary strings; what parses round-trips', async () => {
+    const fc = await import('fast-check');
+    const { formatUri, parseNameAddr, parseUri, splitHeaderList } = await import('../../../src/sip/uri.js');
+    const { parseVia, parseCSeq } = await import('../../../src/sip/message.js');
+    const { parseChallenge } = await import('../../../src/sip/digest.js');
+    const sipish = fc.stringMatching(/^(sips?:)?[a-z0-9%;=@:.\-[\]<>",?&]{0,40}$/);
+    fc.assert(
+      fc.property(fc.oneof(fc.string(), sipish), (text) => {
+        const u = parseUri(text);
+        if (u) expect(parseUri(formatUri(u))).toEqual(u);
+        parseNameAddr(text);
+        splitHeaderList(text);
+        parseVia(text);
+        parseCSeq(text);
+        parseChallenge(`Digest ${text}`);
+      }),
+      { numRuns: 20_000, seed: 3261 },
+    );
+  });
+});

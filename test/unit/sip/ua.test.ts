@@ -102,6 +102,7 @@ describe('UserAgent', () => {
     cleanups.push(() => callee.close());
     const caller = await UserAgent.create({ server: `sip:[::1]:${callee.localPort}`, localAddress: '::1', user: '1001', timeoutMs: 2000 });
     cleanups.push(() => caller.close());
+    expect(callee.localAddress).toBe('::1');
     const r = await caller.options();
     expect(r.ok).toBe(true);
     if (r.ok) expect(r.response.headers.get('via')).toMatch(/^SIP\/2\.0\/UDP \[::1\]:\d+;/);
@@ -157,6 +158,15 @@ describe('UserAgent', () => {
     expect(r.attempts).toBe(2);
     expect(r.failure?.message).toBe('credentials for 1001@127.0.0.1 rejected twice (401)');
     expect(reg.requests.filter((q) => q.method === 'REGISTER')).toHaveLength(2);
+  });
+
+  it('stale=true: one more REGISTER with the fresh nonce, then success', async () => {
+    const reg = await startFakeRegistrar({ '1001': 'right' }, '127.0.0.1', { staleOnce: true });
+    cleanups.push(() => reg.close());
+    const u = await ua({ server: `sip:127.0.0.1:${reg.port}`, user: '1001', password: 'right', timeoutMs: 2000 });
+    const r = await u.register();
+    expect(r).toMatchObject({ ok: true, attempts: 3 });
+    expect(reg.requests.at(-1)?.headers.get('authorization')).toContain('nonce="fresh456nonce"');
   });
 
   it('retransmits with Timer E at T1 when the first datagram is lost', async () => {
