@@ -6,6 +6,7 @@ import type { Config } from '../config/schema.js';
 import type { CallProgress, CallResult, CallSpec } from '../probes/call/index.js';
 import type { G711Codec } from '../rtp/g711.js';
 import { EXIT, parseDuration, parseNumber, printJson, runCommand, UsageError, type CommonOptions } from './common.js';
+import { maybeLoadConfig } from './load-config.js';
 
 interface CallFlags extends CommonOptions {
   duration: string;
@@ -37,25 +38,6 @@ function parseTransport(text: string | undefined): 'udp' | 'tcp' | 'tls' | undef
   const t = text.toLowerCase();
   if (t !== 'udp' && t !== 'tcp' && t !== 'tls') throw new UsageError(`--transport: "${text}" is not udp, tcp or tls`);
   return t;
-}
-
-/** Loads the config when one is named or found; `probe call` also works from flags and env alone. */
-async function maybeLoadConfig(file: string | undefined): Promise<Config | undefined> {
-  const { loadConfig, findConfigFile } = await import('../config/load.js');
-  const { ConfigError } = await import('../config/errors.js');
-  try {
-    if (file === undefined) {
-      try {
-        findConfigFile();
-      } catch {
-        return undefined; // no config anywhere: flags and CALLPROBE_<EXT>_PASSWORD
-      }
-    }
-    return loadConfig(file !== undefined ? { file } : {}).config;
-  } catch (err) {
-    if (err instanceof ConfigError) throw new UsageError(err.message);
-    throw err;
-  }
 }
 
 /** Runs the call with live progress, thresholds and rendering; returns the exit code. */

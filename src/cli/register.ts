@@ -1,13 +1,17 @@
 // `probe register <ext>`: REGISTER an extension with digest auth (or remove
-// its bindings), phases timed. Credentials: --password-env VAR, else
-// $CALLPROBE_<EXT>_PASSWORD. (Config hook: once main.ts passes a loaded config,
-// take pbx.uri and accounts[ext].password from it when the flags are absent.)
+// its bindings), phases timed. Credentials: --password-env VAR, else the
+// config's accounts.<ext>.password, else $CALLPROBE_<EXT>_PASSWORD; the
+// registrar: --server, else the config's pbx.uri, else sip:127.0.0.1:5060.
 import type { Command } from 'commander';
 import { EXIT, parseDuration, parseNumber, printJson, runCommand, UsageError } from './common.js';
+import type { Config } from '../config/schema.js';
+import { passwordEnvName } from '../config/accounts.js';
+import { maybeLoadConfig } from './load-config.js';
 import { parseTransport, renderSipResult, tlsOptions } from './options.js';
 
 interface RegisterCliOptions {
-  server: string;
+  config?: string;
+  server?: string;
   passwordEnv?: string;
   authUser?: string;
   domain?: string;
@@ -26,7 +30,8 @@ export function register(program: Command): void {
     .command('register')
     .description('REGISTER an extension with digest auth and report timings (or --unregister its bindings)')
     .argument('<ext>', 'extension / SIP user to register, e.g. 1001')
-    .option('--server <uri>', 'registrar: sip:host[:port], sips:host[:port] or host[:port]', 'sip:127.0.0.1:5060')
+    .option('--config <file>', 'config file (default: $CALLPROBE_CONFIG, ./callprobe.yaml, /etc/callprobe/callprobe.yaml)')
+    .option('--server <uri>', 'registrar: sip:host[:port], sips:host[:port] or host[:port] (default: config pbx.uri, else sip:127.0.0.1:5060)')
     .option('--password-env <VAR>', 'environment variable holding the password (default CALLPROBE_<EXT>_PASSWORD)')
     .option('--auth-user <name>', 'digest username when it differs from the extension')
     .option('--domain <domain>', 'AOR domain (default: the server host)')
@@ -57,14 +62,16 @@ Examples:
         const timeoutMs = parseDuration(opts.timeout, 'timeout');
         if (timeoutMs <= 0) throw new UsageError('--timeout must be greater than 0');
         const expires = parseNumber(opts.expires, 'expires', 0, 2 ** 31 - 1);
-        const password = passwordFor(ext, opts.passwordEnv, process.env);
+        const config = await maybeLoadConfig(opts.config);
+        const server = opts.server ?? config?.pbx.uri ?? 'sip:127.0.0.1:5060';
+        const password = passwordFor(ext, opts.passwordEnv, process.env, config);
         const tls = await tlsOptions(opts);
         const { probeRegister } = await import('../probes/register.js');
         const { createLogger } = await import('../log.js');
         const result = await probeRegister(
           { logger: createLogger(opts.logLevel), signal: new AbortController().signal },
           {
-            server: opts.server,
+            server,
             user: ext,
             ...(password !== undefined ? { password } : {}),
             ...(opts.authUser ? { authUser: opts.authUser } : {}),
@@ -77,20 +84,26 @@ Examples:
           },
         );
         if (opts.json) printJson(result);
-        else process.stdout.write(renderSipResult(result, `${opts.unregister ? 'unREGISTER' : 'REGISTER'} ${ext} at ${opts.server}`));
+        else process.stdout.write(renderSipResult(result, `${opts.unregister ? 'unREGISTER' : 'REGISTER'} ${ext} at ${server}`));
         return result.success && result.failures.length === 0 ? EXIT.OK : EXIT.PROBE_FAILED;
       }, opts);
     });
 }
 
-/** --password-env VAR (must be set) or CALLPROBE_<EXT>_PASSWORD (may be absent: then no auth). */
-export function passwordFor(ext: string, passwordEnv: string | undefined, env: Readonly<Record<string, string | undefined>>): string | undefined {
+/** --password-env VAR (must be set), the config's account, or CALLPROBE_<EXT>_PASSWORD (may be absent: then no auth). */
+export function passwordFor(
+  ext: string,
+  passwordEnv: string | undefined,
+  env: Readonly<Record<string, string | undefined>>,
+  config?: Pick<Config, 'accounts'>,
+): string | undefined {
   if (passwordEnv !== undefined) {
     const v = env[passwordEnv];
     if (v === undefined || v === '') throw new UsageError(`--password-env: environment variable ${passwordEnv} is not set`);
     return v;
   }
-  const name = `CALLPROBE_${ext.toUpperCase().replace(/[^A-Z0-9]/g, '_')}_PASSWORD`;
-  const v = env[name];
+  const fromConfig = config?.accounts[ext]?.password;
+  if (fromConfig !== undefined) return fromConfig;
+  const v = env[passwordEnvName(ext)];
   return v === undefined || v === '' ? undefined : v;
 }

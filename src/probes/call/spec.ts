@@ -1,5 +1,6 @@
 // Turns the config (and CLI flags, or a probe definition) into a CallSpec.
 // Pure: the environment is passed in, errors come back as values.
+import { passwordEnvName } from '../../config/accounts.js';
 import type { Config } from '../../config/schema.js';
 import type { G711Codec } from '../../rtp/g711.js';
 import type { CallAccount, CallSpec } from './index.js';
@@ -21,11 +22,6 @@ export interface CallRequest {
 }
 
 export type SpecResult = { ok: true; spec: CallSpec } | { ok: false; message: string };
-
-/** The password env var for an extension: CALLPROBE_1001_PASSWORD. */
-export function passwordEnvName(ext: string): string {
-  return `CALLPROBE_${ext.replace(/[^A-Za-z0-9]/g, '_').toUpperCase()}_PASSWORD`;
-}
 
 function account(ext: string, config: Config | undefined, env: Readonly<Record<string, string | undefined>>): CallAccount | undefined {
   const fromConfig = config?.accounts[ext];
