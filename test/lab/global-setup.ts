@@ -4,6 +4,7 @@
 // when a process outlived it or a test left one running. Workdir: deleted when
 // every test passed, otherwise kept and printed (CALLPROBE_LAB_KEEP=1 always keeps it).
 import fs from 'node:fs';
+import path from 'node:path';
 import type { TestProject } from 'vitest/node';
 import { LAB, missingTools, startLab, stopLab } from './lab.js';
 import { acquireLabLock } from './lock.js';
@@ -53,6 +54,10 @@ export default async function setup(project: TestProject): Promise<() => Promise
     for (const r of lab) problems.push(`${r.name} (pid ${r.pid}) ignored SIGTERM and was SIGKILLed`);
     log(`lab: stopped in ${Math.round(performance.now() - t0)} ms`);
     if (problems.length || failedTests > 0 || failedFiles > 0 || process.env.CALLPROBE_LAB_KEEP === '1') {
+      // keep logs, pcaps and configs; drop the ~10 MB of regenerable audio
+      for (const f of ['lab_audio_long.wav', 'lab_audio.wav', 'lab_audio.alaw', 'lab_audio.ulaw']) {
+        fs.rmSync(path.join(workdir, f), { force: true });
+      }
       log(`lab: logs kept in ${workdir}`);
     } else {
       fs.rmSync(workdir, { recursive: true, force: true });
