@@ -4,6 +4,7 @@
 // are imported inside the action, so `probe --help` stays fast.
 import { Command } from 'commander';
 import { register as registerAgent } from './agent.js';
+import { register as registerAnswer } from './answer.js';
 import { register as registerCall } from './call.js';
 import { register as registerCert } from './cert.js';
 import { register as registerConfig } from './config.js';
@@ -11,6 +12,7 @@ import { register as registerMos } from './mos.js';
 import { register as registerOptions } from './options.js';
 import { register as registerRegister } from './register.js';
 import { register as registerRtp } from './rtp.js';
+import { register as registerRun } from './run.js';
 import { register as registerSmoke } from './smoke.js';
 
 const program = new Command();
@@ -45,8 +47,10 @@ for (const register of [
   registerRegister,
   registerOptions,
   registerCert,
+  registerRun,
   registerSmoke,
   registerRtp,
+  registerAnswer,
   registerMos,
   registerAgent,
   registerConfig,

@@ -13,6 +13,8 @@ import { buildAnswer, isSdpError, parseMediaEndpoint } from './sdp.js';
 
 export interface AnsweredCall {
   callId: string;
+  /** The caller's From header. */
+  from: string;
   session: RtpSession;
   dialog: Dialog;
   /** Epoch ms when the 200 OK was acknowledged and media started. */
@@ -30,6 +32,8 @@ export interface AnswererOptions {
   ringMs?: number;
   /** Never answer (rings until CANCEL): for ring-timeout tests and demos. */
   neverAnswer?: boolean;
+  /** Called once per call when it is established (after the ACK). */
+  onAnswered?: (call: AnsweredCall) => void;
   logger?: Logger;
 }
 
@@ -98,8 +102,15 @@ export class Answerer {
     }
     session.start();
     dialog.on('ended', () => session.stop());
-    const call: AnsweredCall = { callId: incoming.callId, session, dialog, answeredAt: Date.now() };
+    const call: AnsweredCall = {
+      callId: incoming.callId,
+      from: incoming.request.headers.get('from') ?? '',
+      session,
+      dialog,
+      answeredAt: Date.now(),
+    };
     this.calls.set(incoming.callId, call);
+    this.opts.onAnswered?.(call);
     this.waiters.get(incoming.callId)?.(call);
     this.waiters.delete(incoming.callId);
   }

@@ -1,0 +1,296 @@
+// `probe answer`: an answering SIP UA without a registrar, the far end for
+// agent-to-agent SIP tests through firewalls and SBCs (what `probe rtp echo`
+// is for RTP). It answers every INVITE (180, 200 + SDP), streams the built-in
+// audio back, and when a call ends prints what it received on that call:
+// the caller→callee direction measured at its real receiver.
+// Thin: parse flags, run the UA + Answerer (src/probes/call/answerer.ts), render.
+import type { Command } from 'commander';
+import type { AnsweredCall } from '../probes/call/answerer.js';
+import type { AudioSource } from '../rtp/audio.js';
+import type { G711Codec } from '../rtp/g711.js';
+import type { RtpSessionStats } from '../rtp/session.js';
+import { EXIT, parseDuration, parseNumber, runCommand, UsageError } from './common.js';
+import { parseHostPort } from './rtp.js';
+
+/** How one answered call ended. */
+export type CallEnd = 'remote' | 'local' | 'duration-max' | 'interrupt';
+
+/** One answered call as `probe answer` reports it (one JSON line per call with --json). */
+export interface AnsweredCallReport {
+  call_id: string;
+  /** From header of the INVITE. */
+  from: string;
+  codec: G711Codec;
+  /** When media started (the ACK of our 200), ISO 8601. */
+  answered_at: string;
+  duration_s: number;
+  ended_by: CallEnd;
+  /** What we sent back (callee→caller). */
+  packets_sent: number;
+  /** What we received (caller→callee), RFC 3550 A.3 / A.8. */
+  packets_received: number;
+  packets_lost: number;
+  loss_percent: number;
+  duplicates: number;
+  out_of_order: number;
+  /** Final RFC 3550 jitter estimate. */
+  jitter_ms: number;
+  /** Mean of the estimate over the call (tshark's "Mean Jitter"). */
+  jitter_mean_ms: number;
+  jitter_max_ms: number;
+  burst_ratio: number;
+  rtt_ms: number | null;
+  /** G.107 E-model of the received direction (delay = rtt/2 when known). */
+  r_factor: number;
+  mos: number;
+}
+
+const CODECS: readonly G711Codec[] = ['PCMU', 'PCMA'];
+
+function parseCodecs(text: string): G711Codec[] {
+  const list = text.split(',').map((c) => c.trim().toUpperCase());
+  for (const c of list) {
+    if (!CODECS.includes(c as G711Codec)) throw new UsageError(`--codec: "${c}" is not supported (PCMU, PCMA; comma-separated, preferred first)`);
+  }
+  return list as G711Codec[];
+}
+
+/** "17000-17999" → [17000, 17999]. */
+export function parsePortRange(text: string, flag: string): [number, number] {
+  const m = /^(\d+)-(\d+)$/.exec(text.trim());
+  const min = Number(m?.[1]);
+  const max = Number(m?.[2]);
+  // the RTP port allocator keeps media inside 10000-20000 (src/rtp/ports.ts)
+  if (!m || min < 10000 || max > 20000 || max < min + 1) {
+    throw new UsageError(`--${flag}: "${text}" is not <min>-<max> inside 10000-20000 with room for one even/odd pair (example: 17000-17999)`);
+  }
+  return [min, max];
+}
+
+/** The report for one call from its session's numbers. Pure. */
+export function callReport(
+  call: Pick<AnsweredCall, 'callId' | 'answeredAt'>,
+  from: string,
+  stats: RtpSessionStats,
+  endedBy: CallEnd,
+  endedAt: number,
+): AnsweredCallReport {
+  return {
+    call_id: call.callId,
+    from,
+    codec: stats.codec,
+    answered_at: new Date(call.answeredAt).toISOString(),
+    duration_s: Math.round((endedAt - call.answeredAt) / 10) / 100,
+    ended_by: endedBy,
+    packets_sent: stats.packets_sent,
+    packets_received: stats.packets_received,
+    packets_lost: stats.packets_lost,
+    loss_percent: stats.loss_percent,
+    duplicates: stats.duplicates,
+    out_of_order: stats.out_of_order,
+    jitter_ms: stats.jitter_ms,
+    jitter_mean_ms: stats.jitter_mean_ms,
+    jitter_max_ms: stats.jitter_max_ms,
+    burst_ratio: stats.burst_ratio,
+    rtt_ms: stats.rtt_ms,
+    r_factor: stats.r_factor,
+    mos: stats.mos,
+  };
+}
+
+export function renderCallReport(r: AnsweredCallReport): string {
+  return (
+    `call ${r.call_id} from ${r.from} ended (${r.ended_by}) after ${r.duration_s} s, ${r.codec}: ` +
+    `received ${r.packets_received}, lost ${r.packets_lost} (${r.loss_percent.toFixed(2)} %), ` +
+    `jitter ${r.jitter_ms.toFixed(3)} ms (mean ${r.jitter_mean_ms.toFixed(3)}), burst ratio ${r.burst_ratio}, ` +
+    `R ${r.r_factor.toFixed(2)}, MOS ${r.mos.toFixed(2)}; sent back ${r.packets_sent}\n`
+  );
+}
+
+interface AnswerOpts {
+  bind: string;
+  codec: string;
+  calls?: string;
+  durationMax: string;
+  rtpPorts: string;
+  audio?: string;
+  json?: boolean;
+  quiet?: boolean;
+  logLevel?: string;
+}
+
+interface RunAnswerOptions {
+  address: string;
+  port: number;
+  codecs: readonly G711Codec[];
+  rtpPorts: [number, number];
+  /** Stop after this many calls ended; undefined = until the signal. */
+  calls?: number;
+  durationMaxMs: number;
+  audio?: AudioSource;
+  logLevel?: string;
+  signal: AbortSignal;
+  onReady(uri: string): void;
+  onCall(report: AnsweredCallReport): void;
+}
+
+/** Runs the answering UA until `calls` calls ended or the signal fires; returns how many calls were reported. */
+async function runAnswer(o: RunAnswerOptions): Promise<number> {
+  const { UserAgent, UaError } = await import('../sip/ua.js');
+  const { Answerer } = await import('../probes/call/answerer.js');
+  const { PortAllocator } = await import('../rtp/ports.js');
+  const { createLogger } = await import('../log.js');
+  const logger = createLogger(o.logLevel);
+  let ua;
+  try {
+    ua = await UserAgent.create({
+      // No registrar: out-of-dialog requests are never sent; the server is only our own address.
+      server: `sip:${o.address}:${o.port}`,
+      transport: 'udp',
+      localAddress: o.address,
+      localPort: o.port,
+      user: 'answer',
+      logger,
+    });
+  } catch (err) {
+    if (err instanceof UaError) throw new UsageError(`--bind: cannot listen on ${o.address}:${o.port} (${err.message})`);
+    throw err;
+  }
+  let ports;
+  try {
+    ports = new PortAllocator({ min: o.rtpPorts[0], max: o.rtpPorts[1], address: o.address });
+  } catch (err) {
+    await ua.close();
+    throw err;
+  }
+
+  const active = new Map<string, { call: AnsweredCall; from: string; timer: NodeJS.Timeout }>();
+  let reported = 0;
+  let finish: () => void = () => undefined;
+  const finished = new Promise<void>((resolve) => {
+    finish = resolve;
+  });
+
+  const report = (callId: string, endedBy: CallEnd): void => {
+    const entry = active.get(callId);
+    if (!entry) return;
+    active.delete(callId);
+    clearTimeout(entry.timer);
+    entry.call.session.stop();
+    o.onCall(callReport(entry.call, entry.from, entry.call.session.stats(), endedBy, Date.now()));
+    reported++;
+    if (o.calls !== undefined && reported >= o.calls) finish();
+  };
+
+  const onAnswered = (call: AnsweredCall): void => {
+    if (o.signal.aborted) return;
+    const timer = setTimeout(() => {
+      // a forgotten call must not stream for ever: hang up ourselves
+      if (!active.has(call.callId)) return;
+      report(call.callId, 'duration-max');
+      void call.dialog.bye();
+    }, o.durationMaxMs);
+    active.set(call.callId, { call, from: call.from, timer });
+    if (call.dialog.ended) report(call.callId, 'remote');
+    else call.dialog.on('ended', ({ by }) => report(call.callId, by));
+  };
+  const answerer = new Answerer({ ua, ports, mediaAddress: o.address, codecs: o.codecs, logger, onAnswered, ...(o.audio ? { audio: o.audio } : {}) });
+
+  const onAbort = (): void => finish();
+  o.signal.addEventListener('abort', onAbort, { once: true });
+  o.onReady(`sip:answer@${o.address}:${ua.localPort}`);
+  try {
+    await finished;
+  } finally {
+    o.signal.removeEventListener('abort', onAbort);
+    // calls still up at the end: report what they received so far, then hang up
+    for (const [callId, { call }] of [...active]) {
+      report(callId, 'interrupt');
+      await call.dialog.bye().catch(() => undefined);
+    }
+    await answerer.close();
+    await ua.close();
+  }
+  return reported;
+}
+
+export function register(program: Command): void {
+  program
+    .command('answer')
+    .description('answer SIP calls without a registrar and report what each call received (far end for agent-to-agent tests)')
+    .requiredOption('--bind <ip:port>', 'local SIP address and UDP port; RTP uses the same address')
+    .option('--codec <list>', 'codecs to accept, preferred first: PCMU, PCMA or "PCMA,PCMU"', 'PCMU,PCMA')
+    .option('--calls <n>', 'exit after this many calls ended (default: run until Ctrl-C / SIGTERM)')
+    .option('--duration-max <d>', 'hang up a call that lasts longer than this', '10m')
+    .option('--rtp-ports <min-max>', 'RTP port range (even RTP / odd RTCP pairs), for firewall pinholes', '17000-17999')
+    .option('--audio <file.wav>', 'stream this 8 kHz mono 16-bit WAV instead of the built-in speech-like signal')
+    .option('--json', 'one JSON object per ended call, one per line (JSON Lines) on stdout')
+    .option('--quiet', 'no start-up line on stderr')
+    .option('--log-level <level>', 'log level on stderr: error, warn, info, debug', 'warn')
+    .addHelpText(
+      'after',
+      `
+Answers every INVITE with 180 and 200 (SDP answer for the first offered codec
+it accepts), streams audio back until the caller hangs up, and then prints the
+caller→callee direction as measured here: packets received/lost, RFC 3550 jitter
+(final and mean), burst ratio, R-factor and MOS. The caller (probe call --direct)
+measures the other direction. No REGISTER is sent; nothing is dialled.
+
+Examples:
+  probe answer --bind 10.0.0.5:5080
+  probe answer --bind 10.0.0.5:5080 --calls 1 --json
+  probe call me demo --direct sip:demo@10.0.0.5:5080 --json     # on the other agent
+
+Exit status: 0 after --calls calls or on Ctrl-C / SIGTERM (calls still up are
+reported and hung up), 2 usage error (bad flag, address not local or port busy).`,
+    )
+    .action(async (opts: AnswerOpts) => {
+      await runCommand(async () => {
+        const bind = parseHostPort(opts.bind, 'bind');
+        if (bind.address === '0.0.0.0' || bind.address === '::') {
+          throw new UsageError('--bind: give the address callers reach (it is written into the SDP), not a wildcard');
+        }
+        if (bind.address.includes(':')) throw new UsageError('--bind: IPv4 only for now');
+        const codecs = parseCodecs(opts.codec);
+        const calls = opts.calls === undefined ? undefined : parseNumber(opts.calls, 'calls', 1, 1e6);
+        if (calls !== undefined && !Number.isInteger(calls)) throw new UsageError('--calls: a whole number');
+        const durationMaxMs = parseDuration(opts.durationMax, 'duration-max');
+        if (durationMaxMs < 1000) throw new UsageError('--duration-max: at least 1s');
+        const rtpPorts = parsePortRange(opts.rtpPorts, 'rtp-ports');
+        let audio: AudioSource | undefined;
+        if (opts.audio) {
+          const { readWav } = await import('../rtp/audio.js');
+          try {
+            audio = await readWav(opts.audio);
+          } catch (err) {
+            throw new UsageError(`--audio: ${(err as Error).message}`);
+          }
+        }
+        const controller = new AbortController();
+        const onSignal = (): void => controller.abort();
+        process.once('SIGINT', onSignal);
+        process.once('SIGTERM', onSignal);
+        try {
+          await runAnswer({
+            address: bind.address,
+            port: bind.port,
+            codecs,
+            rtpPorts,
+            durationMaxMs,
+            signal: controller.signal,
+            ...(calls !== undefined ? { calls } : {}),
+            ...(audio ? { audio } : {}),
+            ...(opts.logLevel !== undefined ? { logLevel: opts.logLevel } : {}),
+            onReady: (uri) => {
+              if (!opts.quiet) process.stderr.write(`answering calls to ${uri} (RTP ${rtpPorts[0]}-${rtpPorts[1]})\n`);
+            },
+            onCall: (r) => process.stdout.write(opts.json ? `${JSON.stringify(r)}\n` : renderCallReport(r)),
+          });
+        } finally {
+          process.off('SIGINT', onSignal);
+          process.off('SIGTERM', onSignal);
+        }
+        return EXIT.OK; // stopping an answering peer is its normal end
+      }, opts);
+    });
+}

@@ -1,0 +1,660 @@
+// What each scenario step does on the wire: SIP through the UA facade, media
+// through RtpSession, the answering side through the call probe's Answerer.
+// One ScenarioDriver per run; close() hangs up whatever is still up,
+// unregisters what it registered and releases every socket and port.
+import { resolve } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import type { Logger } from '../log.js';
+import { Answerer, type AnsweredCall } from '../probes/call/answerer.js';
+import type { DirectionResult } from '../probes/call/index.js';
+import { buildAnswer, buildOffer, isSdpError, parseMediaEndpoint, type MediaEndpoint } from '../probes/call/sdp.js';
+import type { Phase } from '../probes/result.js';
+import type { AudioSource } from '../rtp/audio.js';
+import type { G711Codec } from '../rtp/g711.js';
+import { PortAllocator, type PortPair } from '../rtp/ports.js';
+import { RtpSession, type RtpSessionStats } from '../rtp/session.js';
+import type { Dialog, ReinviteRequest } from '../sip/dialog.js';
+import { UserAgent, type CallOutcome, type OutgoingCall } from '../sip/ua.js';
+import { sleep, StepFailure, untilAborted, type StepDriver } from './executor.js';
+import { describeStep, type Scenario, type Step, type StepOf } from './schema.js';
+
+export interface ScenarioAccount {
+  password: string;
+  auth_user?: string;
+}
+
+/** Everything a run needs besides the scenario: credentials and where the PBX is. */
+export interface DriverOptions {
+  scenario: Scenario;
+  /** Directory relative audio paths are resolved against. */
+  baseDir: string;
+  accounts: Readonly<Record<string, ScenarioAccount>>;
+  server: string;
+  transport: 'udp' | 'tcp' | 'tls';
+  codecs: readonly G711Codec[];
+  rtpPortMin: number;
+  rtpPortMax: number;
+  localAddress?: string;
+  tls?: { insecure?: boolean };
+  /** SIP transaction timeout (Timer B/F); default 90 % of the step timeout. */
+  sipTimeoutMs?: number;
+  logger: Logger;
+  /** Loads a WAV (injected in tests). */
+  readAudio?: (path: string) => Promise<AudioSource>;
+}
+
+/** The scenario's call as reported: SIP outcome and media per direction. */
+export interface ScenarioCall {
+  from: string;
+  to: string;
+  call_id: string;
+  final_status: number | null;
+  reason: string;
+  timings_ms: { pdd?: number; answer?: number; setup?: number; bye?: number };
+  media: { codec: G711Codec; duration_s: number; rtt_ms: number | null; directions: DirectionResult[] } | null;
+}
+
+interface ActiveCall {
+  to: string;
+  ua: UserAgent;
+  outgoing: OutgoingCall;
+  codecs: readonly G711Codec[];
+  startedAt: number;
+  ringTimer?: NodeJS.Timeout;
+  ringTimeoutMs: number;
+  ringTimedOut: boolean;
+  /** Resolves once the final answer is in and media (if answered) is set up. Never rejects. */
+  settled: Promise<CallOutcome>;
+  outcome?: CallOutcome;
+  /** An `expect` or `cancel_after` step looked at the final status. */
+  statusChecked: boolean;
+  pair?: PortPair;
+  session?: RtpSession;
+  far?: AnsweredCall;
+  answer?: MediaEndpoint;
+  sdpError?: string;
+  answeredAt?: number;
+  remoteHungUp: boolean;
+  hungUp: boolean;
+  /** Between a successful hold and resume: silence from the far end is expected. */
+  onHold: boolean;
+  report: ScenarioCall;
+  /** Digits already matched by expect_dtmf, per receiving leg. */
+  consumed: { caller: number; callee: number };
+}
+
+const round = (v: number, d = 2): number => Math.round(v * 10 ** d) / 10 ** d;
+
+/** Steps charge their time-outs and unexpected errors to these phases. */
+const PHASES: Record<Step['kind'], Phase> = {
+  register: 'register',
+  call: 'invite',
+  expect: 'invite',
+  cancel_after: 'invite',
+  wait: 'media',
+  hold: 'invite',
+  resume: 'invite',
+  send_dtmf: 'media',
+  expect_dtmf: 'media',
+  bye: 'bye',
+  options: 'options',
+};
+
+/** How long the far end may keep sending after a hold answer before it counts (packets in flight). */
+const HOLD_SETTLE_MS = 300;
+const HOLD_WINDOW_MS = 700;
+/** A `wait` this long after answer with no RTP from a receiver we own fails (one-way audio). */
+const ONE_WAY_MS = 2000;
+
+export class ScenarioDriver implements StepDriver<Step> {
+  private readonly uas = new Map<string, UserAgent>();
+  private readonly registered = new Set<UserAgent>();
+  private readonly answerers = new Map<string, Answerer>();
+  private allocator?: PortAllocator;
+  private mediaAddress?: string;
+  private call?: ActiveCall;
+  private closing?: Promise<void>;
+
+  constructor(private readonly opts: DriverOptions) {}
+
+  // ---- StepDriver ----------------------------------------------------------
+
+  label(step: Step): string {
+    if (step.kind === 'call' && step.to === undefined) return describeStep({ ...step, to: this.opts.scenario.to });
+    return describeStep(step);
+  }
+
+  kindOf(step: Step): string {
+    return step.kind;
+  }
+
+  phaseOf(step: Step): Phase {
+    return PHASES[step.kind];
+  }
+
+  timeoutMs(step: Step): number {
+    const base = this.opts.scenario.step_timeout;
+    switch (step.kind) {
+      case 'call':
+        return step.ring_timeout + 2000;
+      case 'expect':
+        return (this.call?.ringTimeoutMs ?? base) + base;
+      case 'wait':
+        return step.ms + 1000;
+      case 'cancel_after':
+        return step.ms + base;
+      case 'hold':
+      case 'resume':
+        return base + HOLD_SETTLE_MS + HOLD_WINDOW_MS + 2000;
+      case 'send_dtmf':
+        return step.digits.length * (step.duration + step.pause + 100) + base;
+      case 'expect_dtmf':
+        return step.timeout + 1000;
+      default:
+        return base;
+    }
+  }
+
+  run(step: Step, _index: number, signal: AbortSignal): Promise<string | undefined> {
+    switch (step.kind) {
+      case 'register':
+        return this.register(step, signal);
+      case 'call':
+        return this.placeCall(step, signal);
+      case 'expect':
+        return this.expect(step, signal);
+      case 'wait':
+        return this.wait(step, signal);
+      case 'cancel_after':
+        return this.cancelAfter(step, signal);
+      case 'hold':
+        return this.reinvite('sendonly', step.check_rtp, signal);
+      case 'resume':
+        return this.reinvite('sendrecv', step.check_rtp, signal);
+      case 'send_dtmf':
+        return this.sendDtmf(step, signal);
+      case 'expect_dtmf':
+        return this.expectDtmf(step, signal);
+      case 'bye':
+        return this.bye(step, signal);
+      case 'options':
+        return this.options(step, signal);
+    }
+  }
+
+  // ---- resources -----------------------------------------------------------
+
+  private async uaFor(account: string): Promise<UserAgent> {
+    const known = this.uas.get(account);
+    if (known) return known;
+    const creds = this.opts.accounts[account];
+    if (creds === undefined) throw new StepFailure('config', `no credentials for account "${account}" in the config`);
+    const ua = await UserAgent.create({
+      server: this.opts.server,
+      transport: this.opts.transport,
+      user: account,
+      password: creds.password,
+      ...(creds.auth_user !== undefined ? { authUser: creds.auth_user } : {}),
+      ...(this.opts.localAddress !== undefined ? { localAddress: this.opts.localAddress } : {}),
+      ...(this.opts.tls ? { tls: this.opts.tls } : {}),
+      timeoutMs: this.opts.sipTimeoutMs ?? Math.max(500, Math.floor(this.opts.scenario.step_timeout * 0.9)),
+      logger: this.opts.logger,
+    });
+    if (this.closing) {
+      ua.close();
+      throw new StepFailure('internal', 'scenario closed');
+    }
+    this.uas.set(account, ua);
+    return ua;
+  }
+
+  private async ports(ua: UserAgent): Promise<{ allocator: PortAllocator; address: string }> {
+    if (!this.allocator || this.mediaAddress === undefined) {
+      this.mediaAddress = this.opts.localAddress ?? (await ua.transport.localAddressFor(ua.serverDest.host));
+      this.allocator = new PortAllocator({ min: this.opts.rtpPortMin, max: this.opts.rtpPortMax, address: this.mediaAddress });
+    }
+    return { allocator: this.allocator, address: this.mediaAddress };
+  }
+
+  private requireCall(): ActiveCall {
+    if (!this.call) throw new StepFailure('invite', 'no call was placed');
+    return this.call;
+  }
+
+  /** The answered call with its dialog and media, or a failure naming why there is none. */
+  private async answered(signal: AbortSignal): Promise<{ call: ActiveCall; dialog: Dialog; session: RtpSession }> {
+    const call = this.requireCall();
+    const outcome = await untilAborted(call.settled, signal, 'invite');
+    if (!outcome.ok || !outcome.dialog) {
+      call.statusChecked = true;
+      throw new StepFailure('invite', `the call was not answered: ${outcome.status ?? ''} ${outcome.reason}`.trim(), 200, outcome.status ?? null);
+    }
+    if (call.sdpError !== undefined) throw new StepFailure('invite', call.sdpError);
+    if (call.remoteHungUp) throw new StepFailure('media', 'the far end hung up');
+    if (call.hungUp || !call.session) throw new StepFailure('bye', 'the call is already over');
+    return { call, dialog: outcome.dialog, session: call.session };
+  }
+
+  // ---- steps ---------------------------------------------------------------
+
+  private async register(step: StepOf<'register'>, signal: AbortSignal): Promise<string> {
+    const ua = await untilAborted(this.uaFor(step.account), signal, 'register');
+    // Answer calls to this account ourselves (the caller's own UA never answers).
+    if (step.account !== this.opts.scenario.from && !this.answerers.has(step.account)) {
+      const { allocator, address } = await this.ports(ua);
+      this.answerers.set(
+        step.account,
+        new Answerer({ ua, ports: allocator, mediaAddress: address, codecs: this.opts.codecs, neverAnswer: step.answer === 'never', logger: this.opts.logger }),
+      );
+    }
+    const t0 = performance.now();
+    const reg = await untilAborted(ua.register({ expires: Math.round(step.expires / 1000) }), signal, 'register');
+    if (reg.ok) this.registered.add(ua);
+    if (!reg.ok) {
+      const phase: Phase = reg.failure && ['dns', 'connect', 'tls'].includes(reg.failure.phase) ? (reg.failure.phase as Phase) : 'register';
+      throw new StepFailure(phase, `REGISTER ${step.account}: ${reg.failure?.message ?? `${reg.status} ${reg.reason}`}`, 200, reg.status ?? null);
+    }
+    return `${reg.status} ${reg.reason} in ${Math.round(performance.now() - t0)} ms${reg.attempts > 1 ? ' (after digest challenge)' : ''}`;
+  }
+
+  private async placeCall(step: StepOf<'call'>, signal: AbortSignal): Promise<string> {
+    const to = step.to ?? this.opts.scenario.to;
+    if (to === undefined) throw new StepFailure('config', 'no destination');
+    const ua = await untilAborted(this.uaFor(this.opts.scenario.from), signal, 'invite');
+    const codecs: readonly G711Codec[] = step.codec === undefined ? this.opts.codecs : Array.isArray(step.codec) ? step.codec : [step.codec];
+    let audio: AudioSource | undefined;
+    if (step.audio !== undefined) {
+      const path = resolve(this.opts.baseDir, step.audio);
+      try {
+        audio = await (this.opts.readAudio ?? (async (p: string) => (await import('../rtp/audio.js')).readWav(p)))(path);
+      } catch (err) {
+        throw new StepFailure('config', `audio ${path}: ${err instanceof Error ? err.message : String(err)}`);
+      }
+    }
+    const { allocator, address } = await this.ports(ua);
+    const pair = await allocator.allocate();
+    let ringing: () => void = () => undefined;
+    const rang = new Promise<void>((r) => (ringing = r));
+    const outgoing = ua.invite(dialTarget(to, ua), {
+      sdp: buildOffer(address, pair.rtpPort, codecs),
+      onProvisional: (res) => {
+        if (res.status === 180 || res.status === 183) ringing();
+      },
+    });
+    const call: ActiveCall = {
+      to,
+      ua,
+      outgoing,
+      codecs,
+      startedAt: performance.now(),
+      ringTimeoutMs: step.ring_timeout,
+      ringTimedOut: false,
+      settled: Promise.resolve(undefined as never),
+      statusChecked: false,
+      pair,
+      remoteHungUp: false,
+      hungUp: false,
+      onHold: false,
+      consumed: { caller: 0, callee: 0 },
+      report: { from: this.opts.scenario.from, to, call_id: outgoing.callId, final_status: null, reason: '', timings_ms: {}, media: null },
+    };
+    this.call = call;
+    call.ringTimer = setTimeout(() => {
+      call.ringTimedOut = true;
+      outgoing.cancel();
+    }, step.ring_timeout);
+    call.settled = outgoing.outcome
+      .then((o) => this.onOutcome(call, o, audio))
+      .catch((err: unknown) => {
+        const failed: CallOutcome = {
+          ok: false,
+          reason: err instanceof Error ? err.message : String(err),
+          cancelled: false,
+          attempts: 0,
+          failure: { phase: 'request', code: 'EINTERNAL', message: err instanceof Error ? err.message : String(err) },
+          timings: { dns_ms: 0, connect_ms: 0 },
+        };
+        call.outcome = failed;
+        return failed;
+      });
+    await untilAborted(Promise.race([rang, call.settled]), signal, 'invite');
+    const o = call.outcome;
+    if (o === undefined) return `ringing after ${Math.round(performance.now() - call.startedAt)} ms`;
+    if (o.status === undefined) {
+      const p = o.failure?.phase;
+      throw new StepFailure(p === 'dns' || p === 'connect' || p === 'tls' ? p : 'invite', `INVITE ${to}: ${o.reason}`);
+    }
+    return `${o.status} ${o.reason}`;
+  }
+
+  /** Final answer in: record it; when answered, start media both ways. */
+  private async onOutcome(call: ActiveCall, o: CallOutcome, audio: AudioSource | undefined): Promise<CallOutcome> {
+    clearTimeout(call.ringTimer);
+    call.outcome = o;
+    const r = call.report;
+    r.final_status = o.status ?? null;
+    r.reason = o.reason;
+    if (o.timings.pdd_ms !== undefined) r.timings_ms.pdd = round(o.timings.pdd_ms);
+    if (o.timings.answer_ms !== undefined) r.timings_ms.answer = round(o.timings.answer_ms);
+    if (!o.ok || !o.dialog) {
+      await call.pair?.release();
+      call.pair = undefined;
+      return o;
+    }
+    r.timings_ms.setup = round(performance.now() - call.startedAt);
+    const dialog = o.dialog;
+    dialog.on('ended', ({ by }) => {
+      if (by === 'remote') call.remoteHungUp = true;
+    });
+    const answer = o.remoteSdp ? parseMediaEndpoint(o.remoteSdp, call.codecs) : undefined;
+    if (!answer || isSdpError(answer) || !call.pair || this.closing) {
+      // Answered while the run was closing (or without usable SDP): hang up at once.
+      if (!this.closing) call.sdpError = `answer SDP: ${answer && isSdpError(answer) ? answer.message : 'the 200 OK carried no SDP'}`;
+      call.hungUp = true;
+      await dialog.bye();
+      await call.pair?.release();
+      call.pair = undefined;
+      return o;
+    }
+    call.answer = answer;
+    const session = new RtpSession({
+      ports: call.pair,
+      codec: answer.codec ?? 'PCMU',
+      ptimeMs: answer.ptimeMs,
+      ...(answer.telephoneEventPt !== undefined ? { telephoneEventPt: answer.telephoneEventPt } : {}),
+      ...(audio ? { audio } : {}),
+    });
+    call.pair = undefined;
+    call.session = session;
+    session.setRemote({ address: answer.address, port: answer.port });
+    session.start();
+    call.answeredAt = Date.now();
+    const answerer = this.answerers.get(call.to);
+    if (answerer) {
+      const far = await Promise.race([answerer.waitFor(call.outgoing.callId), sleep(2000).then(() => undefined)]);
+      if (far) {
+        call.far = far;
+        far.dialog.on('reinvite', (req) => this.answerReinvite(far, req));
+      }
+    }
+    return o;
+  }
+
+  /**
+   * The agent's answering leg honours hold (RFC 3264 §8.4): a sendonly offer
+   * gets a recvonly answer and our RTP stops; sendrecv resumes it. The
+   * Answerer alone would answer every re-INVITE with its first SDP.
+   */
+  private answerReinvite(far: AnsweredCall, req: ReinviteRequest): void {
+    const offer = parseMediaEndpoint(req.request.body.toString(), [far.session.codec]);
+    if (isSdpError(offer)) {
+      req.respond(488);
+      return;
+    }
+    const mirror = { sendonly: 'recvonly', recvonly: 'sendonly', inactive: 'inactive', sendrecv: 'sendrecv' } as const;
+    const direction = mirror[offer.direction];
+    req.respond(200, buildAnswer(this.mediaAddress ?? '127.0.0.1', far.session.localPort, offer, direction));
+    if (direction === 'sendrecv' || direction === 'sendonly') far.session.start();
+    else far.session.stop();
+  }
+
+  private async expect(step: StepOf<'expect'>, signal: AbortSignal): Promise<string> {
+    const call = this.requireCall();
+    const o = await untilAborted(call.settled, signal, 'invite');
+    call.statusChecked = true;
+    if (o.status === undefined) {
+      throw new StepFailure('invite', `no final answer: ${o.reason}`, step.status, null);
+    }
+    if (o.status !== step.status) {
+      const why = call.ringTimedOut ? ` (not answered within ${call.ringTimeoutMs} ms: CANCEL sent)` : '';
+      throw new StepFailure('invite', `expected ${step.status}, got ${o.status} ${o.reason}${why}`, step.status, o.status);
+    }
+    if (call.sdpError !== undefined) throw new StepFailure('invite', call.sdpError);
+    const pdd = o.timings.pdd_ms ?? o.timings.answer_ms;
+    if (step.max_pdd !== undefined && pdd !== undefined && pdd > step.max_pdd) {
+      throw new StepFailure('invite', `post-dial delay ${Math.round(pdd)} ms > ${step.max_pdd} ms`, step.max_pdd, round(pdd));
+    }
+    const setup = o.timings.answer_ms;
+    if (step.max_setup !== undefined && setup !== undefined && setup > step.max_setup) {
+      throw new StepFailure('invite', `setup ${Math.round(setup)} ms > ${step.max_setup} ms`, step.max_setup, round(setup));
+    }
+    return `${o.status} ${o.reason}${pdd !== undefined ? `, pdd ${Math.round(pdd)} ms` : ''}`;
+  }
+
+  private async wait(step: StepOf<'wait'>, signal: AbortSignal): Promise<string | undefined> {
+    await sleep(step.ms, signal);
+    if (signal.aborted) throw new StepFailure('media', 'interrupted');
+    const call = this.call;
+    if (call?.remoteHungUp) throw new StepFailure('media', 'the far end hung up during the wait');
+    const session = call?.session;
+    if (!call || !session || call.hungUp) return undefined;
+    // One-way audio: media has had time to start and a receiver we own heard nothing.
+    if (!call.onHold && call.answeredAt !== undefined && Date.now() - call.answeredAt >= ONE_WAY_MS) {
+      if (!session.hasReceivedRtp) throw new StepFailure('media', `no RTP callee→caller within ${ONE_WAY_MS} ms of answer (one-way audio)`);
+      if (call.far && !call.far.session.hasReceivedRtp) throw new StepFailure('media', `no RTP caller→callee within ${ONE_WAY_MS} ms of answer (one-way audio)`);
+    }
+    const s = session.stats();
+    return `rx ${s.packets_received} pkts, loss ${s.loss_percent}%`;
+  }
+
+  private async cancelAfter(step: StepOf<'cancel_after'>, signal: AbortSignal): Promise<string> {
+    const call = this.requireCall();
+    await sleep(step.ms, signal);
+    if (signal.aborted) throw new StepFailure('invite', 'interrupted');
+    if (call.outcome !== undefined) {
+      call.statusChecked = true;
+      throw new StepFailure('invite', `the call ended before CANCEL: ${call.outcome.status ?? ''} ${call.outcome.reason}`.trim(), 487, call.outcome.status ?? null);
+    }
+    call.outgoing.cancel();
+    const o = await untilAborted(call.settled, signal, 'invite');
+    call.statusChecked = true;
+    if (o.status !== 487) {
+      throw new StepFailure('invite', `CANCEL: expected 487, got ${o.status ?? 'nothing'} ${o.reason}`.trim(), 487, o.status ?? null);
+    }
+    return `${o.status} ${o.reason}`;
+  }
+
+  private async reinvite(direction: 'sendonly' | 'sendrecv', checkRtp: boolean, signal: AbortSignal): Promise<string> {
+    const { call, dialog, session } = await this.answered(signal);
+    const what = direction === 'sendonly' ? 'hold' : 'resume';
+    const offer = buildOffer(this.mediaAddress ?? '127.0.0.1', session.localPort, [session.codec], session.ptimeMs, direction);
+    const res = await untilAborted(dialog.reinvite(offer), signal, 'invite');
+    if (!res.ok) throw new StepFailure('invite', `re-INVITE (${what}): ${res.reason}`, 200, res.response?.status ?? null);
+    const answer = res.remoteSdp !== undefined ? parseMediaEndpoint(res.remoteSdp, [session.codec]) : undefined;
+    if (answer && isSdpError(answer)) throw new StepFailure('invite', `re-INVITE (${what}) answer: ${answer.message}`);
+    const got = answer?.direction ?? 'sendrecv';
+    const wanted = direction === 'sendonly' ? ['recvonly', 'inactive'] : ['sendrecv', 'sendonly'];
+    if (!wanted.includes(got)) {
+      throw new StepFailure('invite', `re-INVITE (${what}) answered a=${got}, expected a=${wanted.join(' or a=')}`, wanted.join('|'), got);
+    }
+    call.onHold = direction === 'sendonly';
+    if (!checkRtp) return `a=${got}`;
+    const received = () => session.stats().packets_received;
+    if (direction === 'sendonly') {
+      await sleep(HOLD_SETTLE_MS, signal);
+      const before = received();
+      await sleep(HOLD_WINDOW_MS, signal);
+      const n = received() - before;
+      if (n > 2) throw new StepFailure('media', `on hold the far end still sends RTP: ${n} packets in ${HOLD_WINDOW_MS} ms`, 0, n);
+      return `a=${got}, far end silent (${n} packets in ${HOLD_WINDOW_MS} ms)`;
+    }
+    const before = received();
+    const deadline = performance.now() + 2000;
+    while (received() - before < 5 && performance.now() < deadline && !signal.aborted) await sleep(20, signal);
+    const n = received() - before;
+    if (n < 5) throw new StepFailure('media', `RTP did not resume within 2000 ms (${n} packets)`, '>=5', n);
+    return `a=${got}, RTP flowing again`;
+  }
+
+  /** The leg's session: the caller's own, or the callee's when the agent answered. */
+  private legSession(call: ActiveCall, leg: 'caller' | 'callee', session: RtpSession, kind: string): RtpSession {
+    if (leg === 'caller') return session;
+    if (!call.far) {
+      throw new StepFailure('config', `${kind} on the callee leg needs the agent to answer the call: add "register: { account: \\"${call.to}\\" }" before the call`);
+    }
+    return call.far.session;
+  }
+
+  private async sendDtmf(step: StepOf<'send_dtmf'>, signal: AbortSignal): Promise<string> {
+    const { call, session } = await this.answered(signal);
+    const sender = this.legSession(call, step.leg, session, 'send_dtmf');
+    const negotiated = step.leg === 'caller' ? call.answer?.telephoneEventPt !== undefined : true;
+    if (!negotiated) throw new StepFailure('media', 'the answer did not accept telephone-event (RFC 4733)');
+    const t0 = performance.now();
+    try {
+      await untilAborted(sender.sendDtmf(step.digits, { durationMs: step.duration, pauseMs: step.pause }), signal, 'media');
+    } catch (err) {
+      if (err instanceof StepFailure) throw err;
+      throw new StepFailure('media', `DTMF: ${err instanceof Error ? err.message : String(err)}`);
+    }
+    return `${step.digits.length} digit${step.digits.length === 1 ? '' : 's'} (RFC 4733) in ${Math.round(performance.now() - t0)} ms`;
+  }
+
+  private async expectDtmf(step: StepOf<'expect_dtmf'>, signal: AbortSignal): Promise<string> {
+    const { call, session } = await this.answered(signal);
+    const receiver = this.legSession(call, step.leg, session, 'expect_dtmf');
+    const fresh = () => receiver.receivedDigits.slice(call.consumed[step.leg]);
+    const deadline = performance.now() + step.timeout;
+    while (fresh().length < step.digits.length && performance.now() < deadline && !signal.aborted) await sleep(20, signal);
+    const got = fresh().slice(0, step.digits.length);
+    if (got !== step.digits) {
+      const what = got.length < step.digits.length ? `got "${got}" within ${step.timeout} ms` : `got "${got}"`;
+      throw new StepFailure('media', `expected DTMF "${step.digits}" on the ${step.leg} leg, ${what}`, step.digits, got);
+    }
+    call.consumed[step.leg] += got.length;
+    return `"${got}" detected on the ${step.leg} leg`;
+  }
+
+  private async bye(step: StepOf<'bye'>, signal: AbortSignal): Promise<string> {
+    const { call, dialog } = await this.answered(signal);
+    let target = dialog;
+    if (step.by === 'callee') {
+      if (!call.far) throw new StepFailure('config', `bye by the callee needs the agent to answer the call (register ${call.to} in the scenario)`);
+      target = call.far.dialog;
+    }
+    await this.snapshotMedia(call);
+    const t0 = performance.now();
+    call.hungUp = true;
+    const res = await untilAborted(target.bye(), signal, 'bye');
+    call.report.timings_ms.bye = round(performance.now() - t0);
+    if (!res.ok) throw new StepFailure('bye', `BYE: ${res.response ? `${res.response.status} ` : ''}${res.reason}`, 200, res.response?.status ?? null);
+    return `${res.response.status} ${res.response.reason}`;
+  }
+
+  private async options(step: StepOf<'options'>, signal: AbortSignal): Promise<string> {
+    const ua = await untilAborted(this.uaFor(step.account ?? this.opts.scenario.from), signal, 'options');
+    const res = await untilAborted(ua.options(step.uri), signal, 'options');
+    if (res.status !== step.status) {
+      const p = res.ok ? undefined : res.failure.phase;
+      const phase: Phase = p === 'dns' || p === 'connect' || p === 'tls' ? p : 'options';
+      throw new StepFailure(phase, `OPTIONS: expected ${step.status}, got ${res.status ?? 'nothing'} ${res.reason}`.trim(), step.status, res.status ?? null);
+    }
+    return `${res.status} ${res.reason} in ${Math.round(res.timings.request_ms ?? 0)} ms`;
+  }
+
+  // ---- media report --------------------------------------------------------
+
+  /** Stops both senders, lets packets in flight land, and records both directions. Once. */
+  private async snapshotMedia(call: ActiveCall): Promise<void> {
+    const session = call.session;
+    if (!session || call.report.media !== null || call.answer === undefined) return;
+    session.stop();
+    call.far?.session.stop();
+    await sleep(80);
+    const mine = session.stats();
+    const theirs = call.far?.session.stats();
+    const codec = call.answer.codec ?? 'PCMU';
+    call.report.media = {
+      codec,
+      duration_s: round(((call.answeredAt !== undefined ? Date.now() - call.answeredAt : 0) - 80) / 1000),
+      rtt_ms: mine.rtt_ms,
+      directions: [
+        theirs
+          ? direction('caller_to_callee', mine.packets_sent, theirs, call.far?.session.localPort ?? 0)
+          : { ...direction('caller_to_callee', mine.packets_sent, null, session.localPort), measured_by: 'none' },
+        direction('callee_to_caller', theirs ? theirs.packets_sent : null, mine, session.localPort),
+      ],
+    };
+  }
+
+  /** What the run leaves for the result: the call as seen so far. */
+  callReport(): ScenarioCall | undefined {
+    return this.call?.report;
+  }
+
+  /** A call whose non-2xx final status no `expect` looked at. */
+  uncheckedFinal(): ScenarioCall | undefined {
+    const c = this.call;
+    if (!c || c.statusChecked || c.outcome === undefined || c.outcome.ok) return undefined;
+    return c.report;
+  }
+
+  /**
+   * Hangs up (BYE or CANCEL) whatever is still up, records media, unregisters
+   * and releases every UA, session and port. Idempotent.
+   */
+  close(): Promise<void> {
+    this.closing ??= this.doClose();
+    return this.closing;
+  }
+
+  private async doClose(): Promise<void> {
+    const call = this.call;
+    if (call) {
+      clearTimeout(call.ringTimer);
+      if (call.outcome === undefined) {
+        call.outgoing.cancel();
+        await Promise.race([call.settled, sleep(3000)]);
+      }
+      const dialog = call.outcome?.dialog;
+      if (dialog && !call.hungUp && !call.remoteHungUp) {
+        await this.snapshotMedia(call);
+        call.hungUp = true;
+        await Promise.race([dialog.bye(), sleep(2000)]);
+      } else {
+        await this.snapshotMedia(call);
+      }
+      await call.session?.close();
+      await call.pair?.release();
+    }
+    await Promise.all([...this.registered].map((ua) => Promise.race([ua.unregister().catch(() => undefined), sleep(2000)])));
+    this.registered.clear();
+    await Promise.all([...this.answerers.values()].map((a) => a.close()));
+    this.answerers.clear();
+    for (const ua of this.uas.values()) ua.close();
+    this.uas.clear();
+  }
+
+  /** RTP port pairs still bound (0 after close: the leak check in tests). */
+  get portsInUse(): number {
+    return this.allocator?.allocated ?? 0;
+  }
+}
+
+function direction(name: DirectionResult['direction'], sent: number | null, rx: RtpSessionStats | null, port: number): DirectionResult {
+  return {
+    direction: name,
+    measured_by: rx ? 'receiver' : 'none',
+    local_rtp_port: port,
+    packets_sent: sent,
+    packets_received: rx?.packets_received ?? null,
+    packets_lost: rx?.packets_lost ?? null,
+    loss_percent: rx?.loss_percent ?? null,
+    duplicates: rx?.duplicates ?? null,
+    out_of_order: rx?.out_of_order ?? null,
+    jitter_ms: rx?.jitter_ms ?? null,
+    jitter_max_ms: rx?.jitter_max_ms ?? null,
+    jitter_mean_ms: rx?.jitter_mean_ms ?? null,
+    burst_ratio: rx?.burst_ratio ?? null,
+    r_factor: rx?.r_factor ?? null,
+    mos: rx?.mos ?? null,
+  };
+}
+
+/** sip:<to>@<server host>[:port] (the port matters: a proxy on 5160 is not "127.0.0.1" to itself). */
+function dialTarget(to: string, ua: UserAgent): string {
+  if (to.includes(':')) return to;
+  const { host, port } = ua.serverUri;
+  const h = host.includes(':') ? `[${host}]` : host;
+  return `sip:${to}@${h}${port !== undefined ? `:${port}` : ''}`;
+}
