@@ -298,8 +298,8 @@ Examples:
         const ports = await bindOrExplain(bind.address, bind.port, 'bind');
         const { runListen } = await import('../rtp/tools.js');
         const progress = progressWriter(!opts.json && !opts.quiet);
-        if (!opts.quiet && !opts.json) process.stderr.write(`echoing RTP on ${bind.address}:${bind.port} (Ctrl-C to stop)\n`);
         const stop = interruptSignal();
+        if (!opts.quiet && !opts.json) process.stderr.write(`echoing RTP on ${bind.address}:${bind.port} (Ctrl-C to stop)\n`);
         try {
           const result = await runListen({
             ports,

@@ -105,7 +105,7 @@ export interface ListenResult {
 export async function runListen(opts: ListenOptions): Promise<ListenResult> {
   // Reports every ~1 s (not 5 s) so that a short `send` still learns RTT and forward loss.
   const session = new RtpSession({ ports: opts.ports, reflect: opts.reflect ?? false, rtcpIntervalMs: 1000 });
-  const started = Date.now();
+  const started = performance.now();
   let stoppedBy: ListenResult['stopped_by'] = 'duration';
   let packets = 0;
   let lastPacketAt = 0;
@@ -113,12 +113,12 @@ export async function runListen(opts: ListenOptions): Promise<ListenResult> {
   const early = new Promise<'count' | 'idle'>((resolve) => (stopEarly = resolve));
   const countPackets = (): void => {
     packets++;
-    lastPacketAt = Date.now();
+    lastPacketAt = performance.now();
     if (opts.count !== undefined && packets >= opts.count) stopEarly('count');
   };
   opts.ports.rtp.on('message', countPackets);
   const ticker = setInterval(() => {
-    if (opts.idleMs !== undefined && lastPacketAt > 0 && Date.now() - lastPacketAt >= opts.idleMs) stopEarly('idle');
+    if (opts.idleMs !== undefined && lastPacketAt > 0 && performance.now() - lastPacketAt >= opts.idleMs) stopEarly('idle');
     opts.onProgress?.(session.receivedStreams().map((s) => streamReport(s)));
   }, Math.min(1000, opts.idleMs ?? 1000));
   let earlyWhy: 'count' | 'idle' | undefined;
@@ -132,7 +132,7 @@ export async function runListen(opts: ListenOptions): Promise<ListenResult> {
   await session.close();
   return {
     local: `${opts.ports.address}:${opts.ports.rtpPort}`,
-    duration_s: round((Date.now() - started) / 1000, 3),
+    duration_s: round((performance.now() - started) / 1000, 3),
     stopped_by: stoppedBy,
     streams,
   };
@@ -183,7 +183,7 @@ export async function runSend(opts: SendOptions): Promise<SendResult> {
     latch: false,
     ...(opts.audio ? { audio: opts.audio } : {}),
   });
-  const started = Date.now();
+  const started = performance.now();
   const ticker = opts.onProgress
     ? setInterval(() => {
         const s = session.stats();
@@ -194,7 +194,7 @@ export async function runSend(opts: SendOptions): Promise<SendResult> {
   const why = await waitUntil(opts.durationMs, opts.signal);
   session.stop();
   if (ticker) clearInterval(ticker);
-  const durationS = round((Date.now() - started) / 1000, 3);
+  const durationS = round((performance.now() - started) / 1000, 3);
   // Let the last echoes and a final RTCP report arrive.
   if (opts.echo && why !== 'aborted') await waitUntil(300 + 2 * opts.ptimeMs, opts.signal);
   const stats = session.stats();

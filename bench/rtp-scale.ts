@@ -1,0 +1,149 @@
+/**
+ * RTP scale benchmark: N RtpSessions in one process (N/2 loopback pairs, so
+ * every session both sends and receives one G.711 stream with RFC 3550
+ * statistics), on the shared pacer, for a fixed measurement window.
+ * Reports CPU per stream-second (process.cpuUsage), pacer send lateness,
+ * self-inflicted loss (sent − received, plus kernel UDP receive-buffer
+ * drops from /proc/net/snmp), RSS and receive jitter. 127.0.0.1 only.
+ */
+import { readFileSync } from 'node:fs';
+import { sharedPacer } from '../src/rtp/pacer.js';
+import { PortAllocator, type PortPair } from '../src/rtp/ports.js';
+import { RtpSession } from '../src/rtp/session.js';
+
+export interface ScaleRun {
+  streams: number;
+  pairs: number;
+  window_s: number;
+  cpu_s: number;
+  cpu_ms_per_stream_second: number;
+  send_lateness_ms: { p50: number; p99: number; max: number; count: number };
+  pacer_skipped_ticks: number;
+  packets_sent: number;
+  packets_received: number;
+  self_inflicted_loss: number;
+  kernel_udp_rcvbuf_errors: number;
+  /** Receive jitter (RFC 3550, as seen inside this busy process): mean over streams of each stream's mean, and the max. */
+  jitter_ms: { mean: number; max: number };
+  rss_mb: number;
+  loadavg_1m_after: number;
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+function udpRcvbufErrors(): number {
+  try {
+    const lines = readFileSync('/proc/net/snmp', 'utf8').split('\n').filter((l) => l.startsWith('Udp:'));
+    const [head, values] = lines;
+    if (!head || !values) return 0;
+    const i = head.split(/\s+/).indexOf('RcvbufErrors');
+    return Number(values.split(/\s+/)[i] ?? 0);
+  } catch {
+    return 0;
+  }
+}
+
+export async function runScale(streams: number, windowMs: number, warmupMs = 2000): Promise<ScaleRun> {
+  const pairs = Math.ceil(streams / 2);
+  const alloc = new PortAllocator({ min: 18000, max: 19999, address: '127.0.0.1' });
+  const ports: PortPair[] = [];
+  for (let i = 0; i < pairs * 2; i++) ports.push(await alloc.allocate());
+  const sessions: RtpSession[] = [];
+  for (let i = 0; i < pairs; i++) {
+    const pa = ports[2 * i] as PortPair;
+    const pb = ports[2 * i + 1] as PortPair;
+    const a = new RtpSession({ ports: pa, rtcpIntervalMs: 5000, remote: { address: '127.0.0.1', port: pb.rtpPort } });
+    const b = new RtpSession({ ports: pb, rtcpIntervalMs: 5000, remote: { address: '127.0.0.1', port: pa.rtpPort } });
+    sessions.push(a, b);
+  }
+  // Calls start at random moments: spread the first packets over one ptime.
+  for (const s of sessions) setTimeout(() => s.start(), Math.random() * 20);
+  await sleep(warmupMs);
+
+  const pacer = sharedPacer();
+  pacer.resetLateness();
+  const before = sessions.map((s) => ({ sent: s.stats().packets_sent, received: s.stats().packets_received }));
+  const rcvbuf0 = udpRcvbufErrors();
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  await sleep(windowMs);
+  const cpu = process.cpuUsage(cpu0);
+  const windowS = (performance.now() - t0) / 1000;
+  const lateness = pacer.lateness();
+  const rss = process.memoryUsage().rss;
+
+  for (const s of sessions) s.stop();
+  await sleep(200); // in-flight packets land
+  let sent = 0;
+  let received = 0;
+  let lost = 0;
+  let jitterSum = 0;
+  let jitterMax = 0;
+  sessions.forEach((s, i) => {
+    const st = s.stats();
+    const peer = sessions[i % 2 === 0 ? i + 1 : i - 1] as RtpSession;
+    sent += st.packets_sent - (before[i]?.sent ?? 0);
+    const peerSt = peer.stats();
+    received += st.packets_received - (before[i]?.received ?? 0);
+    lost += peerSt.packets_lost + Math.max(0, st.packets_sent - peerSt.packets_received);
+    for (const r of s.receivedStreams()) jitterSum += r.stats.jitterMeanMs;
+    jitterMax = Math.max(jitterMax, st.jitter_max_ms);
+  });
+  const rcvbufErrors = udpRcvbufErrors() - rcvbuf0;
+  await Promise.all(sessions.map((s) => s.close()));
+  const cpuS = (cpu.user + cpu.system) / 1e6;
+  return {
+    streams: sessions.length,
+    pairs,
+    window_s: Math.round(windowS * 1000) / 1000,
+    cpu_s: Math.round(cpuS * 1000) / 1000,
+    cpu_ms_per_stream_second: Math.round(((cpuS * 1000) / (sessions.length * windowS)) * 10000) / 10000,
+    send_lateness_ms: {
+      p50: lateness.p50_ms,
+      p99: lateness.p99_ms,
+      max: Math.round(lateness.max_ms * 1000) / 1000,
+      count: lateness.count,
+    },
+    pacer_skipped_ticks: lateness.skipped,
+    packets_sent: sent,
+    packets_received: received,
+    self_inflicted_loss: lost,
+    kernel_udp_rcvbuf_errors: rcvbufErrors,
+    jitter_ms: { mean: Math.round((jitterSum / sessions.length) * 1000) / 1000, max: jitterMax },
+    rss_mb: Math.round((rss / 2 ** 20) * 10) / 10,
+    loadavg_1m_after: (await import('node:os')).loadavg()[0] ?? 0,
+  };
+}
+
+/**
+ * Machine baseline measured in the same run: CPU of Node's own dgram for one
+ * 172-byte send plus its receive on loopback (no RTP logic), in µs.
+ */
+export async function rawDgramCostUs(packets = 20_000): Promise<number> {
+  const { createSocket } = await import('node:dgram');
+  const a = createSocket('udp4');
+  const b = createSocket('udp4');
+  await new Promise<void>((r) => a.bind(0, '127.0.0.1', () => r()));
+  await new Promise<void>((r) => b.bind(0, '127.0.0.1', () => r()));
+  const port = b.address().port;
+  let got = 0;
+  b.on('message', () => got++);
+  const buf = Buffer.alloc(172);
+  const cpu0 = process.cpuUsage();
+  let sent = 0;
+  await new Promise<void>((resolve) => {
+    const batch = (): void => {
+      for (let k = 0; k < 20; k++) a.send(buf, port, '127.0.0.1');
+      sent += 20;
+      if (sent < packets) setImmediate(batch);
+      else resolve();
+    };
+    batch();
+  });
+  const deadline = Date.now() + 2000;
+  while (got < sent && Date.now() < deadline) await sleep(5);
+  const cpu = process.cpuUsage(cpu0);
+  a.close();
+  b.close();
+  return (cpu.user + cpu.system) / Math.max(1, got);
+}
