@@ -342,7 +342,8 @@ export async function probeCall(ctx: ProbeContext, spec: CallSpec): Promise<Call
     sessions.push(session);
     session.setRemote({ address: answer.address, port: answer.port });
     session.start();
-    const answeredAt = Date.now();
+    // Monotonic: a wall-clock step (NTP) must not stretch or cut the call.
+    const answeredAt = performance.now();
     let far: AnsweredCall | undefined;
     if (answerer) far = await Promise.race([answerer.waitFor(call.callId), sleep(2000, ctx.signal).then(() => undefined)]);
     if (far) sessions.push(far.session);
@@ -366,14 +367,14 @@ export async function probeCall(ctx: ProbeContext, spec: CallSpec): Promise<Call
         progress({ phase: 'media', packets_sent: s.packets_sent, packets_received: s.packets_received, loss_percent: s.loss_percent, jitter_ms: s.jitter_ms });
       }, 1000);
       try {
-        while (!ctx.signal.aborted && !remoteHungUp && Date.now() < mediaEnd) {
-          await sleep(Math.min(250, mediaEnd - Date.now()), ctx.signal);
+        while (!ctx.signal.aborted && !remoteHungUp && performance.now() < mediaEnd) {
+          await sleep(Math.min(250, mediaEnd - performance.now()), ctx.signal);
         }
       } finally {
         clearInterval(ticker);
       }
     }
-    const mediaS = (Date.now() - answeredAt) / 1000;
+    const mediaS = (performance.now() - answeredAt) / 1000;
     // Stop both senders, then give packets in flight a moment before counting.
     session.stop();
     far?.session.stop();
