@@ -12,7 +12,7 @@ import type { Logger } from '../log.js';
 import type { ProbeKindMap } from '../probes/index.js';
 import type { ProbeResult } from '../probes/result.js';
 import { runProbe, type RunResult } from '../probes/runner.js';
-import { ProbeMetrics, metricsForOneResult } from '../report/metrics.js';
+import { ProbeMetrics, metricsForOneResult, type LatenessSource } from '../report/metrics.js';
 import type { Notifier } from '../report/notifier.js';
 import { startAnalytics, type RunningAnalytics } from './analytics.js';
 import { startHttpServer, type HttpServer } from './http.js';
@@ -88,10 +88,10 @@ export class Agent {
   #ready = false;
   #stopping: Promise<void> | undefined;
 
-  private constructor(state: AgentState, opts: AgentOptions) {
+  private constructor(state: AgentState, opts: AgentOptions, lateness: LatenessSource) {
     this.#state = state;
     this.#opts = opts;
-    this.metrics = new ProbeMetrics({ selfMetrics: true, version: opts.version });
+    this.metrics = new ProbeMetrics({ selfMetrics: true, version: opts.version, lateness });
     this.#scheduler = new Scheduler<ProbeDefinition>({
       concurrency: opts.concurrency ?? 4,
       maxStartOffsetMs: opts.maxStartOffsetMs,
@@ -107,11 +107,17 @@ export class Agent {
   /** Loads everything first: a config error throws before anything listens. */
   static async start(opts: AgentOptions): Promise<Agent> {
     const state = loadAgentState(opts);
-    const agent = new Agent(state, opts);
+    // The process-wide RTP pacer: its lateness is an agent self-metric.
+    const { sharedPacer } = await import('../rtp/pacer.js');
+    const agent = new Agent(state, opts, sharedPacer());
     try {
       agent.#notifier = await openNotifier(state.config, opts.logger);
       if (agent.#notifier !== undefined) agent.#exportNotifierStats(agent.#notifier);
-      agent.#analytics = await startAnalytics(state.config, { metrics: agent.metrics, logger: opts.logger });
+      agent.#analytics = await startAnalytics(state.config, {
+        metrics: agent.metrics,
+        logger: opts.logger,
+        ...(agent.#notifier !== undefined ? { notifier: agent.#notifier } : {}),
+      });
       agent.#http = await startHttpServer(
         opts.listen ?? state.config.listen.metrics,
         {

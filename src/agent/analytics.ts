@@ -3,7 +3,11 @@
 // metrics (fraud events by rule, ASR/NER over 5 minutes) and the log.
 import type { Config } from '../config/schema.js';
 import type { Logger } from '../log.js';
+import { hostname } from 'node:os';
+import type { FraudEvent } from '../analytics/fraud/types.js';
+import { fingerprintOf, type AlertEvent } from '../report/alerts.js';
 import type { ProbeMetrics } from '../report/metrics.js';
+import type { Notifier } from '../report/notifier.js';
 
 export interface RunningAnalytics {
   close(): Promise<void>;
@@ -18,8 +22,38 @@ function sourcesConfigured(config: Config): boolean {
   return s.hep !== undefined || s.cdr !== undefined || s.security_log !== undefined;
 }
 
-/** Starts sources → analytics → metrics; undefined when the config names no source. */
-export async function startAnalytics(config: Config, deps: { metrics: ProbeMetrics; logger: Logger }): Promise<RunningAnalytics | undefined> {
+/**
+ * A fraud detection as a one-shot webhook alert. Fingerprinted by rule and
+ * source address, so one attacker is one alert; the evidence's caller/callee
+ * numbers stay out of the labels (they may be real customers).
+ */
+export function fraudAlert(ev: FraudEvent, labels: Record<string, string> = {}): AlertEvent {
+  const at = new Date(ev.at).toISOString();
+  const key = ev.evidence.ip ?? ev.evidence.user ?? ev.evidence.route ?? '';
+  return {
+    fingerprint: fingerprintOf('fraud', `${ev.rule}:${key}`),
+    status: 'firing',
+    probe: 'fraud',
+    check: ev.rule,
+    severity: ev.severity,
+    phase: 'internal',
+    expected: null,
+    actual: ev.evidence.count,
+    summary: ev.message,
+    starts_at: at,
+    ends_at: null,
+    event_at: new Date().toISOString(),
+    repeat: 0,
+    consecutive_failures: 1,
+    labels: { ...labels, rule: ev.rule, ...(ev.evidence.ip !== undefined ? { source_ip: ev.evidence.ip } : {}) },
+  };
+}
+
+/** Starts sources → analytics → metrics (and webhooks); undefined when the config names no source. */
+export async function startAnalytics(
+  config: Config,
+  deps: { metrics: ProbeMetrics; logger: Logger; notifier?: Notifier },
+): Promise<RunningAnalytics | undefined> {
   if (!sourcesConfigured(config)) return undefined;
   const [{ FraudEngine }, { KpiTracker }, { startSources }] = await Promise.all([
     import('../analytics/fraud/engine.js'),
@@ -32,6 +66,7 @@ export async function startAnalytics(config: Config, deps: { metrics: ProbeMetri
   engine.onFraud((ev) => {
     deps.metrics.recordFraudEvent(ev.rule);
     log.warn({ rule: ev.rule, severity: ev.severity }, ev.message);
+    deps.notifier?.notify(fraudAlert(ev, { instance: hostname() })).catch((err: unknown) => log.error({ err }, 'fraud alert not spooled'));
   });
   const sources = await startSources(config.sources, {
     stateDir: config.state_dir,

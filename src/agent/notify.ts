@@ -6,7 +6,7 @@
 import { spawn } from 'node:child_process';
 import type { Logger } from '../log.js';
 
-export type NotifySpawn = (args: string[]) => Promise<number>;
+export type NotifySpawn = (args: string[], notifySocket: string) => Promise<number>;
 
 export interface SdNotifier {
   readonly enabled: boolean;
@@ -20,9 +20,9 @@ export interface SdNotifier {
   close(): void;
 }
 
-function defaultSpawn(args: string[]): Promise<number> {
+function defaultSpawn(args: string[], notifySocket: string): Promise<number> {
   return new Promise((resolve) => {
-    const child = spawn('systemd-notify', args, { stdio: 'ignore' });
+    const child = spawn('systemd-notify', args, { stdio: 'ignore', env: { ...process.env, NOTIFY_SOCKET: notifySocket } });
     child.on('error', () => resolve(-1));
     child.on('exit', (code) => resolve(code ?? -1));
   });
@@ -45,14 +45,15 @@ export function createSdNotifier(opts: {
   const env = opts.env ?? process.env;
   const pid = opts.pid ?? process.pid;
   const run = opts.spawn ?? defaultSpawn;
-  const enabled = env.NOTIFY_SOCKET !== undefined && env.NOTIFY_SOCKET !== '';
+  const socket = env.NOTIFY_SOCKET ?? '';
+  const enabled = socket !== '';
   const interval = enabled ? watchdogInterval(env, pid) : null;
   let timer: NodeJS.Timeout | undefined;
   let warned = false;
 
   const send = async (...assignments: string[]) => {
     if (!enabled) return;
-    const code = await run([`--pid=${pid}`, ...assignments]);
+    const code = await run([`--pid=${pid}`, ...assignments], socket);
     if (code !== 0 && !warned) {
       warned = true;
       opts.logger.warn({ code, assignments }, 'systemd-notify failed (is it installed? NotifyAccess=all set?)');

@@ -47,7 +47,13 @@ export class Scheduler<P extends Schedulable> {
 
   constructor(opts: SchedulerOptions<P>) {
     if (!(opts.concurrency >= 1)) throw new RangeError('concurrency must be at least 1');
-    this.#opts = { maxStartOffsetMs: 10_000, random: Math.random, now: Date.now, ...opts };
+    // Per field: an explicit `undefined` from a caller's optional option must not erase a default.
+    this.#opts = {
+      ...opts,
+      maxStartOffsetMs: opts.maxStartOffsetMs ?? 10_000,
+      random: opts.random ?? Math.random,
+      now: opts.now ?? Date.now,
+    };
   }
 
   /** Runs in progress. */

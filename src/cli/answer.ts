@@ -9,7 +9,7 @@ import type { AnsweredCall } from '../probes/call/answerer.js';
 import type { AudioSource } from '../rtp/audio.js';
 import type { G711Codec } from '../rtp/g711.js';
 import type { RtpSessionStats } from '../rtp/session.js';
-import { EXIT, parseDuration, parseNumber, runCommand, UsageError } from './common.js';
+import { EXIT, loadAudioFlag, parseDuration, parseNumber, runCommand, UsageError } from './common.js';
 import { parseHostPort } from './rtp.js';
 
 /** How one answered call ended. */
@@ -257,15 +257,7 @@ reported and hung up), 2 usage error (bad flag, address not local or port busy).
         const durationMaxMs = parseDuration(opts.durationMax, 'duration-max');
         if (durationMaxMs < 1000) throw new UsageError('--duration-max: at least 1s');
         const rtpPorts = parsePortRange(opts.rtpPorts, 'rtp-ports');
-        let audio: AudioSource | undefined;
-        if (opts.audio) {
-          const { readWav } = await import('../rtp/audio.js');
-          try {
-            audio = await readWav(opts.audio);
-          } catch (err) {
-            throw new UsageError(`--audio: ${(err as Error).message}`);
-          }
-        }
+        const audio = await loadAudioFlag(opts.audio);
         const controller = new AbortController();
         const onSignal = (): void => controller.abort();
         process.once('SIGINT', onSignal);

@@ -5,7 +5,7 @@ import type { Command } from 'commander';
 import type { Config } from '../config/schema.js';
 import type { CallProgress, CallResult, CallSpec } from '../probes/call/index.js';
 import type { G711Codec } from '../rtp/g711.js';
-import { EXIT, parseDuration, parseNumber, printJson, runCommand, UsageError, type CommonOptions } from './common.js';
+import { EXIT, loadAudioFlag, parseDuration, parseNumber, printJson, runCommand, UsageError, type CommonOptions } from './common.js';
 import { maybeLoadConfig } from './load-config.js';
 
 interface CallFlags extends CommonOptions {
@@ -46,14 +46,8 @@ async function executeCall(spec: CallSpec, flags: CallFlags, config: Config | un
   const { evaluateThresholds } = await import('../probes/runner.js');
   const { createLogger } = await import('../log.js');
   const { renderCall, renderProgress } = await import('./render-call.js');
-  if (flags.audio) {
-    const { readWav } = await import('../rtp/audio.js');
-    try {
-      spec.audio = await readWav(flags.audio);
-    } catch (err) {
-      throw new UsageError(`--audio: ${(err as Error).message}`);
-    }
-  }
+  const audio = await loadAudioFlag(flags.audio);
+  if (audio) spec.audio = audio;
   const live = process.stderr.isTTY && !flags.json && !flags.quiet;
   if (live) {
     spec.onProgress = (p: CallProgress) => process.stderr.write(`\r\x1b[2K${renderProgress(p)}`);

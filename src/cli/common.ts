@@ -1,5 +1,6 @@
 // Helpers shared by every CLI command. Commands stay thin: parse flags, call a
 // library function, render its result. Rendering never computes.
+import type { AudioSource } from '../rtp/audio.js';
 import { EXIT, UsageError } from './exit.js';
 
 export { EXIT, UsageError };
@@ -59,4 +60,15 @@ export function parseNumber(text: string, flag: string, min = -Infinity, max = I
 /** Writes one JSON object on stdout (the `--json` contract). */
 export function printJson(value: unknown): void {
   process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+}
+
+/** `--audio file.wav`: the WAV as an audio source, or a usage error saying why it is unusable. */
+export async function loadAudioFlag(path: string | undefined): Promise<AudioSource | undefined> {
+  if (path === undefined || path === '') return undefined;
+  const { readWav } = await import('../rtp/audio.js');
+  try {
+    return await readWav(path);
+  } catch (err) {
+    throw new UsageError(`--audio: ${(err as Error).message}`);
+  }
 }

@@ -2,8 +2,7 @@
 // Thin: parse flags, call src/rtp/tools.ts, render. rtp.js and the media
 // engine load only inside the actions.
 import type { Command } from 'commander';
-import { EXIT, parseDuration, parseNumber, printJson, runCommand, UsageError } from './common.js';
-import type { AudioSource } from '../rtp/audio.js';
+import { EXIT, loadAudioFlag, parseDuration, parseNumber, printJson, runCommand, UsageError } from './common.js';
 import type { PortPair } from '../rtp/ports.js';
 import type { ListenResult, SendResult, StreamReport } from '../rtp/tools.js';
 
@@ -228,15 +227,7 @@ Examples:
         const codec = parseCodec(opts.codec);
         const ptimeMs = parseNumber(opts.ptime, 'ptime', 10, 60);
         if (!Number.isInteger(ptimeMs) || ptimeMs % 10 !== 0) throw new UsageError('--ptime: must be 10, 20, 30, 40, 50 or 60');
-        let audio: AudioSource | undefined;
-        if (opts.audio) {
-          const { readWav } = await import('../rtp/audio.js');
-          try {
-            audio = await readWav(opts.audio);
-          } catch (err) {
-            throw new UsageError(`--audio: ${(err as Error).message}`);
-          }
-        }
+        const audio = await loadAudioFlag(opts.audio);
         let ports: PortPair;
         if (opts.bind) {
           const bind = parseHostPort(opts.bind, 'bind');

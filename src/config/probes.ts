@@ -75,6 +75,7 @@ export const probeDefinitionSchema = z.discriminatedUnion('kind', [
     to: extension,
     duration: duration({ min: '1s', max: '1h' }).prefault('10s'),
     codec: codecName.optional(),
+    tls: tlsSchema.optional(),
   }),
   z.strictObject({
     ...common,

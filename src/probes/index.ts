@@ -52,6 +52,30 @@ export const PROBE_KIND_MAP: ProbeKindMap = {
       });
     },
   },
+  call: {
+    async run(ctx, def, config) {
+      const [{ buildCallSpec }, { probeCall }] = await Promise.all([import('./call/spec.js'), import('./call/index.js')]);
+      // Credentials come from the config only (the probe file was cross-checked against it).
+      const built = buildCallSpec(
+        {
+          from: def.from,
+          to: def.to,
+          durationMs: def.duration,
+          ...(def.codec !== undefined ? { codecs: [def.codec] } : {}),
+          ...(def.tls?.insecure === true ? { insecure: true } : {}),
+          // Each SIP transaction gets a share of the run's budget, so a dead PBX fails
+          // in its phase (register/invite) before the runner's timeout hits.
+          sipTimeoutMs: Math.min(10_000, sipTimeout(effectiveTimeoutMs(def, config) / 3)),
+        },
+        config,
+        {},
+      );
+      if (!built.ok) {
+        return { probe: 'call', success: false, failures: [{ check: 'call_spec', phase: 'config', message: built.message }] };
+      }
+      return probeCall(ctx, built.spec);
+    },
+  },
   scenario: {
     async run(ctx, def, config) {
       const { runScenarioFile } = await import('../scenarios/index.js');

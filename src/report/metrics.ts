@@ -3,13 +3,21 @@
 // phases, directions, SIP codes and rule names only: never Call-IDs, numbers
 // of real callers or anything from a secret.
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { ProbeResult } from '../probes/result.js';
+
+/** The media engine's pacing lateness since the last read (src/rtp's shared pacer fits). */
+export interface LatenessSource {
+  lateness(): { count: number; p99_ms: number; max_ms: number };
+  resetLateness(): void;
+}
 
 export interface MetricsOptions {
   /** Process, Node.js and agent self-metrics (off for one-shot /probe registries). */
   selfMetrics?: boolean;
   version?: string;
+  /** RTP send lateness, read (and reset) at each scrape. */
+  lateness?: LatenessSource;
 }
 
 /** What recordResult needs to know about the probe definition. */
@@ -82,7 +90,6 @@ export class ProbeMetrics {
   readonly asr = this.#gauge('callprobe_asr_ratio', 'Answer-seizure ratio over the window, 0..1.', ['source', 'route', 'window']);
   readonly ner = this.#gauge('callprobe_ner_ratio', 'Network effectiveness ratio over the window, 0..1.', ['source', 'route', 'window']);
   readonly fraudEvents = this.#counter('callprobe_fraud_events_total', 'Fraud detector events by rule.', ['rule']);
-  readonly sendLateness: Histogram<string> | undefined;
 
   constructor(opts: MetricsOptions = {}) {
     if (opts.selfMetrics === true) {
@@ -91,12 +98,29 @@ export class ProbeMetrics {
       for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) {
         this.registry.removeSingleMetric(name);
       }
-      this.sendLateness = new Histogram({
-        name: 'callprobe_rtp_send_lateness_seconds',
-        help: 'How late RTP packets left relative to their pacing deadline (agent self-metric).',
-        buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02],
-        registers: [this.registry],
-      });
+      const pacing = opts.lateness;
+      if (pacing !== undefined) {
+        // One read per scrape feeds both gauges; the window is "since the previous scrape".
+        let window = { count: 0, p99_ms: 0, max_ms: 0 };
+        new Gauge({
+          name: 'callprobe_rtp_send_lateness_p99_seconds',
+          help: 'p99 lateness of RTP packets behind their pacing deadline since the previous scrape (agent self-metric).',
+          registers: [this.registry],
+          collect() {
+            window = pacing.lateness();
+            pacing.resetLateness();
+            this.set(window.p99_ms / 1000);
+          },
+        });
+        new Gauge({
+          name: 'callprobe_rtp_send_lateness_max_seconds',
+          help: 'Largest RTP send lateness since the previous scrape (agent self-metric).',
+          registers: [this.registry],
+          collect() {
+            this.set(window.max_ms / 1000);
+          },
+        });
+      }
       const loop = monitorEventLoopDelay({ resolution: 10 });
       loop.enable();
       this.#eventLoop = loop;
@@ -226,11 +250,6 @@ export class ProbeMetrics {
     else this.asr.set(labels, k.asr);
     if (k.ner === null) this.ner.remove(labels);
     else this.ner.set(labels, k.ner);
-  }
-
-  /** RTP pacing lateness in seconds (from the media engine's clock). */
-  observeSendLateness(seconds: number): void {
-    this.sendLateness?.observe(seconds);
   }
 
   /** Exposition text (Prometheus text format 0.0.4). */

@@ -81,6 +81,24 @@ describe('Agent', () => {
     expect((await fetch(`http://127.0.0.1:${port}/metrics`, { method: 'POST' })).status).toBe(405);
   });
 
+  it('runs each probe once per interval with the default start offset', async () => {
+    const dir = workdir('probes:\n  - { name: paced, kind: options, interval: 1s }\n');
+    let runs = 0;
+    const kinds: ProbeKindMap = {
+      options: {
+        run: async () => {
+          runs++;
+          return { probe: 'paced', success: true, failures: [] };
+        },
+      },
+    };
+    agent = await Agent.start({ logger, configFile: join(dir, 'callprobe.yaml'), kinds });
+    await new Promise((r) => setTimeout(r, 2500));
+    // First run within the 1 s offset, then one per second: 2 or 3 runs, never a busy loop.
+    expect(runs).toBeGreaterThanOrEqual(2);
+    expect(runs).toBeLessThanOrEqual(3);
+  });
+
   it('reloads: an invalid config keeps the running one; a valid one swaps probes and drops stale series', async () => {
     const dir = workdir('probes:\n  - { name: old, kind: options, interval: 1s }\n');
     agent = await Agent.start({ logger, configFile: join(dir, 'callprobe.yaml'), kinds: OPTIONS_OK, maxStartOffsetMs: 0 });

@@ -1,3 +1,7 @@
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createSdNotifier, watchdogInterval } from '../../../src/agent/notify.js';
 import { createLogger } from '../../../src/log.js';
@@ -42,5 +46,27 @@ describe('createSdNotifier', () => {
     expect(spawn).toHaveBeenCalledTimes(2);
     n.close();
     expect(vi.getTimerCount()).toBe(0);
+  });
+});
+
+const canTestForReal =
+  existsSync('/usr/bin/systemd-notify') && spawnSync('python3', ['-c', 'import socket'], { encoding: 'utf8' }).status === 0;
+
+describe.skipIf(!canTestForReal)('createSdNotifier with the real systemd-notify', () => {
+  it('delivers READY=1, MAINPID and STATUS to $NOTIFY_SOCKET', async () => {
+    const sock = join(mkdtempSync(join(tmpdir(), 'cp-notify-')), 'notify.sock');
+    // Node cannot bind AF_UNIX datagram sockets; Python plays systemd's side.
+    const receiver = spawn('python3', [
+      '-c',
+      `import socket\ns = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)\ns.bind(${JSON.stringify(sock)})\ns.settimeout(10)\nprint(s.recv(4096).decode(), flush=True)`,
+    ]);
+    let out = '';
+    receiver.stdout.on('data', (c: Buffer) => (out += c.toString()));
+    const done = new Promise((r) => receiver.on('exit', r));
+    for (let i = 0; i < 100 && !existsSync(sock); i++) await new Promise((r) => setTimeout(r, 50));
+    const n = createSdNotifier({ logger, env: { NOTIFY_SOCKET: sock } });
+    await n.ready('3 probes');
+    await done;
+    expect(out.trim().split('\n').sort()).toEqual([`MAINPID=${process.pid}`, 'READY=1', 'STATUS=3 probes']);
   });
 });

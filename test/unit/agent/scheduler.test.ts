@@ -43,6 +43,16 @@ describe('Scheduler', () => {
     await s.stop();
   });
 
+  it('treats options given as undefined as absent (defaults apply, no hot loop)', async () => {
+    const starts: { name: string; at: number }[] = [];
+    const s = new Scheduler<P>({ run: deferredRun(starts), concurrency: 1, maxStartOffsetMs: undefined, random: undefined, now: undefined });
+    s.schedule([{ name: 'a', interval: 5000, work: 0 }]);
+    await vi.advanceTimersByTimeAsync(20_000);
+    expect(starts.length).toBeGreaterThanOrEqual(2);
+    expect(starts.length).toBeLessThanOrEqual(4);
+    await s.stop();
+  });
+
   it('never overlaps a probe with itself and skips, not bursts, after a slow run', async () => {
     const starts: { name: string; at: number }[] = [];
     const onSkip = vi.fn();

@@ -11,7 +11,7 @@ const DIR = resolve(import.meta.dirname, '../../../monitoring');
 const hasPromtool = existsSync('/usr/bin/promtool');
 
 function exportedNames(): Set<string> {
-  const m = new ProbeMetrics({ selfMetrics: true });
+  const m = new ProbeMetrics({ selfMetrics: true, lateness: { lateness: () => ({ count: 0, p99_ms: 0, max_ms: 0 }), resetLateness: () => undefined } });
   try {
     const names = new Set<string>();
     for (const metric of m.registry.getMetricsAsArray()) {

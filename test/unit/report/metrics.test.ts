@@ -131,13 +131,18 @@ describe('callResultLabel', () => {
 
 describe.skipIf(!existsSync('/usr/bin/promtool'))('promtool check metrics', () => {
   it('passes on a full agent registry (self-metrics included)', async () => {
-    m = new ProbeMetrics({ selfMetrics: true });
+    let reset = 0;
+    const lateness = { lateness: () => ({ count: 500, p99_ms: 0.4, max_ms: 1.2 }), resetLateness: () => void reset++ };
+    m = new ProbeMetrics({ selfMetrics: true, lateness });
     m.recordResult(goodCall, { name: 'call-1001-1002', kind: 'call' });
     m.recordResult(certResult, { name: 'cert-pbx', kind: 'cert' });
     m.recordResult({ probe: 'o', success: true, sip: { final_status: 200, timings_ms: { rtt: 1.2 } }, failures: [] }, { name: 'o', kind: 'options' });
     m.recordFraudEvent('scanner');
-    m.observeSendLateness(0.0004);
-    const r = promtoolCheck(await m.metrics());
+    const text = await m.metrics();
+    expect(value(text, 'callprobe_rtp_send_lateness_p99_seconds')).toBeCloseTo(0.0004, 9);
+    expect(value(text, 'callprobe_rtp_send_lateness_max_seconds')).toBeCloseTo(0.0012, 9);
+    expect(reset).toBe(1);
+    const r = promtoolCheck(text);
     expect(r.output).toBe('');
     expect(r.status).toBe(0);
   });

@@ -1,0 +1,65 @@
+// `probe agent` as a process: a broken config exits 2 with every error and
+// never listens; SIGTERM on a running agent exits 0.
+import { spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { describe, expect, it } from 'vitest';
+
+const ROOT = resolve(import.meta.dirname, '../../..');
+
+function freePort(): Promise<number> {
+  return new Promise((done) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => done(port));
+    });
+  });
+}
+
+function startAgent(dir: string, args: string[]) {
+  const runner = join(dir, 'run.mts');
+  writeFileSync(
+    runner,
+    `const { Command } = await import(${JSON.stringify(join(ROOT, 'node_modules/commander/esm.mjs'))});
+const { register } = await import(${JSON.stringify(join(ROOT, 'src/cli/agent.ts'))});
+const p = new Command(); p.exitOverride(); register(p);
+await p.parseAsync(['node', 'probe', 'agent', ...process.argv.slice(2)]);
+`,
+  );
+  const child = spawn(process.execPath, ['--import', 'tsx', runner, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+  const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+  return { child, exited, stderr: () => stderr };
+}
+
+describe('probe agent (process)', () => {
+  it('exits 2 before listening when the config is invalid, listing every error', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cp-agent-cli-'));
+    const port = await freePort();
+    writeFileSync(join(dir, 'callprobe.yaml'), `pbx: { uri: "sip:x", trasport: udp }\nlisten: { metrics: "127.0.0.1:${port}" }\nprobes_dir: nowhere\n`);
+    const a = startAgent(dir, ['--config', join(dir, 'callprobe.yaml')]);
+    expect(await a.exited).toBe(2);
+    expect(a.stderr()).toMatch(/invalid configuration/);
+    expect(a.stderr()).toMatch(/pbx\.trasport: unknown key \(line 1\)/);
+    expect(a.stderr()).not.toMatch(/listening/);
+  });
+
+  it('runs, then exits 0 on SIGTERM', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cp-agent-cli-'));
+    const port = await freePort();
+    mkdirSync(join(dir, 'probes'));
+    writeFileSync(join(dir, 'probes', 'p.yaml'), 'probes:\n  - { name: c, kind: cert, targets: ["/nonexistent/cert.pem"], interval: 1h }\n');
+    writeFileSync(join(dir, 'callprobe.yaml'), `pbx: { uri: "sip:127.0.0.1" }\nlisten: { metrics: "127.0.0.1:${port}" }\nprobes_dir: probes\nstate_dir: ${JSON.stringify(dir)}\n`);
+    const a = startAgent(dir, ['--config', join(dir, 'callprobe.yaml'), '--log-level', 'warn']);
+    for (let i = 0; i < 200 && !a.stderr().includes('listening on'); i++) await new Promise((r) => setTimeout(r, 50));
+    expect((await fetch(`http://127.0.0.1:${port}/-/ready`)).status).toBe(200);
+    const t0 = Date.now();
+    a.child.kill('SIGTERM');
+    expect(await a.exited).toBe(0);
+    expect(Date.now() - t0).toBeLessThan(10_000);
+  });
+});
