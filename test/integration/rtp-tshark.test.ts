@@ -1,8 +1,8 @@
 // `probe rtp send` → `probe rtp listen` on 127.0.0.1 while tshark captures:
 // the listener's RFC 3550 figures must match tshark's analysis of the same
 // stream (packets and loss equal, mean jitter within 0.1 ms).
+import { jitterTolerance } from './helpers/jitter.js';
 import { spawn } from 'node:child_process';
-import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
@@ -79,13 +79,7 @@ describe('probe rtp vs tshark', () => {
     expect(ours.packets_received).toBe(theirs.packets);
     expect(ours.packets_received).toBe(sent.packets_sent);
     expect(ours.packets_lost).toBe(theirs.lost);
-    // We timestamp arrivals when the JS handler runs, tshark in the kernel: the
-    // difference is our process's wake-up delay. The 0.1 ms budget holds on a
-    // machine with a free core; on an overloaded one (load ≥ cores, e.g. other
-    // test suites running) scheduling delay alone exceeds it, so the bound widens.
-    const busy = (os.loadavg()[0] ?? 0) >= os.cpus().length;
-    const tolerance = busy ? 1.0 : 0.1;
-    if (busy) process.stderr.write(`rtp-tshark: machine busy (load ${os.loadavg()[0]?.toFixed(1)}), jitter tolerance ${tolerance} ms\n`);
+    const tolerance = jitterTolerance('rtp-tshark');
     expect(Math.abs(ours.jitter_mean_ms - theirs.meanJitter)).toBeLessThanOrEqual(tolerance);
     expect(Math.abs(ours.jitter_max_ms - theirs.maxJitter)).toBeLessThanOrEqual(tolerance * 2.5);
   });
