@@ -4,7 +4,11 @@
  * - Sends 20 ms (ptime) frames of the audio source on the shared pacer
  *   (absolute deadlines). Sequence numbers are consecutive; the RTP timestamp
  *   follows the pacer tick, so ticks the pacer had to skip show up as a
- *   timestamp gap, not as loss. Marker bit on the first packet (RFC 3551 §4.1).
+ *   timestamp gap, not as loss. After stop() + start() (hold/resume) the
+ *   timestamp goes on from where the sampling clock is now, i.e. it jumps
+ *   forward by the paused time (RFC 3550 §5.1), never back. Marker bit on the
+ *   first packet and on the first one after a resume (RFC 3551 §4.1: first
+ *   packet of a talkspurt).
  * - Receives on the same socket (symmetric RTP, RFC 4961) and keeps RFC 3550
  *   statistics per SSRC (stats.ts). With `latch` (default) it sends to where
  *   media actually comes from once the first packet arrives, as relays and
@@ -183,7 +187,13 @@ export class RtpSession extends EventEmitter<RtpSessionEvents> {
   private wantSending = false;
   private slot: PacerSlot | undefined;
   private seq: number;
-  private readonly ts0: number;
+  /** RTP timestamp of pacer tick 0 of the current slot (moves forward at each resume). */
+  private tsBase: number;
+  /** Pacer deadline (NaN before the first) and RTP timestamp of the last tick sent, for continuing after a resume. */
+  private lastTickDeadline = Number.NaN;
+  private lastTickTs = 0;
+  /** Set the marker bit on the next packet (first after a start). */
+  private markNext = true;
   private lastSentTs = 0;
   private lastSentAtMs = 0;
   private packetsSent = 0;
@@ -222,7 +232,7 @@ export class RtpSession extends EventEmitter<RtpSessionEvents> {
     this.latch = opts.latch ?? true;
     this.reflect = opts.reflect ?? false;
     this.seq = random32() & 0xffff;
-    this.ts0 = random32();
+    this.tsBase = random32();
     this.localPort = opts.ports.rtpPort;
     this.localRtcpPort = opts.ports.rtcpPort;
     if (opts.remote) this.setRemote(opts.remote);
@@ -408,16 +418,31 @@ export class RtpSession extends EventEmitter<RtpSessionEvents> {
 
   private maybeStartPacing(): void {
     if (!this.wantSending || this.slot || !this.remote || this.closing) return;
-    this.slot = this.pacer.add(this.ptimeMs, this.onTick);
+    const lastDeadline = this.lastTickDeadline;
+    if (Number.isNaN(lastDeadline)) {
+      this.slot = this.pacer.add(this.ptimeMs, this.onTick);
+      return;
+    }
+    // Resume: RFC 3550 §5.1, the timestamp keeps running with the sampling clock
+    // through the pause; restarting at tick 0 would send it back in time, and the
+    // receiver's jitter estimate would take the whole sent duration as transit
+    // variation. Never resume faster than one packet per ptime.
+    const startMs = Math.max(this.pacer.clock.now(), lastDeadline + this.ptimeMs);
+    this.tsBase = (this.lastTickTs + Math.round(((startMs - lastDeadline) * SAMPLE_RATE) / 1000)) >>> 0;
+    this.markNext = true;
+    this.slot = this.pacer.add(this.ptimeMs, this.onTick, startMs);
   }
 
-  private readonly onTick = (tick: number, _deadline: number, now: number): void => {
+  private readonly onTick = (tick: number, deadline: number, now: number): void => {
     const remote = this.remote;
     if (!remote) return;
-    const ts = (this.ts0 + tick * this.samplesPerFrame) >>> 0;
+    const ts = (this.tsBase + tick * this.samplesPerFrame) >>> 0;
+    this.lastTickDeadline = deadline;
+    this.lastTickTs = ts;
     let payload: Uint8Array;
     let pt = this.payloadType;
-    let marker = this.packetsSent === 0;
+    let marker = this.markNext;
+    this.markNext = false;
     let packetTs = ts;
     const event = this.nextDtmfPayload(ts);
     if (event) {

@@ -124,6 +124,11 @@ describe('shipped scenarios against the lab', () => {
     const hold = r.steps.find((s) => s.step === 'hold');
     expect(hold?.message).toMatch(/a=recvonly, far end silent \(0 packets/);
     expect(r.steps.find((s) => s.step === 'resume')?.message).toMatch(/RTP flowing again/);
+    // RTP timestamps continue across the pause (RFC 3550 §5.1): no jitter spike at resume.
+    // Before that was fixed the callee→caller jitter max read 314 ms here.
+    for (const d of r.call?.media?.directions ?? []) {
+      if (d.jitter_max_ms !== null) expect(d.jitter_max_ms, d.direction).toBeLessThan(20);
+    }
   });
 
   it('hold-resume through rtpengine', async () => {
