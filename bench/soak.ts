@@ -21,12 +21,11 @@
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
-import { LAB, spawnTracked, startLab, stopLab, USERS, type LabHandle, type TrackedProcess } from '../test/lab/lab.js';
+import { freeTcpPort, LAB, spawnTracked, startLab, stopLab, USERS, type LabHandle, type TrackedProcess } from '../test/lab/lab.js';
 import { acquireLabLock, type LabLock } from '../test/lab/lock.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -58,17 +57,6 @@ function machine(): Record<string, unknown> {
     platform: `${os.platform()} ${os.release()}`,
     loadavg_at_start: os.loadavg().map((x) => round(x, 2)),
   };
-}
-
-function freePort(): Promise<number> {
-  return new Promise((done, fail) => {
-    const s = createServer();
-    s.once('error', fail);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => done(port));
-    });
-  });
 }
 
 /** VmRSS and VmHWM of a process in MiB (/proc/<pid>/status reports kB). */
@@ -128,7 +116,7 @@ interface Agent {
 }
 
 async function startAgent(dir: string, name: string, cmd: string[], probes: Record<string, unknown>[]): Promise<Agent> {
-  const port = await freePort();
+  const port = await freeTcpPort();
   const config = path.join(dir, `${name}.yaml`);
   const probeFile = path.join(dir, `${name}-probes.yaml`);
   writeFileSync(

@@ -6,13 +6,12 @@
 // stops the agent within 10 s.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
 import { availableKinds } from '../../src/probes/index.js';
-import { spawnTracked, startKamailio, stopKamailio, USERS, type TrackedProcess } from '../lab/lab.js';
+import { freeTcpPort, spawnTracked, startKamailio, stopKamailio, USERS, type TrackedProcess } from '../lab/lab.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const dir = mkdtempSync(join(tmpdir(), 'cp-agent-prom-'));
@@ -21,17 +20,6 @@ const hasPrometheus = existsSync('/usr/bin/prometheus');
 /** Short intervals so the test sees two of them quickly; the shipped file uses 15-60 s. */
 const INTERVAL_S: Record<string, number> = { options: 3, register: 3, call: 20, cert: 30, scenario: 30 };
 const TIMEOUT_S: Record<string, number> = { options: 1, register: 2, cert: 5 };
-
-function freePort(): Promise<number> {
-  return new Promise((done, fail) => {
-    const s = createServer();
-    s.once('error', fail);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => done(port));
-    });
-  });
-}
 
 async function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs: number): Promise<{ value: T; ms: number }> {
   const t0 = Date.now();
@@ -69,7 +57,7 @@ async function successOf(probe: string): Promise<number | undefined> {
 
 beforeAll(async () => {
   if (!hasPrometheus) return;
-  [agentPort, promPort] = [await freePort(), await freePort()];
+  [agentPort, promPort] = [await freeTcpPort(), await freeTcpPort()];
   const accounts = Object.fromEntries(Object.entries(USERS).map(([ext, pw]) => [ext, { password: pw }]));
   writeFileSync(
     join(dir, 'callprobe.yaml'),

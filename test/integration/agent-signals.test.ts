@@ -10,30 +10,18 @@
 //   prints how long they took; by default the test cleans up with kamcmd/rtpengine-ctl.
 import { execFile } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
-import { capture, kamailioLog, kamcmd, LAB, spawnTracked, USERS, type TrackedProcess } from '../lab/lab.js';
+import { capture, freeTcpPort, kamailioLog, kamcmd, LAB, spawnTracked, USERS, type TrackedProcess } from '../lab/lab.js';
 
 const execFileP = promisify(execFile);
 const ROOT = resolve(import.meta.dirname, '../..');
 const dir = mkdtempSync(join(tmpdir(), 'cp-agent-signals-'));
 const MEASURE_KILL9 = process.env.CALLPROBE_MEASURE_KILL9 === '1';
 const AGENT_USERS = ['1001', '1002'] as const;
-
-function freePort(): Promise<number> {
-  return new Promise((done, fail) => {
-    const s = createServer();
-    s.once('error', fail);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => done(port));
-    });
-  });
-}
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -90,7 +78,7 @@ interface AgentRun {
 }
 
 async function startAgent(name: string): Promise<AgentRun> {
-  const port = await freePort();
+  const port = await freeTcpPort();
   const config = join(dir, `${name}.yaml`);
   const probes = join(dir, `${name}-probes.yaml`);
   writeFileSync(

@@ -200,6 +200,18 @@ function readTail(file: string, bytes: number): string {
 // ---------------------------------------------------------------- readiness probes
 
 /** rtpengine ng "ping" -> "pong" (bencode over UDP). */
+/** A TCP port on 127.0.0.1 that nothing listens on right now (for an HTTP server under test). */
+export function freeTcpPort(): Promise<number> {
+  return new Promise((done, fail) => {
+    const s = net.createServer();
+    s.once('error', fail);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as net.AddressInfo;
+      s.close(() => done(port));
+    });
+  });
+}
+
 export function rtpenginePing(timeoutMs = 300): Promise<boolean> {
   return new Promise((resolve) => {
     const s = dgram.createSocket('udp4');
