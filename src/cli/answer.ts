@@ -8,7 +8,7 @@ import type { Command } from 'commander';
 import type { AnsweredCall } from '../probes/call/answerer.js';
 import type { AudioSource } from '../rtp/audio.js';
 import type { G711Codec } from '../rtp/g711.js';
-import type { RtpSessionStats } from '../rtp/session.js';
+import type { ReceiveFigures, RtpSessionStats } from '../rtp/session.js';
 import { EXIT, loadAudioFlag, parseDuration, parseNumber, runCommand, UsageError } from './common.js';
 import { parseHostPort } from './rtp.js';
 
@@ -16,7 +16,7 @@ import { parseHostPort } from './rtp.js';
 export type CallEnd = 'remote' | 'local' | 'duration-max' | 'interrupt';
 
 /** One answered call as `probe answer` reports it (one JSON line per call with --json). */
-export interface AnsweredCallReport {
+export interface AnsweredCallReport extends ReceiveFigures {
   call_id: string;
   /** From header of the INVITE. */
   from: string;
@@ -27,18 +27,7 @@ export interface AnsweredCallReport {
   ended_by: CallEnd;
   /** What we sent back (callee→caller). */
   packets_sent: number;
-  /** What we received (caller→callee), RFC 3550 A.3 / A.8. */
-  packets_received: number;
-  packets_lost: number;
-  loss_percent: number;
-  duplicates: number;
-  out_of_order: number;
-  /** Final RFC 3550 jitter estimate. */
-  jitter_ms: number;
-  /** Mean of the estimate over the call (tshark's "Mean Jitter"). */
-  jitter_mean_ms: number;
-  jitter_max_ms: number;
-  burst_ratio: number;
+  /** The received figures (caller→callee) come from ReceiveFigures. */
   rtt_ms: number | null;
   /** G.107 E-model of the received direction (delay = rtt/2 when known). */
   r_factor: number;

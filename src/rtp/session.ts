@@ -79,20 +79,25 @@ export interface RemoteReport {
   received_at: number;
 }
 
-/** Numbers for one session: what it sent and what it received (its receive direction). */
-export interface RtpSessionStats {
-  codec: G711Codec;
-  packets_sent: number;
+/** What a receiver measured for one direction (RFC 3550 A.1/A.3/A.8): one shape for every report. */
+export interface ReceiveFigures {
   packets_received: number;
   packets_lost: number;
   loss_percent: number;
   duplicates: number;
   out_of_order: number;
+  /** Final RFC 3550 jitter estimate. */
   jitter_ms: number;
   jitter_max_ms: number;
   /** Mean of the jitter estimate over all packets (comparable with tshark's "Mean Jitter"). */
   jitter_mean_ms: number;
   burst_ratio: number;
+}
+
+/** Numbers for one session: what it sent and what it received (its receive direction). */
+export interface RtpSessionStats extends ReceiveFigures {
+  codec: G711Codec;
+  packets_sent: number;
   /** RTCP round trip (RFC 3550 §6.4.1), ms; null until an RR/SR about our SR arrived. */
   rtt_ms: number | null;
   /** Epoch ms of the first / last RTP packet received; null before any. */

@@ -8,24 +8,14 @@ import type { AudioSource } from './audio.js';
 import type { G711Codec } from './g711.js';
 import { sharedPacer, type LatenessSummary } from './pacer.js';
 import type { PortPair } from './ports.js';
-import { RtpSession, type ReceivedStream, type RemoteReport } from './session.js';
+import { RtpSession, type ReceiveFigures, type ReceivedStream, type RemoteReport } from './session.js';
 
-export interface StreamReport {
+export interface StreamReport extends ReceiveFigures {
   ssrc: number;
   ssrc_hex: string;
   source: string;
   payload_type: number;
   codec: G711Codec | null;
-  packets_received: number;
-  packets_lost: number;
-  loss_percent: number;
-  duplicates: number;
-  out_of_order: number;
-  jitter_ms: number;
-  jitter_max_ms: number;
-  /** Mean of the RFC 3550 estimate over the stream (comparable to tshark's "Mean Jitter"). */
-  jitter_mean_ms: number;
-  burst_ratio: number;
   r_factor: number | null;
   mos: number | null;
 }

@@ -2,7 +2,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { AlertEvent, Severity } from '../../../src/report/alerts.js';
+import { alertEvent } from './fixtures.js';
 import { Spool, spoolFileName } from '../../../src/report/spool.js';
 
 let dir: string;
@@ -11,25 +11,7 @@ beforeEach(() => {
 });
 afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
-function ev(n: number, severity: Severity = 'critical'): AlertEvent {
-  return {
-    fingerprint: `fp${n}`,
-    status: 'firing',
-    probe: `p${n}`,
-    check: 'mos_min',
-    severity,
-    phase: 'media',
-    expected: 3.5,
-    actual: 3,
-    summary: `alert ${n}`,
-    starts_at: new Date(0).toISOString(),
-    ends_at: null,
-    event_at: new Date(0).toISOString(),
-    repeat: 0,
-    consecutive_failures: 1,
-    labels: {},
-  };
-}
+const ev = alertEvent;
 
 describe('Spool', () => {
   it('writes one file per alert, named in sequence order, before resolving', async () => {

@@ -6,7 +6,7 @@ import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Webhook } from 'standardwebhooks';
 import { REDACT_PATHS } from '../../../src/log.js';
-import type { AlertEvent, Severity } from '../../../src/report/alerts.js';
+import { alertEvent } from './fixtures.js';
 import { Notifier } from '../../../src/report/notifier.js';
 import {
   backoffDelay,
@@ -36,25 +36,7 @@ function captureLogger() {
   return { logger: pino({ level: 'debug', redact: { paths: REDACT_PATHS, censor: '[redacted]' } }, stream), lines };
 }
 
-function ev(n: number, severity: Severity = 'critical'): AlertEvent {
-  return {
-    fingerprint: `fp${n}`,
-    status: 'firing',
-    probe: `p${n}`,
-    check: 'mos_min',
-    severity,
-    phase: 'media',
-    expected: 3.5,
-    actual: 3,
-    summary: `alert ${n}`,
-    starts_at: new Date(0).toISOString(),
-    ends_at: null,
-    event_at: new Date(0).toISOString(),
-    repeat: 0,
-    consecutive_failures: 1,
-    labels: {},
-  };
-}
+const ev = alertEvent;
 
 interface Call {
   at: number;
