@@ -10,6 +10,13 @@ export interface Clock {
 
 const origin = process.hrtime.bigint();
 
+/**
+ * The origin of monotonicClock in ns of CLOCK_MONOTONIC (the clock behind
+ * process.hrtime), so times taken outside JS on that clock (the kernel receive
+ * stamps of udpio) can be put on monotonicClock: (ns - origin) / 1e6.
+ */
+export const monotonicOriginNs = Number(origin);
+
 export const monotonicClock: Clock = {
   now: () => Number(process.hrtime.bigint() - origin) / 1e6,
 };

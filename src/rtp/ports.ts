@@ -6,9 +6,10 @@
  * rtpengine holds it) is skipped; a pair is never handed out twice while in
  * use; `release()` closes both sockets and returns the pair to the pool.
  */
-import { createSocket, type Socket } from 'node:dgram';
+import { createSocket } from 'node:dgram';
 import { lookup as dnsLookup } from 'node:dns';
 import { isIP } from 'node:net';
+import { bindUdpio, openUdpioSockets, type MediaSocket } from './udp.js';
 
 export const RTP_PORT_FLOOR = 10000;
 export const RTP_PORT_CEILING = 20000;
@@ -29,8 +30,8 @@ export interface PortPair {
   readonly rtpPort: number;
   readonly rtcpPort: number;
   readonly address: string;
-  readonly rtp: Socket;
-  readonly rtcp: Socket;
+  readonly rtp: MediaSocket;
+  readonly rtcp: MediaSocket;
   release(): Promise<void>;
 }
 
@@ -56,7 +57,21 @@ function literalFirstLookup(host: string, family: unknown, callback: LookupCallb
   else dnsLookup(host, { family: family === 6 ? 6 : 4 }, callback);
 }
 
-function bindSocket(type: 'udp4' | 'udp6', port: number, address: string): Promise<Socket> {
+/** node:dgram media sockets open now (the fallback when udpio is not in use). */
+let openDgramSockets = 0;
+
+/** Media sockets this process holds open, udpio and node:dgram together (tests assert 0 after a call). */
+export function openMediaSockets(): number {
+  return openUdpioSockets() + openDgramSockets;
+}
+
+function bindSocket(type: 'udp4' | 'udp6', port: number, address: string): Promise<MediaSocket> {
+  try {
+    const native = bindUdpio(type, address, port);
+    if (native) return Promise.resolve(native);
+  } catch (err) {
+    return Promise.reject(err as Error);
+  }
   return new Promise((resolve, reject) => {
     const socket = createSocket({ type, reuseAddr: false, lookup: literalFirstLookup as never });
     const onError = (err: Error): void => {
@@ -66,12 +81,14 @@ function bindSocket(type: 'udp4' | 'udp6', port: number, address: string): Promi
     socket.once('error', onError);
     socket.bind({ port, address, exclusive: true }, () => {
       socket.off('error', onError);
+      openDgramSockets++;
+      socket.once('close', () => openDgramSockets--);
       resolve(socket);
     });
   });
 }
 
-function closeSocket(socket: Socket): Promise<void> {
+function closeSocket(socket: MediaSocket): Promise<void> {
   return new Promise((resolve) => {
     try {
       socket.close(() => resolve());
@@ -150,7 +167,7 @@ async function bindPairOnce(
   onRelease: () => void,
 ): Promise<PortPair> {
   const rtp = await bindSocket(type, rtpPort, address);
-  let rtcp: Socket;
+  let rtcp: MediaSocket;
   try {
     rtcp = await bindSocket(type, rtpPort + 1, address);
   } catch (err) {

@@ -26,7 +26,6 @@
  */
 import { EventEmitter } from 'node:events';
 import { randomBytes } from 'node:crypto';
-import type { RemoteInfo } from 'node:dgram';
 import { RtpPacket } from 'rtp.js/packets';
 import { nodeBufferToDataView } from 'rtp.js/utils';
 import { computeQuality } from '../quality/emodel.js';
@@ -38,6 +37,7 @@ import { sharedPacer, type Pacer, type PacerSlot } from './pacer.js';
 import type { PortPair } from './ports.js';
 import { buildReport, compactNtp, msToCompact, ntpFromMs, parseRtcp, roundTripMs, type ParsedRtcp, type ReportBlock } from './rtcp.js';
 import { RtpReceiverStats, type ReceiverStatsSnapshot } from './stats.js';
+import type { MediaRemoteInfo } from './udp.js';
 
 export interface RemoteAddress {
   address: string;
@@ -513,8 +513,16 @@ export class RtpSession extends EventEmitter<RtpSessionEvents> {
 
   // ---- receiving -----------------------------------------------------------
 
-  private readonly onRtpMessage = (msg: Buffer, rinfo: RemoteInfo): void => {
-    const now = this.clock.now();
+  /**
+   * When the datagram reached the host: the kernel's stamp when the socket
+   * gives one (udpio) and the session runs on the real clock, else now.
+   */
+  private arrivalOf(rinfo: MediaRemoteInfo): number {
+    return rinfo.arrivalMs !== undefined && this.clock === monotonicClock ? rinfo.arrivalMs : this.clock.now();
+  }
+
+  private readonly onRtpMessage = (msg: Buffer, rinfo: MediaRemoteInfo): void => {
+    const now = this.arrivalOf(rinfo);
     const b0 = msg[0] ?? 0;
     const b1 = msg[1] ?? 0;
     if (msg.length < RTP_HEADER || b0 >> 6 !== 2) {
@@ -588,11 +596,11 @@ export class RtpSession extends EventEmitter<RtpSessionEvents> {
     this.lastSentAtMs = this.clock.now();
   }
 
-  private readonly onRtcpMessage = (msg: Buffer, rinfo: RemoteInfo): void => {
-    this.handleRtcp(msg, rinfo, this.clock.now());
+  private readonly onRtcpMessage = (msg: Buffer, rinfo: MediaRemoteInfo): void => {
+    this.handleRtcp(msg, rinfo, this.arrivalOf(rinfo));
   };
 
-  private handleRtcp(msg: Buffer, rinfo: RemoteInfo, now: number): void {
+  private handleRtcp(msg: Buffer, rinfo: MediaRemoteInfo, now: number): void {
     let parsed: ParsedRtcp;
     try {
       parsed = parseRtcp(msg);

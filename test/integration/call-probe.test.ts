@@ -69,7 +69,7 @@ beforeAll(async () => {
 });
 
 describe('probe call through Kamailio', () => {
-  it('1001 → 1002 via rtpengine for 10 s: 500 packets each way, 0 lost, MOS 4.41, mean jitter within 0.25 ms of tshark', async () => {
+  it('1001 → 1002 via rtpengine for 10 s: 500 packets each way, 0 lost, MOS 4.41, mean jitter within 0.1 ms of tshark', async () => {
     const config = writeConfig('call-main.yaml', { port: LAB.ports.udp, accounts: ['1001', '1002'] });
     const cap = await capture({ filter: 'udp and (port 5060 or portrange 10000-14999 or portrange 16500-16599)' });
     const run = await probe(['call', '1001', '1002', '--duration', '10s', '--json', '--config', config]);

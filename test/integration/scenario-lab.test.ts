@@ -11,6 +11,7 @@ import { kamcmd, kamcmdOn, LAB, labWorkdir, registeredContacts, USERS } from '..
 import { loadConfig } from '../../src/config/load.js';
 import { createLogger } from '../../src/log.js';
 import { buildScenarioSpec, loadScenario, scenarioProbe, type ScenarioResult } from '../../src/scenarios/index.js';
+import { openUdpioSockets } from '../../src/rtp/udp.js';
 
 const execFileP = promisify(execFile);
 const ROOT = path.resolve(import.meta.dirname, '../..');
@@ -35,7 +36,8 @@ state_dir: ${labWorkdir()}/state
 }
 
 function udpHandles(): number {
-  return process.getActiveResourcesInfo().filter((r) => r === 'UDPWrap').length;
+  // SIP sockets are node:dgram (UDPWrap); media sockets may be udpio, counted apart.
+  return process.getActiveResourcesInfo().filter((r) => r === 'UDPWrap').length + openUdpioSockets();
 }
 
 async function runScenario(nameOrFile: string, configFile: string): Promise<ScenarioResult> {

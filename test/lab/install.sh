@@ -15,6 +15,7 @@ PACKAGES=(
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
   sox openssl iproute2 iptables
   prometheus
+  g++ make python3  # toolchain for the udpio addon (native/udpio), built by npm ci
 )
 # services shipped by the packages above that must not run during tests
 SERVICES=(kamailio rtpengine-daemon prometheus)

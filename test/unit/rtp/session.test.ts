@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { Pacer } from '../../../src/rtp/pacer.js';
-import { PortAllocator } from '../../../src/rtp/ports.js';
+import { openMediaSockets, PortAllocator } from '../../../src/rtp/ports.js';
 import { RtpSession } from '../../../src/rtp/session.js';
 
 const alloc = new PortAllocator({ min: 19500, max: 19599, address: '127.0.0.1' });
@@ -130,6 +130,7 @@ describe('RtpSession on loopback', () => {
   it('close is idempotent and leaves no socket or timer behind', async () => {
     await sleep(20); // let handles closed by the previous test's afterEach finish closing
     const before = resourceCounts();
+    const mediaBefore = openMediaSockets();
     const pacer = new Pacer();
     const [a, b] = await pair({ rtcpIntervalMs: 5000, pacer });
     a.start();
@@ -141,6 +142,7 @@ describe('RtpSession on loopback', () => {
     await sleep(10);
     const after = resourceCounts();
     expect(after.get('UDPWrap') ?? 0).toBe(before.get('UDPWrap') ?? 0);
+    expect(openMediaSockets()).toBe(mediaBefore);
     expect(after.get('Timeout') ?? 0).toBeLessThanOrEqual(before.get('Timeout') ?? 0);
     expect(() => a.start()).not.toThrow();
     expect(a.stats().packets_sent).toBeGreaterThan(0);

@@ -9,6 +9,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { startDemoPeer, type DemoPeer } from '../../../src/probes/call/demo.js';
 import { buildOffer } from '../../../src/probes/call/sdp.js';
 import { UserAgent } from '../../../src/sip/ua.js';
+import { openUdpioSockets } from '../../../src/rtp/udp.js';
 import { parseConfigText } from '../../../src/config/load.js';
 import { parseScenarioText, runScenarioFile, scenarioBudgetMs, scenarioProbe, type ScenarioResult } from '../../../src/scenarios/index.js';
 import type { ScenarioSpec } from '../../../src/scenarios/index.js';
@@ -24,7 +25,8 @@ afterEach(async () => {
 
 /** UDP sockets this process holds (the leak check: back to the count before the run). */
 function udpHandles(): number {
-  return process.getActiveResourcesInfo().filter((r) => r === 'UDPWrap').length;
+  // SIP sockets are node:dgram (UDPWrap); media sockets may be udpio, counted apart.
+  return process.getActiveResourcesInfo().filter((r) => r === 'UDPWrap').length + openUdpioSockets();
 }
 
 /** Closes the peer (its answered sessions live until then), then compares. */

@@ -1,0 +1,156 @@
+/**
+ * The media engine's UDP sockets. On Linux with the udpio addon built
+ * (native/udpio, compiled by `npm ci`), every datagram carries the kernel's
+ * receive time (SO_TIMESTAMPNS) and sends are one direct sendto() each; else
+ * node:dgram, with arrival times taken when the event loop delivers the packet
+ * (0.07–0.2 ms of extra jitter on a loaded host: docs/decisions.md).
+ *
+ * `CALLPROBE_UDPIO=0` forces node:dgram (comparison runs, or a suspect addon).
+ */
+import { EventEmitter } from 'node:events';
+import { createRequire } from 'node:module';
+import { getSystemErrorName } from 'node:util';
+import type { RemoteInfo } from 'node:dgram';
+import { monotonicOriginNs } from './clock.js';
+
+/** A received datagram's source, plus its kernel receive time when known. */
+export interface MediaRemoteInfo extends RemoteInfo {
+  /** Kernel receive time on monotonicClock (ms); absent on node:dgram. */
+  arrivalMs?: number;
+}
+
+export type MediaMessageListener = (msg: Buffer, rinfo: MediaRemoteInfo) => void;
+
+/** What the media engine needs of a UDP socket (node:dgram's Socket has it too). */
+export interface MediaSocket {
+  on(event: 'message', listener: MediaMessageListener): this;
+  on(event: 'error', listener: (err: Error) => void): this;
+  off(event: 'message', listener: MediaMessageListener): this;
+  off(event: 'error', listener: (err: Error) => void): this;
+  send(msg: Uint8Array, port: number, address: string, callback?: (error: Error | null) => void): void;
+  close(callback?: () => void): this;
+  address(): { address: string; family: string; port: number };
+}
+
+type Handle = object;
+interface UdpIoBinding {
+  open(
+    family: 4 | 6,
+    address: string,
+    port: number,
+    onMessage: (buf: Buffer, address: string, port: number, monoNs: number) => void,
+    onError: (errno: number, syscall: string) => void,
+  ): Handle;
+  send(handle: Handle, bytes: Uint8Array, port: number, address: string): number;
+  localPort(handle: Handle): number;
+  close(handle: Handle): void;
+  monotonicNs(): number;
+  openCount(): number;
+}
+
+let loaded: { binding: UdpIoBinding | undefined; reason: string } | undefined;
+
+function load(): { binding: UdpIoBinding | undefined; reason: string } {
+  if (loaded) return loaded;
+  if (process.env.CALLPROBE_UDPIO === '0') {
+    loaded = { binding: undefined, reason: 'disabled by CALLPROBE_UDPIO=0' };
+  } else if (process.platform !== 'linux') {
+    loaded = { binding: undefined, reason: `udpio is Linux-only (platform ${process.platform})` };
+  } else {
+    // Same relative place from src/rtp (tsx) and dist/rtp (built).
+    const path = new URL('../../native/udpio/build/Release/udpio.node', import.meta.url).pathname;
+    try {
+      loaded = { binding: createRequire(import.meta.url)(path) as UdpIoBinding, reason: 'loaded' };
+    } catch (err) {
+      loaded = { binding: undefined, reason: `udpio addon not loadable (${(err as Error).message.split('\n')[0]}); run \`npm run build:native\`` };
+    }
+  }
+  return loaded;
+}
+
+/** Which socket implementation media uses, and why (for `--version`-style diagnostics and tests). */
+export function udpBackend(): { name: 'udpio' | 'dgram'; reason: string } {
+  const { binding, reason } = load();
+  return { name: binding ? 'udpio' : 'dgram', reason };
+}
+
+/** udpio sockets of this process not yet closed (0 without the addon). */
+export function openUdpioSockets(): number {
+  return load().binding?.openCount() ?? 0;
+}
+
+/** The addon's own CLOCK_MONOTONIC reading in ms on monotonicClock (tests check the clocks agree). */
+export function udpioMonotonicMs(): number | undefined {
+  const binding = load().binding;
+  return binding ? (binding.monotonicNs() - monotonicOriginNs) / 1e6 : undefined;
+}
+
+function errnoError(errno: number, syscall: string, detail?: string): NodeJS.ErrnoException {
+  const code = getSystemErrorName(errno);
+  const err = new Error(`${syscall} ${code}${detail ? ` ${detail}` : ''}`) as NodeJS.ErrnoException;
+  err.code = code;
+  err.errno = errno;
+  err.syscall = syscall;
+  return err;
+}
+
+/** A bound UDP socket on the udpio addon; events and send() as node:dgram's. */
+export class UdpioSocket extends EventEmitter implements MediaSocket {
+  private readonly binding: UdpIoBinding;
+  private readonly handle: Handle;
+  private readonly family: 'IPv4' | 'IPv6';
+  private readonly boundAddress: string;
+  private closed = false;
+
+  /** Binds synchronously; throws the bind error (code EADDRINUSE, …) as dgram reports it. */
+  constructor(binding: UdpIoBinding, type: 'udp4' | 'udp6', address: string, port: number) {
+    super();
+    this.binding = binding;
+    this.family = type === 'udp6' ? 'IPv6' : 'IPv4';
+    this.boundAddress = address;
+    this.handle = binding.open(type === 'udp6' ? 6 : 4, address, port, this.onMessage, this.onError);
+  }
+
+  private readonly onMessage = (buf: Buffer, address: string, port: number, monoNs: number): void => {
+    const rinfo: MediaRemoteInfo = {
+      address,
+      family: this.family,
+      port,
+      size: buf.length,
+      arrivalMs: (monoNs - monotonicOriginNs) / 1e6,
+    };
+    this.emit('message', buf, rinfo);
+  };
+
+  private readonly onError = (errno: number, syscall: string): void => {
+    this.emit('error', errnoError(errno, syscall));
+  };
+
+  send(msg: Uint8Array, port: number, address: string, callback?: (error: Error | null) => void): void {
+    const rc = this.closed ? -9 /* EBADF */ : this.binding.send(this.handle, msg, port, address);
+    const err = rc < 0 ? errnoError(rc, 'send', `${address}:${port}`) : null;
+    if (callback) process.nextTick(callback, err);
+    else if (err) process.nextTick(() => this.emit('error', err));
+  }
+
+  address(): { address: string; family: string; port: number } {
+    return { address: this.boundAddress, family: this.family, port: this.binding.localPort(this.handle) };
+  }
+
+  /** Idempotent; the callback runs once the socket is closed. */
+  close(callback?: () => void): this {
+    if (!this.closed) {
+      this.closed = true;
+      this.binding.close(this.handle);
+      process.nextTick(() => this.emit('close'));
+    }
+    if (callback) process.nextTick(callback);
+    return this;
+  }
+}
+
+/** A udpio socket bound to address:port, or undefined when the addon is not in use. */
+export function bindUdpio(type: 'udp4' | 'udp6', address: string, port: number): UdpioSocket | undefined {
+  const binding = load().binding;
+  return binding ? new UdpioSocket(binding, type, address, port) : undefined;
+}

@@ -1,0 +1,136 @@
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { monotonicClock } from '../../../src/rtp/clock.js';
+import { bindPair, openMediaSockets, type PortPair } from '../../../src/rtp/ports.js';
+import { openUdpioSockets, udpBackend, udpioMonotonicMs, type MediaRemoteInfo } from '../../../src/rtp/udp.js';
+
+const ROOT = path.resolve(import.meta.dirname, '../../..');
+const open: PortPair[] = [];
+afterEach(async () => {
+  await Promise.all(open.splice(0).map((p) => p.release()));
+});
+
+function nextMessage(pair: PortPair): Promise<{ msg: Buffer; rinfo: MediaRemoteInfo }> {
+  return new Promise((resolve) => pair.rtp.on('message', (msg, rinfo) => resolve({ msg, rinfo })));
+}
+
+const native = udpBackend().name === 'udpio';
+
+describe('media sockets (udpio addon)', () => {
+  it('the addon is built and in use under CI (a missing toolchain is a CI failure, not a silent fallback)', () => {
+    if (process.env.CI === 'true') expect(udpBackend()).toEqual({ name: 'udpio', reason: 'loaded' });
+    else if (!native) process.stderr.write(`udp.test: running on node:dgram: ${udpBackend().reason}\n`);
+  });
+
+  it.runIf(native)('reads the same monotonic clock as process.hrtime', () => {
+    const before = monotonicClock.now();
+    const addon = udpioMonotonicMs() ?? Number.NaN;
+    const after = monotonicClock.now();
+    expect(addon).toBeGreaterThanOrEqual(before);
+    expect(addon).toBeLessThanOrEqual(after);
+  });
+
+  it('delivers datagrams with their source and a kernel arrival time before the handler runs', async () => {
+    const a = await bindPair('127.0.0.1', 19460);
+    const b = await bindPair('127.0.0.1', 19462);
+    open.push(a, b);
+    const got = nextMessage(b);
+    const sentAt = monotonicClock.now();
+    a.rtp.send(Buffer.from('hello rtp'), 19462, '127.0.0.1');
+    const { msg, rinfo } = await got;
+    const handledAt = monotonicClock.now();
+    expect(msg.toString()).toBe('hello rtp');
+    expect(rinfo).toMatchObject({ address: '127.0.0.1', port: 19460, family: 'IPv4', size: 9 });
+    if (native) {
+      expect(rinfo.arrivalMs).toBeGreaterThanOrEqual(sentAt);
+      expect(rinfo.arrivalMs).toBeLessThanOrEqual(handledAt);
+    } else {
+      expect(rinfo.arrivalMs).toBeUndefined();
+    }
+  });
+
+  it('stamps each datagram of a burst separately, in order, when the loop was blocked while they arrived', async () => {
+    const a = await bindPair('127.0.0.1', 19464);
+    const b = await bindPair('127.0.0.1', 19466);
+    open.push(a, b);
+    const arrivals: (number | undefined)[] = [];
+    const all = new Promise<void>((resolve) =>
+      b.rtp.on('message', (_m, rinfo) => {
+        arrivals.push(rinfo.arrivalMs);
+        if (arrivals.length === 3) resolve();
+      }),
+    );
+    // Three sends 5 ms apart while this thread never yields: dgram could only
+    // stamp them together when the loop wakes; the kernel stamped each one
+    // while its sendto() ran (loopback delivers inside the send).
+    const sends: [number, number][] = [];
+    for (let i = 0; i < 3; i++) {
+      const before = monotonicClock.now();
+      a.rtp.send(Buffer.from([i]), 19466, '127.0.0.1');
+      sends.push([before, monotonicClock.now()]);
+      const until = monotonicClock.now() + 5;
+      while (monotonicClock.now() < until) {
+        /* busy wait: keep the event loop blocked */
+      }
+    }
+    await all;
+    if (!native) return;
+    sends.forEach(([before, after], i) => {
+      expect(arrivals[i]).toBeGreaterThanOrEqual(before - 0.05);
+      expect(arrivals[i]).toBeLessThanOrEqual(after + 0.05);
+    });
+  });
+
+  it('reports a busy port as EADDRINUSE, frees the port on release, and counts open sockets', async () => {
+    const base = openMediaSockets();
+    const a = await bindPair('127.0.0.1', 19468);
+    expect(openMediaSockets()).toBe(base + 2);
+    await expect(bindPair('127.0.0.1', 19468)).rejects.toMatchObject({ code: 'EADDRINUSE' });
+    await a.release();
+    await a.release();
+    expect(openMediaSockets()).toBe(base);
+    if (native) expect(openUdpioSockets()).toBe(base);
+    const again = await bindPair('127.0.0.1', 19468);
+    open.push(again);
+    expect(again.rtp.address().port).toBe(19468);
+  });
+
+  it('passes a send error to the callback (never throws)', async () => {
+    const a = await bindPair('127.0.0.1', 19470);
+    open.push(a);
+    const err = await new Promise<Error | null>((resolve) => a.rtp.send(Buffer.from('x'), 0, '127.0.0.1', resolve));
+    expect(err).toBeInstanceOf(Error);
+    const ok = await new Promise<Error | null>((resolve) => a.rtp.send(Buffer.from('x'), 19471, '127.0.0.1', resolve));
+    expect(ok).toBeNull();
+  });
+
+  it('CALLPROBE_UDPIO=0 falls back to node:dgram, and a loopback session still measures', () => {
+    const script = `
+      import { udpBackend } from './src/rtp/udp.ts';
+      import { bindPair } from './src/rtp/ports.ts';
+      import { RtpSession } from './src/rtp/session.ts';
+      const pa = await bindPair('127.0.0.1', 19472), pb = await bindPair('127.0.0.1', 19474);
+      const a = new RtpSession({ ports: pa, rtcpIntervalMs: 0, remote: { address: '127.0.0.1', port: 19474 } });
+      const b = new RtpSession({ ports: pb, rtcpIntervalMs: 0, remote: { address: '127.0.0.1', port: 19472 } });
+      a.start(); b.start();
+      await new Promise((r) => setTimeout(r, 500));
+      a.stop(); b.stop();
+      await new Promise((r) => setTimeout(r, 60));
+      const rx = b.stats();
+      console.log(JSON.stringify({ backend: udpBackend().name, sent: a.stats().packets_sent, received: rx.packets_received }));
+      await a.close(); await b.close();
+    `;
+    const run = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+      cwd: ROOT,
+      env: { ...process.env, CALLPROBE_UDPIO: '0' },
+      encoding: 'utf8',
+      timeout: 20_000,
+    });
+    expect(run.status, run.stderr).toBe(0);
+    const out = JSON.parse(run.stdout.trim()) as { backend: string; sent: number; received: number };
+    expect(out.backend).toBe('dgram');
+    expect(out.sent).toBeGreaterThanOrEqual(20);
+    expect(out.received).toBe(out.sent);
+  });
+});
