@@ -1,5 +1,5 @@
 // `probe register <ext>`: REGISTER an extension with digest auth (or remove
-// its bindings), phases timed. Credentials: --password-env VAR, else the
+// the probe's own binding; --unregister-all removes every binding), phases timed. Credentials: --password-env VAR, else the
 // config's accounts.<ext>.password, else $CALLPROBE_<EXT>_PASSWORD; the
 // registrar: --server, else the config's pbx.uri, else sip:127.0.0.1:5060.
 import type { Command } from 'commander';
@@ -18,6 +18,7 @@ interface RegisterCliOptions {
   transport?: string;
   expires: string;
   unregister?: boolean;
+  unregisterAll?: boolean;
   timeout: string;
   insecure?: boolean;
   ca?: string;
@@ -28,7 +29,7 @@ interface RegisterCliOptions {
 export function register(program: Command): void {
   program
     .command('register')
-    .description('REGISTER an extension with digest auth and report timings (or --unregister its bindings)')
+    .description("REGISTER an extension with digest auth and report timings (or --unregister the probe's own binding)")
     .argument('<ext>', 'extension / SIP user to register, e.g. 1001')
     .option('--config <file>', 'config file (default: $CALLPROBE_CONFIG, ./callprobe.yaml, /etc/callprobe/callprobe.yaml)')
     .option('--server <uri>', 'registrar: sip:host[:port], sips:host[:port] or host[:port] (default: config pbx.uri, else sip:127.0.0.1:5060)')
@@ -37,7 +38,8 @@ export function register(program: Command): void {
     .option('--domain <domain>', 'AOR domain (default: the server host)')
     .option('--transport <udp|tcp|tls>', 'transport (default: from the URI, sips: → tls, else udp)')
     .option('--expires <seconds>', 'requested binding lifetime', '300')
-    .option('--unregister', 'remove every binding of the extension (Contact: *, Expires: 0)')
+    .option('--unregister', "remove only this probe's own binding(s) of the extension; the extension's phones stay registered")
+    .option('--unregister-all', "remove EVERY binding of the extension (Contact: *, Expires: 0): also de-registers the extension's real phones and other devices")
     .option('--timeout <duration>', 'how long to wait for each answer (Timer F)', '5s')
     .option('--insecure', 'TLS: accept self-signed or mismatching certificates')
     .option('--ca <file>', 'TLS: PEM file of CA certificates to trust')
@@ -49,12 +51,22 @@ export function register(program: Command): void {
 The password is never taken from the command line. Credentials the registrar
 rejects stop the probe after 2 REGISTERs, naming user and realm.
 
+Which binding is the probe's: every REGISTER's Contact carries a stable id
+derived from extension, domain and this host's name, as the URI parameter
+;callprobe=<uuid> and as +sip.instance="<urn:uuid:...>" (RFC 5626). --unregister
+lists the bindings (a REGISTER without Contact), then sends only those carrying
+that id back with ;expires=0 (RFC 3261 §10.2.2): bindings of phones and other
+devices are kept, and a probe run from another process or port is still found.
+--unregister-all sends Contact: * and removes every device's binding: use it
+only to clean up an extension that no phone uses.
+
 Exit status: 0 registered, 1 probe failed, 2 usage error, 3 internal error.
 
 Examples:
   CALLPROBE_1001_PASSWORD=secret probe register 1001
   probe register 1001 --server sips:127.0.0.1:5061 --insecure --password-env PW1001
-  probe register 1001 --unregister --json`,
+  probe register 1001 --unregister --json
+  probe register 1001 --unregister-all     # de-registers EVERY device of 1001`,
     )
     .action(async (ext: string, opts: RegisterCliOptions) => {
       await runCommand(async () => {
@@ -62,6 +74,7 @@ Examples:
         const timeoutMs = parseDuration(opts.timeout, 'timeout');
         if (timeoutMs <= 0) throw new UsageError('--timeout must be greater than 0');
         const expires = parseNumber(opts.expires, 'expires', 0, 2 ** 31 - 1);
+        if (opts.unregister && opts.unregisterAll) throw new UsageError('--unregister and --unregister-all exclude each other');
         const config = await maybeLoadConfig(opts.config);
         const server = opts.server ?? config?.pbx.uri ?? 'sip:127.0.0.1:5060';
         const password = passwordFor(ext, opts.passwordEnv, process.env, config);
@@ -79,15 +92,29 @@ Examples:
             ...(transport ? { transport } : {}),
             expires,
             unregister: opts.unregister === true,
+            unregisterAll: opts.unregisterAll === true,
             timeoutMs,
             ...(tls ? { tls } : {}),
           },
         );
         if (opts.json) printJson(result);
-        else process.stdout.write(renderSipResult(result, `${opts.unregister ? 'unREGISTER' : 'REGISTER'} ${ext} at ${server}`));
+        else process.stdout.write(renderSipResult(result, `${titleVerb(opts)} ${ext} at ${server}`) + renderRemoval(result));
         return result.success && result.failures.length === 0 ? EXIT.OK : EXIT.PROBE_FAILED;
       }, opts);
     });
+}
+
+function titleVerb(opts: Pick<RegisterCliOptions, 'unregister' | 'unregisterAll'>): string {
+  if (opts.unregisterAll) return 'unREGISTER (all bindings)';
+  return opts.unregister ? 'unREGISTER (own binding)' : 'REGISTER';
+}
+
+/** What --unregister removed and kept (nothing for register / --unregister-all). */
+export function renderRemoval(result: Readonly<Record<string, unknown>>): string {
+  if (!Array.isArray(result.removed)) return '';
+  const lines = [`  removed: ${result.removed.length === 0 ? 'none (no binding of this probe was registered)' : result.removed.map(String).join(', ')}`];
+  if (typeof result.other_bindings === 'number') lines.push(`  other devices' bindings kept: ${result.other_bindings}`);
+  return `${lines.join('\n')}\n`;
 }
 
 /** --password-env VAR (must be set), the config's account, or CALLPROBE_<EXT>_PASSWORD (may be absent: then no auth). */

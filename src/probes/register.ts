@@ -1,9 +1,18 @@
 // `register` probe: REGISTER an extension with digest auth (RFC 3261 §10,
-// §22) and time it; or remove its bindings (unregister). At most two REGISTERs
-// are sent for a wrong password: the failure names the user and realm.
+// §22) and time it; or remove the probe's own binding (unregister). At most two
+// REGISTERs are sent for a wrong password: the failure names the user and realm.
+//
+// Which binding is "ours": every REGISTER carries a stable instance id derived from
+// extension, AOR domain and this machine's host name (probeInstanceId), as
+// `+sip.instance` and as the Contact URI parameter `callprobe=ID`. A later process
+// (another ephemeral port) finds it again, so `unregister` removes exactly the
+// probe's binding and leaves the extension's real phones registered.
+import { createHash } from 'node:crypto';
+import { hostname } from 'node:os';
 import type { ProbeContext } from './context.js';
 import type { Failure, ProbeResult } from './result.js';
 import { createUaForProbe, timingsMs, toFailure } from './options.js';
+import { parseServer } from '../sip/ua.js';
 
 export interface RegisterProbeSpec {
   /** Registrar: "sip:127.0.0.1:5060", "sips:pbx.example", "host[:port]". */
@@ -18,14 +27,36 @@ export interface RegisterProbeSpec {
   domain?: string;
   /** Requested binding lifetime in seconds (default 300). */
   expires?: number;
-  /** Remove every binding of the AOR (Contact: *, Expires: 0) instead of registering. */
+  /** Remove this probe's own binding(s) (our Contact with expires=0) instead of registering. */
   unregister?: boolean;
+  /** Remove EVERY binding of the AOR, other devices' too (Contact: *, Expires: 0). Wins over `unregister`. */
+  unregisterAll?: boolean;
+  /** Override of the derived instance id (a UUID), e.g. for an agent whose host name changes per deploy. */
+  instanceId?: string;
   timeoutMs?: number;
   tls?: { insecure?: boolean; ca?: string; servername?: string };
   localAddress?: string;
   localPort?: number;
   t1Ms?: number;
 }
+
+/** Fixed namespace of callprobe's name-based instance ids (RFC 4122 §4.3). */
+const INSTANCE_NAMESPACE = 'b5c2f0a4-6f0e-4d4b-9a53-63616c6c7072';
+
+/**
+ * Stable UUID (RFC 4122 §4.3, version 5) naming this probe's registration of `user@domain`
+ * from `host`: the same on every run on this machine, different for another extension or host.
+ */
+export function probeInstanceId(user: string, domain: string, host: string = hostname()): string {
+  const ns = Buffer.from(INSTANCE_NAMESPACE.replace(/-/g, ''), 'hex');
+  const h = createHash('sha1').update(ns).update(`callprobe:${user}@${domain.toLowerCase()}:${host.toLowerCase()}`).digest();
+  h[6] = ((h[6] ?? 0) & 0x0f) | 0x50;
+  h[8] = ((h[8] ?? 0) & 0x3f) | 0x80;
+  const x = h.subarray(0, 16).toString('hex');
+  return `${x.slice(0, 8)}-${x.slice(8, 12)}-${x.slice(12, 16)}-${x.slice(16, 20)}-${x.slice(20)}`;
+}
+
+const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export async function probeRegister(ctx: ProbeContext, spec: RegisterProbeSpec): Promise<ProbeResult> {
   const base: ProbeResult = {
@@ -34,9 +65,14 @@ export async function probeRegister(ctx: ProbeContext, spec: RegisterProbeSpec):
     user: spec.user,
     server: spec.server,
     transport: spec.transport ?? 'udp',
-    action: spec.unregister ? 'unregister' : 'register',
+    action: spec.unregisterAll ? 'unregister-all' : spec.unregister ? 'unregister' : 'register',
     failures: [],
   };
+  if (spec.instanceId !== undefined && !UUID_RE.test(spec.instanceId)) {
+    return { ...base, failures: [{ check: 'instance_id', phase: 'config', message: `instance id "${spec.instanceId}" is not a UUID` }] };
+  }
+  const domain = spec.domain ?? parseServer(spec.server)?.host;
+  const instanceId = spec.instanceId ?? (domain !== undefined ? probeInstanceId(spec.user, domain) : undefined);
   const created = await createUaForProbe(
     ctx,
     {
@@ -51,6 +87,7 @@ export async function probeRegister(ctx: ProbeContext, spec: RegisterProbeSpec):
       ...(spec.tls ? { tls: spec.tls } : {}),
       ...(spec.localAddress ? { localAddress: spec.localAddress } : {}),
       ...(spec.localPort !== undefined ? { localPort: spec.localPort } : {}),
+      ...(instanceId !== undefined ? { instanceId } : {}),
     },
     base,
   );
@@ -59,7 +96,8 @@ export async function probeRegister(ctx: ProbeContext, spec: RegisterProbeSpec):
   const onAbort = (): void => ua.close();
   ctx.signal.addEventListener('abort', onAbort, { once: true });
   try {
-    const out = spec.unregister ? await ua.unregister({ all: true }) : await ua.register({ expires: spec.expires ?? 300 });
+    const out =
+      spec.unregisterAll || spec.unregister ? await ua.unregister({ all: spec.unregisterAll === true }) : await ua.register({ expires: spec.expires ?? 300 });
     const result: ProbeResult = {
       ...base,
       transport: ua.serverDest.transport,
@@ -74,6 +112,9 @@ export async function probeRegister(ctx: ProbeContext, spec: RegisterProbeSpec):
       result.reason = out.reason;
     }
     if (out.expires !== undefined) result.expires = out.expires;
+    if (instanceId !== undefined && !spec.unregisterAll) result.instance_id = instanceId;
+    if (out.removed !== undefined) result.removed = out.removed;
+    if (out.kept !== undefined) result.other_bindings = out.kept;
     if (!out.ok) {
       const f: Failure = out.failure
         ? toFailure(out.failure, 'register', out.failure.code === 'EAUTH' ? 'credentials' : 'register_response')

@@ -67,6 +67,15 @@ export interface UserAgentOptions {
   userAgent?: string;
   /** Injected DNS resolver (tests). */
   resolver?: Resolver;
+  /**
+   * Stable identity of this agent's registrations (a UUID, e.g. from probeInstanceId()).
+   * REGISTER Contacts then carry it twice: as `+sip.instance="<urn:uuid:ID>"` (RFC 5626 §4.1,
+   * RFC 5627 §3.2; registrars that match on it, like Kamailio's usrloc, replace the binding in
+   * place when a new process registers from another port) and as the Contact URI parameter
+   * `callprobe=ID` (kept verbatim by every registrar). unregister() then removes the bindings
+   * carrying it, and nothing else, whatever port registered them.
+   */
+  instanceId?: string;
 }
 
 export type FailurePhase = 'dns' | 'connect' | 'tls' | 'request' | 'auth';
@@ -112,6 +121,10 @@ export interface RegisterOutcome {
   /** Expiry the registrar granted (seconds). */
   expires?: number;
   failure?: UaFailure;
+  /** unregister() with an instance id: the binding URIs of ours that were removed. */
+  removed?: string[];
+  /** unregister() with an instance id: bindings of other devices left in place. */
+  kept?: number;
 }
 
 export interface CallOptions {
@@ -274,9 +287,15 @@ export class UserAgent {
     return this.doRegister(opts.expires ?? 300);
   }
 
-  /** Removes our binding (REGISTER with expires=0); `all` removes every binding of the AOR (Contact: *, §10.2.2). */
+  /**
+   * Removes our own binding(s) only (RFC 3261 §10.2.2: our Contact with expires=0). With an
+   * `instanceId`, every binding carrying it (an earlier process may have used another port).
+   * `all` removes EVERY binding of the AOR, other devices' too (Contact: *, Expires: 0).
+   */
   unregister(opts: { all?: boolean } = {}): Promise<RegisterOutcome> {
-    return this.doRegister(0, opts.all === true);
+    if (opts.all === true) return this.doRegister(0, true);
+    if (this.opts.instanceId !== undefined) return this.unregisterInstance(this.opts.instanceId);
+    return this.doRegister(0);
   }
 
   /** Our Contact header value for a flow (the address the UA listens on for it). */
@@ -479,31 +498,11 @@ export class UserAgent {
 
   /** RFC 3261 §10.2: REGISTER our Contact for `expires` seconds (0 = remove). */
   private async doRegister(expires: number, all = false): Promise<RegisterOutcome> {
-    const to = `<${this.aor()}>`;
-    let contact = this.contactHeader();
-    const req = createRequest({
-      method: 'REGISTER',
-      uri: `sip:${hostText(this.domain)}`,
-      headers: [
-        ...this.baseHeaders(),
-        ['From', `${to};tag=${this.fromTagRegister}`],
-        ['To', to],
-        ['Call-ID', this.registerCallId],
-        ['CSeq', `${++this.registerCSeq} REGISTER`],
-        ['Expires', String(expires)],
-        ['Allow', ALLOW],
-        ['User-Agent', this.opts.userAgent ?? 'callprobe/0.1'],
-      ],
-    });
-    const r = await this.send(req, this.serverDest, {
-      decorate: (m, f) => {
-        contact = all ? '*' : this.contactHeader(f);
-        m.headers.set('Contact', all ? '*' : `${contact};expires=${expires}`);
-      },
-    });
-    // Keep CSeq increasing across registrations on this Call-ID (§10.2.4).
-    if (r.kind === 'final') this.registerCSeq = Math.max(this.registerCSeq, r.request.cseq.seq);
-    else this.registerCSeq += r.attempts;
+    let contact = this.registerContact();
+    const r = await this.sendRegister((f) => {
+      contact = all ? '*' : this.registerContact(f);
+      return all ? '*' : `${contact}${this.instanceParam()};expires=${expires}`;
+    }, expires);
     const timings = this.timingsOf(r.flow, r.requestMs);
     if (r.kind === 'failure') {
       const out: RegisterOutcome = { ok: false, reason: r.failure.message, attempts: r.attempts, timings, contact, failure: r.failure };
@@ -527,6 +526,97 @@ export class UserAgent {
     if (granted !== undefined) out.expires = granted;
     else if (expires === 0) out.expires = 0;
     return out;
+  }
+
+  /** Contact URI we register: contactHeader() plus `;callprobe=ID` when we have an instance id. */
+  private registerContact(flow?: Flow): string {
+    const c = this.contactHeader(flow);
+    const id = this.opts.instanceId;
+    return id === undefined ? c : `${c.slice(0, -1)};callprobe=${id}>`;
+  }
+
+  /** `;+sip.instance="<urn:uuid:ID>"` (RFC 5626 §4.1) or nothing. */
+  private instanceParam(): string {
+    const id = this.opts.instanceId;
+    return id === undefined ? '' : `;+sip.instance="<urn:uuid:${id}>"`;
+  }
+
+  /** One REGISTER on our registration Call-ID; `contact` (per flow) null = a query (§10.2.3). */
+  private async sendRegister(contact: ((f: Flow) => string) | null, expires?: number): Promise<SendResult> {
+    const to = `<${this.aor()}>`;
+    const req = createRequest({
+      method: 'REGISTER',
+      uri: `sip:${hostText(this.domain)}`,
+      headers: [
+        ...this.baseHeaders(),
+        ['From', `${to};tag=${this.fromTagRegister}`],
+        ['To', to],
+        ['Call-ID', this.registerCallId],
+        ['CSeq', `${++this.registerCSeq} REGISTER`],
+        ...(expires !== undefined ? ([['Expires', String(expires)]] as Array<[string, string]>) : []),
+        ['Allow', ALLOW],
+        ['User-Agent', this.opts.userAgent ?? 'callprobe/0.1'],
+      ],
+    });
+    const r = await this.send(req, this.serverDest, contact ? { decorate: (m, f) => m.headers.set('Contact', contact(f)) } : {});
+    // Keep CSeq increasing across registrations on this Call-ID (§10.2.4).
+    if (r.kind === 'final') this.registerCSeq = Math.max(this.registerCSeq, r.request.cseq.seq);
+    else this.registerCSeq += r.attempts;
+    return r;
+  }
+
+  /**
+   * Removes the bindings carrying our instance id and nothing else: a query REGISTER
+   * (no Contact, RFC 3261 §10.2.3) lists the AOR's bindings; ours (URI parameter
+   * `callprobe=ID` or `+sip.instance`) are then sent back with expires=0 (§10.2.2).
+   * The final 200 lists what is left: one of ours still there is a failure.
+   */
+  private async unregisterInstance(id: string): Promise<RegisterOutcome> {
+    const query = await this.sendRegister(null);
+    let attempts = query.attempts;
+    let requestMs = query.requestMs ?? 0;
+    /** A 2xx final response, or the failed outcome to return. */
+    const check = (r: SendResult, what: string): { response: SipResponse } | { outcome: RegisterOutcome } => {
+      const timings = this.timingsOf(r.flow ?? query.flow, requestMs);
+      const contact = this.registerContact();
+      if (r.kind === 'failure') {
+        const outcome: RegisterOutcome = { ok: false, reason: r.failure.message, attempts, timings, contact, failure: r.failure };
+        if (r.response) outcome.status = r.response.status;
+        return { outcome };
+      }
+      const res = r.response;
+      if (res.status >= 200 && res.status < 300) return { response: res };
+      const message = `REGISTER (${what}) answered ${res.status} ${res.reason}`;
+      return { outcome: { ok: false, status: res.status, reason: res.reason, attempts, timings, contact, failure: { phase: 'request', code: 'ESTATUS', message } } };
+    };
+    const done = (res: SipResponse, removed: string[], left: Binding[]): RegisterOutcome => ({
+      ok: true,
+      status: res.status,
+      reason: res.reason,
+      attempts,
+      timings: this.timingsOf(query.flow, requestMs),
+      contact: this.registerContact(),
+      expires: 0,
+      removed,
+      kept: left.filter((b) => !isOurBinding(b, id)).length,
+    });
+    const q = check(query, 'binding query');
+    if ('outcome' in q) return q.outcome;
+    const listed = listBindings(q.response);
+    const ours = listed.filter((b) => isOurBinding(b, id));
+    if (ours.length === 0) return done(q.response, [], listed);
+    const removal = await this.sendRegister(() => ours.map((b) => `<${b.uri}>;expires=0`).join(', '), 0);
+    attempts += removal.attempts;
+    requestMs += removal.requestMs ?? 0;
+    const rm = check(removal, 'remove own bindings');
+    if ('outcome' in rm) return rm.outcome;
+    const left = listBindings(rm.response);
+    const still = left.filter((b) => isOurBinding(b, id));
+    if (still.length > 0) {
+      const message = `registrar still lists our binding after expires=0: ${still.map((b) => b.uri).join(', ')}`;
+      return { ...done(rm.response, [], left), ok: false, failure: { phase: 'request', code: 'EBINDING', message } };
+    }
+    return done(rm.response, ours.map((b) => b.uri), left);
   }
 
   // ---- INVITE (UAC) ----
@@ -1013,6 +1103,40 @@ function grantedExpires(res: SipResponse, ourContact: string): number | undefine
   }
   const h = res.headers.get('expires');
   return h !== undefined && /^\d+$/.test(h) ? Number(h) : undefined;
+}
+
+/** One binding as a registrar lists it in a 200 to REGISTER (RFC 3261 §10.3 step 8). */
+export interface Binding {
+  /** The Contact URI, as listed. */
+  uri: string;
+  callprobeId?: string;
+  /** `+sip.instance` without quotes, e.g. "<urn:uuid:…>". */
+  instance?: string;
+}
+
+/** The bindings a REGISTER response enumerates (Contact headers, comma lists split). */
+export function listBindings(res: SipResponse): Binding[] {
+  const out: Binding[] = [];
+  for (const c of res.headers.getAll('contact')) {
+    const na = parseNameAddr(c);
+    if (!na) continue;
+    // The URI exactly as listed: registrars (Kamailio's usrloc) compare Contact URIs as strings.
+    const raw = /<([^>]*)>/.exec(c)?.[1];
+    const b: Binding = { uri: raw ?? formatUri(na.uri) };
+    const id = na.uri.params.callprobe;
+    if (typeof id === 'string') b.callprobeId = id;
+    const inst = na.params['+sip.instance'];
+    if (typeof inst === 'string') b.instance = inst;
+    out.push(b);
+  }
+  return out;
+}
+
+/** Ours: the URI carries `callprobe=ID`, or `+sip.instance` is our URN (case-insensitive, RFC 4122 §3). */
+export function isOurBinding(b: Binding, id: string): boolean {
+  const want = id.toLowerCase();
+  if (b.callprobeId?.toLowerCase() === want) return true;
+  return b.instance?.replace(/^<|>$/g, '').toLowerCase() === `urn:uuid:${want}`;
 }
 
 function newCallId(): string {

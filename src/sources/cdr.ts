@@ -5,7 +5,7 @@
 // Disposition → SIP status used for the KPIs (there is no SIP code in a CDR):
 //   ANSWERED 200, BUSY 486, NO ANSWER 480, CANCEL 487, FAILED 503, CONGESTION 503.
 import type { AnalyticsEvent, EventSink } from '../analytics/events.js';
-import { FileTailer } from './tail.js';
+import { TailedSource } from './tailed-source.js';
 
 /** Asterisk cdr_csv column order (loguniqueid / loguserfield add the last two). */
 export const ASTERISK_MASTER_CSV_COLUMNS = [
@@ -201,34 +201,14 @@ export interface CdrStats {
 }
 
 /** Tails a CDR file and emits events; `close()` is idempotent. */
-export class CdrSource {
+export class CdrSource extends TailedSource {
   readonly stats: CdrStats = { rows: 0, badRows: 0 };
-  readonly tailer: FileTailer;
 
   constructor(private readonly opts: CdrSourceOptions) {
-    this.tailer = new FileTailer({
-      path: opts.path,
-      stateFile: opts.stateFile,
-      pollMs: opts.pollMs,
-      startAt: opts.startAt,
-      onLines: (lines) => this.#onLines(lines),
-      onError: opts.onError,
-    });
+    super({ path: opts.path, stateFile: opts.stateFile, pollMs: opts.pollMs, startAt: opts.startAt, onError: opts.onError });
   }
 
-  start(): Promise<void> {
-    return this.tailer.start();
-  }
-
-  poll(): Promise<void> {
-    return this.tailer.poll();
-  }
-
-  close(): Promise<void> {
-    return this.tailer.close();
-  }
-
-  #onLines(lines: string[]): void {
+  protected onLines(lines: string[]): void {
     for (const line of lines) {
       let r: CdrRowResult | null;
       try {
@@ -239,21 +219,12 @@ export class CdrSource {
       if (r === null) continue;
       if (!r.ok) {
         this.stats.badRows++;
-        try {
-          this.opts.onBadRow?.(line.slice(0, 512), r.error);
-        } catch (err) {
-          this.opts.onError?.(err);
-        }
+        const error = r.error;
+        this.deliver(() => this.opts.onBadRow?.(line.slice(0, 512), error));
         continue;
       }
       this.stats.rows++;
-      for (const ev of r.events) {
-        try {
-          this.opts.onEvent(ev);
-        } catch (err) {
-          this.opts.onError?.(err);
-        }
-      }
+      for (const ev of r.events) this.deliver(() => this.opts.onEvent(ev));
     }
   }
 }

@@ -4,7 +4,7 @@
 // (?<user>…), (?<ua>…), (?<method>…), (?<reason>…) fill the other fields.
 // Event time is when the line was read (log time stamps come in too many formats).
 import type { AuthFailureEvent, EventSink } from '../analytics/events.js';
-import { FileTailer } from './tail.js';
+import { TailedSource } from './tailed-source.js';
 
 /** fail2ban's <HOST>: IPv4 or IPv6 (an optional ::ffff: prefix dropped). */
 export const HOST_PATTERN = '(?:::ffff:)?(?<host>\\d{1,3}(?:\\.\\d{1,3}){3}|[0-9A-Fa-f]*:[0-9A-Fa-f:.]+)';
@@ -61,51 +61,26 @@ export interface SecurityLogSourceOptions {
   onError?: (err: unknown) => void;
 }
 
-export class SecurityLogSource {
+export class SecurityLogSource extends TailedSource {
   readonly stats = { lines: 0, matches: 0 };
-  readonly tailer: FileTailer;
   readonly #patterns: RegExp[];
   readonly #now: () => number;
 
   constructor(private readonly opts: SecurityLogSourceOptions) {
+    super({ path: opts.path, stateFile: opts.stateFile, pollMs: opts.pollMs, startAt: opts.startAt ?? 'end', maxLineBytes: 16 * 1024, onError: opts.onError });
     const presets = opts.presets ?? (opts.patterns ? [] : (Object.keys(SECURITY_LOG_PRESETS) as SecurityLogPreset[]));
     this.#patterns = [...presets.map((p) => SECURITY_LOG_PRESETS[p]), ...(opts.patterns ?? [])].map(compileSecurityPattern);
     this.#now = opts.now ?? Date.now;
-    this.tailer = new FileTailer({
-      path: opts.path,
-      stateFile: opts.stateFile,
-      pollMs: opts.pollMs,
-      startAt: opts.startAt ?? 'end',
-      maxLineBytes: 16 * 1024,
-      onLines: (lines) => this.#onLines(lines),
-      onError: opts.onError,
-    });
   }
 
-  start(): Promise<void> {
-    return this.tailer.start();
-  }
-
-  poll(): Promise<void> {
-    return this.tailer.poll();
-  }
-
-  close(): Promise<void> {
-    return this.tailer.close();
-  }
-
-  #onLines(lines: string[]): void {
+  protected onLines(lines: string[]): void {
     const at = this.#now();
     for (const line of lines) {
       this.stats.lines++;
       const ev = matchSecurityLine(line, this.#patterns, at, this.opts.source ?? 'security_log');
       if (!ev) continue;
       this.stats.matches++;
-      try {
-        this.opts.onEvent(ev);
-      } catch (err) {
-        this.opts.onError?.(err);
-      }
+      this.deliver(() => this.opts.onEvent(ev));
     }
   }
 }

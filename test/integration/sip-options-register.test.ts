@@ -1,15 +1,20 @@
 // Acceptance 1-3 against the lab's Kamailio: OPTIONS and REGISTER over UDP,
 // TCP and TLS with per-phase timings; bindings visible in `kamcmd ul.dump`;
 // a wrong password stops after 2 REGISTERs (counted in a tshark capture).
+// `probe register --unregister` removes only the probe's own binding (another
+// device's binding of the same extension stays); --unregister-all removes all.
 import { execFile } from 'node:child_process';
+import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/log.js';
+import type { ProbeResult } from '../../src/probes/result.js';
 import { probeOptions } from '../../src/probes/options.js';
 import { probeRegister } from '../../src/probes/register.js';
-import { capture, kamcmd, LAB, registeredContacts, USERS } from '../lab/lab.js';
+import { capture, kamcmd, LAB, registeredContacts, sipp, USERS } from '../lab/lab.js';
 
 const execFileP = promisify(execFile);
+const ROOT = path.resolve(import.meta.dirname, '../..');
 const ctx = () => ({ logger: createLogger('silent'), signal: new AbortController().signal });
 const H = LAB.host;
 const servers = {
@@ -114,5 +119,70 @@ describe('REGISTER against Kamailio', () => {
     const { stdout } = await execFileP('tshark', ['-r', await cap.stop(), '-Y', 'sip.Method == "REGISTER"', '-T', 'fields', '-e', 'sip.CSeq']);
     const registers = stdout.trim().split('\n').filter(Boolean);
     expect(registers.length).toBe(2);
+  });
+});
+
+describe('probe register --unregister against Kamailio: only the probe\'s own binding goes', () => {
+  const phone = `sip:1001@${H}:${LAB.sippPorts.uac1001}`;
+  afterAll(async () => {
+    await kamcmd('ul.rm', 'location', 's:1001').catch(() => undefined);
+  });
+
+  /** Another device: SIPp registers 1001 with a Contact pointing at the SIPp UAC port. */
+  async function phoneRegisters(): Promise<void> {
+    const r = await sipp('reg_auth.xml', [
+      `${H}:${LAB.ports.udp}`, '-m', '1', '-i', H, '-p', String(LAB.sippPorts.reg1001), '-s', '1001', '-au', '1001', '-ap', USERS['1001'],
+      '-key', 'contact_port', String(LAB.sippPorts.uac1001), '-key', 'expires', '300',
+    ], { timeoutMs: 15_000 });
+    expect(r.code, `${r.stdout.slice(-1500)}\n${r.errors}`).toBe(0);
+  }
+
+  /** `probe register <args>` as its own process (a new ephemeral port every time). */
+  async function probe(...args: string[]): Promise<ProbeResult> {
+    const env: NodeJS.ProcessEnv = { ...process.env, CALLPROBE_1001_PASSWORD: USERS['1001'] };
+    delete env.CALLPROBE_CONFIG; // ROOT has no callprobe.yaml: no config is loaded
+    const { stdout } = await execFileP(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'register', '1001', '--server', servers.udp, '--json', ...args], {
+      cwd: ROOT,
+      env,
+      timeout: 20_000,
+    }).catch((err: { stdout?: string; stderr?: string; code?: unknown }) => {
+      throw new Error(`probe register ${args.join(' ')} exited ${String(err.code)}\n${err.stdout ?? ''}\n${err.stderr ?? ''}`);
+    });
+    return JSON.parse(stdout) as ProbeResult;
+  }
+
+  it('--unregister keeps the other device\'s binding and removes ours (registered by an earlier process); --unregister-all removes both', async () => {
+    await kamcmd('ul.rm', 'location', 's:1001').catch(() => undefined);
+    await phoneRegisters();
+    expect(await registeredContacts('1001')).toEqual([phone]);
+
+    const reg = await probe();
+    expect(reg).toMatchObject({ success: true, action: 'register' });
+    const ours = String(reg.contact).replace(/^<|>$/g, '');
+    expect(ours).toMatch(new RegExp(`^sip:1001@127\\.0\\.0\\.1:\\d+;callprobe=${String(reg.instance_id)}$`));
+    expect((await registeredContacts('1001')).sort()).toEqual([phone, ours].sort());
+    // the usrloc record carries our +sip.instance
+    expect(await kamcmd('ul.dump')).toContain(`<urn:uuid:${String(reg.instance_id)}>`);
+
+    // a second run (another process, another port) re-registers in place: Kamailio matches +sip.instance
+    const again = await probe();
+    const oursNow = String(again.contact).replace(/^<|>$/g, '');
+    expect(oursNow).not.toBe(ours);
+    expect((await registeredContacts('1001')).sort()).toEqual([phone, oursNow].sort());
+
+    const un = await probe('--unregister');
+    expect(un).toMatchObject({ success: true, action: 'unregister', removed: [oursNow], other_bindings: 1, failures: [] });
+    expect(await registeredContacts('1001')).toEqual([phone]);
+
+    // nothing of ours left: a second --unregister removes nothing and still succeeds
+    const none = await probe('--unregister');
+    expect(none).toMatchObject({ success: true, removed: [], other_bindings: 1 });
+    expect(await registeredContacts('1001')).toEqual([phone]);
+
+    await probe();
+    expect(await registeredContacts('1001')).toHaveLength(2);
+    const all = await probe('--unregister-all');
+    expect(all).toMatchObject({ success: true, action: 'unregister-all', contact: '*' });
+    expect(await registeredContacts('1001')).toEqual([]);
   });
 });

@@ -24,7 +24,7 @@ describe('probeRegister', () => {
     const reg = await registrar();
     const r = await probeRegister(ctx(), { server: `sip:127.0.0.1:${reg.port}`, user: '1001', password: 'pw1001', expires: 90, timeoutMs: 2000 });
     expect(r).toMatchObject({ probe: 'register', success: true, status: 200, attempts: 2, expires: 90, action: 'register', failures: [] });
-    expect(String(r.contact)).toMatch(/^<sip:1001@127\.0\.0\.1:\d+>$/);
+    expect(String(r.contact)).toMatch(/^<sip:1001@127\.0\.0\.1:\d+;callprobe=[0-9a-f-]{36}>$/);
     expect(Object.keys(r.timings_ms as object)).toEqual(['dns', 'connect', 'request']);
   });
 
@@ -43,10 +43,11 @@ describe('probeRegister', () => {
     expect(reg.requests).toHaveLength(1);
   });
 
-  it('unregister removes every binding with Contact: * and Expires: 0', async () => {
+  // unregister (own binding only) is tested in test/unit/sip/unregister.test.ts
+  it('unregisterAll removes every binding with Contact: * and Expires: 0', async () => {
     const reg = await registrar();
-    const r = await probeRegister(ctx(), { server: `sip:127.0.0.1:${reg.port}`, user: '1001', password: 'pw1001', unregister: true, timeoutMs: 2000 });
-    expect(r).toMatchObject({ success: true, action: 'unregister', contact: '*' });
+    const r = await probeRegister(ctx(), { server: `sip:127.0.0.1:${reg.port}`, user: '1001', password: 'pw1001', unregisterAll: true, timeoutMs: 2000 });
+    expect(r).toMatchObject({ success: true, action: 'unregister-all', contact: '*' });
     const last = reg.requests.at(-1);
     expect(last?.headers.get('contact')).toBe('*');
     expect(last?.headers.get('expires')).toBe('0');
