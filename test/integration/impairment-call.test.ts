@@ -6,38 +6,24 @@
 // The drop rule matches A→B UDP to B's RTP range, even ports only (RTP; the odd
 // RTCP port of each pair passes). `probe answer` in B reports the caller→callee
 // direction as measured at its receiver; the caller reports callee→caller.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { computeQuality } from '../../src/quality/emodel.js';
 import type { AnsweredCallReport } from '../../src/cli/answer.js';
 import type { CallResult } from '../../src/probes/call/index.js';
 import {
   addCountRule,
   addDropRule,
-  createTopology,
-  deleteStaleTopologies,
-  deleteTopology,
   rulePackets,
   waitUdpBound,
-  type Topology,
 } from '../lab/netns.js';
-import { NsProcesses, parseJson } from './helpers/impairment.js';
+import { NsProcesses, parseJson, useTopology } from './helpers/impairment.js';
 
 const SIP_PORT = 5080;
 const B_RTP: [number, number] = [17000, 17999];
 const DROP_P = 0.05;
 
-let topo: Topology;
 const procs = new NsProcesses();
-
-beforeAll(async () => {
-  await deleteStaleTopologies();
-  topo = await createTopology();
-});
-
-afterAll(async () => {
-  await procs.stopAll();
-  if (topo) await deleteTopology(topo);
-});
+const topo = useTopology(procs);
 
 describe('a call with 5 % loss on one direction (network namespaces)', () => {
   it('acceptance 3: the lossy direction matches the iptables counter, the other shows 0, MOS = E-model of the measured figures', async () => {

@@ -7,40 +7,26 @@
 // Delay/jitter: GStreamer netsim, uniform 30-50 ms on every packet.
 // `probe rtp listen` runs in B; tshark captures B's veth as a second opinion.
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { labWorkdir, rtpStreams, type RtpStreamRow } from '../lab/lab.js';
 import {
   addCountRule,
   addDropRule,
-  createTopology,
-  deleteStaleTopologies,
-  deleteTopology,
   nsCapture,
   removeRule,
   rulePackets,
   waitUdpBound,
   type IptablesRule,
-  type Topology,
 } from '../lab/netns.js';
 import type { ListenResult, SendResult, StreamReport } from '../../src/rtp/tools.js';
-import { gstSenderArgs, NsProcesses, parseJson, rtpSeqs } from './helpers/impairment.js';
+import { gstSenderArgs, NsProcesses, parseJson, rtpSeqs, useTopology } from './helpers/impairment.js';
 
 const LISTEN_PORT = 16000;
 const PACKETS = 1500; // 30 s at 20 ms: the acceptance figure
 const DROP_P = 0.05;
 
-let topo: Topology;
 const procs = new NsProcesses();
-
-beforeAll(async () => {
-  await deleteStaleTopologies();
-  topo = await createTopology();
-});
-
-afterAll(async () => {
-  await procs.stopAll();
-  if (topo) await deleteTopology(topo);
-});
+const topo = useTopology(procs);
 
 interface Run {
   listen: StreamReport;

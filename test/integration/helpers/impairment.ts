@@ -2,8 +2,9 @@
 // inside the namespaces of test/lab/netns.ts, bounded in time, and stop
 // everything started (by PID) before the namespaces are deleted.
 import path from 'node:path';
+import { afterAll, beforeAll } from 'vitest';
 import { spawnTracked, type TrackedProcess } from '../../lab/lab.js';
-import { inNs } from '../../lab/netns.js';
+import { createTopology, deleteStaleTopologies, deleteTopology, inNs, type Topology } from '../../lab/netns.js';
 
 export const ROOT = path.resolve(import.meta.dirname, '../../..');
 
@@ -55,6 +56,38 @@ export class NsProcesses {
     await Promise.all([...this.procs].map((p) => p.stop(2000)));
     this.procs.clear();
   }
+}
+
+/**
+ * Registers the file's beforeAll (stale namespaces of crashed runs deleted, then
+ * A --- R --- B created) and afterAll (`procs` stopped, by PID, before the
+ * namespaces go) and returns the topology. It exists only between those hooks:
+ * read it inside tests and hooks; a read outside throws instead of giving undefined.
+ */
+export function useTopology(procs?: NsProcesses): Topology {
+  let current: Topology | undefined;
+  beforeAll(async () => {
+    await deleteStaleTopologies();
+    current = await createTopology();
+  });
+  afterAll(async () => {
+    await procs?.stopAll();
+    if (current) await deleteTopology(current);
+    current = undefined;
+  });
+  const live = (key: PropertyKey): Topology => {
+    if (!current) throw new Error(`useTopology(): topology.${String(key)} read outside beforeAll..afterAll`);
+    return current;
+  };
+  return new Proxy({} as Topology, {
+    get: (_t, key) => live(key)[key as keyof Topology],
+    has: (_t, key) => key in live(key),
+    ownKeys: () => Reflect.ownKeys(live('keys')),
+    getOwnPropertyDescriptor: (_t, key) => {
+      const t = live(key);
+      return key in t ? { value: t[key as keyof Topology], enumerable: true, configurable: true, writable: false } : undefined;
+    },
+  });
 }
 
 export function parseJson<T>(text: string, what: string): T {
