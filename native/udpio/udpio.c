@@ -5,28 +5,34 @@
  *  - the kernel's receive timestamp of each datagram (SO_TIMESTAMPNS), so
  *    interarrival jitter (RFC 3550 A.8) is computed from when the packet
  *    reached the host, not from when the event loop got round to it. That is
- *    the timestamp tshark uses, and the difference is 0.07-0.2 ms of jitter.
- *  - a cheap path per packet: one sendto() per RTP packet called directly,
- *    and recvmmsg() draining a socket in one wake-up, instead of dgram's
- *    send queue, lookup and per-send request objects.
+ *    the timestamp tshark uses; dgram read 0.07-0.2 ms of jitter too high.
+ *  - a cheap path per packet. Sends are one direct sendto() each. Receives
+ *    are drained with recvmmsg() when a socket polls readable and queued; the
+ *    queue of every socket is handed to JS in ONE call per event-loop turn
+ *    (a uv_check handle, right after the poll phase): one Buffer holding all
+ *    payloads plus a Float64Array of (socket id, offset, length, port,
+ *    address index, arrival). At scale that replaces a JS call, a callback
+ *    scope and a malloc'd Buffer per packet.
  *
- * One uv_poll_t per socket on the calling environment's libuv loop. Every
- * callback runs on that loop's thread. Context-aware (worker threads load
- * their own instance).
+ * One uv_poll_t per socket on the calling environment's libuv loop; every
+ * callback runs on that loop's thread. Context-aware (a worker thread loads
+ * its own instance).
  *
  * JS API (wrapped by src/rtp/udp.ts):
- *   open(family 4|6, address, port, onMessage(buf, address, port, monoNs),
- *        onError(errno, syscall)) -> handle      throws {code, errno, syscall}
- *   send(handle, bytes, port, address) -> 0 | -errno     (synchronous sendto)
+ *   setDispatcher(fn(payloads: Buffer, meta: Float64Array, count, addresses: string[]))
+ *   open(family 4|6, address, port, id, onError(errno, syscall)) -> handle
+ *        (throws {code, errno, syscall}, e.g. EADDRINUSE)
+ *   send(handle, bytes, port, address) -> 0 | -errno      (synchronous sendto)
  *   localPort(handle) -> number
- *   close(handle)                                (idempotent)
- *   monotonicNs() -> number     (CLOCK_MONOTONIC, the clock of hrtime)
- *   openCount() -> number       (sockets of this environment not yet closed)
+ *   close(handle)                                          (idempotent)
+ *   monotonicNs() -> number      (CLOCK_MONOTONIC, the clock of hrtime)
+ *   openCount() -> number        (sockets of this environment not yet closed)
  *
- * monoNs is the kernel receive time moved onto CLOCK_MONOTONIC (the clock of
- * process.hrtime): SO_TIMESTAMPNS stamps with CLOCK_REALTIME, so the packet's
- * age (realtime now - stamp) is subtracted from monotonic now. An age below 0
- * or above 1 s (the wall clock stepped) falls back to the read time.
+ * meta holds META_FIELDS doubles per datagram. The arrival is the kernel
+ * receive time moved onto CLOCK_MONOTONIC (the clock of process.hrtime):
+ * SO_TIMESTAMPNS stamps with CLOCK_REALTIME, so the packet's age (realtime
+ * now - stamp) is subtracted from monotonic now. An age below 0 or above 1 s
+ * (the wall clock stepped) falls back to the read time.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -34,6 +40,7 @@
 #include <netinet/in.h>
 #include <node_api.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -43,34 +50,51 @@
 
 #define BATCH 16
 #define MAX_DGRAM 65536
-/* Datagrams delivered per wake-up before yielding to the rest of the loop. */
+/* Datagrams read from one socket per readable event before moving on. */
 #define MAX_PER_WAKE 256
+/* Per datagram in the meta array: id, offset, length, port, address index, arrival ns. */
+#define META_FIELDS 6
+/* Distinct source addresses looked up per delivery. */
+#define MAX_ADDRS 64
+
+typedef struct instance instance_t;
 
 typedef struct {
   uv_poll_t poll;
   int fd;
   int family;
-  int closing;   /* close() called or finalized: no more callbacks */
-  int orphaned;  /* JS handle collected: free when the poll handle is closed */
-  int closed;    /* poll handle closed, fd closed */
-  int in_callback; /* inside call_js: JS references are released after it returns */
-  int refs_released;
+  double id;
+  int closing;  /* close() called or finalized: no more reads */
+  int orphaned; /* JS handle collected: free when the poll handle is closed */
+  int closed;   /* poll handle closed */
   napi_env env;
-  napi_ref on_message;
   napi_ref on_error;
-  napi_ref resource;
-  napi_async_context actx;
-  /* The last source address and its JS string, reused while it repeats. */
-  struct sockaddr_storage last_from;
-  napi_ref last_from_str;
-  int *open_count;
+  instance_t *inst;
 } sock_t;
 
 typedef struct {
-  int open_count;
-} instance_t;
+  double id;
+  size_t offset;
+  size_t length;
+  int port;
+  double arrival;
+  struct sockaddr_storage from;
+} queued_t;
 
-static __thread unsigned char *rx_buffers = NULL;
+struct instance {
+  int open_count;
+  napi_env env;
+  napi_ref dispatcher;
+  napi_ref resource;
+  napi_async_context actx;
+  uv_check_t *check; /* heap: outlives the instance until its close callback */
+  int check_active;
+  unsigned char *arena;
+  size_t arena_used, arena_cap;
+  queued_t *queue;
+  size_t queued, queue_cap;
+  unsigned char *rx; /* recvmmsg scratch: BATCH x MAX_DGRAM */
+};
 
 #define CHECK(call)                                                     \
   do {                                                                  \
@@ -137,32 +161,140 @@ static int parse_address(int family, const char *address, int port, struct socka
   return 0;
 }
 
+/* Calls fn(argv) as a top-level callback: microtasks and nextTicks run after it,
+ * and an exception becomes the process's 'uncaughtException', as for any event. */
+static void call_js(napi_env env, napi_ref resource_ref, napi_async_context actx, napi_ref fn_ref, size_t argc, napi_value *argv) {
+  napi_value fn, recv, result, resource;
+  if (napi_get_reference_value(env, fn_ref, &fn) != napi_ok || fn == NULL) return;
+  napi_get_undefined(env, &recv);
+  napi_get_reference_value(env, resource_ref, &resource);
+  napi_callback_scope scope;
+  napi_open_callback_scope(env, resource, actx, &scope);
+  napi_status status = napi_call_function(env, recv, fn, argc, argv, &result);
+  if (status == napi_pending_exception) {
+    napi_value err;
+    napi_get_and_clear_last_exception(env, &err);
+    napi_fatal_exception(env, err);
+  }
+  napi_close_callback_scope(env, scope);
+}
+
+/* ---- delivery: once per loop turn ---------------------------------------- */
+
+static int same_address(const struct sockaddr_storage *a, const struct sockaddr_storage *b) {
+  if (a->ss_family != b->ss_family) return 0;
+  if (a->ss_family == AF_INET6)
+    return memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr, &((const struct sockaddr_in6 *)b)->sin6_addr, 16) == 0;
+  return ((const struct sockaddr_in *)a)->sin_addr.s_addr == ((const struct sockaddr_in *)b)->sin_addr.s_addr;
+}
+
+static napi_value address_string(napi_env env, const struct sockaddr_storage *from) {
+  char text[INET6_ADDRSTRLEN + 1] = {0};
+  if (from->ss_family == AF_INET6) {
+    inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)from)->sin6_addr, text, sizeof text);
+  } else {
+    inet_ntop(AF_INET, &((const struct sockaddr_in *)from)->sin_addr, text, sizeof text);
+  }
+  napi_value str;
+  napi_create_string_latin1(env, text, NAPI_AUTO_LENGTH, &str);
+  return str;
+}
+
+static void deliver(instance_t *inst) {
+  napi_env env = inst->env;
+  size_t count = inst->queued;
+  if (count == 0 || inst->dispatcher == NULL) {
+    inst->queued = 0;
+    inst->arena_used = 0;
+    return;
+  }
+  napi_handle_scope hs;
+  napi_open_handle_scope(env, &hs);
+  napi_value argv[4];
+  napi_create_buffer_copy(env, inst->arena_used, inst->arena, NULL, &argv[0]);
+  void *meta_data = NULL;
+  napi_value meta_ab;
+  napi_create_arraybuffer(env, count * META_FIELDS * sizeof(double), &meta_data, &meta_ab);
+  napi_create_typedarray(env, napi_float64_array, count * META_FIELDS, meta_ab, 0, &argv[1]);
+  napi_create_double(env, (double)count, &argv[2]);
+  napi_create_array(env, &argv[3]);
+  double *meta = (double *)meta_data;
+  /* Source addresses as strings, each distinct one once (the scan covers
+   * the first MAX_ADDRS; beyond that every datagram gets its own string). */
+  const struct sockaddr_storage *seen[MAX_ADDRS];
+  uint32_t nseen = 0, nstrings = 0;
+  for (size_t i = 0; i < count; i++) {
+    queued_t *q = &inst->queue[i];
+    uint32_t index = UINT32_MAX;
+    for (uint32_t k = 0; k < nseen; k++) {
+      if (same_address(seen[k], &q->from)) {
+        index = k;
+        break;
+      }
+    }
+    if (index == UINT32_MAX) {
+      index = nstrings++;
+      napi_set_element(env, argv[3], index, address_string(env, &q->from));
+      if (nseen < MAX_ADDRS && index == nseen) seen[nseen++] = &q->from;
+    }
+    double *m = meta + i * META_FIELDS;
+    m[0] = q->id;
+    m[1] = (double)q->offset;
+    m[2] = (double)q->length;
+    m[3] = q->port;
+    m[4] = index;
+    m[5] = q->arrival;
+  }
+  /* Reset before calling out: JS may close sockets or cause new reads. */
+  inst->queued = 0;
+  inst->arena_used = 0;
+  call_js(env, inst->resource, inst->actx, inst->dispatcher, 4, argv);
+  napi_close_handle_scope(env, hs);
+}
+
+static void on_check(uv_check_t *check) {
+  instance_t *inst = (instance_t *)check->data;
+  uv_check_stop(check);
+  inst->check_active = 0;
+  deliver(inst);
+}
+
+static int reserve(instance_t *inst, size_t bytes) {
+  if (inst->queued == inst->queue_cap) {
+    size_t cap = inst->queue_cap ? inst->queue_cap * 2 : 256;
+    queued_t *q = realloc(inst->queue, cap * sizeof *q);
+    if (q == NULL) return -1;
+    inst->queue = q;
+    inst->queue_cap = cap;
+  }
+  if (inst->arena_used + bytes > inst->arena_cap) {
+    size_t cap = inst->arena_cap ? inst->arena_cap : 65536;
+    while (cap < inst->arena_used + bytes) cap *= 2;
+    unsigned char *a = realloc(inst->arena, cap);
+    if (a == NULL) return -1;
+    inst->arena = a;
+    inst->arena_cap = cap;
+  }
+  return 0;
+}
+
+/* ---- sockets -------------------------------------------------------------- */
+
 static void on_poll_closed(uv_handle_t *handle) {
   sock_t *s = (sock_t *)handle->data;
   s->closed = 1;
   if (s->orphaned) free(s);
 }
 
-static void release_refs(sock_t *s) {
-  if (s->refs_released) return;
-  s->refs_released = 1;
-  napi_env env = s->env;
-  napi_delete_reference(env, s->on_message);
-  napi_delete_reference(env, s->on_error);
-  if (s->last_from_str) napi_delete_reference(env, s->last_from_str);
-  s->last_from_str = NULL;
-  napi_async_destroy(env, s->actx);
-  napi_delete_reference(env, s->resource);
-}
-
-/* Stops callbacks and closes the socket; safe to call twice, and from a callback. */
+/* Stops reads, releases the JS reference and closes the socket; idempotent. */
 static void begin_close(sock_t *s) {
   if (s->closing) return;
   s->closing = 1;
-  (*s->open_count)--;
-  if (!s->in_callback) release_refs(s);
+  s->inst->open_count--;
+  napi_delete_reference(s->env, s->on_error);
+  s->on_error = NULL;
   uv_poll_stop(&s->poll);
-  /* uv_close removes the fd from epoll before it returns, so the socket can
+  /* uv_close takes the fd out of epoll before it returns, so the socket can
    * be closed now: the port is free when close() returns, as with dgram. */
   uv_close((uv_handle_t *)&s->poll, on_poll_closed);
   close(s->fd);
@@ -181,76 +313,30 @@ static void finalize_sock(napi_env env, void *data, void *hint) {
   begin_close(s);
 }
 
-/* Calls fn(argv) as a top-level callback (microtasks and nextTicks run after it). */
-static void call_js(sock_t *s, napi_ref fn_ref, size_t argc, napi_value *argv) {
-  napi_env env = s->env;
-  napi_value fn, recv, result;
-  if (napi_get_reference_value(env, fn_ref, &fn) != napi_ok || fn == NULL) return;
-  napi_get_undefined(env, &recv);
-  napi_value resource;
-  napi_get_reference_value(env, s->resource, &resource);
-  napi_callback_scope scope;
-  napi_open_callback_scope(env, resource, s->actx, &scope);
-  s->in_callback = 1;
-  napi_status status = napi_call_function(env, recv, fn, argc, argv, &result);
-  if (status == napi_pending_exception) {
-    napi_value err;
-    napi_get_and_clear_last_exception(env, &err);
-    napi_fatal_exception(env, err); /* process 'uncaughtException', as for any event handler */
-  }
-  napi_close_callback_scope(env, scope);
-  s->in_callback = 0;
-  if (s->closing) release_refs(s);
-}
-
-static napi_value from_address(sock_t *s, const struct sockaddr_storage *from, int *port) {
-  napi_env env = s->env;
-  napi_value str = NULL;
-  size_t cmp = from->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
-  if (from->ss_family == AF_INET6) {
-    *port = ntohs(((const struct sockaddr_in6 *)from)->sin6_port);
-  } else {
-    *port = ntohs(((const struct sockaddr_in *)from)->sin_port);
-  }
-  if (s->last_from_str && memcmp(&s->last_from, from, cmp) == 0) {
-    napi_get_reference_value(env, s->last_from_str, &str);
-    if (str) return str;
-  }
-  char text[INET6_ADDRSTRLEN + 1] = {0};
-  if (from->ss_family == AF_INET6) {
-    inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)from)->sin6_addr, text, sizeof text);
-  } else {
-    inet_ntop(AF_INET, &((const struct sockaddr_in *)from)->sin_addr, text, sizeof text);
-  }
-  napi_create_string_latin1(env, text, NAPI_AUTO_LENGTH, &str);
-  if (s->last_from_str) napi_delete_reference(env, s->last_from_str);
-  napi_create_reference(env, str, 1, &s->last_from_str);
-  memcpy(&s->last_from, from, cmp);
-  return str;
-}
-
 static void report_error(sock_t *s, int err, const char *syscall) {
+  if (s->on_error == NULL) return;
   napi_env env = s->env;
   napi_handle_scope hs;
   napi_open_handle_scope(env, &hs);
   napi_value argv[2];
   napi_create_int32(env, -err, &argv[0]);
   napi_create_string_utf8(env, syscall, NAPI_AUTO_LENGTH, &argv[1]);
-  call_js(s, s->on_error, 2, argv);
+  call_js(env, s->inst->resource, s->inst->actx, s->on_error, 2, argv);
   napi_close_handle_scope(env, hs);
 }
 
 static void on_readable(uv_poll_t *handle, int status, int events) {
   (void)events;
   sock_t *s = (sock_t *)handle->data;
+  instance_t *inst = s->inst;
   if (s->closing) return;
   if (status < 0) {
     report_error(s, -status, "poll");
     return;
   }
-  if (rx_buffers == NULL) {
-    rx_buffers = malloc((size_t)BATCH * MAX_DGRAM);
-    if (rx_buffers == NULL) {
+  if (inst->rx == NULL) {
+    inst->rx = malloc((size_t)BATCH * MAX_DGRAM);
+    if (inst->rx == NULL) {
       report_error(s, ENOMEM, "recvmmsg");
       return;
     }
@@ -259,12 +345,11 @@ static void on_readable(uv_poll_t *handle, int status, int events) {
   struct iovec iovs[BATCH];
   struct sockaddr_storage froms[BATCH];
   char controls[BATCH][CMSG_SPACE(sizeof(struct timespec))];
-  napi_env env = s->env;
-  int delivered = 0;
-  while (!s->closing && delivered < MAX_PER_WAKE) {
+  int read = 0;
+  while (read < MAX_PER_WAKE) {
     memset(msgs, 0, sizeof msgs);
     for (int i = 0; i < BATCH; i++) {
-      iovs[i].iov_base = rx_buffers + (size_t)i * MAX_DGRAM;
+      iovs[i].iov_base = inst->rx + (size_t)i * MAX_DGRAM;
       iovs[i].iov_len = MAX_DGRAM;
       msgs[i].msg_hdr.msg_iov = &iovs[i];
       msgs[i].msg_hdr.msg_iovlen = 1;
@@ -284,7 +369,7 @@ static void on_readable(uv_poll_t *handle, int status, int events) {
     clock_gettime(CLOCK_MONOTONIC, &mono_now);
     int64_t real_ns = ts_ns(&real_now);
     int64_t mono_ns = ts_ns(&mono_now);
-    for (int i = 0; i < n && !s->closing; i++) {
+    for (int i = 0; i < n; i++) {
       int64_t arrival = mono_ns;
       for (struct cmsghdr *c = CMSG_FIRSTHDR(&msgs[i].msg_hdr); c != NULL; c = CMSG_NXTHDR(&msgs[i].msg_hdr, c)) {
         if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPNS) {
@@ -294,19 +379,28 @@ static void on_readable(uv_poll_t *handle, int status, int events) {
           if (age >= 0 && age < 1000000000LL) arrival = mono_ns - age;
         }
       }
-      napi_handle_scope hs;
-      napi_open_handle_scope(env, &hs);
-      napi_value argv[4];
-      int port = 0;
-      napi_create_buffer_copy(env, msgs[i].msg_len, iovs[i].iov_base, NULL, &argv[0]);
-      argv[1] = from_address(s, &froms[i], &port);
-      napi_create_int32(env, port, &argv[2]);
-      napi_create_double(env, (double)arrival, &argv[3]);
-      call_js(s, s->on_message, 4, argv);
-      napi_close_handle_scope(env, hs);
+      size_t len = msgs[i].msg_len;
+      if (reserve(inst, len) != 0) {
+        report_error(s, ENOMEM, "recvmmsg");
+        return;
+      }
+      queued_t *q = &inst->queue[inst->queued++];
+      q->id = s->id;
+      q->offset = inst->arena_used;
+      q->length = len;
+      q->arrival = (double)arrival;
+      memcpy(&q->from, &froms[i], sizeof froms[i]);
+      q->port = froms[i].ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&froms[i])->sin6_port)
+                                               : ntohs(((struct sockaddr_in *)&froms[i])->sin_port);
+      memcpy(inst->arena + inst->arena_used, iovs[i].iov_base, len);
+      inst->arena_used += len;
     }
-    delivered += n;
+    read += n;
     if (n < BATCH) break;
+  }
+  if (inst->queued > 0 && !inst->check_active) {
+    inst->check_active = 1;
+    uv_check_start(inst->check, on_check);
   }
 }
 
@@ -319,20 +413,38 @@ static sock_t *get_sock(napi_env env, napi_value v) {
   return (sock_t *)data;
 }
 
+static instance_t *get_instance(napi_env env) {
+  instance_t *inst = NULL;
+  napi_get_instance_data(env, (void **)&inst);
+  return inst;
+}
+
+static napi_value SetDispatcher(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  instance_t *inst = get_instance(env);
+  if (inst->dispatcher) napi_delete_reference(env, inst->dispatcher);
+  CHECK(napi_create_reference(env, argv[0], 1, &inst->dispatcher));
+  return NULL;
+}
+
 static napi_value Open(napi_env env, napi_callback_info info) {
   size_t argc = 5;
   napi_value argv[5];
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   if (argc < 5) {
-    napi_throw_type_error(env, "E_UDPIO", "open(family, address, port, onMessage, onError)");
+    napi_throw_type_error(env, "E_UDPIO", "open(family, address, port, id, onError)");
     return NULL;
   }
   int32_t family = 4, port = 0;
+  double id = 0;
   char address[INET6_ADDRSTRLEN + 1];
   size_t addrlen = 0;
   CHECK(napi_get_value_int32(env, argv[0], &family));
   CHECK(napi_get_value_string_latin1(env, argv[1], address, sizeof address, &addrlen));
   CHECK(napi_get_value_int32(env, argv[2], &port));
+  CHECK(napi_get_value_double(env, argv[3], &id));
   struct sockaddr_storage sa;
   socklen_t salen;
   if (parse_address(family, address, port, &sa, &salen) != 0) {
@@ -352,8 +464,7 @@ static napi_value Open(napi_env env, napi_callback_info info) {
     throw_errno(env, err, "bind", address, port);
     return NULL;
   }
-  instance_t *inst = NULL;
-  napi_get_instance_data(env, (void **)&inst);
+  instance_t *inst = get_instance(env);
   uv_loop_t *loop = NULL;
   CHECK(napi_get_uv_event_loop(env, &loop));
   sock_t *s = calloc(1, sizeof *s);
@@ -364,16 +475,12 @@ static napi_value Open(napi_env env, napi_callback_info info) {
   }
   s->fd = fd;
   s->family = family;
+  s->id = id;
   s->env = env;
-  s->open_count = &inst->open_count;
-  napi_value resource, name;
-  CHECK(napi_create_object(env, &resource));
-  CHECK(napi_create_string_utf8(env, "callprobe:udpio", NAPI_AUTO_LENGTH, &name));
-  CHECK(napi_create_reference(env, resource, 1, &s->resource));
-  CHECK(napi_async_init(env, resource, name, &s->actx));
-  CHECK(napi_create_reference(env, argv[3], 1, &s->on_message));
+  s->inst = inst;
   CHECK(napi_create_reference(env, argv[4], 1, &s->on_error));
   if (uv_poll_init(loop, &s->poll, fd) != 0) {
+    napi_delete_reference(env, s->on_error);
     close(fd);
     free(s);
     throw_errno(env, EIO, "poll", address, port);
@@ -400,15 +507,12 @@ static napi_value Send(napi_env env, napi_callback_info info) {
   }
   void *data = NULL;
   size_t length = 0;
-  bool is_typed = false;
-  napi_is_typedarray(env, argv[1], &is_typed);
-  if (is_typed) {
-    napi_typedarray_type type;
-    napi_value ab;
-    size_t offset;
-    CHECK(napi_get_typedarray_info(env, argv[1], &type, &length, &data, &ab, &offset));
-  } else {
-    CHECK(napi_get_buffer_info(env, argv[1], &data, &length));
+  napi_typedarray_type type;
+  napi_value ab;
+  size_t offset;
+  if (napi_get_typedarray_info(env, argv[1], &type, &length, &data, &ab, &offset) != napi_ok || type != napi_uint8_array) {
+    napi_throw_type_error(env, "E_UDPIO", "send: bytes must be a Uint8Array or Buffer");
+    return NULL;
   }
   int32_t port = 0;
   char address[INET6_ADDRSTRLEN + 1];
@@ -470,23 +574,46 @@ static napi_value MonotonicNs(napi_env env, napi_callback_info info) {
 
 static napi_value OpenCount(napi_env env, napi_callback_info info) {
   (void)info;
-  instance_t *inst = NULL;
-  napi_get_instance_data(env, (void **)&inst);
+  instance_t *inst = get_instance(env);
   napi_value result;
   napi_create_int32(env, inst ? inst->open_count : 0, &result);
   return result;
 }
 
+static void on_check_closed(uv_handle_t *handle) { free(handle); }
+
 static void free_instance(napi_env env, void *data, void *hint) {
-  (void)env;
   (void)hint;
-  free(data);
+  instance_t *inst = (instance_t *)data;
+  if (inst->dispatcher) napi_delete_reference(env, inst->dispatcher);
+  napi_async_destroy(env, inst->actx);
+  napi_delete_reference(env, inst->resource);
+  inst->check->data = NULL;
+  uv_close((uv_handle_t *)inst->check, on_check_closed);
+  free(inst->arena);
+  free(inst->queue);
+  free(inst->rx);
+  free(inst);
 }
 
 NAPI_MODULE_INIT() {
   instance_t *inst = calloc(1, sizeof *inst);
-  if (inst == NULL || napi_set_instance_data(env, inst, free_instance, NULL) != napi_ok) return NULL;
+  if (inst == NULL) return NULL;
+  inst->env = env;
+  uv_loop_t *loop = NULL;
+  inst->check = calloc(1, sizeof *inst->check);
+  if (inst->check == NULL || napi_get_uv_event_loop(env, &loop) != napi_ok || uv_check_init(loop, inst->check) != 0) return NULL;
+  inst->check->data = inst;
+  uv_unref((uv_handle_t *)inst->check); /* delivery never keeps the process alive by itself */
+  napi_value resource, name;
+  if (napi_create_object(env, &resource) != napi_ok ||
+      napi_create_reference(env, resource, 1, &inst->resource) != napi_ok ||
+      napi_create_string_utf8(env, "callprobe:udpio", NAPI_AUTO_LENGTH, &name) != napi_ok ||
+      napi_async_init(env, resource, name, &inst->actx) != napi_ok ||
+      napi_set_instance_data(env, inst, free_instance, NULL) != napi_ok)
+    return NULL;
   napi_property_descriptor props[] = {
+    {"setDispatcher", NULL, SetDispatcher, NULL, NULL, NULL, napi_enumerable, NULL},
     {"open", NULL, Open, NULL, NULL, NULL, napi_enumerable, NULL},
     {"send", NULL, Send, NULL, NULL, NULL, napi_enumerable, NULL},
     {"localPort", NULL, LocalPort, NULL, NULL, NULL, napi_enumerable, NULL},

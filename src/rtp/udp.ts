@@ -1,7 +1,9 @@
 /**
  * The media engine's UDP sockets. On Linux with the udpio addon built
  * (native/udpio, compiled by `npm ci`), every datagram carries the kernel's
- * receive time (SO_TIMESTAMPNS) and sends are one direct sendto() each; else
+ * receive time (SO_TIMESTAMPNS), what every socket read in one event-loop turn
+ * reaches JS in one call (dispatch() below), and sends are one direct
+ * synchronous sendto() each; else
  * node:dgram, with arrival times taken when the event loop delivers the packet
  * (0.07–0.2 ms of extra jitter on a loaded host: docs/decisions.md).
  *
@@ -30,17 +32,15 @@ export interface MediaSocket {
   send(msg: Uint8Array, port: number, address: string, callback?: (error: Error | null) => void): void;
   close(callback?: () => void): this;
   address(): { address: string; family: string; port: number };
+  /** True when send() has copied the bytes out by the time it returns, so the caller may reuse its buffer. */
+  readonly sendsSynchronously?: boolean;
 }
 
 type Handle = object;
+type Dispatcher = (payloads: Buffer, meta: Float64Array, count: number, addresses: string[]) => void;
 interface UdpIoBinding {
-  open(
-    family: 4 | 6,
-    address: string,
-    port: number,
-    onMessage: (buf: Buffer, address: string, port: number, monoNs: number) => void,
-    onError: (errno: number, syscall: string) => void,
-  ): Handle;
+  setDispatcher(fn: Dispatcher): void;
+  open(family: 4 | 6, address: string, port: number, id: number, onError: (errno: number, syscall: string) => void): Handle;
   send(handle: Handle, bytes: Uint8Array, port: number, address: string): number;
   localPort(handle: Handle): number;
   close(handle: Handle): void;
@@ -60,7 +60,9 @@ function load(): { binding: UdpIoBinding | undefined; reason: string } {
     // Same relative place from src/rtp (tsx) and dist/rtp (built).
     const path = new URL('../../native/udpio/build/Release/udpio.node', import.meta.url).pathname;
     try {
-      loaded = { binding: createRequire(import.meta.url)(path) as UdpIoBinding, reason: 'loaded' };
+      const binding = createRequire(import.meta.url)(path) as UdpIoBinding;
+      binding.setDispatcher(dispatch);
+      loaded = { binding, reason: 'loaded' };
     } catch (err) {
       loaded = { binding: undefined, reason: `udpio addon not loadable (${(err as Error).message.split('\n')[0]}); run \`npm run build:native\`` };
     }
@@ -94,13 +96,39 @@ function errnoError(errno: number, syscall: string, detail?: string): NodeJS.Err
   return err;
 }
 
+/** Open udpio sockets by the id the addon tags their datagrams with. */
+const byId = new Map<number, UdpioSocket>();
+let nextId = 1;
+
+/** Fields per datagram in the addon's meta array (see native/udpio/udpio.c). */
+const META_FIELDS = 6;
+
+/**
+ * Everything the addon read in one event-loop turn, from every socket: one
+ * Buffer of payloads and (id, offset, length, port, address index, arrival ns)
+ * per datagram. Each message is a view into that Buffer, which is never reused.
+ */
+function dispatch(payloads: Buffer, meta: Float64Array, count: number, addresses: string[]): void {
+  for (let i = 0; i < count; i++) {
+    const m = i * META_FIELDS;
+    const socket = byId.get(meta[m] as number);
+    if (!socket) continue; // closed since the read
+    const offset = meta[m + 1] as number;
+    const msg = payloads.subarray(offset, offset + (meta[m + 2] as number));
+    socket.deliver(msg, addresses[meta[m + 4] as number] ?? '', meta[m + 3] as number, meta[m + 5] as number);
+  }
+}
+
 /** A bound UDP socket on the udpio addon; events and send() as node:dgram's. */
 export class UdpioSocket extends EventEmitter implements MediaSocket {
   private readonly binding: UdpIoBinding;
   private readonly handle: Handle;
   private readonly family: 'IPv4' | 'IPv6';
   private readonly boundAddress: string;
+  private readonly id = nextId++;
   private closed = false;
+  /** send() is one synchronous sendto(): the kernel has the bytes when it returns. */
+  readonly sendsSynchronously = true;
 
   /** Binds synchronously; throws the bind error (code EADDRINUSE, …) as dgram reports it. */
   constructor(binding: UdpIoBinding, type: 'udp4' | 'udp6', address: string, port: number) {
@@ -108,10 +136,12 @@ export class UdpioSocket extends EventEmitter implements MediaSocket {
     this.binding = binding;
     this.family = type === 'udp6' ? 'IPv6' : 'IPv4';
     this.boundAddress = address;
-    this.handle = binding.open(type === 'udp6' ? 6 : 4, address, port, this.onMessage, this.onError);
+    this.handle = binding.open(type === 'udp6' ? 6 : 4, address, port, this.id, this.onError);
+    byId.set(this.id, this);
   }
 
-  private readonly onMessage = (buf: Buffer, address: string, port: number, monoNs: number): void => {
+  /** @internal from dispatch(): one datagram for this socket. */
+  deliver(buf: Buffer, address: string, port: number, monoNs: number): void {
     const rinfo: MediaRemoteInfo = {
       address,
       family: this.family,
@@ -120,7 +150,7 @@ export class UdpioSocket extends EventEmitter implements MediaSocket {
       arrivalMs: (monoNs - monotonicOriginNs) / 1e6,
     };
     this.emit('message', buf, rinfo);
-  };
+  }
 
   private readonly onError = (errno: number, syscall: string): void => {
     this.emit('error', errnoError(errno, syscall));
@@ -141,6 +171,7 @@ export class UdpioSocket extends EventEmitter implements MediaSocket {
   close(callback?: () => void): this {
     if (!this.closed) {
       this.closed = true;
+      byId.delete(this.id);
       this.binding.close(this.handle);
       process.nextTick(() => this.emit('close'));
     }
