@@ -27,6 +27,8 @@
  *   close(handle)                                          (idempotent)
  *   monotonicNs() -> number      (CLOCK_MONOTONIC, the clock of hrtime)
  *   openCount() -> number        (sockets of this environment not yet closed)
+ *   timerOpen(fn) -> timer;  timerArm(timer, absMonotonicNs | 0);  timerClose(timer)
+ *        (a one-shot timerfd on CLOCK_MONOTONIC for the pacer)
  *
  * meta holds META_FIELDS doubles per datagram. The arrival is the kernel
  * receive time moved onto CLOCK_MONOTONIC (the clock of process.hrtime):
@@ -44,6 +46,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
 #include <uv.h>
@@ -419,6 +422,138 @@ static instance_t *get_instance(napi_env env) {
   return inst;
 }
 
+
+/* ---- precise timer: a timerfd on CLOCK_MONOTONIC, absolute deadlines ------ */
+/*
+ * Node's timers fire on the loop's millisecond clock, up to ~1 ms late, so the
+ * pacer used to arm one 1 ms early and spin on setImmediate for the rest. A
+ * timerfd wakes epoll at the deadline itself (hrtimer, tens of µs of wake-up
+ * latency), so the pacer sleeps until the packet is due. Unref'd: the media
+ * sockets, not the pacer, keep a process alive.
+ */
+typedef struct {
+  uv_poll_t poll;
+  int fd;
+  int closing;
+  int closed;
+  int orphaned;
+  napi_env env;
+  napi_ref callback;
+  instance_t *inst;
+} ptimer_t;
+
+static void on_timer_closed(uv_handle_t *handle) {
+  ptimer_t *t = (ptimer_t *)handle->data;
+  t->closed = 1;
+  if (t->orphaned) free(t);
+}
+
+static void timer_begin_close(ptimer_t *t) {
+  if (t->closing) return;
+  t->closing = 1;
+  napi_delete_reference(t->env, t->callback);
+  t->callback = NULL;
+  uv_poll_stop(&t->poll);
+  uv_close((uv_handle_t *)&t->poll, on_timer_closed);
+  close(t->fd);
+  t->fd = -1;
+}
+
+static void finalize_timer(napi_env env, void *data, void *hint) {
+  (void)env;
+  (void)hint;
+  ptimer_t *t = (ptimer_t *)data;
+  if (t->closed) {
+    free(t);
+    return;
+  }
+  t->orphaned = 1;
+  timer_begin_close(t);
+}
+
+static void on_timer(uv_poll_t *handle, int status, int events) {
+  (void)status;
+  (void)events;
+  ptimer_t *t = (ptimer_t *)handle->data;
+  uint64_t expirations;
+  if (t->closing || read(t->fd, &expirations, sizeof expirations) != (ssize_t)sizeof expirations) return;
+  napi_handle_scope hs;
+  napi_open_handle_scope(t->env, &hs);
+  call_js(t->env, t->inst->resource, t->inst->actx, t->callback, 0, NULL);
+  napi_close_handle_scope(t->env, hs);
+}
+
+static ptimer_t *get_timer(napi_env env, napi_value v) {
+  void *data = NULL;
+  if (napi_get_value_external(env, v, &data) != napi_ok || data == NULL) {
+    napi_throw_type_error(env, "E_UDPIO", "not a udpio timer handle");
+    return NULL;
+  }
+  return (ptimer_t *)data;
+}
+
+static napi_value TimerOpen(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+  if (fd < 0) {
+    throw_errno(env, errno, "timerfd_create", "-", 0);
+    return NULL;
+  }
+  uv_loop_t *loop = NULL;
+  CHECK(napi_get_uv_event_loop(env, &loop));
+  ptimer_t *t = calloc(1, sizeof *t);
+  if (t == NULL || uv_poll_init(loop, &t->poll, fd) != 0) {
+    free(t);
+    close(fd);
+    throw_errno(env, ENOMEM, "timerfd", "-", 0);
+    return NULL;
+  }
+  t->fd = fd;
+  t->env = env;
+  t->inst = get_instance(env);
+  t->poll.data = t;
+  CHECK(napi_create_reference(env, argv[0], 1, &t->callback));
+  uv_poll_start(&t->poll, UV_READABLE, on_timer);
+  uv_unref((uv_handle_t *)&t->poll);
+  napi_value handle;
+  CHECK(napi_create_external(env, t, finalize_timer, NULL, &handle));
+  return handle;
+}
+
+/* timerArm(handle, absMonotonicNs): fire once at that CLOCK_MONOTONIC time (now if past); 0 disarms. */
+static napi_value TimerArm(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  ptimer_t *t = get_timer(env, argv[0]);
+  if (t == NULL) return NULL;
+  double at = 0;
+  CHECK(napi_get_value_double(env, argv[1], &at));
+  if (t->closing) return NULL;
+  struct itimerspec spec;
+  memset(&spec, 0, sizeof spec);
+  if (at > 0) {
+    int64_t ns = (int64_t)at;
+    if (ns < 1) ns = 1;
+    spec.it_value.tv_sec = ns / 1000000000LL;
+    spec.it_value.tv_nsec = ns % 1000000000LL;
+  }
+  timerfd_settime(t->fd, TFD_TIMER_ABSTIME, &spec, NULL);
+  return NULL;
+}
+
+static napi_value TimerClose(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  ptimer_t *t = get_timer(env, argv[0]);
+  if (t == NULL) return NULL;
+  timer_begin_close(t);
+  return NULL;
+}
+
 static napi_value SetDispatcher(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
@@ -620,6 +755,9 @@ NAPI_MODULE_INIT() {
     {"close", NULL, Close, NULL, NULL, NULL, napi_enumerable, NULL},
     {"monotonicNs", NULL, MonotonicNs, NULL, NULL, NULL, napi_enumerable, NULL},
     {"openCount", NULL, OpenCount, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"timerOpen", NULL, TimerOpen, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"timerArm", NULL, TimerArm, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"timerClose", NULL, TimerClose, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return NULL;
   return exports;

@@ -8,7 +8,11 @@
  * a stream late by more than one period skips the missed ticks (counted)
  * instead of bursting to catch up.
  *
- * Precision: Node timers fire on a millisecond loop clock, up to ~1 ms off.
+ * Precision: with the udpio addon the pacer sleeps on a timerfd armed at the
+ * next deadline (− the due window) and wakes within tens of µs; with few
+ * streams it wakes `preciseSpinMs` (0.2 ms) early and spins only that long,
+ * against 1 ms on Node timers. Without it, Node timers fire on a
+ * millisecond loop clock, up to ~1 ms off, so:
  * - Few streams (≤ `spinMaxStreams`, e.g. the two legs of one probe call):
  *   the timer is armed `spinMs` before the deadline and setImmediate turns
  *   cover the rest (I/O still runs between them); a deadline within
@@ -21,6 +25,7 @@
  * histogram with 10 µs bins for the "RTP send lateness" self-metric.
  */
 import { monotonicClock, type Clock } from './clock.js';
+import { createPreciseTimer, type PreciseTimer } from './udp.js';
 
 /** Called at each deadline; `tick` is n (skipped ticks advance it too). */
 export type TickFn = (tick: number, deadlineMs: number, nowMs: number) => void;
@@ -52,6 +57,19 @@ export interface PacerOptions {
   batchEarlyMs?: number;
   /** Called when a stream's tick function throws (the stream keeps its slot). */
   onError?: (err: unknown) => void;
+  /**
+   * A timer that fires at a deadline with sub-ms precision (udpio's timerfd).
+   * With one the pacer sleeps until each deadline and never spins. Default:
+   * udpio's when the addon is in use and the clock is monotonicClock; `false`
+   * forces Node timers (+ spin).
+   */
+  preciseTimer?: ((fire: () => void) => PreciseTimer | undefined) | false;
+  /**
+   * With a precise timer and few streams: wake this long (ms) before a deadline
+   * and spin the rest, to absorb the wake-up latency (tens to a few hundred µs
+   * on a VM). Default 0.2; 0 = no spin at all.
+   */
+  preciseSpinMs?: number;
 }
 
 export interface PacerSlot {
@@ -106,6 +124,9 @@ export class Pacer {
   private readonly heap: Entry[] = [];
   private timer: unknown;
   private immediate: unknown;
+  private readonly precise: PreciseTimer | undefined;
+  private readonly preciseSpinMs: number;
+  private preciseArmed = false;
   private running = false;
   private readonly bins = new Uint32Array(BINS + 1);
   private count = 0;
@@ -120,6 +141,14 @@ export class Pacer {
     this.spinMaxStreams = opts.spinMaxStreams ?? 2;
     this.batchEarlyMs = opts.batchEarlyMs ?? 0.5;
     this.onError = opts.onError ?? ((err) => process.emitWarning(`pacer: stream tick failed: ${String(err)}`));
+    const precise = opts.preciseTimer ?? (opts.clock === undefined && opts.timers === undefined ? createPreciseTimer : false);
+    this.precise = precise === false ? undefined : precise(this.run);
+    this.preciseSpinMs = opts.preciseSpinMs ?? 0.2;
+  }
+
+  /** Whether deadlines are met by a precise timer (no spinning). */
+  get precisionTimer(): boolean {
+    return this.precise !== undefined;
   }
 
   /** Number of streams paced. */
@@ -204,12 +233,16 @@ export class Pacer {
     if (late > this.maxLate) this.maxLate = late;
   }
 
+  private fewStreams(): boolean {
+    return this.heap.length <= this.spinMaxStreams;
+  }
+
   private spinning(): boolean {
-    return this.spinMs > 0 && this.heap.length <= this.spinMaxStreams;
+    return this.precise === undefined && this.spinMs > 0 && this.fewStreams();
   }
 
   private window(): number {
-    return this.spinning() ? this.earlyMs : this.batchEarlyMs;
+    return (this.precise !== undefined || this.spinMs > 0) && this.fewStreams() ? this.earlyMs : this.batchEarlyMs;
   }
 
   /**
@@ -226,6 +259,7 @@ export class Pacer {
   private readonly run = (): void => {
     this.timer = undefined;
     this.immediate = undefined;
+    this.preciseArmed = false;
     this.process();
     this.arm();
   };
@@ -265,6 +299,20 @@ export class Pacer {
     this.disarm();
     const head = this.heap[0];
     if (!head) return;
+    if (this.precise) {
+      // Few streams: wake just before the deadline (minus the spin). Many: wake
+      // AT the first deadline, so the wake-up also takes every deadline within
+      // the batch window after it (early sends count as on time): one wake-up
+      // per window, not one per stream.
+      const spin = this.fewStreams() ? this.preciseSpinMs : 0;
+      const at = this.fewStreams() ? head.deadline - this.window() - spin : head.deadline;
+      if (spin > 0 && at <= this.clock.now()) this.immediate = this.timers.setImmediate(this.run);
+      else {
+        this.precise.arm(at);
+        this.preciseArmed = true;
+      }
+      return;
+    }
     const wait = head.deadline - this.clock.now() - this.window();
     if (this.spinning()) {
       // Timer until about spinMs before the deadline (a timer cannot be shorter than 1 ms), then spin.
@@ -275,6 +323,8 @@ export class Pacer {
   }
 
   private disarm(): void {
+    if (this.preciseArmed) this.precise?.disarm();
+    this.preciseArmed = false;
     if (this.timer !== undefined) this.timers.clearTimeout(this.timer);
     if (this.immediate !== undefined) this.timers.clearImmediate(this.immediate);
     this.timer = undefined;

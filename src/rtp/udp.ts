@@ -46,6 +46,9 @@ interface UdpIoBinding {
   close(handle: Handle): void;
   monotonicNs(): number;
   openCount(): number;
+  timerOpen(fn: () => void): Handle;
+  timerArm(timer: Handle, absMonotonicNs: number): void;
+  timerClose(timer: Handle): void;
 }
 
 let loaded: { binding: UdpIoBinding | undefined; reason: string } | undefined;
@@ -85,6 +88,31 @@ export function openUdpioSockets(): number {
 export function udpioMonotonicMs(): number | undefined {
   const binding = load().binding;
   return binding ? (binding.monotonicNs() - monotonicOriginNs) / 1e6 : undefined;
+}
+
+/** A one-shot timer on monotonicClock with sub-millisecond precision (a timerfd). */
+export interface PreciseTimer {
+  /** Fires once at `atMs` on monotonicClock (at once if that has passed); re-arming replaces the deadline. */
+  arm(atMs: number): void;
+  disarm(): void;
+  close(): void;
+}
+
+/**
+ * A precise timer from the udpio addon, or undefined without it. Node's own
+ * timers run on a millisecond loop clock and fire up to ~1 ms late; this one
+ * wakes at the deadline (the pacer sleeps on it instead of spinning). It never
+ * keeps the process alive by itself.
+ */
+export function createPreciseTimer(fn: () => void): PreciseTimer | undefined {
+  const binding = load().binding;
+  if (!binding) return undefined;
+  const handle = binding.timerOpen(fn);
+  return {
+    arm: (atMs) => binding.timerArm(handle, Math.max(1, atMs * 1e6 + monotonicOriginNs)),
+    disarm: () => binding.timerArm(handle, 0),
+    close: () => binding.timerClose(handle),
+  };
 }
 
 function errnoError(errno: number, syscall: string, detail?: string): NodeJS.ErrnoException {

@@ -216,3 +216,92 @@ describe('Pacer precision modes', () => {
     pacer.close();
   });
 });
+
+describe('Pacer on a precise timer (udpio timerfd)', () => {
+  /** A precise timer on the fake clock: fires exactly at the armed time (via FakeTimers). */
+  function preciseSetup(): { clock: ManualClock; timers: FakeTimers; pacer: Pacer; armed: number[]; setTimeouts: () => number } {
+    const clock = new ManualClock(0);
+    const timers = new FakeTimers(clock);
+    let timeouts = 0;
+    const counting: TimerHost = {
+      setTimeout: (fn, ms) => {
+        timeouts++;
+        return timers.setTimeout(fn, ms);
+      },
+      clearTimeout: (h) => timers.clearTimeout(h),
+      // a spin turn takes 50 µs of fake time (a real one takes a few µs)
+      setImmediate: (fn) => timers.setTimeout(fn, 0.05),
+      clearImmediate: (h) => timers.clearImmediate(h),
+    };
+    const armed: number[] = [];
+    let handle: unknown;
+    const pacer = new Pacer({
+      clock,
+      timers: counting,
+      preciseTimer: (fire) => ({
+        arm: (at) => {
+          armed.push(at);
+          if (handle !== undefined) timers.clearTimeout(handle);
+          handle = timers.setTimeout(fire, at - clock.now());
+        },
+        disarm: () => {
+          if (handle !== undefined) timers.clearTimeout(handle);
+          handle = undefined;
+        },
+        close: () => undefined,
+      }),
+    });
+    return { clock, timers, pacer, armed, setTimeouts: () => timeouts };
+  }
+
+  it('arms at each deadline minus the window and spin, never on a millisecond timer, and sends on time', () => {
+    const { timers, pacer, armed, setTimeouts } = preciseSetup();
+    const sent: { deadline: number; now: number }[] = [];
+    pacer.add(20, (_tick, deadline, now) => sent.push({ deadline, now }), 10);
+    timers.runUntil(200);
+    expect(sent.map((s) => s.deadline)).toEqual([10, 30, 50, 70, 90, 110, 130, 150, 170, 190]);
+    for (const s of sent) expect(s.now).toBeGreaterThanOrEqual(s.deadline - 0.02);
+    // 0.02 ms due window + 0.2 ms spin before each deadline
+    expect(armed.slice(0, 3).map((a) => Math.round(a * 1000) / 1000)).toEqual([9.78, 29.78, 49.78]);
+    expect(setTimeouts()).toBe(0); // no millisecond timer: every wake-up is the precise timer or a spin turn
+    expect(pacer.lateness().max_ms).toBeLessThanOrEqual(0.05); // one fake spin turn
+    pacer.close();
+  });
+
+  it('with many streams wakes once per batch window, without spinning', () => {
+    const { timers, pacer, armed } = preciseSetup();
+    let sends = 0;
+    for (let i = 0; i < 10; i++) pacer.add(20, () => sends++, i * 0.1); // 10 deadlines within 1 ms
+    timers.runUntil(19.9); // the next round starts at 20.0
+    expect(sends).toBe(10);
+    const armsBefore = armed.length;
+    timers.runUntil(21);
+    expect(sends).toBe(20);
+    // 10 deadlines 0.1 ms apart, each wake-up takes all due within 0.5 ms: 2 wake-ups, not 10
+    expect(armed.length - armsBefore).toBeLessThanOrEqual(3);
+    expect(armed[0]).toBe(0); // at the first deadline itself: no spin, and the window batches what follows
+    pacer.close();
+  });
+});
+
+describe('createPreciseTimer (real timerfd)', () => {
+  it('fires once, not before its deadline; re-arming replaces it; disarm cancels', async () => {
+    const { createPreciseTimer, udpBackend } = await import('../../../src/rtp/udp.js');
+    const { monotonicClock } = await import('../../../src/rtp/clock.js');
+    if (udpBackend().name !== 'udpio') return;
+    const fired: number[] = [];
+    const timer = createPreciseTimer(() => fired.push(monotonicClock.now()));
+    expect(timer).toBeDefined();
+    const at = monotonicClock.now() + 30;
+    timer?.arm(monotonicClock.now() + 5);
+    timer?.arm(at); // replaces the 5 ms deadline
+    await new Promise((r) => setTimeout(r, 80));
+    expect(fired).toHaveLength(1);
+    expect(fired[0]).toBeGreaterThanOrEqual(at);
+    timer?.arm(monotonicClock.now() + 10);
+    timer?.disarm();
+    await new Promise((r) => setTimeout(r, 40));
+    expect(fired).toHaveLength(1);
+    timer?.close();
+  });
+});
