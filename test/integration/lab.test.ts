@@ -2,7 +2,7 @@
 // on 127.0.0.1, checked with tshark. Started by test/lab/global-setup.ts.
 import dgram from 'node:dgram';
 import net from 'node:net';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   LAB,
   USERS,
@@ -92,14 +92,19 @@ async function captured(fn: () => Promise<void>): Promise<string> {
 const streamKey = (r: RtpStreamRow): string => `${r.srcPort}->${r.dstPort}`;
 const inRelay = (p: number): boolean => p >= LAB.rtpengineRange[0] && p <= LAB.rtpengineRange[1];
 
+async function clearBindings(): Promise<void> {
+  for (const aor of ['1001', '1002']) {
+    await kamcmd('ul.rm', 'location', `s:${aor}`).catch(() => undefined);
+    await kamcmdOn('direct', 'ul.rm', 'location', `s:${aor}`).catch(() => undefined);
+  }
+}
+
 describe('lab PBX', () => {
-  afterAll(async () => {
-    // leave no stale bindings pointing at SIPp ports that are gone
-    for (const aor of ['1001', '1002']) {
-      await kamcmd('ul.rm', 'location', `s:${aor}`).catch(() => undefined);
-      await kamcmdOn('direct', 'ul.rm', 'location', `s:${aor}`).catch(() => undefined);
-    }
-  });
+  // Start from an empty location table whatever ran before (agent and smoke
+  // tests leave their probe's binding registered, as a phone would), and
+  // leave no stale bindings pointing at SIPp ports that are gone.
+  beforeAll(clearBindings);
+  afterAll(clearBindings);
 
   it('answers OPTIONS sip:127.0.0.1 with 200 without auth on both kamailios, UDP and TCP', async () => {
     expect(await sipOptionsUdp(LAB.ports.udp, 1000)).toBe('SIP/2.0 200 OK');
