@@ -23,7 +23,9 @@ RUN npx tsc -p tsconfig.build.json \
 
 # --- runtime ---
 FROM node:20-bookworm-slim
+# NODE_OPTIONS: 1 MB V8 semi-space, as in systemd/callprobe.service (idle RSS, see there).
 ENV NODE_ENV=production \
+    NODE_OPTIONS=--max-semi-space-size=1 \
     CALLPROBE_CONFIG=/etc/callprobe/callprobe.yaml \
     CALLPROBE_LOG_LEVEL=info
 WORKDIR /opt/callprobe

@@ -8,10 +8,11 @@
  *   npm run bench -- --window 5      # seconds per RTP run (default 20)
  *   npm run bench -- --streams 100,500
  *   npm run bench -- --no-sipp        # skip the SIPp reference runs
+ *   npm run bench -- --only startup --startup-runs 50   # runs per command (default 30)
  *
  * Traffic stays on 127.0.0.1; the number of streams and the time are bounded.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -53,40 +54,99 @@ function timeOnce(cmd: string, args: string[]): number {
   return performance.now() - t0;
 }
 
-/**
- * Median wall times of several commands, run interleaved (a, b, c, a, b, c, …)
- * so that a load change on a shared machine hits all of them alike.
- */
-function timeInterleaved(commands: Record<string, [string, string[]]>, runs = 11): Record<string, number> {
-  const times: Record<string, number[]> = {};
-  for (let i = 0; i < runs; i++) {
-    for (const [name, [cmd, args]] of Object.entries(commands)) (times[name] ??= []).push(timeOnce(cmd, args));
-  }
-  return Object.fromEntries(Object.entries(times).map(([k, v]) => [k, Math.round(median(v) * 10) / 10]));
+interface TimeStats {
+  runs: number;
+  median_ms: number;
+  mean_ms: number;
+  sd_ms: number;
+  min_ms: number;
 }
 
-function benchStartup(): Record<string, unknown> {
+const round1 = (v: number): number => Math.round(v * 10) / 10;
+
+function stats(values: number[]): TimeStats {
+  const mean = values.reduce((a, b) => a + b, 0) / values.length;
+  const sd = Math.sqrt(values.reduce((a, b) => a + (b - mean) ** 2, 0) / Math.max(1, values.length - 1));
+  return { runs: values.length, median_ms: round1(median(values)), mean_ms: round1(mean), sd_ms: round1(sd), min_ms: round1(Math.min(...values)) };
+}
+
+/**
+ * Wall times of several commands, run interleaved (a, b, c, a, b, c, …) after
+ * 3 warm-up rounds, so that a load change on a shared machine hits all of them alike.
+ */
+function timeInterleaved(commands: Record<string, [string, string[]]>, runs: number): Record<string, TimeStats> {
+  const times: Record<string, number[]> = {};
+  for (let i = -3; i < runs; i++) {
+    for (const [name, [cmd, args]] of Object.entries(commands)) {
+      const ms = timeOnce(cmd, args);
+      if (i >= 0) (times[name] ??= []).push(ms);
+    }
+  }
+  return Object.fromEntries(Object.entries(times).map(([k, v]) => [k, stats(v)]));
+}
+
+/**
+ * A SIP UAS on 127.0.0.1 that answers every request 200 OK, in its own process
+ * (spawnSync blocks this one), so `probe options` can be timed one-shot.
+ */
+async function startSipResponder(): Promise<{ port: number; stop: () => void }> {
+  const code = `
+    const s = require('node:dgram').createSocket('udp4');
+    s.on('message', (msg, r) => {
+      const keep = msg.toString('latin1').split('\\r\\n').filter((l) => /^(via|v|from|f|to|t|call-id|i|cseq):/i.test(l));
+      s.send(['SIP/2.0 200 OK', ...keep, 'Content-Length: 0', '', ''].join('\\r\\n'), r.port, r.address);
+    });
+    s.bind(0, '127.0.0.1', () => process.stdout.write(s.address().port + '\\n'));`;
+  const child = spawn(process.execPath, ['-e', code], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const port = await new Promise<number>((resolve, reject) => {
+    child.stdout.once('data', (d: Buffer) => resolve(Number(String(d).trim())));
+    child.once('exit', (c) => reject(new Error(`SIP responder exited ${c}`)));
+  });
+  return { port, stop: () => child.kill() };
+}
+
+async function benchStartup(): Promise<Record<string, unknown>> {
   const main = path.join(ROOT, 'dist', 'cli', 'main.js');
   const node = process.execPath;
-  const result: Record<string, unknown> = { machine: machine(), budget: '`probe --help` and one-shot commands ≤ `node -e 0` + 60 ms' };
+  const runs = Number(arg('startup-runs') ?? 30);
+  const result: Record<string, unknown> = {
+    machine: machine(),
+    budget: '`probe --help` and one-shot commands ≤ `node -e 0` + 60 ms',
+    method: `dist/ (npm run build) run by plain node; ${runs} interleaved runs after 3 warm-up rounds; *_ms fields are medians, stats has mean ± sd`,
+  };
   if (!existsSync(main)) {
-    result.node_e_0_ms = timeInterleaved({ base: [node, ['-e', '0']] }).base;
+    result.node_e_0_ms = timeInterleaved({ base: [node, ['-e', '0']] }, runs).base?.median_ms;
     result.note = 'dist/cli/main.js missing: run `npm run build` first';
     return result;
   }
-  const t = timeInterleaved({
-    base: [node, ['-e', '0']],
-    help: [node, [main, '--help']],
-    mos: [node, [main, 'mos', '--codec', 'PCMU', '--loss', '1', '--json']],
-  });
-  const base = t.base ?? 0;
-  const help = t.help ?? 0;
-  const mos = t.mos ?? 0;
-  result.node_e_0_ms = base;
-  result.probe_help_ms = help;
-  result.probe_mos_ms = mos;
-  result.over_baseline_ms = { help: Math.round((help - base) * 10) / 10, mos: Math.round((mos - base) * 10) / 10 };
-  result.within_budget = help - base <= 60 && mos - base <= 60;
+  const sip = await startSipResponder();
+  let t: Record<string, TimeStats>;
+  try {
+    t = timeInterleaved(
+      {
+        base: [node, ['-e', '0']],
+        help: [node, [main, '--help']],
+        mos: [node, [main, 'mos', '--codec', 'PCMU', '--loss', '1', '--json']],
+        options: [node, [main, 'options', `sip:127.0.0.1:${sip.port}`, '--json']],
+      },
+      runs,
+    );
+  } finally {
+    sip.stop();
+  }
+  const med = (k: string): number => t[k]?.median_ms ?? 0;
+  const over = (k: string): number => round1(med(k) - med('base'));
+  const overMean = (k: string): number => round1((t[k]?.mean_ms ?? 0) - (t.base?.mean_ms ?? 0));
+  result.node_e_0_ms = med('base');
+  result.probe_help_ms = med('help');
+  result.probe_mos_ms = med('mos');
+  result.probe_options_ms = med('options');
+  result.over_baseline_ms = { help: over('help'), mos: over('mos'), options: over('options') };
+  result.over_baseline_mean_ms = { help: overMean('help'), mos: overMean('mos'), options: overMean('options') };
+  result.stats = t;
+  result.within_budget = over('help') <= 60 && over('mos') <= 60;
+  result.options_within_budget = over('options') <= 60;
+  result.loadavg_at_end = os.loadavg().map((x) => Math.round(x * 100) / 100);
   return result;
 }
 
@@ -147,7 +207,7 @@ async function benchRtp(): Promise<Record<string, unknown>> {
 const only = arg('only');
 mkdirSync(RESULTS, { recursive: true });
 if (only === undefined || only === 'startup') {
-  const r = benchStartup();
+  const r = await benchStartup();
   writeFileSync(path.join(RESULTS, 'cli-startup.json'), `${JSON.stringify(r, null, 2)}\n`);
   process.stdout.write(`cli-startup: ${JSON.stringify(r)}\n`);
 }

@@ -6,13 +6,16 @@
  *   flock /tmp/callprobe-lab.lock node --import tsx bench/soak.ts              # 30 minutes
  *   flock /tmp/callprobe-lab.lock node --import tsx bench/soak.ts --minutes 5  # shorter
  *   ... --runner tsx     run src/ through tsx instead of a compiled build (tsx costs RSS)
+ *   flock /tmp/callprobe-lab.lock node --import tsx bench/soak.ts --idle-only  # idle RSS only (~1 min),
+ *                                                 # written to bench/results/agent-idle.json
  *   node --import tsx bench/soak.ts --resummarize bench/results/agent-soak.json   # no lab
  *
  * Starts the PBX lab itself (test/lab/lab.ts; the lab lock is taken when no
  * ancestor holds it), compiles the agent into node_modules/.cache/callprobe-soak
  * (the shipped form: plain JS, no loader), then:
  *   1. idle: an agent whose only probe is due once a day; RSS right after start and
- *      once settled (the budget figure);
+ *      once settled (the budget figure), with the V8 flags the systemd unit and the
+ *      Dockerfile set (SHIPPED_NODE_FLAGS) and, for comparison, without them;
  *   2. soak: an agent with options/udp, register 1001, a 3 s call 1001 → 1002 and
  *      cert 5061, each every 10 s; VmRSS from /proc/<pid>/status and
  *      process_resident_memory_bytes from /metrics every 10 s.
@@ -34,6 +37,12 @@ const BUILD = path.join(ROOT, 'node_modules', '.cache', 'callprobe-soak');
 const MB = 2 ** 20;
 const IDLE_BUDGET_MB = 60;
 const FLAT_PERCENT = 10;
+/**
+ * V8 flags the agent ships with: NODE_OPTIONS in systemd/callprobe.service and the
+ * Dockerfile. A 1 MB semi-space keeps the young generation from growing to 16 MB
+ * during start-up (RSS at ready −5 MB, settled sooner); keep the three in step.
+ */
+const SHIPPED_NODE_FLAGS = ['--max-semi-space-size=1'];
 
 function arg(name: string): string | undefined {
   const i = process.argv.indexOf(`--${name}`);
@@ -280,7 +289,8 @@ async function main(): Promise<void> {
   const intervalS = Number(arg('interval') ?? 10);
   const runner = arg('runner') === 'tsx' ? 'tsx' : 'dist';
   if (!(minutes > 0) || !(intervalS >= 1)) throw new Error('--minutes must be > 0 and --interval ≥ 1');
-  const out = path.resolve(arg('out') ?? path.join(RESULTS, 'agent-soak.json'));
+  const idleOnly = process.argv.includes('--idle-only');
+  const out = path.resolve(arg('out') ?? path.join(RESULTS, idleOnly ? 'agent-idle.json' : 'agent-soak.json'));
   const startedAt = new Date().toISOString();
   const result: Record<string, unknown> = { machine: machine(), started_at: startedAt, minutes_requested: minutes };
 
@@ -304,11 +314,18 @@ async function main(): Promise<void> {
 
     log('idle measurement (2 × 25 s)');
     result.node_baseline_rss_mb = nodeBaselineRss();
-    result.idle = await measureIdle(dir, cmd);
-    // What V8's young generation costs: the default semi-space grows to 16 MB per half.
-    const idleSmall = await measureIdle(dir, ['--max-semi-space-size=1', ...cmd], 'idle-semi1');
-    result.idle_with_max_semi_space_1mb = { node_flags: '--max-semi-space-size=1', ...idleSmall, samples_1s: undefined };
-    log(`idle RSS ${(result.idle as { rss_settled_mb: number }).rss_settled_mb} MB (node alone ${String(result.node_baseline_rss_mb)} MB, semi-space 1 MB: ${String(idleSmall.rss_settled_mb)} MB)`);
+    result.idle = { node_flags: SHIPPED_NODE_FLAGS.join(' '), ...(await measureIdle(dir, [...SHIPPED_NODE_FLAGS, ...cmd])) };
+    // For comparison: V8 defaults (the young generation's semi-space grows to 16 MB per half).
+    const idlePlain = await measureIdle(dir, cmd, 'idle-plain');
+    result.idle_without_node_flags = { node_flags: '', ...idlePlain, samples_1s: undefined };
+    log(`idle RSS ${(result.idle as { rss_settled_mb: number }).rss_settled_mb} MB (node alone ${String(result.node_baseline_rss_mb)} MB, without node flags: ${String(idlePlain.rss_settled_mb)} MB)`);
+    if (idleOnly) {
+      result.verdicts = { idle_rss_under_60mb: (result.idle as { within_budget: boolean }).within_budget };
+      mkdirSync(path.dirname(out), { recursive: true });
+      writeFileSync(out, `${JSON.stringify(result, null, 2)}\n`);
+      log(`wrote ${path.relative(ROOT, out)}`);
+      return; // the finally below stops the lab
+    }
 
     const every = `${intervalS}s`;
     const probes = [
@@ -318,7 +335,7 @@ async function main(): Promise<void> {
       { name: 'soak-cert-5061', kind: 'cert', targets: [`sips:${LAB.host}:${LAB.ports.tls}`], interval: every, timeout: '5s' },
     ];
     result.probes = probes;
-    soakAgent = await startAgent(dir, 'soak', cmd, probes);
+    soakAgent = await startAgent(dir, 'soak', [...SHIPPED_NODE_FLAGS, ...cmd], probes);
     log(`soak agent pid ${soakAgent.proc.pid} on port ${soakAgent.port}: ${minutes} min, probes every ${every}`);
     const t0 = performance.now();
     const samples: Sample[] = [];
