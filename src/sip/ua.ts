@@ -6,7 +6,7 @@
 //   await ua.register({ expires }) / ua.unregister()   → RegisterOutcome (attempts = REGISTERs sent)
 //   const call = ua.invite('1002', { sdp, onProvisional, ringTimeoutMs }); await call.outcome; call.cancel()
 //     outcome: { ok, status, reason, dialog, remoteSdp, cancelled, attempts, failure?,
-//                timings: { dns_ms, connect_ms, tls_ms?, pdd_ms (INVITE → first 180/183), answer_ms } }
+//                timings: { dns_ms, connect_ms, tls_ms?, pdd_ms (INVITE → first 180/183, or the final response if none came first), answer_ms } }
 //   ua.onInvite((incoming) => { incoming.progress(180); await incoming.accept(sdp) → Dialog })
 //   dialog.bye() / reinvite(sdp) / info(body, type); dialog.on('bye' | 'reinvite' | 'info' | 'ended')
 //   ua.close()                    idempotent, releases every socket and timer
@@ -685,6 +685,10 @@ export class UserAgent {
         },
       });
       this.ownTimers.clear(ringTimer);
+      // A final response with no 180/183 before it (callee answered at once, or a
+      // proxy forwarded the 200 ahead of the 180): the request delay ends at the
+      // final response (RFC 6076 §4.3.1/§4.3.2, Session Request Delay).
+      if (pddMs === undefined && r.kind === 'final' && startedAt !== undefined) pddMs = performance.now() - startedAt;
       const flow = r.flow;
       const timings: CallOutcome['timings'] = { dns_ms: round(this.dnsMs), connect_ms: round(flow?.connectMs ?? 0) };
       if (flow?.transport === 'tls') timings.tls_ms = round(flow.tlsMs);

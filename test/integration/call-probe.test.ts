@@ -8,6 +8,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { capture, kamcmd, kamcmdOn, LAB, labWorkdir, rtpStreams, USERS } from '../lab/lab.js';
 import type { CallResult } from '../../src/probes/call/index.js';
 import { jitterTolerance } from './helpers/jitter.js';
+import { udpBackend } from '../../src/rtp/udp.js';
 
 const execFileP = promisify(execFile);
 const ROOT = path.resolve(import.meta.dirname, '../..');
@@ -81,6 +82,7 @@ describe('probe call through Kamailio', () => {
     expect(r.sip.final_status).toBe(200);
     expect(r.sip.timings_ms.pdd).toBeGreaterThan(0);
     expect(r.media?.codec).toBe('PCMU');
+    expect(r.media?.arrival_timestamps).toBe(udpBackend().name === 'udpio' ? 'kernel' : 'event_loop');
     const streams = await rtpStreams(pcap);
     const tolerance = jitterTolerance('call-probe');
     // caller→rtpengine, rtpengine→callee, callee→rtpengine, rtpengine→caller

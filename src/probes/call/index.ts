@@ -8,6 +8,7 @@ import { defaultAudioSource, encodedFrames, type AudioSource } from '../../rtp/a
 import type { G711Codec } from '../../rtp/g711.js';
 import { PortAllocator } from '../../rtp/ports.js';
 import { RtpSession, type RtpSessionStats } from '../../rtp/session.js';
+import { udpBackend } from '../../rtp/udp.js';
 import type { Dialog } from '../../sip/dialog.js';
 import type { SipResponse } from '../../sip/message.js';
 import { UserAgent, UaError, type CallOutcome, type FailurePhase, type UaFailure } from '../../sip/ua.js';
@@ -96,7 +97,18 @@ export interface CallResult extends ProbeResult {
     call_id: string | null;
     timings_ms: { register?: number; pdd?: number; answer?: number; setup?: number; bye?: number };
   };
-  media: { codec: G711Codec | null; duration_s: number; rtt_ms: number | null; directions: DirectionResult[] } | null;
+  media: {
+    codec: G711Codec | null;
+    duration_s: number;
+    rtt_ms: number | null;
+    /**
+     * Where packet arrival times (and so jitter) come from: `kernel` (SO_TIMESTAMPNS
+     * via the udpio addon, what tshark sees) or `event_loop` (node:dgram fallback,
+     * reads up to ~0.2 ms of jitter high on a busy host).
+     */
+    arrival_timestamps: 'kernel' | 'event_loop';
+    directions: DirectionResult[];
+  } | null;
   interrupted?: boolean;
 }
 
@@ -386,6 +398,7 @@ export async function probeCall(ctx: ProbeContext, spec: CallSpec): Promise<Call
       codec,
       duration_s: round(mediaS, 2),
       rtt_ms: callerStats.rtt_ms,
+      arrival_timestamps: udpBackend().name === 'udpio' ? 'kernel' : 'event_loop',
       directions: [
         calleeStats
           ? fromReceiver('caller_to_callee', callerStats.packets_sent, calleeStats, far?.session.localPort ?? 0)

@@ -67,6 +67,21 @@ describe('UserAgent', () => {
     expect(d?.ended).toBe(true);
   });
 
+  it('PDD ends at the 200 when no 180/183 came first (RFC 6076 session request delay)', async () => {
+    const callee = await ua({ server: 'sip:127.0.0.1:9', user: '1002' });
+    const caller = await ua({ server: `sip:127.0.0.1:${callee.localPort}`, user: '1001', timeoutMs: 3000 });
+    callee.onInvite((incoming) => {
+      setTimeout(() => void incoming.accept(SDP), 30); // answers without ringing
+    });
+    const provisional: number[] = [];
+    const out = await caller.invite(`sip:1002@127.0.0.1:${callee.localPort}`, { sdp: SDP, onProvisional: (r) => provisional.push(r.status) }).outcome;
+    expect(out.ok).toBe(true);
+    expect(provisional).not.toContain(180);
+    expect(out.timings.pdd_ms).toBeGreaterThanOrEqual(25);
+    expect(out.timings.pdd_ms).toBeLessThanOrEqual(out.timings.answer_ms ?? 0);
+    await out.dialog?.bye();
+  });
+
   it('CANCEL after 180 ends the call with 487 and the callee sees the cancel', async () => {
     const callee = await ua({ server: 'sip:127.0.0.1:9', user: '1002' });
     const caller = await ua({ server: `sip:127.0.0.1:${callee.localPort}`, user: '1001', timeoutMs: 3000 });
