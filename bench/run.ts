@@ -18,6 +18,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { rawDgramCostUs, runScale, type ScaleRun } from './rtp-scale.js';
+import { udpBackend } from '../src/rtp/udp.js';
 import { runSippReference, type SippRun } from './sipp-reference.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -155,6 +156,7 @@ async function benchRtp(): Promise<Record<string, unknown>> {
   const counts = (arg('streams') ?? '100,500,1000').split(',').map(Number).filter((n) => n >= 2 && n <= 1000);
   const out: Record<string, unknown> = {
     machine: machine(),
+    udp_backend: udpBackend(),
     method:
       'N RtpSessions in one process as N/2 loopback pairs (each session sends one 20 ms PCMU stream and receives one, ' +
       'with RFC 3550 stats), shared pacer, 2 s warm-up then a measured window; CPU from process.cpuUsage. ' +
