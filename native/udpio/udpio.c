@@ -62,17 +62,31 @@
 
 typedef struct instance instance_t;
 
+/*
+ * What a socket and a timer share: an fd watched by a uv_poll_t, one JS
+ * callback, and a lifetime split between JS (the external handle) and libuv
+ * (the poll handle, freed only after its close callback). First member of
+ * both, so a pointer to either is a pointer to this.
+ */
+enum polled_kind { KIND_SOCKET = 1, KIND_TIMER = 2 };
+
 typedef struct {
   uv_poll_t poll;
+  enum polled_kind kind;
   int fd;
-  int family;
-  double id;
-  int closing;  /* close() called or finalized: no more reads */
+  int closing;  /* close() called or finalized: no more callbacks */
   int orphaned; /* JS handle collected: free when the poll handle is closed */
   int closed;   /* poll handle closed */
   napi_env env;
-  napi_ref on_error;
+  napi_ref callback;
   instance_t *inst;
+  void (*on_close)(void *self); /* extra work when closing starts, or NULL */
+} polled_t;
+
+typedef struct {
+  polled_t base; /* callback: onError(errno, syscall) */
+  int family;
+  double id;
 } sock_t;
 
 typedef struct {
@@ -106,6 +120,12 @@ struct instance {
       return NULL;                                                      \
     }                                                                   \
   } while (0)
+
+static instance_t *get_instance(napi_env env) {
+  instance_t *inst = NULL;
+  napi_get_instance_data(env, (void **)&inst);
+  return inst;
+}
 
 static int64_t ts_ns(const struct timespec *t) { return (int64_t)t->tv_sec * 1000000000LL + t->tv_nsec; }
 
@@ -284,55 +304,76 @@ static int reserve(instance_t *inst, size_t bytes) {
 /* ---- sockets -------------------------------------------------------------- */
 
 static void on_poll_closed(uv_handle_t *handle) {
-  sock_t *s = (sock_t *)handle->data;
-  s->closed = 1;
-  if (s->orphaned) free(s);
+  polled_t *p = (polled_t *)handle->data;
+  p->closed = 1;
+  if (p->orphaned) free(p);
 }
 
-/* Stops reads, releases the JS reference and closes the socket; idempotent. */
-static void begin_close(sock_t *s) {
-  if (s->closing) return;
-  s->closing = 1;
-  s->inst->open_count--;
-  napi_delete_reference(s->env, s->on_error);
-  s->on_error = NULL;
-  uv_poll_stop(&s->poll);
-  /* uv_close takes the fd out of epoll before it returns, so the socket can
-   * be closed now: the port is free when close() returns, as with dgram. */
-  uv_close((uv_handle_t *)&s->poll, on_poll_closed);
-  close(s->fd);
-  s->fd = -1;
+/* Stops callbacks, releases the JS reference and closes the fd; idempotent. */
+static void polled_close(polled_t *p) {
+  if (p->closing) return;
+  p->closing = 1;
+  if (p->on_close) p->on_close(p);
+  napi_delete_reference(p->env, p->callback);
+  p->callback = NULL;
+  uv_poll_stop(&p->poll);
+  /* uv_close takes the fd out of epoll before it returns, so the fd can be
+   * closed now: a port is free when close() returns, as with dgram. */
+  uv_close((uv_handle_t *)&p->poll, on_poll_closed);
+  close(p->fd);
+  p->fd = -1;
 }
 
-static void finalize_sock(napi_env env, void *data, void *hint) {
+/* The JS handle was collected: free now if libuv is done with it, else when it is. */
+static void finalize_polled(napi_env env, void *data, void *hint) {
   (void)env;
   (void)hint;
-  sock_t *s = (sock_t *)data;
-  if (s->closed) {
-    free(s);
+  polled_t *p = (polled_t *)data;
+  if (p->closed) {
+    free(p);
     return;
   }
-  s->orphaned = 1;
-  begin_close(s);
+  p->orphaned = 1;
+  polled_close(p);
 }
 
+/* Sets up p (already calloc'ed, fd open) and starts watching fd for reads. */
+static int polled_start(polled_t *p, enum polled_kind kind, napi_env env, int fd, napi_value callback, uv_poll_cb on_readable, void (*on_close)(void *)) {
+  uv_loop_t *loop = NULL;
+  if (napi_get_uv_event_loop(env, &loop) != napi_ok || napi_create_reference(env, callback, 1, &p->callback) != napi_ok) return -1;
+  if (uv_poll_init(loop, &p->poll, fd) != 0) {
+    napi_delete_reference(env, p->callback);
+    return -1;
+  }
+  p->kind = kind;
+  p->fd = fd;
+  p->env = env;
+  p->inst = get_instance(env);
+  p->on_close = on_close;
+  p->poll.data = p;
+  uv_poll_start(&p->poll, UV_READABLE, on_readable);
+  return 0;
+}
+
+static void sock_on_close(void *self) { ((polled_t *)self)->inst->open_count--; }
+
 static void report_error(sock_t *s, int err, const char *syscall) {
-  if (s->on_error == NULL) return;
-  napi_env env = s->env;
+  if (s->base.callback == NULL) return;
+  napi_env env = s->base.env;
   napi_handle_scope hs;
   napi_open_handle_scope(env, &hs);
   napi_value argv[2];
   napi_create_int32(env, -err, &argv[0]);
   napi_create_string_utf8(env, syscall, NAPI_AUTO_LENGTH, &argv[1]);
-  call_js(env, s->inst->resource, s->inst->actx, s->on_error, 2, argv);
+  call_js(env, s->base.inst->resource, s->base.inst->actx, s->base.callback, 2, argv);
   napi_close_handle_scope(env, hs);
 }
 
 static void on_readable(uv_poll_t *handle, int status, int events) {
   (void)events;
   sock_t *s = (sock_t *)handle->data;
-  instance_t *inst = s->inst;
-  if (s->closing) return;
+  instance_t *inst = s->base.inst;
+  if (s->base.closing) return;
   if (status < 0) {
     report_error(s, -status, "poll");
     return;
@@ -361,7 +402,7 @@ static void on_readable(uv_poll_t *handle, int status, int events) {
       msgs[i].msg_hdr.msg_control = controls[i];
       msgs[i].msg_hdr.msg_controllen = sizeof controls[i];
     }
-    int n = recvmmsg(s->fd, msgs, BATCH, MSG_DONTWAIT, NULL);
+    int n = recvmmsg(s->base.fd, msgs, BATCH, MSG_DONTWAIT, NULL);
     if (n < 0) {
       if (errno == EINTR) continue;
       if (errno != EAGAIN && errno != EWOULDBLOCK) report_error(s, errno, "recvmmsg");
@@ -407,20 +448,18 @@ static void on_readable(uv_poll_t *handle, int status, int events) {
   }
 }
 
-static sock_t *get_sock(napi_env env, napi_value v) {
+/* The polled_t behind a JS handle, if it is one of `kind` (else a TypeError). */
+static polled_t *get_polled(napi_env env, napi_value v, enum polled_kind kind) {
   void *data = NULL;
-  if (napi_get_value_external(env, v, &data) != napi_ok || data == NULL) {
-    napi_throw_type_error(env, "E_UDPIO", "not a udpio socket handle");
+  if (napi_get_value_external(env, v, &data) != napi_ok || data == NULL || ((polled_t *)data)->kind != kind) {
+    napi_throw_type_error(env, "E_UDPIO", kind == KIND_SOCKET ? "not a udpio socket handle" : "not a udpio timer handle");
     return NULL;
   }
-  return (sock_t *)data;
+  return (polled_t *)data;
 }
 
-static instance_t *get_instance(napi_env env) {
-  instance_t *inst = NULL;
-  napi_get_instance_data(env, (void **)&inst);
-  return inst;
-}
+static sock_t *get_sock(napi_env env, napi_value v) { return (sock_t *)get_polled(env, v, KIND_SOCKET); }
+
 
 
 /* ---- precise timer: a timerfd on CLOCK_MONOTONIC, absolute deadlines ------ */
@@ -432,65 +471,22 @@ static instance_t *get_instance(napi_env env) {
  * sockets, not the pacer, keep a process alive.
  */
 typedef struct {
-  uv_poll_t poll;
-  int fd;
-  int closing;
-  int closed;
-  int orphaned;
-  napi_env env;
-  napi_ref callback;
-  instance_t *inst;
+  polled_t base; /* callback: fire() */
 } ptimer_t;
-
-static void on_timer_closed(uv_handle_t *handle) {
-  ptimer_t *t = (ptimer_t *)handle->data;
-  t->closed = 1;
-  if (t->orphaned) free(t);
-}
-
-static void timer_begin_close(ptimer_t *t) {
-  if (t->closing) return;
-  t->closing = 1;
-  napi_delete_reference(t->env, t->callback);
-  t->callback = NULL;
-  uv_poll_stop(&t->poll);
-  uv_close((uv_handle_t *)&t->poll, on_timer_closed);
-  close(t->fd);
-  t->fd = -1;
-}
-
-static void finalize_timer(napi_env env, void *data, void *hint) {
-  (void)env;
-  (void)hint;
-  ptimer_t *t = (ptimer_t *)data;
-  if (t->closed) {
-    free(t);
-    return;
-  }
-  t->orphaned = 1;
-  timer_begin_close(t);
-}
 
 static void on_timer(uv_poll_t *handle, int status, int events) {
   (void)status;
   (void)events;
   ptimer_t *t = (ptimer_t *)handle->data;
   uint64_t expirations;
-  if (t->closing || read(t->fd, &expirations, sizeof expirations) != (ssize_t)sizeof expirations) return;
+  if (t->base.closing || read(t->base.fd, &expirations, sizeof expirations) != (ssize_t)sizeof expirations) return;
   napi_handle_scope hs;
-  napi_open_handle_scope(t->env, &hs);
-  call_js(t->env, t->inst->resource, t->inst->actx, t->callback, 0, NULL);
-  napi_close_handle_scope(t->env, hs);
+  napi_open_handle_scope(t->base.env, &hs);
+  call_js(t->base.env, t->base.inst->resource, t->base.inst->actx, t->base.callback, 0, NULL);
+  napi_close_handle_scope(t->base.env, hs);
 }
 
-static ptimer_t *get_timer(napi_env env, napi_value v) {
-  void *data = NULL;
-  if (napi_get_value_external(env, v, &data) != napi_ok || data == NULL) {
-    napi_throw_type_error(env, "E_UDPIO", "not a udpio timer handle");
-    return NULL;
-  }
-  return (ptimer_t *)data;
-}
+static ptimer_t *get_timer(napi_env env, napi_value v) { return (ptimer_t *)get_polled(env, v, KIND_TIMER); }
 
 static napi_value TimerOpen(napi_env env, napi_callback_info info) {
   size_t argc = 1;
@@ -501,24 +497,16 @@ static napi_value TimerOpen(napi_env env, napi_callback_info info) {
     throw_errno(env, errno, "timerfd_create", "-", 0);
     return NULL;
   }
-  uv_loop_t *loop = NULL;
-  CHECK(napi_get_uv_event_loop(env, &loop));
   ptimer_t *t = calloc(1, sizeof *t);
-  if (t == NULL || uv_poll_init(loop, &t->poll, fd) != 0) {
+  if (t == NULL || polled_start(&t->base, KIND_TIMER, env, fd, argv[0], on_timer, NULL) != 0) {
     free(t);
     close(fd);
     throw_errno(env, ENOMEM, "timerfd", "-", 0);
     return NULL;
   }
-  t->fd = fd;
-  t->env = env;
-  t->inst = get_instance(env);
-  t->poll.data = t;
-  CHECK(napi_create_reference(env, argv[0], 1, &t->callback));
-  uv_poll_start(&t->poll, UV_READABLE, on_timer);
-  uv_unref((uv_handle_t *)&t->poll);
+  uv_unref((uv_handle_t *)&t->base.poll);
   napi_value handle;
-  CHECK(napi_create_external(env, t, finalize_timer, NULL, &handle));
+  CHECK(napi_create_external(env, t, finalize_polled, NULL, &handle));
   return handle;
 }
 
@@ -531,7 +519,7 @@ static napi_value TimerArm(napi_env env, napi_callback_info info) {
   if (t == NULL) return NULL;
   double at = 0;
   CHECK(napi_get_value_double(env, argv[1], &at));
-  if (t->closing) return NULL;
+  if (t->base.closing) return NULL;
   struct itimerspec spec;
   memset(&spec, 0, sizeof spec);
   if (at > 0) {
@@ -540,17 +528,7 @@ static napi_value TimerArm(napi_env env, napi_callback_info info) {
     spec.it_value.tv_sec = ns / 1000000000LL;
     spec.it_value.tv_nsec = ns % 1000000000LL;
   }
-  timerfd_settime(t->fd, TFD_TIMER_ABSTIME, &spec, NULL);
-  return NULL;
-}
-
-static napi_value TimerClose(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  ptimer_t *t = get_timer(env, argv[0]);
-  if (t == NULL) return NULL;
-  timer_begin_close(t);
+  timerfd_settime(t->base.fd, TFD_TIMER_ABSTIME, &spec, NULL);
   return NULL;
 }
 
@@ -599,33 +577,18 @@ static napi_value Open(napi_env env, napi_callback_info info) {
     throw_errno(env, err, "bind", address, port);
     return NULL;
   }
-  instance_t *inst = get_instance(env);
-  uv_loop_t *loop = NULL;
-  CHECK(napi_get_uv_event_loop(env, &loop));
   sock_t *s = calloc(1, sizeof *s);
-  if (s == NULL) {
+  if (s == NULL || polled_start(&s->base, KIND_SOCKET, env, fd, argv[4], on_readable, sock_on_close) != 0) {
+    free(s);
     close(fd);
     throw_errno(env, ENOMEM, "open", address, port);
     return NULL;
   }
-  s->fd = fd;
   s->family = family;
   s->id = id;
-  s->env = env;
-  s->inst = inst;
-  CHECK(napi_create_reference(env, argv[4], 1, &s->on_error));
-  if (uv_poll_init(loop, &s->poll, fd) != 0) {
-    napi_delete_reference(env, s->on_error);
-    close(fd);
-    free(s);
-    throw_errno(env, EIO, "poll", address, port);
-    return NULL;
-  }
-  s->poll.data = s;
-  uv_poll_start(&s->poll, UV_READABLE, on_readable);
-  inst->open_count++;
+  s->base.inst->open_count++;
   napi_value handle;
-  CHECK(napi_create_external(env, s, finalize_sock, NULL, &handle));
+  CHECK(napi_create_external(env, s, finalize_polled, NULL, &handle));
   return handle;
 }
 
@@ -636,7 +599,7 @@ static napi_value Send(napi_env env, napi_callback_info info) {
   sock_t *s = get_sock(env, argv[0]);
   if (s == NULL) return NULL;
   napi_value result;
-  if (s->closing) {
+  if (s->base.closing) {
     napi_create_int32(env, -EBADF, &result);
     return result;
   }
@@ -662,7 +625,7 @@ static napi_value Send(napi_env env, napi_callback_info info) {
   } else {
     ssize_t sent;
     do {
-      sent = sendto(s->fd, data, length, 0, (struct sockaddr *)&sa, salen);
+      sent = sendto(s->base.fd, data, length, 0, (struct sockaddr *)&sa, salen);
     } while (sent < 0 && errno == EINTR);
     if (sent < 0) rc = -errno;
   }
@@ -679,7 +642,7 @@ static napi_value LocalPort(napi_env env, napi_callback_info info) {
   struct sockaddr_storage sa;
   socklen_t len = sizeof sa;
   int port = -1;
-  if (!s->closing && getsockname(s->fd, (struct sockaddr *)&sa, &len) == 0) {
+  if (!s->base.closing && getsockname(s->base.fd, (struct sockaddr *)&sa, &len) == 0) {
     port = sa.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&sa)->sin6_port)
                                     : ntohs(((struct sockaddr_in *)&sa)->sin_port);
   }
@@ -688,13 +651,17 @@ static napi_value LocalPort(napi_env env, napi_callback_info info) {
   return result;
 }
 
+/* close(socket) and timerClose(timer): both are polled_t underneath. */
 static napi_value Close(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
+  void *data = NULL;
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  sock_t *s = get_sock(env, argv[0]);
-  if (s == NULL) return NULL;
-  begin_close(s);
+  if (napi_get_value_external(env, argv[0], &data) != napi_ok || data == NULL) {
+    napi_throw_type_error(env, "E_UDPIO", "not a udpio handle");
+    return NULL;
+  }
+  polled_close((polled_t *)data);
   return NULL;
 }
 
@@ -757,7 +724,7 @@ NAPI_MODULE_INIT() {
     {"openCount", NULL, OpenCount, NULL, NULL, NULL, napi_enumerable, NULL},
     {"timerOpen", NULL, TimerOpen, NULL, NULL, NULL, napi_enumerable, NULL},
     {"timerArm", NULL, TimerArm, NULL, NULL, NULL, napi_enumerable, NULL},
-    {"timerClose", NULL, TimerClose, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"timerClose", NULL, Close, NULL, NULL, NULL, napi_enumerable, NULL}, /* same lifecycle as a socket */
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return NULL;
   return exports;
