@@ -6,7 +6,7 @@
 // Every connection reports its connect and TLS handshake time.
 import dgram from 'node:dgram';
 import net from 'node:net';
-import tls from 'node:tls';
+import type { DetailedPeerCertificate } from 'node:tls';
 import { performance } from 'node:perf_hooks';
 import { SipStreamFramer } from './framer.js';
 import { parseMessage, serializeMessage, type SipMessage } from './message.js';
@@ -82,7 +82,7 @@ interface StreamConn {
   framer: SipStreamFramer;
   localAddress: string;
   localPort: number;
-  peerCertificate?: tls.DetailedPeerCertificate;
+  peerCertificate?: DetailedPeerCertificate;
   tlsProtocol?: string;
 }
 
@@ -231,11 +231,13 @@ export class TransportLayer {
     const connectMs = performance.now() - t0;
     let socket: net.Socket = raw;
     let tlsMs = 0;
-    let peerCertificate: tls.DetailedPeerCertificate | undefined;
+    let peerCertificate: DetailedPeerCertificate | undefined;
     let tlsProtocol: string | undefined;
     if (dest.transport === 'tls') {
       const o = this.opts.tls ?? {};
       const servername = dest.servername ?? o.servername;
+      // Loaded here, not at start-up: node:tls costs ~9 ms to load and UDP/TCP never need it.
+      const tls = await import('node:tls');
       const t1 = performance.now();
       const secure = tls.connect({
         socket: raw,
@@ -319,7 +321,7 @@ export class TransportLayer {
   }
 
   /** The certificate chain the TLS peer at `dest` presented (kept for the cert probe). */
-  peerCertificate(dest: Destination): tls.DetailedPeerCertificate | undefined {
+  peerCertificate(dest: Destination): DetailedPeerCertificate | undefined {
     return this.conns.get(connKey(dest))?.peerCertificate;
   }
 
