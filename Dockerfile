@@ -11,14 +11,21 @@
 # or drop that media (and SIP Via/Contact would carry the container address).
 # See docs/operations.md.
 
-# --- build: compile TypeScript, then keep production dependencies only ---
+# --- build: compile TypeScript and the udpio addon, keep production dependencies only ---
 FROM node:20-bookworm-slim AS build
+# C toolchain for native/udpio (kernel RTP timestamps; see docs/decisions.md "udpio").
+RUN apt-get update && apt-get install -y --no-install-recommends g++ make python3 \
+ && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY package.json package-lock.json ./
 RUN npm ci --ignore-scripts --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
+COPY native/udpio/binding.gyp native/udpio/udpio.c ./native/udpio/
+COPY scripts/build-native.mjs ./scripts/
+# CI=true: a failed addon build fails the image build instead of shipping the dgram fallback.
 RUN npx tsc -p tsconfig.build.json \
+ && CI=true node scripts/build-native.mjs \
  && npm prune --omit=dev --ignore-scripts --no-audit --no-fund
 
 # --- runtime ---
@@ -32,6 +39,7 @@ WORKDIR /opt/callprobe
 COPY --from=build /src/package.json ./package.json
 COPY --from=build /src/node_modules ./node_modules
 COPY --from=build /src/dist ./dist
+COPY --from=build /src/native/udpio/build/Release/udpio.node ./native/udpio/build/Release/udpio.node
 COPY probes ./probes
 COPY scenarios ./scenarios
 COPY docs ./docs

@@ -115,6 +115,17 @@ describe('Dockerfile', () => {
     expect(text).toMatch(/--network host/);
   });
 
+  it('builds the udpio addon (failing the build if it cannot) and ships it where src/rtp/udp.ts loads it', () => {
+    const build = instructions.slice(0, lastFrom);
+    expect(build.some((i) => i.op === 'RUN' && /CI=true node scripts\/build-native\.mjs/.test(i.args))).toBe(true);
+    expect(build.some((i) => i.op === 'RUN' && /apt-get install .*g\+\+.*make.*python3/.test(i.args))).toBe(true);
+    // udp.ts: new URL('../../native/udpio/build/Release/udpio.node', import.meta.url) from dist/rtp/
+    const addon = runtime.find((i) => i.op === 'COPY' && i.args.includes('udpio.node'));
+    expect(addon?.args).toBe('--from=build /src/native/udpio/build/Release/udpio.node ./native/udpio/build/Release/udpio.node');
+    expect(runtime.find((i) => i.op === 'WORKDIR')?.args).toBe('/opt/callprobe');
+    expect(readFileSync(join(ROOT, 'src/rtp/udp.ts'), 'utf8')).toContain("'../../native/udpio/build/Release/udpio.node'");
+  });
+
   it('copies only paths that exist and that .dockerignore lets through', () => {
     const ignored = readFileSync(join(ROOT, '.dockerignore'), 'utf8')
       .split('\n')
