@@ -26,7 +26,6 @@
  *   localPort(handle) -> number
  *   close(handle)                                          (idempotent)
  *   monotonicNs() -> number      (CLOCK_MONOTONIC, the clock of hrtime)
- *   openCount() -> number        (sockets of this environment not yet closed)
  *   timerOpen(fn) -> timer;  timerArm(timer, absMonotonicNs | 0);  timerClose(timer)
  *        (a one-shot timerfd on CLOCK_MONOTONIC for the pacer)
  *
@@ -80,7 +79,6 @@ typedef struct {
   napi_env env;
   napi_ref callback;
   instance_t *inst;
-  void (*on_close)(void *self); /* extra work when closing starts, or NULL */
 } polled_t;
 
 typedef struct {
@@ -99,7 +97,6 @@ typedef struct {
 } queued_t;
 
 struct instance {
-  int open_count;
   napi_env env;
   napi_ref dispatcher;
   napi_ref resource;
@@ -313,7 +310,6 @@ static void on_poll_closed(uv_handle_t *handle) {
 static void polled_close(polled_t *p) {
   if (p->closing) return;
   p->closing = 1;
-  if (p->on_close) p->on_close(p);
   napi_delete_reference(p->env, p->callback);
   p->callback = NULL;
   uv_poll_stop(&p->poll);
@@ -338,7 +334,7 @@ static void finalize_polled(napi_env env, void *data, void *hint) {
 }
 
 /* Sets up p (already calloc'ed, fd open) and starts watching fd for reads. */
-static int polled_start(polled_t *p, enum polled_kind kind, napi_env env, int fd, napi_value callback, uv_poll_cb on_readable, void (*on_close)(void *)) {
+static int polled_start(polled_t *p, enum polled_kind kind, napi_env env, int fd, napi_value callback, uv_poll_cb on_readable) {
   uv_loop_t *loop = NULL;
   if (napi_get_uv_event_loop(env, &loop) != napi_ok || napi_create_reference(env, callback, 1, &p->callback) != napi_ok) return -1;
   if (uv_poll_init(loop, &p->poll, fd) != 0) {
@@ -349,13 +345,10 @@ static int polled_start(polled_t *p, enum polled_kind kind, napi_env env, int fd
   p->fd = fd;
   p->env = env;
   p->inst = get_instance(env);
-  p->on_close = on_close;
   p->poll.data = p;
   uv_poll_start(&p->poll, UV_READABLE, on_readable);
   return 0;
 }
-
-static void sock_on_close(void *self) { ((polled_t *)self)->inst->open_count--; }
 
 static void report_error(sock_t *s, int err, const char *syscall) {
   if (s->base.callback == NULL) return;
@@ -498,7 +491,7 @@ static napi_value TimerOpen(napi_env env, napi_callback_info info) {
     return NULL;
   }
   ptimer_t *t = calloc(1, sizeof *t);
-  if (t == NULL || polled_start(&t->base, KIND_TIMER, env, fd, argv[0], on_timer, NULL) != 0) {
+  if (t == NULL || polled_start(&t->base, KIND_TIMER, env, fd, argv[0], on_timer) != 0) {
     free(t);
     close(fd);
     throw_errno(env, ENOMEM, "timerfd", "-", 0);
@@ -578,7 +571,7 @@ static napi_value Open(napi_env env, napi_callback_info info) {
     return NULL;
   }
   sock_t *s = calloc(1, sizeof *s);
-  if (s == NULL || polled_start(&s->base, KIND_SOCKET, env, fd, argv[4], on_readable, sock_on_close) != 0) {
+  if (s == NULL || polled_start(&s->base, KIND_SOCKET, env, fd, argv[4], on_readable) != 0) {
     free(s);
     close(fd);
     throw_errno(env, ENOMEM, "open", address, port);
@@ -586,7 +579,6 @@ static napi_value Open(napi_env env, napi_callback_info info) {
   }
   s->family = family;
   s->id = id;
-  s->base.inst->open_count++;
   napi_value handle;
   CHECK(napi_create_external(env, s, finalize_polled, NULL, &handle));
   return handle;
@@ -674,14 +666,6 @@ static napi_value MonotonicNs(napi_env env, napi_callback_info info) {
   return result;
 }
 
-static napi_value OpenCount(napi_env env, napi_callback_info info) {
-  (void)info;
-  instance_t *inst = get_instance(env);
-  napi_value result;
-  napi_create_int32(env, inst ? inst->open_count : 0, &result);
-  return result;
-}
-
 static void on_check_closed(uv_handle_t *handle) { free(handle); }
 
 static void free_instance(napi_env env, void *data, void *hint) {
@@ -721,7 +705,6 @@ NAPI_MODULE_INIT() {
     {"localPort", NULL, LocalPort, NULL, NULL, NULL, napi_enumerable, NULL},
     {"close", NULL, Close, NULL, NULL, NULL, napi_enumerable, NULL},
     {"monotonicNs", NULL, MonotonicNs, NULL, NULL, NULL, napi_enumerable, NULL},
-    {"openCount", NULL, OpenCount, NULL, NULL, NULL, napi_enumerable, NULL},
     {"timerOpen", NULL, TimerOpen, NULL, NULL, NULL, napi_enumerable, NULL},
     {"timerArm", NULL, TimerArm, NULL, NULL, NULL, napi_enumerable, NULL},
     {"timerClose", NULL, Close, NULL, NULL, NULL, napi_enumerable, NULL}, /* same lifecycle as a socket */

@@ -146,11 +146,6 @@ export class Pacer {
     this.preciseSpinMs = opts.preciseSpinMs ?? 0.2;
   }
 
-  /** Whether deadlines are met by a precise timer (no spinning). */
-  get precisionTimer(): boolean {
-    return this.precise !== undefined;
-  }
-
   /** Number of streams paced. */
   get size(): number {
     return this.heap.length;

@@ -45,11 +45,14 @@ interface UdpIoBinding {
   localPort(handle: Handle): number;
   close(handle: Handle): void;
   monotonicNs(): number;
-  openCount(): number;
   timerOpen(fn: () => void): Handle;
   timerArm(timer: Handle, absMonotonicNs: number): void;
   timerClose(timer: Handle): void;
 }
+
+/** Open udpio sockets by the id the addon tags their datagrams with. */
+const byId = new Map<number, UdpioSocket>();
+let nextId = 1;
 
 let loaded: { binding: UdpIoBinding | undefined; reason: string } | undefined;
 
@@ -81,7 +84,7 @@ export function udpBackend(): { name: 'udpio' | 'dgram'; reason: string } {
 
 /** udpio sockets of this process not yet closed (0 without the addon). */
 export function openUdpioSockets(): number {
-  return load().binding?.openCount() ?? 0;
+  return byId.size;
 }
 
 /** The addon's own CLOCK_MONOTONIC reading in ms on monotonicClock (tests check the clocks agree). */
@@ -123,10 +126,6 @@ function errnoError(errno: number, syscall: string, detail?: string): NodeJS.Err
   err.syscall = syscall;
   return err;
 }
-
-/** Open udpio sockets by the id the addon tags their datagrams with. */
-const byId = new Map<number, UdpioSocket>();
-let nextId = 1;
 
 /** Fields per datagram in the addon's meta array (see native/udpio/udpio.c). */
 const META_FIELDS = 6;
