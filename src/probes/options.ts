@@ -46,25 +46,39 @@ export function timingsMs(t: { dns_ms?: number; connect_ms?: number; tls_ms?: nu
   return out;
 }
 
-/** Creates the UA or returns the failure (dns / bind) as a result. */
-export async function createUaForProbe(
+/**
+ * Runs `use` with a UA made for one probe run: a failure to create it (dns,
+ * bind) is returned as the probe's result; an abort of `ctx.signal` closes the
+ * UA (so `use` ends with whatever failure that gives); the UA is always closed.
+ */
+export async function withProbeUa(
   ctx: ProbeContext,
   opts: UserAgentOptions,
   base: ProbeResult,
-): Promise<{ ua: UserAgent } | { result: ProbeResult }> {
+  use: (ua: UserAgent) => Promise<ProbeResult>,
+): Promise<ProbeResult> {
+  let ua: UserAgent;
   try {
-    return { ua: await UserAgent.create({ ...opts, logger: ctx.logger }) };
+    ua = await UserAgent.create({ ...opts, logger: ctx.logger });
   } catch (err) {
     if (err instanceof UaError) {
-      return { result: { ...base, success: false, failures: [{ check: 'sip_setup', phase: failurePhase(err.phase, 'internal'), message: err.message }] } };
+      return { ...base, success: false, failures: [{ check: 'sip_setup', phase: failurePhase(err.phase, 'internal'), message: err.message }] };
     }
     throw err;
+  }
+  const onAbort = (): void => ua.close();
+  ctx.signal.addEventListener('abort', onAbort, { once: true });
+  try {
+    return await use(ua);
+  } finally {
+    ctx.signal.removeEventListener('abort', onAbort);
+    ua.close();
   }
 }
 
 export async function probeOptions(ctx: ProbeContext, spec: OptionsProbeSpec): Promise<ProbeResult> {
   const base: ProbeResult = { probe: 'options', success: false, target: spec.target, transport: spec.transport ?? 'udp', failures: [] };
-  const created = await createUaForProbe(
+  return withProbeUa(
     ctx,
     {
       server: spec.target,
@@ -75,36 +89,29 @@ export async function probeOptions(ctx: ProbeContext, spec: OptionsProbeSpec): P
       ...(spec.localAddress ? { localAddress: spec.localAddress } : {}),
     },
     base,
-  );
-  if ('result' in created) return created.result;
-  const ua = created.ua;
-  const onAbort = (): void => ua.close();
-  ctx.signal.addEventListener('abort', onAbort, { once: true });
-  try {
-    const out = await ua.options(spec.requestUri);
-    const result: ProbeResult = { ...base, transport: ua.serverDest.transport, timings_ms: timingsMs(out.timings), failures: [] };
-    if (out.status !== undefined) {
-      result.status = out.status;
-      result.reason = out.reason;
-    }
-    const tlsInfo = peerTlsInfo(ua);
-    if (tlsInfo) result.tls = tlsInfo;
-    if (out.ok) {
-      result.success = true;
+    async (ua) => {
+      const out = await ua.options(spec.requestUri);
+      const result: ProbeResult = { ...base, transport: ua.serverDest.transport, timings_ms: timingsMs(out.timings), failures: [] };
+      if (out.status !== undefined) {
+        result.status = out.status;
+        result.reason = out.reason;
+      }
+      const tlsInfo = peerTlsInfo(ua);
+      if (tlsInfo) result.tls = tlsInfo;
+      if (out.ok) {
+        result.success = true;
+        return result;
+      }
+      const failure = toFailure(out.failure, 'options', 'options_response');
+      if (out.status !== undefined) {
+        failure.expected = '2xx';
+        failure.actual = out.status;
+      }
+      if (ctx.signal.aborted) failure.message = `aborted: ${failure.message ?? ''}`;
+      result.failures.push(failure);
       return result;
-    }
-    const failure = toFailure(out.failure, 'options', 'options_response');
-    if (out.status !== undefined) {
-      failure.expected = '2xx';
-      failure.actual = out.status;
-    }
-    if (ctx.signal.aborted) failure.message = `aborted: ${failure.message ?? ''}`;
-    result.failures.push(failure);
-    return result;
-  } finally {
-    ctx.signal.removeEventListener('abort', onAbort);
-    ua.close();
-  }
+    },
+  );
 }
 
 /** What the TLS peer presented (kept for the cert probe and for humans). */

@@ -11,7 +11,7 @@ import { createHash } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { ProbeContext } from './context.js';
 import type { Failure, ProbeResult } from './result.js';
-import { createUaForProbe, timingsMs, toFailure } from './options.js';
+import { timingsMs, toFailure, withProbeUa } from './options.js';
 import { parseServer } from '../sip/ua.js';
 
 export interface RegisterProbeSpec {
@@ -73,7 +73,7 @@ export async function probeRegister(ctx: ProbeContext, spec: RegisterProbeSpec):
   }
   const domain = spec.domain ?? parseServer(spec.server)?.host;
   const instanceId = spec.instanceId ?? (domain !== undefined ? probeInstanceId(spec.user, domain) : undefined);
-  const created = await createUaForProbe(
+  return withProbeUa(
     ctx,
     {
       server: spec.server,
@@ -90,44 +90,37 @@ export async function probeRegister(ctx: ProbeContext, spec: RegisterProbeSpec):
       ...(instanceId !== undefined ? { instanceId } : {}),
     },
     base,
-  );
-  if ('result' in created) return created.result;
-  const ua = created.ua;
-  const onAbort = (): void => ua.close();
-  ctx.signal.addEventListener('abort', onAbort, { once: true });
-  try {
-    const out =
-      spec.unregisterAll || spec.unregister ? await ua.unregister({ all: spec.unregisterAll === true }) : await ua.register({ expires: spec.expires ?? 300 });
-    const result: ProbeResult = {
-      ...base,
-      transport: ua.serverDest.transport,
-      success: out.ok,
-      attempts: out.attempts,
-      contact: out.contact,
-      timings_ms: timingsMs(out.timings),
-      failures: [],
-    };
-    if (out.status !== undefined) {
-      result.status = out.status;
-      result.reason = out.reason;
-    }
-    if (out.expires !== undefined) result.expires = out.expires;
-    if (instanceId !== undefined && !spec.unregisterAll) result.instance_id = instanceId;
-    if (out.removed !== undefined) result.removed = out.removed;
-    if (out.kept !== undefined) result.other_bindings = out.kept;
-    if (!out.ok) {
-      const f: Failure = out.failure
-        ? toFailure(out.failure, 'register', out.failure.code === 'EAUTH' ? 'credentials' : 'register_response')
-        : { check: 'register_response', phase: 'register', message: out.reason };
+    async (ua) => {
+      const out =
+        spec.unregisterAll || spec.unregister ? await ua.unregister({ all: spec.unregisterAll === true }) : await ua.register({ expires: spec.expires ?? 300 });
+      const result: ProbeResult = {
+        ...base,
+        transport: ua.serverDest.transport,
+        success: out.ok,
+        attempts: out.attempts,
+        contact: out.contact,
+        timings_ms: timingsMs(out.timings),
+        failures: [],
+      };
       if (out.status !== undefined) {
-        f.expected = '2xx';
-        f.actual = out.status;
+        result.status = out.status;
+        result.reason = out.reason;
       }
-      result.failures.push(f);
-    }
-    return result;
-  } finally {
-    ctx.signal.removeEventListener('abort', onAbort);
-    ua.close();
-  }
+      if (out.expires !== undefined) result.expires = out.expires;
+      if (instanceId !== undefined && !spec.unregisterAll) result.instance_id = instanceId;
+      if (out.removed !== undefined) result.removed = out.removed;
+      if (out.kept !== undefined) result.other_bindings = out.kept;
+      if (!out.ok) {
+        const f: Failure = out.failure
+          ? toFailure(out.failure, 'register', out.failure.code === 'EAUTH' ? 'credentials' : 'register_response')
+          : { check: 'register_response', phase: 'register', message: out.reason };
+        if (out.status !== undefined) {
+          f.expected = '2xx';
+          f.actual = out.status;
+        }
+        result.failures.push(f);
+      }
+      return result;
+    },
+  );
 }
