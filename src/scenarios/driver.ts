@@ -23,11 +23,9 @@ export interface ScenarioAccount {
   auth_user?: string;
 }
 
-/** Everything a run needs besides the scenario: credentials and where the PBX is. */
-export interface DriverOptions {
+/** Where a scenario's calls go and as whom: the PBX, credentials, media settings. */
+export interface ScenarioTarget {
   scenario: Scenario;
-  /** Directory relative audio paths are resolved against. */
-  baseDir: string;
   accounts: Readonly<Record<string, ScenarioAccount>>;
   server: string;
   transport: 'udp' | 'tcp' | 'tls';
@@ -36,6 +34,12 @@ export interface DriverOptions {
   rtpPortMax: number;
   localAddress?: string;
   tls?: { insecure?: boolean };
+}
+
+/** Everything a run needs: the target, where audio files are, and the run's own settings. */
+export interface DriverOptions extends ScenarioTarget {
+  /** Directory relative audio paths are resolved against. */
+  baseDir: string;
   /** SIP transaction timeout (Timer B/F); default 90 % of the step timeout. */
   sipTimeoutMs?: number;
   logger: Logger;

@@ -7,8 +7,7 @@ import type { Config, Thresholds } from '../config/schema.js';
 import type { ProbeContext } from '../probes/context.js';
 import type { Failure, ProbeResult } from '../probes/result.js';
 import { evaluateThresholds } from '../probes/runner.js';
-import type { G711Codec } from '../rtp/g711.js';
-import { ScenarioDriver, type ScenarioAccount, type ScenarioCall } from './driver.js';
+import { ScenarioDriver, type ScenarioCall, type ScenarioTarget } from './driver.js';
 import { executeSteps, type StepResult } from './executor.js';
 import { loadScenario, scenarioDir, ScenarioError } from './load.js';
 import type { Scenario } from './schema.js';
@@ -20,20 +19,11 @@ export type { ScenarioCall } from './driver.js';
 
 type ThresholdSet = Omit<Thresholds, 'asr_min_percent'>;
 
-export interface ScenarioSpec {
-  scenario: Scenario;
+export interface ScenarioSpec extends ScenarioTarget {
   /** The scenario file (absolute); relative audio paths are resolved next to it. */
   file?: string;
-  accounts: Readonly<Record<string, ScenarioAccount>>;
-  server: string;
-  transport: 'udp' | 'tcp' | 'tls';
-  codecs: readonly G711Codec[];
-  rtpPortMin: number;
-  rtpPortMax: number;
   /** Base thresholds (config, probe definition); the scenario's own override them. */
   thresholds: ThresholdSet;
-  localAddress?: string;
-  tls?: { insecure?: boolean };
 }
 
 export interface ScenarioResult extends ProbeResult {
@@ -99,19 +89,8 @@ export async function scenarioProbe(ctx: ProbeContext, spec: ScenarioSpec): Prom
     steps: [],
     failures: [],
   };
-  const driver = new ScenarioDriver({
-    scenario,
-    baseDir: spec.file !== undefined ? scenarioDir(spec.file) : process.cwd(),
-    accounts: spec.accounts,
-    server: spec.server,
-    transport: spec.transport,
-    codecs: spec.codecs,
-    rtpPortMin: spec.rtpPortMin,
-    rtpPortMax: spec.rtpPortMax,
-    ...(spec.localAddress !== undefined ? { localAddress: spec.localAddress } : {}),
-    ...(spec.tls ? { tls: spec.tls } : {}),
-    logger: ctx.logger,
-  });
+  const { file, thresholds: _thresholds, ...target } = spec;
+  const driver = new ScenarioDriver({ ...target, baseDir: file !== undefined ? scenarioDir(file) : process.cwd(), logger: ctx.logger });
   try {
     const outcome = await executeSteps(scenario.steps, driver, ctx.signal);
     result.steps = outcome.steps;
