@@ -81,18 +81,9 @@ beforeAll(async () => {
   probes = defs.map((p) => ({ name: String(p.name), kind: String(p.kind) }));
   writeFileSync(join(dir, 'probes.yaml'), stringify({ probes: defs }));
 
-  const runner = join(dir, 'run-agent.mts');
-  writeFileSync(
-    runner,
-    `const { Command } = await import(${JSON.stringify(join(ROOT, 'node_modules/commander/esm.mjs'))});
-const { register } = await import(${JSON.stringify(join(ROOT, 'src/cli/agent.ts'))});
-const p = new Command(); p.exitOverride(); register(p);
-await p.parseAsync(['node', 'probe', 'agent', ...process.argv.slice(2)]);
-`,
-  );
   agent = spawnTracked(
     process.execPath,
-    ['--import', 'tsx', runner, '--config', join(dir, 'callprobe.yaml'), '--probes', join(dir, 'probes.yaml'), '--log-level', 'warn'],
+    ['--import', 'tsx', 'src/cli/main.ts', 'agent', '--config', join(dir, 'callprobe.yaml'), '--probes', join(dir, 'probes.yaml'), '--log-level', 'warn'],
     { cwd: ROOT, name: 'callprobe-agent' },
   );
   await until('the agent to listen', async () => ((await fetch(`http://127.0.0.1:${agentPort}/-/ready`)).ok ? true : undefined), 20_000);

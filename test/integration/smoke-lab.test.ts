@@ -13,23 +13,12 @@ import { startKamailio, stopKamailio, USERS } from '../lab/lab.js';
 const ROOT = resolve(import.meta.dirname, '../..');
 const dir = mkdtempSync(join(tmpdir(), 'cp-smoke-'));
 
-/** A runner script for one CLI module (the lead wires it into main.ts). */
-function writeCliRunner(module: string): string {
-  const file = join(dir, `run-${module}.mts`);
-  writeFileSync(
-    file,
-    `const { Command } = await import(${JSON.stringify(join(ROOT, 'node_modules/commander/esm.mjs'))});
-const { register } = await import(${JSON.stringify(join(ROOT, `src/cli/${module}.ts`))});
-const p = new Command(); p.exitOverride(); register(p);
-await p.parseAsync(['node', 'probe', ${JSON.stringify(module)}, ...process.argv.slice(2)]);
-`,
-  );
-  return file;
-}
+/** The probe CLI as shipped (src/cli/main.ts under tsx), run from the test's own directory. */
+const MAIN = join(ROOT, 'src/cli/main.ts');
 
-function runCli(runner: string, args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+function runCli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((done) => {
-    execFile(join(ROOT, 'node_modules/.bin/tsx'), [runner, ...args], { cwd: dir, timeout: 60_000 }, (err, stdout, stderr) => {
+    execFile(join(ROOT, 'node_modules/.bin/tsx'), [MAIN, ...args], { cwd: dir, timeout: 60_000 }, (err, stdout, stderr) => {
       const code = err === null ? 0 : typeof err.code === 'number' ? err.code : null;
       done({ code, stdout, stderr });
     });
@@ -60,7 +49,6 @@ print(json.dumps(out))
 
 let suiteFile: string;
 let probeCount: number;
-let runner: string;
 const missingKinds: string[] = [];
 
 beforeAll(() => {
@@ -76,7 +64,6 @@ beforeAll(() => {
   suiteFile = missingKinds.length === 0 ? join(ROOT, 'probes/smoke.yaml') : join(dir, 'smoke.yaml');
   if (missingKinds.length > 0) writeFileSync(suiteFile, stringify({ probes }));
   probeCount = probes.length;
-  runner = writeCliRunner('smoke');
 });
 
 afterAll(async () => {
@@ -88,7 +75,7 @@ describe('probe smoke against the lab', () => {
     if (missingKinds.length > 0) console.warn(`smoke: kinds not in this build, left out: ${missingKinds.join(', ')}`);
     const out = join(dir, 'ok.xml');
     const t0 = Date.now();
-    const r = await runCli(runner, [suiteFile, '--config', join(dir, 'callprobe.yaml'), '--junit', out]);
+    const r = await runCli(['smoke', suiteFile, '--config', join(dir, 'callprobe.yaml'), '--junit', out]);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     expect(Date.now() - t0).toBeLessThan(15_000);
@@ -102,7 +89,7 @@ describe('probe smoke against the lab', () => {
     await stopKamailio();
     try {
       const out = join(dir, 'down.xml');
-      const r = await runCli(runner, [suiteFile, '--config', join(dir, 'callprobe.yaml'), '--junit', out, '--json']);
+      const r = await runCli(['smoke', suiteFile, '--config', join(dir, 'callprobe.yaml'), '--junit', out, '--json']);
       expect(r.code).toBe(1);
       const json = JSON.parse(r.stdout) as { success: boolean; results: { probe: string; kind: string; success: boolean; failures: { phase: string }[] }[] };
       expect(json.success).toBe(false);

@@ -19,17 +19,8 @@ function freePort(): Promise<number> {
   });
 }
 
-function startAgent(dir: string, args: string[]) {
-  const runner = join(dir, 'run.mts');
-  writeFileSync(
-    runner,
-    `const { Command } = await import(${JSON.stringify(join(ROOT, 'node_modules/commander/esm.mjs'))});
-const { register } = await import(${JSON.stringify(join(ROOT, 'src/cli/agent.ts'))});
-const p = new Command(); p.exitOverride(); register(p);
-await p.parseAsync(['node', 'probe', 'agent', ...process.argv.slice(2)]);
-`,
-  );
-  const child = spawn(process.execPath, ['--import', 'tsx', runner, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+function startAgent(args: string[]) {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'agent', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
   const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
@@ -41,7 +32,7 @@ describe('probe agent (process)', () => {
     const dir = mkdtempSync(join(tmpdir(), 'cp-agent-cli-'));
     const port = await freePort();
     writeFileSync(join(dir, 'callprobe.yaml'), `pbx: { uri: "sip:x", trasport: udp }\nlisten: { metrics: "127.0.0.1:${port}" }\nprobes_dir: nowhere\n`);
-    const a = startAgent(dir, ['--config', join(dir, 'callprobe.yaml')]);
+    const a = startAgent(['--config', join(dir, 'callprobe.yaml')]);
     expect(await a.exited).toBe(2);
     expect(a.stderr()).toMatch(/invalid configuration/);
     expect(a.stderr()).toMatch(/pbx\.trasport: unknown key \(line 1\)/);
@@ -54,7 +45,7 @@ describe('probe agent (process)', () => {
     mkdirSync(join(dir, 'probes'));
     writeFileSync(join(dir, 'probes', 'p.yaml'), 'probes:\n  - { name: c, kind: cert, targets: ["/nonexistent/cert.pem"], interval: 1h }\n');
     writeFileSync(join(dir, 'callprobe.yaml'), `pbx: { uri: "sip:127.0.0.1" }\nlisten: { metrics: "127.0.0.1:${port}" }\nprobes_dir: probes\nstate_dir: ${JSON.stringify(dir)}\n`);
-    const a = startAgent(dir, ['--config', join(dir, 'callprobe.yaml'), '--log-level', 'warn']);
+    const a = startAgent(['--config', join(dir, 'callprobe.yaml'), '--log-level', 'warn']);
     for (let i = 0; i < 200 && !a.stderr().includes('listening on'); i++) await new Promise((r) => setTimeout(r, 50));
     expect((await fetch(`http://127.0.0.1:${port}/-/ready`)).status).toBe(200);
     const t0 = Date.now();

@@ -48,18 +48,9 @@ describe('checkConfig', () => {
 describe('probe config check (CLI)', () => {
   it('exits 2 with one path-qualified line per error: typo, bad URI, missing secret file', async () => {
     const dir = workdir(BROKEN);
-    const runner = join(dir, 'run.mts');
-    writeFileSync(
-      runner,
-      `const { Command } = await import(${JSON.stringify(join(ROOT, 'node_modules/commander/esm.mjs'))});
-const { register } = await import(${JSON.stringify(join(ROOT, 'src/cli/config.ts'))});
-const p = new Command(); p.exitOverride(); register(p);
-await p.parseAsync(['node', 'probe', 'config', 'check', ...process.argv.slice(2)]);
-`,
-    );
     const run = (args: string[]) =>
       new Promise<{ code: number; stdout: string; stderr: string }>((done) => {
-        execFile(process.execPath, ['--import', 'tsx', runner, ...args], { cwd: ROOT }, (err, stdout, stderr) =>
+        execFile(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'config', 'check', ...args], { cwd: ROOT }, (err, stdout, stderr) =>
           done({ code: err === null ? 0 : Number(err.code), stdout, stderr }),
         );
       });

@@ -2,20 +2,10 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, formatIssues } from '../../../src/config/errors.js';
+import { configIssuesOf } from './issues.js';
 import { findConfigFile, loadConfig, parseConfigText } from '../../../src/config/load.js';
 
 const MINIMAL = 'pbx: { uri: "sip:127.0.0.1:5060" }\n';
-
-function issuesOf(fn: () => unknown): string[] {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof ConfigError) return formatIssues(err.issues).split('\n');
-    throw err;
-  }
-  throw new Error('expected a ConfigError');
-}
 
 describe('parseConfigText', () => {
   it('fills defaults from the design and converts durations to ms', () => {
@@ -61,7 +51,7 @@ describe('parseConfigText', () => {
       'accounts:',
       '  "1001": { password: "file:/nonexistent/callprobe-secret" }',
     ].join('\n');
-    const lines = issuesOf(() => parseConfigText(text, '/x/c.yaml', {}));
+    const lines = configIssuesOf(() => parseConfigText(text, '/x/c.yaml', {}));
     expect(lines).toHaveLength(3);
     expect(lines).toContain('pbx.trasport: unknown key (line 3)');
     expect(lines.some((l) => l.startsWith('pbx.uri: expected a SIP URI') && l.endsWith('(line 2)'))).toBe(true);
@@ -70,35 +60,35 @@ describe('parseConfigText', () => {
 
   it('never echoes a secret value in an error', () => {
     const text = `${MINIMAL}accounts: { "1001": { password: "s3cret-value", bogus: 1 } }\n`;
-    const lines = issuesOf(() => parseConfigText(text, '/x/c.yaml', {}));
+    const lines = configIssuesOf(() => parseConfigText(text, '/x/c.yaml', {}));
     expect(lines.join('\n')).not.toContain('s3cret-value');
   });
 
   it('names a missing environment variable', () => {
-    const lines = issuesOf(() => parseConfigText(`${MINIMAL}accounts: { "1001": { password: "env:NOPE_X" } }\n`, '/x/c.yaml', {}));
+    const lines = configIssuesOf(() => parseConfigText(`${MINIMAL}accounts: { "1001": { password: "env:NOPE_X" } }\n`, '/x/c.yaml', {}));
     expect(lines).toEqual(['accounts.1001.password: environment variable NOPE_X is not set (line 2)']);
   });
 
   it('reports YAML syntax errors with a line number', () => {
-    const lines = issuesOf(() => parseConfigText('pbx:\n  uri: "sip:x\n  bad: [\n', '/x/c.yaml', {}));
+    const lines = configIssuesOf(() => parseConfigText('pbx:\n  uri: "sip:x\n  bad: [\n', '/x/c.yaml', {}));
     expect(lines.length).toBeGreaterThan(0);
     expect(lines[0]).toMatch(/^\(root\): YAML: .*\(line \d+\)$/);
   });
 
   it('rejects duplicate keys', () => {
-    const lines = issuesOf(() => parseConfigText('pbx: { uri: "sip:a" }\npbx: { uri: "sip:b" }\n', '/x/c.yaml', {}));
+    const lines = configIssuesOf(() => parseConfigText('pbx: { uri: "sip:a" }\npbx: { uri: "sip:b" }\n', '/x/c.yaml', {}));
     expect(lines.join('\n')).toMatch(/unique|duplicate/i);
   });
 
   it('validates durations, ranges and webhook formats', () => {
     const text = `${MINIMAL}max_call_duration: 120\nrtp: { port_min: 16000, port_max: 16001 }\nwebhooks: [ { url: "ftp://x", format: teams } ]\nthresholds: { cert_warn_days: 5, cert_crit_days: 9 }\n`;
-    const lines = issuesOf(() => parseConfigText(text, '/x/c.yaml', {}));
+    const lines = configIssuesOf(() => parseConfigText(text, '/x/c.yaml', {}));
     const paths = lines.map((l) => l.split(':')[0]);
     expect(paths).toEqual(expect.arrayContaining(['max_call_duration', 'rtp.port_max', 'webhooks[0].url', 'webhooks[0].format']));
   });
 
   it('requires pbx', () => {
-    expect(issuesOf(() => parseConfigText('', '/x/c.yaml', {}))).toEqual(['pbx: required']);
+    expect(configIssuesOf(() => parseConfigText('', '/x/c.yaml', {}))).toEqual(['pbx: required']);
   });
 });
 
@@ -113,6 +103,6 @@ describe('findConfigFile / loadConfig', () => {
   });
 
   it('reports an unreadable file as a ConfigError', () => {
-    expect(issuesOf(() => loadConfig({ file: '/nonexistent/cp.yaml', env: {} }))[0]).toMatch(/cannot read .*ENOENT/);
+    expect(configIssuesOf(() => loadConfig({ file: '/nonexistent/cp.yaml', env: {} }))[0]).toMatch(/cannot read .*ENOENT/);
   });
 });

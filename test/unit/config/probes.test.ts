@@ -2,7 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, formatIssues } from '../../../src/config/errors.js';
+import { configIssuesOf } from './issues.js';
 import { parseConfigText } from '../../../src/config/load.js';
 import { continuousProbeFiles, effectiveTimeoutMs, loadProbeFiles, parseProbeFileText } from '../../../src/config/probes.js';
 
@@ -17,16 +17,6 @@ const LAB = parseConfigText(
   '/lab/callprobe.yaml',
   {},
 );
-
-function errorsOf(fn: () => unknown): string[] {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof ConfigError) return formatIssues(err.issues).split('\n');
-    throw err;
-  }
-  throw new Error('expected a ConfigError');
-}
 
 describe('probe definitions', () => {
   it('parses each kind with defaults (interval 60s, call duration 10s)', () => {
@@ -62,10 +52,10 @@ describe('probe definitions', () => {
   - { name: r, kind: register, account: "1009" }
   - { name: c, kind: call, from: "1001", to: "+8821234" }
 `;
-    const schemaErrors = errorsOf(() => parseProbeFileText(text, '/p/x.yaml', LAB));
+    const schemaErrors = configIssuesOf(() => parseProbeFileText(text, '/p/x.yaml', LAB));
     expect(schemaErrors.some((l) => l.startsWith('probes[0].intervall: unknown key'))).toBe(true);
     expect(schemaErrors.some((l) => l.startsWith('probes[1].kind:'))).toBe(true);
-    const crossErrors = errorsOf(() =>
+    const crossErrors = configIssuesOf(() =>
       parseProbeFileText(text.split('\n').filter((_, i) => i !== 1 && i !== 2).join('\n'), '/p/x.yaml', LAB),
     );
     expect(crossErrors).toEqual([
@@ -81,7 +71,7 @@ describe('probe definitions', () => {
     writeFileSync(join(dir, 'smoke.yaml'), 'probes:\n  - { name: dup, kind: options }\n');
     const files = continuousProbeFiles(dir);
     expect(files).toEqual([join(dir, 'a.yaml'), join(dir, 'b.yaml')]);
-    expect(errorsOf(() => loadProbeFiles(files))).toEqual([`${join(dir, 'b.yaml')}: probes[0].name: duplicate probe name "dup" (also in a.yaml) (line 2)`]);
+    expect(configIssuesOf(() => loadProbeFiles(files))).toEqual([`${join(dir, 'b.yaml')}: probes[0].name: duplicate probe name "dup" (also in a.yaml) (line 2)`]);
   });
 
   it('validates the shipped lab probe files against a lab config', () => {
