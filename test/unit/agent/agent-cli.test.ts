@@ -2,22 +2,12 @@
 // never listens; SIGTERM on a running agent exits 0.
 import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { freeTcpPort } from '../../lab/lab.js';
 
 const ROOT = resolve(import.meta.dirname, '../../..');
-
-function freePort(): Promise<number> {
-  return new Promise((done) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => done(port));
-    });
-  });
-}
 
 function startAgent(args: string[]) {
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'agent', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -30,7 +20,7 @@ function startAgent(args: string[]) {
 describe('probe agent (process)', () => {
   it('exits 2 before listening when the config is invalid, listing every error', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'cp-agent-cli-'));
-    const port = await freePort();
+    const port = await freeTcpPort();
     writeFileSync(join(dir, 'callprobe.yaml'), `pbx: { uri: "sip:x", trasport: udp }\nlisten: { metrics: "127.0.0.1:${port}" }\nprobes_dir: nowhere\n`);
     const a = startAgent(['--config', join(dir, 'callprobe.yaml')]);
     expect(await a.exited).toBe(2);
@@ -41,7 +31,7 @@ describe('probe agent (process)', () => {
 
   it('runs, then exits 0 on SIGTERM', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'cp-agent-cli-'));
-    const port = await freePort();
+    const port = await freeTcpPort();
     mkdirSync(join(dir, 'probes'));
     writeFileSync(join(dir, 'probes', 'p.yaml'), 'probes:\n  - { name: c, kind: cert, targets: ["/nonexistent/cert.pem"], interval: 1h }\n');
     writeFileSync(join(dir, 'callprobe.yaml'), `pbx: { uri: "sip:127.0.0.1" }\nlisten: { metrics: "127.0.0.1:${port}" }\nprobes_dir: probes\nstate_dir: ${JSON.stringify(dir)}\n`);
