@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { capture, kamcmd, kamcmdOn, LAB, labWorkdir, rtpStreams, USERS } from '../lab/lab.js';
+import { capture, LAB, labWorkdir, removeBindings, rtpStreams, USERS } from '../lab/lab.js';
 import type { CallResult } from '../../src/probes/call/index.js';
 import { jitterTolerance } from './helpers/jitter.js';
 import { udpBackend } from '../../src/rtp/udp.js';
@@ -63,10 +63,7 @@ function parse(run: CliRun): CallResult {
 
 beforeAll(async () => {
   // Bindings other tests left behind would fork our INVITEs to dead contacts.
-  for (const aor of ['1001', '1002']) {
-    await kamcmd('ul.rm', 'location', `s:${aor}`).catch(() => undefined);
-    await kamcmdOn('direct', 'ul.rm', 'location', `s:${aor}`).catch(() => undefined);
-  }
+  await removeBindings(['1001', '1002']);
 });
 
 describe('probe call through Kamailio', () => {
@@ -150,7 +147,7 @@ describe('probe call through Kamailio', () => {
   });
 
   it('callee not registered → exit 1, 404 at phase invite', async () => {
-    await kamcmd('ul.rm', 'location', 's:1002').catch(() => undefined);
+    await removeBindings(['1002']);
     const config = writeConfig('call-404.yaml', { port: LAB.ports.udp, accounts: ['1001'], allowed: ['1002'] });
     const run = await probe(['call', '1001', '1002', '--json', '--config', config]);
     const r = parse(run);

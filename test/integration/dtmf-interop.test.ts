@@ -12,7 +12,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { capture, kamcmd, LAB, labWorkdir, USERS, type BaresipReply, type CaptureHandle } from '../lab/lab.js';
+import { type BaresipReply, capture, type CaptureHandle, LAB, labWorkdir, removeBindings, USERS } from '../lab/lab.js';
 import { loadConfig } from '../../src/config/load.js';
 import { createLogger } from '../../src/log.js';
 import { Answerer, type AnsweredCall } from '../../src/probes/call/answerer.js';
@@ -77,7 +77,7 @@ afterEach(async () => {
 
 beforeAll(async () => {
   // Bindings other tests left behind would fork INVITEs to dead contacts.
-  for (const aor of ['1001', '1002']) await kamcmd('ul.rm', 'location', `s:${aor}`).catch(() => undefined);
+  await removeBindings(['1001', '1002']);
 });
 
 describe('DTMF interop with baresip (RFC 4733)', () => {

@@ -8,7 +8,7 @@ import { FraudEngine } from '../../src/analytics/fraud/engine.js';
 import type { FraudEvent } from '../../src/analytics/fraud/types.js';
 import { KpiTracker } from '../../src/analytics/kpi.js';
 import { HepListener } from '../../src/sources/hep-listener.js';
-import { LAB, USERS, kamailioLog, kamcmd, sipp, sippStart } from '../lab/lab.js';
+import { kamailioLog, LAB, removeBindings, sipp, sippStart, USERS } from '../lab/lab.js';
 
 const H = LAB.host;
 const S = LAB.sippPorts;
@@ -50,7 +50,7 @@ describe('normal lab traffic through HEP', () => {
 
   afterAll(async () => {
     await listener?.close();
-    for (const aor of ['1001', '1002']) await kamcmd('ul.rm', 'location', `s:${aor}`).catch(() => undefined);
+    await removeBindings(['1001', '1002']);
   });
 
   it('no fraud; ASR, NER, SER, PDD and ACD equal the hand count', async () => {

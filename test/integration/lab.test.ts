@@ -10,7 +10,6 @@ import {
   capture,
   kamailioLog,
   kamcmd,
-  kamcmdOn,
   netstring,
   parseNetstrings,
   parseRtpStreams,
@@ -18,6 +17,7 @@ import {
   labWorkdir,
   listProcesses,
   registeredContacts,
+  removeBindings,
   resetAuthFailures,
   rtpStreams,
   sipOptionsUdp,
@@ -92,19 +92,12 @@ async function captured(fn: () => Promise<void>): Promise<string> {
 const streamKey = (r: RtpStreamRow): string => `${r.srcPort}->${r.dstPort}`;
 const inRelay = (p: number): boolean => p >= LAB.rtpengineRange[0] && p <= LAB.rtpengineRange[1];
 
-async function clearBindings(): Promise<void> {
-  for (const aor of ['1001', '1002']) {
-    await kamcmd('ul.rm', 'location', `s:${aor}`).catch(() => undefined);
-    await kamcmdOn('direct', 'ul.rm', 'location', `s:${aor}`).catch(() => undefined);
-  }
-}
-
 describe('lab PBX', () => {
   // Start from an empty location table whatever ran before (agent and smoke
   // tests leave their probe's binding registered, as a phone would), and
   // leave no stale bindings pointing at SIPp ports that are gone.
-  beforeAll(clearBindings);
-  afterAll(clearBindings);
+  beforeAll(() => removeBindings(['1001', '1002']));
+  afterAll(() => removeBindings(['1001', '1002']));
 
   it('answers OPTIONS sip:127.0.0.1 with 200 without auth on both kamailios, UDP and TCP', async () => {
     expect(await sipOptionsUdp(LAB.ports.udp, 1000)).toBe('SIP/2.0 200 OK');
@@ -216,7 +209,7 @@ describe('lab PBX', () => {
   });
 
   it('an INVITE to an unregistered extension gets 404, logged by acc', async () => {
-    await kamcmd('ul.rm', 'location', 's:1002').catch(() => undefined); // 404 when not registered
+    await removeBindings(['1002']); // 404 when not registered
     expect(await registeredContacts('1002')).toEqual([]);
     const r = await call('1002', 1000);
     expect(r.code).not.toBe(0);

@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { kamcmd, kamcmdOn, LAB, labWorkdir, registeredContacts, USERS } from '../lab/lab.js';
+import { LAB, labWorkdir, registeredContacts, removeBindings, USERS } from '../lab/lab.js';
 import { loadConfig } from '../../src/config/load.js';
 import { createLogger } from '../../src/log.js';
 import { buildScenarioSpec, loadScenario, scenarioProbe, type ScenarioResult } from '../../src/scenarios/index.js';
@@ -76,10 +76,7 @@ const p = new Command(); p.exitOverride(); register(p); await p.parseAsync(proce
 
 beforeAll(async () => {
   // Bindings other tests left behind would fork our INVITEs to dead contacts.
-  for (const aor of ['1001', '1002']) {
-    await kamcmd('ul.rm', 'location', `s:${aor}`).catch(() => undefined);
-    await kamcmdOn('direct', 'ul.rm', 'location', `s:${aor}`).catch(() => undefined);
-  }
+  await removeBindings(['1001', '1002']);
 });
 
 describe('shipped scenarios against the lab', () => {

@@ -4,7 +4,7 @@
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Dialog } from '../../src/sip/dialog.js';
 import { UserAgent } from '../../src/sip/ua.js';
-import { kamcmd, LAB, USERS } from '../lab/lab.js';
+import { LAB, removeBindings, USERS } from '../lab/lab.js';
 
 const H = LAB.host;
 const open: UserAgent[] = [];
@@ -13,10 +13,10 @@ afterEach(() => {
 });
 // Stale bindings of closed UAs would make Kamailio fork to dead contacts.
 beforeEach(async () => {
-  for (const aor of ['1001', '1002']) await kamcmd('ul.rm', 'location', `s:${aor}`).catch(() => undefined);
+  await removeBindings(['1001', '1002']);
 });
 afterAll(async () => {
-  for (const aor of ['1001', '1002']) await kamcmd('ul.rm', 'location', `s:${aor}`).catch(() => undefined);
+  await removeBindings(['1001', '1002']);
 });
 
 const sdp = (port: number): string =>
@@ -95,7 +95,7 @@ describe('calls through Kamailio', () => {
   });
 
   it('an unregistered callee gives 404', async () => {
-    await kamcmd('ul.rm', 'location', 's:1002').catch(() => undefined);
+    await removeBindings(['1002']);
     const caller = await agent('1001', 'udp');
     const out = await caller.invite('1002', { sdp: sdp(16000) }).outcome;
     expect(out).toMatchObject({ ok: false, status: 404 });

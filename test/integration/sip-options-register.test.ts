@@ -11,7 +11,7 @@ import { createLogger } from '../../src/log.js';
 import type { ProbeResult } from '../../src/probes/result.js';
 import { probeOptions } from '../../src/probes/options.js';
 import { probeRegister } from '../../src/probes/register.js';
-import { capture, kamcmd, LAB, registeredContacts, sipp, USERS } from '../lab/lab.js';
+import { capture, kamcmd, LAB, registeredContacts, removeBindings, sipp, USERS } from '../lab/lab.js';
 
 const execFileP = promisify(execFile);
 const ROOT = path.resolve(import.meta.dirname, '../..');
@@ -79,12 +79,12 @@ describe('OPTIONS against Kamailio', () => {
 
 describe('REGISTER against Kamailio', () => {
   afterAll(async () => {
-    await kamcmd('ul.rm', 'location', 's:1001').catch(() => undefined);
+    await removeBindings(['1001']);
   });
 
   for (const transport of ['udp', 'tcp', 'tls'] as const) {
     it(`registers 1001 over ${transport} with digest; the binding shows in ul.dump; unREGISTER removes it`, async () => {
-      await kamcmd('ul.rm', 'location', 's:1001').catch(() => undefined);
+      await removeBindings(['1001']);
       const spec = { server: servers[transport], transport, user: '1001', password: USERS['1001'], expires: 120, timeoutMs: 5000, tls: { insecure: true } };
       const r = await probeRegister(ctx(), spec);
       expect(r.failures).toEqual([]);
@@ -125,7 +125,7 @@ describe('REGISTER against Kamailio', () => {
 describe('probe register --unregister against Kamailio: only the probe\'s own binding goes', () => {
   const phone = `sip:1001@${H}:${LAB.sippPorts.uac1001}`;
   afterAll(async () => {
-    await kamcmd('ul.rm', 'location', 's:1001').catch(() => undefined);
+    await removeBindings(['1001']);
   });
 
   /** Another device: SIPp registers 1001 with a Contact pointing at the SIPp UAC port. */
@@ -152,7 +152,7 @@ describe('probe register --unregister against Kamailio: only the probe\'s own bi
   }
 
   it('--unregister keeps the other device\'s binding and removes ours (registered by an earlier process); --unregister-all removes both', async () => {
-    await kamcmd('ul.rm', 'location', 's:1001').catch(() => undefined);
+    await removeBindings(['1001']);
     await phoneRegisters();
     expect(await registeredContacts('1001')).toEqual([phone]);
 

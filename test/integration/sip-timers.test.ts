@@ -12,7 +12,7 @@ import { register as registerOptionsCommand } from '../../src/cli/options.js';
 import { createLogger } from '../../src/log.js';
 import { probeOptions } from '../../src/probes/options.js';
 import { probeRegister } from '../../src/probes/register.js';
-import { capture, kamcmd, LAB, USERS } from '../lab/lab.js';
+import { capture, LAB, removeBindings, USERS } from '../lab/lab.js';
 
 const execFileP = promisify(execFile);
 const ctx = () => ({ logger: createLogger('silent'), signal: new AbortController().signal });
@@ -109,6 +109,6 @@ describe('timers against a silent port and a lossy relay', () => {
     const r = await probeRegister(ctx(), { server: `sip:${LAB.host}:${relay.port}`, user: '1001', password: USERS['1001'], domain: LAB.host, timeoutMs: 4000, expires: 60 });
     expect(r.failures).toEqual([]);
     expect(r.success).toBe(true);
-    await kamcmd('ul.rm', 'location', 's:1001').catch(() => undefined);
+    await removeBindings(['1001']);
   });
 });

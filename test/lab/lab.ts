@@ -453,6 +453,17 @@ export async function kamcmdOn(instance: KamailioInstance, ...args: string[]): P
 }
 
 /**
+ * Removes every binding of these AORs (none is fine) on both Kamailios: what a
+ * test does first so that bindings other tests left behind (closed UAs, the
+ * register probe's kept binding) do not fork its INVITEs to dead contacts.
+ */
+export async function removeBindings(aors: readonly string[], instances: readonly KamailioInstance[] = ['main', 'direct']): Promise<void> {
+  for (const instance of instances) {
+    for (const aor of aors) await kamcmdOn(instance, 'ul.rm', 'location', `s:${aor}`).catch(() => undefined);
+  }
+}
+
+/**
  * Forget the per-IP auth-failure counters (htable `authfail`), so a test that
  * counts towards LAB-BRUTEFORCE (ALERT at the 10th failure within 60 s) starts at 0.
  */
