@@ -116,6 +116,7 @@ export class Agent {
       agent.#analytics = await startAnalytics(state.config, {
         metrics: agent.metrics,
         logger: opts.logger,
+        ...(opts.env !== undefined ? { env: opts.env } : {}),
         ...(agent.#notifier !== undefined ? { notifier: agent.#notifier } : {}),
       });
       agent.#http = await startHttpServer(
@@ -211,6 +212,8 @@ export class Agent {
   /** SIGHUP: re-read config and probes. An invalid config keeps the running one. */
   reload(): { ok: true; probes: number } | { ok: false; message: string } {
     if (this.#stopping !== undefined) return { ok: false, message: 'stopping' };
+    // SIGHUP is also logrotate's "reopen your logs", whatever becomes of the config.
+    void this.#analytics?.reopenLogs();
     let next: AgentState;
     try {
       next = loadAgentState({ configFile: this.#state.file, probeFiles: this.#opts.probeFiles, env: this.#opts.env });

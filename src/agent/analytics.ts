@@ -1,16 +1,40 @@
 // Passive side of the agent: the config's `sources:` (HEP, CDR, security log)
 // feed the fraud engine and the KPI tracker; their output lands in the
-// metrics (fraud events by rule, ASR/NER over 5 minutes) and the log.
+// metrics (fraud events by rule, ASR/NER over 5 minutes), the webhooks, the
+// fail2ban log (fraud.fail2ban_log) and the log.
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { Counter } from 'prom-client';
 import type { Config } from '../config/schema.js';
 import type { Logger } from '../log.js';
-import { hostname } from 'node:os';
 import type { FraudEvent } from '../analytics/fraud/types.js';
 import { fingerprintOf, type AlertEvent } from '../report/alerts.js';
 import type { ProbeMetrics } from '../report/metrics.js';
 import type { Notifier } from '../report/notifier.js';
 
 export interface RunningAnalytics {
+  /** The fail2ban log in use, if any. */
+  readonly fail2banLog: string | undefined;
+  /** SIGHUP: reopen the fail2ban log (after a rotation). */
+  reopenLogs(): Promise<void>;
   close(): Promise<void>;
+}
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+/**
+ * The fail2ban log file: the configured path; `false` → none; unset → the
+ * systemd LogsDirectory's fraud.log when systemd started us ($LOGS_DIRECTORY,
+ * or $INVOCATION_ID with the unit's /var/log/callprobe), none elsewhere.
+ */
+export function fail2banLogPath(config: Config, env: Env): string | undefined {
+  const v = config.fraud.fail2ban_log;
+  if (v === false) return undefined;
+  if (typeof v === 'string') return v;
+  const logs = env.LOGS_DIRECTORY?.split(':')[0];
+  if (logs !== undefined && logs !== '') return join(logs, 'fraud.log');
+  if (env.INVOCATION_ID !== undefined && env.INVOCATION_ID !== '') return '/var/log/callprobe/fraud.log';
+  return undefined;
 }
 
 const TICK_MS = 10_000;
@@ -52,13 +76,14 @@ export function fraudAlert(ev: FraudEvent, labels: Record<string, string> = {}):
 /** Starts sources → analytics → metrics (and webhooks); undefined when the config names no source. */
 export async function startAnalytics(
   config: Config,
-  deps: { metrics: ProbeMetrics; logger: Logger; notifier?: Notifier },
+  deps: { metrics: ProbeMetrics; logger: Logger; notifier?: Notifier; env?: Env },
 ): Promise<RunningAnalytics | undefined> {
   if (!sourcesConfigured(config)) return undefined;
-  const [{ FraudEngine }, { KpiTracker }, { startSources }] = await Promise.all([
+  const [{ FraudEngine }, { KpiTracker }, { startSources }, { FraudLogWriter }] = await Promise.all([
     import('../analytics/fraud/engine.js'),
     import('../analytics/kpi.js'),
     import('../sources/index.js'),
+    import('../sources/fraud-log.js'),
   ]);
   const log = deps.logger.child({ component: 'analytics' });
   const engine = new FraudEngine(config.fraud, { onListenerError: (err) => log.error({ err }, 'fraud listener failed') });
@@ -68,6 +93,25 @@ export async function startAnalytics(
     log.warn({ rule: ev.rule, severity: ev.severity }, ev.message);
     deps.notifier?.notify(fraudAlert(ev, { instance: hostname() })).catch((err: unknown) => log.error({ err }, 'fraud alert not spooled'));
   });
+  const logPath = fail2banLogPath(config, deps.env ?? process.env);
+  let fail2ban: InstanceType<typeof FraudLogWriter> | undefined;
+  if (logPath !== undefined) {
+    const errors = new Counter({
+      name: 'callprobe_fraud_log_errors_total',
+      help: 'Detections that could not be appended to the fail2ban log (fraud.fail2ban_log).',
+      registers: [deps.metrics.registry],
+    });
+    errors.inc(0);
+    fail2ban = new FraudLogWriter({
+      path: logPath,
+      onError: (err) => {
+        errors.inc();
+        log.error({ err, path: logPath }, 'fail2ban log not written');
+      },
+    });
+    engine.onFraud(fail2ban.write);
+    log.info({ path: logPath }, 'fail2ban log');
+  }
   const sources = await startSources(config.sources, {
     stateDir: config.state_dir,
     onEvent: (ev) => {
@@ -86,11 +130,14 @@ export async function startAnalytics(
   kpis.unref();
   let closed: Promise<void> | undefined;
   return {
+    fail2banLog: logPath,
+    reopenLogs: async () => fail2ban?.reopen(),
     close() {
       closed ??= (async () => {
         clearInterval(tick);
         clearInterval(kpis);
         await sources.close();
+        await fail2ban?.close();
       })();
       return closed;
     },

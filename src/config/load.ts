@@ -62,6 +62,7 @@ export function parseConfigText(text: string, file: string, env: LoadOptions['en
   config.state_dir = abs(config.state_dir);
   if (config.sources.cdr !== undefined) config.sources.cdr = abs(config.sources.cdr);
   if (config.sources.security_log !== undefined) config.sources.security_log.path = abs(config.sources.security_log.path);
+  if (typeof config.fraud.fail2ban_log === 'string') config.fraud.fail2ban_log = abs(config.fraud.fail2ban_log);
   return deepFreeze(config);
 }
 

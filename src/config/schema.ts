@@ -122,6 +122,15 @@ export const fraudSchema = z.strictObject({
   asr_collapse_window: duration({ min: '1s' }).optional(),
   asr_collapse_min_calls: count.optional(),
   max_tracked_keys: count.optional(),
+  /**
+   * Where every detection is appended as a fail2ban line (docs/fraud.md). Absent:
+   * /var/log/callprobe/fraud.log under systemd ($LOGS_DIRECTORY or $INVOCATION_ID
+   * set), off elsewhere; false: off everywhere. Relative: next to the config file.
+   */
+  fail2ban_log: z
+    .union([z.string().min(1), z.literal(false)])
+    .optional()
+    .describe('fail2ban log file; default /var/log/callprobe/fraud.log under systemd, off elsewhere; false: off'),
 });
 
 /**

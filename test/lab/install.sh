@@ -15,10 +15,11 @@ PACKAGES=(
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
   sox openssl iproute2 iptables
   prometheus
+  fail2ban  # fail2ban-regex / fail2ban-server: the shipped filter and jail, end to end
   g++ make python3  # toolchain for the udpio addon (native/udpio), built by npm ci
 )
 # services shipped by the packages above that must not run during tests
-SERVICES=(kamailio rtpengine-daemon prometheus)
+SERVICES=(kamailio rtpengine-daemon prometheus fail2ban)
 
 # packages of the list that are not fully installed (one dpkg-query for all)
 missing_packages() {

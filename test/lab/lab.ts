@@ -116,6 +116,9 @@ export const LAB_TOOLS: ReadonlyArray<{ bin: string; pkg: string }> = [
   { bin: 'dumpcap', pkg: 'tshark (wireshark-common)' },
   { bin: 'openssl', pkg: 'openssl' },
   { bin: 'sox', pkg: 'sox' },
+  { bin: 'svcrack', pkg: 'sipvicious' },
+  { bin: 'fail2ban-regex', pkg: 'fail2ban' },
+  { bin: 'fail2ban-server', pkg: 'fail2ban' },
 ];
 
 const WORKDIR_ENV = 'CALLPROBE_LAB_WORKDIR';

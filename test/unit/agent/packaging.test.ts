@@ -47,6 +47,8 @@ describe('systemd/callprobe.service', () => {
   it('runs unprivileged and sandboxed', () => {
     expect(one('DynamicUser')).toBe('yes');
     expect(one('StateDirectory')).toBe('callprobe');
+    // the fail2ban log's default home (fraud.fail2ban_log): /var/log/callprobe
+    expect(one('LogsDirectory')).toBe('callprobe');
     expect(one('ProtectSystem')).toBe('strict');
     expect(one('NoNewPrivileges')).toBe('yes');
     expect(service.get('CapabilityBoundingSet')).toEqual(['']);

@@ -58,6 +58,19 @@ describe('fail2ban line and filter', () => {
     expect(published).toBe(FAIL2BAN_FAILREGEX);
   });
 
+  it('the shipped filter and jail (systemd/fail2ban/) are what docs/fraud.md shows', () => {
+    const read = (p: string) => readFileSync(new URL(`../../../../${p}`, import.meta.url), 'utf8');
+    const doc = read('docs/fraud.md');
+    const blocks = [...doc.matchAll(/```ini\n([\s\S]*?)```/g)].map((m) => m[1]);
+    const body = (text: string) => text.split('\n').filter((l) => l.trim() !== '' && !l.startsWith('#')).join('\n');
+    const filter = read('systemd/fail2ban/filter.d/callprobe.conf');
+    const jail = read('systemd/fail2ban/jail.d/callprobe.conf');
+    expect(blocks.map((b) => body(b ?? ''))).toEqual(expect.arrayContaining([body(filter), body(jail)]));
+    expect(/^failregex = (.*)$/m.exec(filter)?.[1]).toBe(FAIL2BAN_FAILREGEX);
+    expect(jail).toMatch(/^logpath\s*=\s*\/var\/log\/callprobe\/fraud\.log$/m);
+    expect(read('systemd/callprobe.logrotate')).toMatch(/^\/var\/log\/callprobe\/fraud\.log \{$/m);
+  });
+
   it('does not match rules without an attacker address, and a hostile UA cannot inject src=', () => {
     const re = fail2banRegexToJs(FAIL2BAN_FAILREGEX);
     const long = formatFail2banLine({ ...ev, rule: 'long_call', evidence: { count: 4000, window_s: 3600 } }, 1);
