@@ -41,7 +41,7 @@ function lazyLogger(level: string, materialize: () => Logger): Logger {
   const get = (): Logger => (real ??= materialize());
   return new Proxy({} as Logger, {
     get(_target, key) {
-      if (real) return Reflect.get(real, key) as unknown;
+      if (real) return member(real, key);
       if (key === 'level') return level;
       if (key === 'isLevelEnabled') return (l: string) => (LEVELS[l] ?? Infinity) >= threshold;
       if (typeof key === 'string' && LEVEL_METHODS.has(key)) {
@@ -52,8 +52,7 @@ function lazyLogger(level: string, materialize: () => Logger): Logger {
         return (bindings: Record<string, unknown>, options?: Record<string, unknown>) =>
           lazyLogger(typeof options?.level === 'string' ? options.level : level, () => get().child(bindings, options));
       }
-      const value = Reflect.get(get(), key) as unknown;
-      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(real) : value;
+      return member(get(), key);
     },
     set(_target, key, value) {
       return Reflect.set(get(), key, value);
@@ -62,6 +61,17 @@ function lazyLogger(level: string, materialize: () => Logger): Logger {
 }
 
 const noop = (): void => undefined;
+
+/**
+ * A property of the real logger, methods bound to it. Unbound, `proxy.child()`
+ * runs pino's child() with `this` = the proxy: the child is created on top of
+ * the proxy and every binding it sets goes through the proxy's set trap onto
+ * the parent, so the root logger collected every probe's fields (issue 21.3).
+ */
+function member(real: Logger, key: PropertyKey): unknown {
+  const value = Reflect.get(real, key) as unknown;
+  return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(real) : value;
+}
 
 export function createLogger(level: string = process.env.CALLPROBE_LOG_LEVEL ?? 'warn'): Logger {
   return lazyLogger(level, () => loadPino(level));

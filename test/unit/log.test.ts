@@ -48,4 +48,32 @@ describe('createLogger', () => {
     expect(r.stderr).not.toContain('nothing');
     expect(r.stderr).toContain('"msg":"shown"');
   });
+
+  it('keeps the fields of each child logger on that child: root lines do not grow run after run (issue 21.3)', () => {
+    const r = run(`
+      import { createLogger } from './src/log.ts';
+      const root = createLogger('info');
+      root.info('started'); // materializes pino: the children below are made from the real logger
+      for (let i = 0; i < 5; i++) {
+        const child = root.child({ probe: 'p' + i, kind: 'cert' });
+        child.info('run');
+        child.child({ component: 'ua' }).info('nested');
+        root.info('tick');
+      }
+    `);
+    expect(r.status, r.stderr).toBe(0);
+    const recs = r.stderr.trim().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
+    const ticks = r.stderr.trim().split('\n').filter((l) => l.includes('"msg":"tick"'));
+    expect(ticks).toHaveLength(5);
+    for (const line of ticks) {
+      expect(line).not.toContain('"probe"');
+      expect(line.length).toBe(ticks[0]?.length);
+    }
+    const runs = recs.filter((rec) => rec.msg === 'run');
+    expect(runs.map((rec) => rec.probe)).toEqual(['p0', 'p1', 'p2', 'p3', 'p4']);
+    for (const line of r.stderr.split('\n').filter((l) => l.includes('"msg":"run"') || l.includes('"msg":"nested"'))) {
+      expect(line.match(/"probe":/g)).toHaveLength(1);
+    }
+    expect(recs.filter((rec) => rec.msg === 'nested').every((rec) => rec.component === 'ua')).toBe(true);
+  });
 });

@@ -43,4 +43,33 @@ describe('probe agent (process)', () => {
     expect(await a.exited).toBe(0);
     expect(Date.now() - t0).toBeLessThan(10_000);
   });
+
+  it('keeps log lines the same length run after run: 3 probes at 1 s (issue 21.3)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cp-agent-cli-'));
+    const port = await freeTcpPort();
+    mkdirSync(join(dir, 'probes'));
+    const probes = ['a', 'b', 'c'].map((n) => `  - { name: ${n}, kind: cert, targets: ["/nonexistent/${n}.pem"], interval: 1s }`);
+    writeFileSync(join(dir, 'probes', 'p.yaml'), `probes:\n${probes.join('\n')}\n`);
+    writeFileSync(join(dir, 'callprobe.yaml'), `pbx: { uri: "sip:127.0.0.1" }\nlisten: { metrics: "127.0.0.1:${port}" }\nprobes_dir: probes\nstate_dir: ${JSON.stringify(dir)}\n`);
+    const a = startAgent(['--config', join(dir, 'callprobe.yaml'), '--log-level', 'debug']);
+    const finished = () => a.stderr().split('\n').filter((l) => l.includes('"msg":"probe finished"'));
+    for (let i = 0; i < 200 && finished().length < 9; i++) await new Promise((r) => setTimeout(r, 50));
+    a.child.kill('SIGTERM');
+    expect(await a.exited).toBe(0);
+    const lines = a.stderr().split('\n').filter((l) => l.startsWith('{'));
+    const runs = finished();
+    expect(runs.length).toBeGreaterThanOrEqual(9);
+    // Every run's lines of one probe are as long as its first run's; no line carries two probes' fields.
+    for (const name of ['a', 'b', 'c']) {
+      const own = lines.filter((l) => l.includes(`"probe":"${name}"`) && l.includes('"msg":"cert target unreadable"'));
+      expect(own.length).toBeGreaterThanOrEqual(3);
+      expect(new Set(own.map((l) => l.length)).size).toBe(1);
+    }
+    for (const line of lines) expect(line.match(/"probe":/g)?.length ?? 0).toBeLessThanOrEqual(1);
+    const stopped = lines.find((l) => l.includes('"msg":"agent stopped"'));
+    expect(stopped).toBeDefined();
+    expect(stopped).not.toContain('"probe"');
+    const longest = (ls: string[]) => Math.max(...ls.map((l) => l.length));
+    expect(longest(lines.slice(-6))).toBeLessThanOrEqual(longest(lines.slice(0, 8)));
+  });
 });
