@@ -4,7 +4,8 @@
 import { hostname } from 'node:os';
 import { Gauge } from 'prom-client';
 import type { ProbeDefinition } from '../config/probes.js';
-import { continuousProbeFiles, loadProbeFiles } from '../config/probes.js';
+import { agentStartIssues } from '../config/check.js';
+import { loadProbeFiles } from '../config/probes.js';
 import { ConfigError, formatIssues } from '../config/errors.js';
 import { loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
@@ -47,10 +48,8 @@ export interface AgentState {
 /** Loads config and probes; throws ConfigError with every issue. */
 export function loadAgentState(opts: Pick<AgentOptions, 'configFile' | 'probeFiles' | 'env'>): AgentState {
   const { file, config } = loadConfig({ file: opts.configFile, env: opts.env });
-  const files = opts.probeFiles ?? continuousProbeFiles(config.probes_dir);
-  if (files.length === 0) {
-    throw new ConfigError(file, [{ path: 'probes_dir', message: `no probe files (*.yaml other than smoke*.yaml) in ${config.probes_dir}` }]);
-  }
+  const { files, issues } = agentStartIssues(config, opts.probeFiles);
+  if (issues.length > 0) throw new ConfigError(file, issues);
   return { file, config, probes: loadProbeFiles(files, config) };
 }
 

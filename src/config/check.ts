@@ -1,10 +1,11 @@
-// The logic behind `probe config check`: load everything, collect every error.
-import { existsSync } from 'node:fs';
+// The logic behind `probe config check`: load everything, collect every error,
+// including what `probe agent` would refuse at start (probe files, state_dir).
+import { existsSync, statSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { ConfigError, type ConfigIssue } from './errors.js';
 import { loadConfig } from './load.js';
 import { continuousProbeFiles, loadProbeFiles } from './probes.js';
 import type { Config } from './schema.js';
-
 
 export interface CheckResult {
   ok: boolean;
@@ -12,6 +13,50 @@ export interface CheckResult {
   /** Number of valid probe definitions checked. */
   probes: number;
   errors: ConfigIssue[];
+}
+
+/** state_dir must be a directory, or creatable: its nearest existing ancestor a directory. */
+function stateDirIssue(dir: string): ConfigIssue | undefined {
+  for (let p = dir; ; p = dirname(p)) {
+    let isDir: boolean;
+    try {
+      isDir = statSync(p).isDirectory();
+    } catch (err) {
+      const code = (err as { code?: unknown }).code;
+      if ((code === 'ENOENT' || code === 'ENOTDIR') && dirname(p) !== p) continue;
+      return undefined; // EACCES and the like: the agent may run as another user (systemd StateDirectory=)
+    }
+    if (isDir) return undefined;
+    return { path: 'state_dir', message: p === dir ? `${dir} is not a directory` : `${dir} cannot be created: ${p} is not a directory` };
+  }
+}
+
+/**
+ * What the agent needs beyond a valid config: a usable state_dir and, unless
+ * probe files are named (--probes), at least one probe file in probes_dir.
+ * `probe agent` and `probe config check` both ask here, so the check accepts
+ * exactly what the agent accepts.
+ */
+export function agentStartIssues(config: Config, probeFiles?: readonly string[]): { files: string[]; issues: ConfigIssue[] } {
+  const issues: ConfigIssue[] = [];
+  const stateDir = stateDirIssue(config.state_dir);
+  if (stateDir !== undefined) issues.push(stateDir);
+  if (probeFiles !== undefined) return { files: [...probeFiles], issues };
+  if (!existsSync(config.probes_dir)) {
+    issues.push({ path: 'probes_dir', message: `${config.probes_dir} does not exist (the agent runs the probe files in it)` });
+    return { files: [], issues };
+  }
+  let files: string[] = [];
+  try {
+    files = continuousProbeFiles(config.probes_dir);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    issues.push(...err.issues);
+  }
+  if (files.length === 0 && issues.every((i) => i.path !== 'probes_dir')) {
+    issues.push({ path: 'probes_dir', message: `no probe files (*.yaml other than smoke*.yaml) in ${config.probes_dir}` });
+  }
+  return { files, issues };
 }
 
 export function checkConfig(opts: { file?: string; probeFiles?: string[]; env?: Record<string, string | undefined> }): CheckResult {
@@ -31,8 +76,10 @@ export function checkConfig(opts: { file?: string; probeFiles?: string[]; env?: 
   }
   let probes = 0;
   let probeFiles = opts.probeFiles;
-  if (probeFiles === undefined && config !== undefined && existsSync(config.probes_dir)) {
-    probeFiles = continuousProbeFiles(config.probes_dir);
+  if (config !== undefined) {
+    const start = agentStartIssues(config, probeFiles);
+    errors.push(...start.issues.map((issue) => ({ ...issue, file })));
+    probeFiles = start.files;
   }
   if (probeFiles !== undefined && probeFiles.length > 0) {
     try {

@@ -1,9 +1,10 @@
 // Finds, reads, validates and freezes the config. Every error comes back at
 // once, each as `path: message (line N)`, inside one ConfigError.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
-import { ConfigError, type ConfigIssue } from './errors.js';
+import { ConfigError } from './errors.js';
 import { deepFreeze } from './freeze.js';
+import { MAX_CONFIG_BYTES, readBoundedFile } from './read-file.js';
 import { buildConfigSchema, type Config } from './schema.js';
 import { parseYamlSource } from './yaml-source.js';
 import { issuesFromZod } from './zod-issues.js';
@@ -69,13 +70,7 @@ export function parseConfigText(text: string, file: string, env: LoadOptions['en
 /** Finds and loads the config. Throws ConfigError (every issue at once). */
 export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
   const file = findConfigFile(opts);
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (err) {
-    const code = (err as { code?: unknown }).code;
-    const issue: ConfigIssue = { path: '', message: `cannot read ${file} (${typeof code === 'string' ? code : 'error'})` };
-    throw new ConfigError(file, [issue]);
-  }
-  return { file, config: parseConfigText(text, file, opts.env ?? process.env) };
+  const read = readBoundedFile(file, MAX_CONFIG_BYTES);
+  if (!read.ok) throw new ConfigError(file, [{ path: '', message: `${file} ${read.message}` }]);
+  return { file, config: parseConfigText(read.text, file, opts.env ?? process.env) };
 }

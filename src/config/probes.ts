@@ -2,7 +2,7 @@
 // thresholds. Validated like the config (strict, every error at once, with
 // file, path and line), then cross-checked against the config's accounts and
 // allowed destinations so a typo'd extension fails at load, not at 3 a.m.
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { z } from 'zod';
 import { duration } from './duration.js';
@@ -10,6 +10,7 @@ import { destinationAllowed } from './destinations.js';
 import { ConfigError, formatPath, type ConfigIssue } from './errors.js';
 import { deepFreeze } from './freeze.js';
 import { codecName, sipUri, transport, type Config } from './schema.js';
+import { MAX_CONFIG_BYTES, readBoundedFile } from './read-file.js';
 import { parseYamlSource } from './yaml-source.js';
 import { issuesFromZod } from './zod-issues.js';
 
@@ -200,15 +201,16 @@ export function loadProbeFiles(files: readonly string[], config?: Config): Probe
   const issues: ConfigIssue[] = [];
   for (const file of files) {
     const abs = resolve(file);
+    const read = readBoundedFile(abs, MAX_CONFIG_BYTES);
+    if (!read.ok) {
+      issues.push({ file: abs, path: '', message: `${abs} ${read.message}` });
+      continue;
+    }
     try {
-      defs.push(...parseProbeFileText(readFileSync(abs, 'utf8'), abs, config, seen));
+      defs.push(...parseProbeFileText(read.text, abs, config, seen));
     } catch (err) {
-      if (err instanceof ConfigError) {
-        issues.push(...err.issues.map((issue) => ({ ...issue, file: abs })));
-        continue;
-      }
-      const code = (err as { code?: unknown }).code;
-      issues.push({ file: abs, path: '', message: `cannot read (${typeof code === 'string' ? code : 'error'})` });
+      if (!(err instanceof ConfigError)) throw err;
+      issues.push(...err.issues.map((issue) => ({ ...issue, file: abs })));
     }
   }
   if (issues.length > 0) throw new ConfigError(files.length === 1 ? resolve(files[0] ?? '') : 'probe files', issues);

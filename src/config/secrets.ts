@@ -2,8 +2,8 @@
 // `file:/path`. Relative file names are looked up in $CREDENTIALS_DIRECTORY,
 // where systemd's LoadCredential= puts them, so the unit file and the config
 // can name the credential instead of a path that differs per host.
-import { readFileSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
+import { MAX_SECRET_BYTES, readBoundedFile } from './read-file.js';
 
 export interface SecretEnvironment {
   env: Readonly<Record<string, string | undefined>>;
@@ -27,15 +27,12 @@ export function resolveSecret(ref: string, where: SecretEnvironment): SecretReso
     if (name === '') return { ok: false, message: 'file: needs a path' };
     const credDir = where.env.CREDENTIALS_DIRECTORY;
     const path = isAbsolute(name) ? name : join(credDir !== undefined && credDir !== '' ? credDir : where.baseDir, name);
-    try {
-      // Credential files usually end with a newline that is not part of the secret.
-      const value = readFileSync(path, 'utf8').replace(/\r?\n$/, '');
-      if (value === '') return { ok: false, message: `file ${path} is empty` };
-      return { ok: true, value };
-    } catch (err) {
-      const code = (err as { code?: unknown }).code;
-      return { ok: false, message: `file ${path} not readable (${typeof code === 'string' ? code : 'error'})` };
-    }
+    const read = readBoundedFile(path, MAX_SECRET_BYTES);
+    if (!read.ok) return { ok: false, message: `file ${path} ${read.message}` };
+    // Credential files usually end with a newline that is not part of the secret.
+    const value = read.text.replace(/\r?\n$/, '');
+    if (value === '') return { ok: false, message: `file ${path} is empty` };
+    return { ok: true, value };
   }
   if (ref === '') return { ok: false, message: 'empty secret' };
   return { ok: true, value: ref };

@@ -44,6 +44,15 @@ export function parseYamlSource(text: string): YamlSource {
     return line;
   }
 
-  const value = issues.length > 0 ? undefined : doc.toJS({ maxAliasCount: 100 });
+  let value: unknown;
+  if (issues.length === 0) {
+    try {
+      value = doc.toJS({ maxAliasCount: 100 });
+    } catch (err) {
+      // yaml throws (ReferenceError) on an alias bomb ("billion laughs") and on
+      // aliases to undefined anchors: the user's file is at fault, not us (exit 2).
+      issues.push({ path: '', message: `YAML: ${(err as Error).message}` });
+    }
+  }
   return { value, issues, lineOf };
 }

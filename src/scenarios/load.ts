@@ -2,12 +2,13 @@
 // each with its path and YAML line (`cancel.yaml:7: steps[2].call.codec: ...`),
 // cross-checked against the config's accounts and allowed destinations so a
 // typo'd extension fails before any packet is sent.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { destinationAllowed } from '../config/destinations.js';
 import { formatPath, type ConfigIssue } from '../config/errors.js';
 import { deepFreeze } from '../config/freeze.js';
 import type { Config } from '../config/schema.js';
+import { MAX_CONFIG_BYTES, readBoundedFile } from '../config/read-file.js';
 import { parseYamlSource } from '../config/yaml-source.js';
 import { issuesFromZod } from '../config/zod-issues.js';
 import { scenarioSchema, type Scenario } from './schema.js';
@@ -110,14 +111,9 @@ export function loadScenario(nameOrFile: string, opts: { config?: Config; cwd?: 
     const where = opts.config ? `${opts.config.scenarios_dir} or ./scenarios` : './scenarios';
     throw new ScenarioError(nameOrFile, [{ path: '', message: `no such scenario file, and no ${nameOrFile}.yaml in ${where}` }]);
   }
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (err) {
-    const code = (err as { code?: unknown }).code;
-    throw new ScenarioError(file, [{ path: '', message: `cannot read (${typeof code === 'string' ? code : 'error'})` }]);
-  }
-  return { file, scenario: parseScenarioText(text, file, opts.config) };
+  const read = readBoundedFile(file, MAX_CONFIG_BYTES);
+  if (!read.ok) throw new ScenarioError(file, [{ path: '', message: `${file} ${read.message}` }]);
+  return { file, scenario: parseScenarioText(read.text, file, opts.config) };
 }
 
 /** Directory that relative paths inside a scenario (audio files) are relative to. */

@@ -66,8 +66,10 @@ describe('probe config check (CLI)', () => {
       `${file}: webhooks[0].secret: file /nonexistent/callprobe/webhook not readable (ENOENT) (line 6)`,
     ]));
 
-    writeFileSync(file, 'pbx: { uri: "sip:127.0.0.1:5060" }\n');
+    mkdirSync(join(dir, 'probes'));
+    writeFileSync(join(dir, 'probes', 'p.yaml'), 'probes:\n  - { name: o, kind: options }\n');
+    writeFileSync(file, `pbx: { uri: "sip:127.0.0.1:5060" }\nprobes_dir: probes\nstate_dir: ${JSON.stringify(dir)}\n`);
     const good = await run([file]);
-    expect(good).toEqual({ code: 0, stdout: `OK ${file} (0 probes)\n`, stderr: '' });
+    expect(good).toEqual({ code: 0, stdout: `OK ${file} (1 probe)\n`, stderr: '' });
   });
 });
