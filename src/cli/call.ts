@@ -6,9 +6,10 @@ import type { Config } from '../config/schema.js';
 import type { CallProgress, CallResult, CallSpec } from '../probes/call/index.js';
 import type { G711Codec } from '../rtp/g711.js';
 import { EXIT, loadAudioFlag, parseDuration, parseNumber, printJson, runCommand, UsageError, type CommonOptions } from './common.js';
+import { EVIDENCE_HELP, evidenceOptions, startEvidence, type EvidenceFlags } from './evidence.js';
 import { maybeLoadConfig } from './load-config.js';
 
-interface CallFlags extends CommonOptions {
+interface CallFlags extends CommonOptions, EvidenceFlags {
   duration: string;
   ringTimeout: string;
   server?: string;
@@ -46,6 +47,7 @@ async function executeCall(spec: CallSpec, flags: CallFlags, config: Config | un
   const { evaluateThresholds } = await import('../probes/runner.js');
   const { createLogger } = await import('../log.js');
   const { renderCall, renderProgress } = await import('./render-call.js');
+  const evidence = await startEvidence(flags);
   const audio = await loadAudioFlag(flags.audio);
   if (audio) spec.audio = audio;
   const live = process.stderr.isTTY && !flags.json && !flags.quiet;
@@ -58,7 +60,8 @@ async function executeCall(spec: CallSpec, flags: CallFlags, config: Config | un
   process.once('SIGTERM', onSignal);
   let result: CallResult;
   try {
-    result = await probeCall({ logger: createLogger(flags.logLevel), signal: controller.signal }, spec);
+    const ctx = { logger: createLogger(flags.logLevel), signal: controller.signal };
+    result = await probeCall(evidence ? { ...ctx, recorder: evidence.recorder } : ctx, spec);
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
@@ -86,12 +89,13 @@ async function executeCall(spec: CallSpec, flags: CallFlags, config: Config | un
   }
   if (flags.json) printJson(result);
   else if (!flags.quiet) process.stdout.write(renderCall(result));
+  await evidence?.finish();
   if (result.interrupted) return EXIT.INTERRUPTED;
   return result.success ? EXIT.OK : EXIT.PROBE_FAILED;
 }
 
 function commonCallOptions(cmd: Command): Command {
-  return cmd
+  return evidenceOptions(cmd)
     .option('--duration <d>', 'media duration after answer (e.g. 10s, 1m)', '10s')
     .option('--codec <list>', 'codecs to offer, in order: PCMU, PCMA or "PCMA,PCMU"')
     .option('--audio <file.wav>', 'send this 8 kHz mono 16-bit WAV instead of the built-in speech-like signal')
@@ -132,6 +136,8 @@ Examples:
   probe call 1001 1002 --config /etc/callprobe/callprobe.yaml --duration 30s --json
   probe call 1001 9155501234 --codec PCMA          # trunk: needs allowed_destinations: ["9*"]
   probe call me x --direct sip:1002@127.0.0.1:5070  # no registrar
+  probe call 1001 1002 --pcap /tmp/call.pcap --trace  # ladder on screen, pcap for Wireshark
+${EVIDENCE_HELP}
 
 Exit codes: 0 passed, 1 the call failed or crossed a threshold (the failure names
 the phase: dns, connect, register, invite, media, bye), 2 usage/config error,

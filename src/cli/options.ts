@@ -2,9 +2,10 @@
 // flags, call the options probe, render its result (human or --json).
 import type { Command } from 'commander';
 import { EXIT, parseDuration, printJson, runCommand, UsageError } from './common.js';
+import { EVIDENCE_HELP, evidenceOptions, startEvidence, type EvidenceFlags } from './evidence.js';
 import type { ProbeResult } from '../probes/result.js';
 
-interface OptionsCliOptions {
+interface OptionsCliOptions extends EvidenceFlags {
   transport?: string;
   timeout: string;
   insecure?: boolean;
@@ -15,8 +16,7 @@ interface OptionsCliOptions {
 }
 
 export function register(program: Command): void {
-  program
-    .command('options')
+  evidenceOptions(program.command('options'))
     .description('SIP OPTIONS ping over UDP, TCP or TLS; reports dns, connect, tls and request times')
     .argument('<uri>', 'server to ping: sip:host[:port], sips:host[:port], or host[:port]')
     .option('--transport <udp|tcp|tls>', 'transport (default: from the URI, sips: → tls, else udp)')
@@ -37,7 +37,9 @@ Exit status: 0 answered 2xx, 1 probe failed, 2 usage error, 3 internal error.
 Examples:
   probe options sip:127.0.0.1:5060
   probe options sip:pbx.example.com --transport tcp --timeout 2s
-  probe options sips:127.0.0.1:5061 --insecure --json`,
+  probe options sips:127.0.0.1:5061 --insecure --json
+  probe options sip:127.0.0.1:5060 --trace=full
+${EVIDENCE_HELP}`,
     )
     .action(async (uri: string, opts: OptionsCliOptions) => {
       await runCommand(async () => {
@@ -47,12 +49,14 @@ Examples:
         const tls = await tlsOptions(opts);
         const { probeOptions } = await import('../probes/options.js');
         const { createLogger } = await import('../log.js');
+        const evidence = await startEvidence(opts);
         const result = await probeOptions(
-          { logger: createLogger(opts.logLevel), signal: new AbortController().signal },
+          { logger: createLogger(opts.logLevel), signal: new AbortController().signal, ...(evidence ? { recorder: evidence.recorder } : {}) },
           { target: uri, ...(transport ? { transport } : {}), timeoutMs, ...(tls ? { tls } : {}) },
         );
         if (opts.json) printJson(result);
         else process.stdout.write(renderSipResult(result, `OPTIONS ${uri}`));
+        await evidence?.finish();
         return result.success && result.failures.length === 0 ? EXIT.OK : EXIT.PROBE_FAILED;
       }, opts);
     });

@@ -6,10 +6,11 @@ import type { Command } from 'commander';
 import { EXIT, parseDuration, parseNumber, printJson, runCommand, UsageError } from './common.js';
 import type { Config } from '../config/schema.js';
 import { passwordEnvName } from '../config/accounts.js';
+import { EVIDENCE_HELP, evidenceOptions, startEvidence, type EvidenceFlags } from './evidence.js';
 import { maybeLoadConfig } from './load-config.js';
 import { parseTransport, renderSipResult, tlsOptions } from './options.js';
 
-interface RegisterCliOptions {
+interface RegisterCliOptions extends EvidenceFlags {
   config?: string;
   server?: string;
   passwordEnv?: string;
@@ -27,8 +28,7 @@ interface RegisterCliOptions {
 }
 
 export function register(program: Command): void {
-  program
-    .command('register')
+  evidenceOptions(program.command('register'))
     .description("REGISTER an extension with digest auth and report timings (or --unregister the probe's own binding)")
     .argument('<ext>', 'extension / SIP user to register, e.g. 1001')
     .option('--config <file>', 'config file (default: $CALLPROBE_CONFIG, ./callprobe.yaml, /etc/callprobe/callprobe.yaml)')
@@ -66,7 +66,9 @@ Examples:
   CALLPROBE_1001_PASSWORD=secret probe register 1001
   probe register 1001 --server sips:127.0.0.1:5061 --insecure --password-env PW1001
   probe register 1001 --unregister --json
-  probe register 1001 --unregister-all     # de-registers EVERY device of 1001`,
+  probe register 1001 --unregister-all     # de-registers EVERY device of 1001
+  probe register 1001 --trace              # 401 challenge and the answer, ladder
+${EVIDENCE_HELP}`,
     )
     .action(async (ext: string, opts: RegisterCliOptions) => {
       await runCommand(async () => {
@@ -81,8 +83,9 @@ Examples:
         const tls = await tlsOptions(opts);
         const { probeRegister } = await import('../probes/register.js');
         const { createLogger } = await import('../log.js');
+        const evidence = await startEvidence(opts);
         const result = await probeRegister(
-          { logger: createLogger(opts.logLevel), signal: new AbortController().signal },
+          { logger: createLogger(opts.logLevel), signal: new AbortController().signal, ...(evidence ? { recorder: evidence.recorder } : {}) },
           {
             server,
             user: ext,
@@ -99,6 +102,7 @@ Examples:
         );
         if (opts.json) printJson(result);
         else process.stdout.write(renderSipResult(result, `${titleVerb(opts)} ${ext} at ${server}`) + renderRemoval(result));
+        await evidence?.finish();
         return result.success && result.failures.length === 0 ? EXIT.OK : EXIT.PROBE_FAILED;
       }, opts);
     });

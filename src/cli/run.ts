@@ -6,8 +6,9 @@ import type { Command } from 'commander';
 import type { ProbeResult } from '../probes/result.js';
 import type { ScenarioResult } from '../scenarios/index.js';
 import { EXIT, printJson, runCommand, UsageError, type CommonOptions } from './common.js';
+import { EVIDENCE_HELP, evidenceOptions, startEvidence, type EvidenceFlags } from './evidence.js';
 
-interface RunFlags extends CommonOptions {
+interface RunFlags extends CommonOptions, EvidenceFlags {
   server?: string;
 }
 
@@ -72,8 +73,7 @@ export function junitCases(r: ScenarioResult): ProbeResult[] {
 }
 
 export function register(program: Command): void {
-  program
-    .command('run')
+  evidenceOptions(program.command('run'))
     .description('run a call-flow scenario (register, call, hold, DTMF, cancel, bye...) and report each step')
     .argument('<scenario>', 'scenario file, or a name looked up as <name>.yaml in the config\'s scenarios_dir, then ./scenarios')
     .option('--config <file>', 'config file with accounts and pbx (default: $CALLPROBE_CONFIG, ./callprobe.yaml, /etc/callprobe/callprobe.yaml)')
@@ -96,7 +96,9 @@ Exit codes: 0 every step and threshold passed, 1 a step or threshold failed,
 Examples:
   probe run scenarios/basic-call.yaml --config /etc/callprobe/callprobe.yaml
   probe run hold-resume --json                 # <scenarios_dir>/hold-resume.yaml
-  probe run ivr-dtmf --junit ivr.xml --quiet   # CI: one testcase per step`,
+  probe run ivr-dtmf --junit ivr.xml --quiet   # CI: one testcase per step
+  probe run hold-resume --pcap hold.pcap --trace   # re-INVITEs on the ladder
+${EVIDENCE_HELP}`,
     )
     .action(async (scenarioArg: string, flags: RunFlags) => {
       await runCommand(async () => {
@@ -128,6 +130,7 @@ Examples:
           }
           throw err;
         }
+        const evidence = await startEvidence(flags);
         const controller = new AbortController();
         const onSignal = (): void => controller.abort(new Error('signal'));
         process.once('SIGINT', onSignal);
@@ -135,7 +138,8 @@ Examples:
         const startedAt = new Date().toISOString();
         let result: ScenarioResult;
         try {
-          result = await scenarios.scenarioProbe({ logger: createLogger(flags.logLevel), signal: controller.signal }, spec);
+          const ctx = { logger: createLogger(flags.logLevel), signal: controller.signal };
+          result = await scenarios.scenarioProbe(evidence ? { ...ctx, recorder: evidence.recorder } : ctx, spec);
         } finally {
           process.off('SIGINT', onSignal);
           process.off('SIGTERM', onSignal);
@@ -148,6 +152,7 @@ Examples:
         }
         if (flags.json) printJson(result);
         else if (!flags.quiet) process.stdout.write(renderScenario(result));
+        await evidence?.finish();
         if (result.interrupted) return EXIT.INTERRUPTED;
         return result.success ? EXIT.OK : EXIT.PROBE_FAILED;
       }, flags.logLevel !== undefined ? { logLevel: flags.logLevel } : {});

@@ -59,7 +59,7 @@ export async function withProbeUa(
 ): Promise<ProbeResult> {
   let ua: UserAgent;
   try {
-    ua = await UserAgent.create({ ...opts, logger: ctx.logger });
+    ua = await UserAgent.create({ ...opts, logger: ctx.logger, ...(ctx.recorder ? { recorder: ctx.recorder } : {}) });
   } catch (err) {
     if (err instanceof UaError) {
       return { ...base, success: false, failures: [{ check: 'sip_setup', phase: failurePhase(err.phase, 'internal'), message: err.message }] };

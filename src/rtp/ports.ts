@@ -23,6 +23,8 @@ export interface PortAllocatorOptions {
   address?: string;
   /** Socket family. Default udp4 (udp6 for an IPv6 address). */
   type?: 'udp4' | 'udp6';
+  /** Applied to each pair handed out (evidence: rtp/record.ts's recordedPair). */
+  wrap?: (pair: PortPair) => PortPair;
 }
 
 /** A bound RTP/RTCP socket pair; `release()` is idempotent. */
@@ -103,6 +105,7 @@ export class PortAllocator {
   readonly max: number;
   readonly address: string;
   private readonly type: 'udp4' | 'udp6';
+  private readonly wrap: ((pair: PortPair) => PortPair) | undefined;
   private readonly inUse = new Set<number>();
   /** Next RTP port to try: round robin, so a just-released pair is reused last. */
   private cursor: number;
@@ -124,6 +127,7 @@ export class PortAllocator {
     this.address = opts.address ?? '0.0.0.0';
     this.type = opts.type ?? (this.address.includes(':') ? 'udp6' : 'udp4');
     this.cursor = this.min;
+    this.wrap = opts.wrap;
   }
 
   /** Number of pairs the range holds. */
@@ -144,7 +148,7 @@ export class PortAllocator {
       if (this.inUse.has(rtpPort)) continue;
       this.inUse.add(rtpPort); // reserve before awaiting, so concurrent calls skip it
       const pair = await this.tryBind(rtpPort);
-      if (pair) return pair;
+      if (pair) return this.wrap ? this.wrap(pair) : pair;
       this.inUse.delete(rtpPort);
     }
     throw new PortAllocatorError('E_PORTS_EXHAUSTED', `no free RTP port pair in ${this.min}-${this.max}`);

@@ -4,6 +4,7 @@
 // unregisters what it registered and releases every socket and port.
 import { resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import type { PacketRecorder } from '../evidence/recorder.js';
 import type { Logger } from '../log.js';
 import { Answerer, type AnsweredCall } from '../probes/call/answerer.js';
 import type { DirectionResult } from '../probes/call/index.js';
@@ -12,6 +13,7 @@ import type { Phase } from '../probes/result.js';
 import type { AudioSource } from '../rtp/audio.js';
 import type { G711Codec } from '../rtp/g711.js';
 import { PortAllocator, type PortPair } from '../rtp/ports.js';
+import { recordedPair } from '../rtp/record.js';
 import { RtpSession, type RtpSessionStats } from '../rtp/session.js';
 import type { Dialog, ReinviteRequest } from '../sip/dialog.js';
 import { UserAgent, type CallOutcome, type OutgoingCall } from '../sip/ua.js';
@@ -45,6 +47,8 @@ export interface DriverOptions extends ScenarioTarget {
   logger: Logger;
   /** Loads a WAV (injected in tests). */
   readAudio?: (path: string) => Promise<AudioSource>;
+  /** Keeps the run's SIP and RTP packets (evidence). */
+  recorder?: PacketRecorder;
 }
 
 /** The scenario's call as reported: SIP outcome and media per direction. */
@@ -203,6 +207,7 @@ export class ScenarioDriver implements StepDriver<Step> {
       ...(this.opts.tls ? { tls: this.opts.tls } : {}),
       timeoutMs: this.opts.sipTimeoutMs ?? Math.max(500, Math.floor(this.opts.scenario.step_timeout * 0.9)),
       logger: this.opts.logger,
+      ...(this.opts.recorder ? { recorder: this.opts.recorder } : {}),
     });
     if (this.closing) {
       ua.close();
@@ -215,7 +220,9 @@ export class ScenarioDriver implements StepDriver<Step> {
   private async ports(ua: UserAgent): Promise<{ allocator: PortAllocator; address: string }> {
     if (!this.allocator || this.mediaAddress === undefined) {
       this.mediaAddress = this.opts.localAddress ?? (await ua.transport.localAddressFor(ua.serverDest.host));
-      this.allocator = new PortAllocator({ min: this.opts.rtpPortMin, max: this.opts.rtpPortMax, address: this.mediaAddress });
+      const rec = this.opts.recorder;
+      const wrap = rec ? { wrap: (pair: PortPair) => recordedPair(pair, rec) } : {};
+      this.allocator = new PortAllocator({ min: this.opts.rtpPortMin, max: this.opts.rtpPortMax, address: this.mediaAddress, ...wrap });
     }
     return { allocator: this.allocator, address: this.mediaAddress };
   }

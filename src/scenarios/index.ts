@@ -90,7 +90,7 @@ export async function scenarioProbe(ctx: ProbeContext, spec: ScenarioSpec): Prom
     failures: [],
   };
   const { file, thresholds: _thresholds, ...target } = spec;
-  const driver = new ScenarioDriver({ ...target, baseDir: file !== undefined ? scenarioDir(file) : process.cwd(), logger: ctx.logger });
+  const driver = new ScenarioDriver({ ...target, baseDir: file !== undefined ? scenarioDir(file) : process.cwd(), logger: ctx.logger, ...(ctx.recorder ? { recorder: ctx.recorder } : {}) });
   try {
     const outcome = await executeSteps(scenario.steps, driver, ctx.signal);
     result.steps = outcome.steps;

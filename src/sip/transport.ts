@@ -11,6 +11,7 @@ import { performance } from 'node:perf_hooks';
 import { SipStreamFramer } from './framer.js';
 import { parseMessage, serializeMessage, type SipMessage } from './message.js';
 import type { Logger } from '../log.js';
+import type { Endpoint, PacketRecorder } from '../evidence/recorder.js';
 
 export type TransportProto = 'udp' | 'tcp' | 'tls';
 
@@ -40,6 +41,8 @@ export interface TransportOptions {
   /** TCP connect + TLS handshake limit. */
   connectTimeoutMs?: number;
   logger?: Logger;
+  /** Gets every message sent and received, as it went over the wire (evidence: --trace, --pcap). */
+  recorder?: PacketRecorder;
 }
 
 /** A prepared path to a destination: what to put in Via/Contact and what it cost. */
@@ -96,6 +99,8 @@ export class TransportLayer {
   private readonly pending = new Map<string, Promise<StreamConn>>();
   private readonly handlers: Array<(m: Inbound) => void> = [];
   private closed = false;
+  /** Local address towards each remote host (what a capture would show as our side). */
+  private readonly localFor = new Map<string, string>();
   /** Counters for tests and diagnostics. */
   readonly stats = { received: 0, parseErrors: 0, sent: 0 };
 
@@ -141,6 +146,14 @@ export class TransportLayer {
   private onDatagram(data: Buffer, rinfo: dgram.RemoteInfo): void {
     this.stats.received++;
     if (data.length > MAX_DATAGRAM) return;
+    this.opts.recorder?.record({
+      direction: 'in',
+      kind: 'sip',
+      transport: 'udp',
+      src: { address: rinfo.address, port: rinfo.port },
+      dst: { address: this.localAddressSync(rinfo.address), port: this.udpPort },
+      data,
+    });
     // RFC 5626 keepalive over UDP: a bare CRLFCRLF; answer nothing (STUN is not ours).
     if (data.length <= 4 && /^[\r\n]*$/.test(data.toString('latin1'))) return;
     const parsed = parseMessage(data);
@@ -179,12 +192,22 @@ export class TransportLayer {
         probe.once('error', reject);
         probe.connect(9, host, () => resolve());
       });
-      return probe.address().address;
+      const address = probe.address().address;
+      this.localFor.set(host, address);
+      return address;
     } catch {
       return family === 4 ? '127.0.0.1' : '::1';
     } finally {
       probe.close();
     }
+  }
+
+  /** Best knowledge of our address towards `host` without waiting (for the recorder). */
+  private localAddressSync(host: string): string {
+    const local = this.opts.localAddress;
+    if (local && local !== '0.0.0.0' && local !== '::') return local;
+    if (host.startsWith('127.') || host === '::1') return host;
+    return this.localFor.get(host) ?? (net.isIPv6(host) ? '::' : '0.0.0.0');
   }
 
   /** Opens (or reuses) what is needed to reach `dest`; tells the local address for Via/Contact. */
@@ -288,6 +311,14 @@ export class TransportLayer {
         conn.socket.destroy();
       } else if (ev.type === 'message') {
         this.stats.received++;
+        this.opts.recorder?.record({
+          direction: 'in',
+          kind: 'sip',
+          transport: dest.transport,
+          src: { address: dest.host, port: dest.port },
+          dst: { address: conn.localAddress, port: conn.localPort },
+          data: ev.data,
+        });
         const parsed = parseMessage(ev.data);
         if (!parsed.ok) {
           this.stats.parseErrors++;
@@ -309,6 +340,7 @@ export class TransportLayer {
     );
     if (dest.transport === 'udp') {
       const socket = await this.udpSocket(net.isIPv6(dest.host) ? 6 : 4);
+      this.recordSent(data, dest, { address: this.localAddressSync(dest.host), port: socket.address().port });
       await new Promise<void>((resolve, reject) =>
         socket.send(data, dest.port, dest.host, (err) => (err ? reject(new TransportError('ESEND', 'send', `UDP send to ${dest.host}:${dest.port} failed: ${err.message}`)) : resolve())),
       );
@@ -317,7 +349,12 @@ export class TransportLayer {
     await this.prepare(dest);
     const conn = this.conns.get(connKey(dest));
     if (!conn || conn.socket.destroyed) throw new TransportError('ECLOSED', 'send', `connection to ${dest.host}:${dest.port} is closed`);
+    this.recordSent(data, dest, { address: conn.localAddress, port: conn.localPort });
     conn.socket.write(data);
+  }
+
+  private recordSent(data: Buffer, dest: Destination, src: Endpoint): void {
+    this.opts.recorder?.record({ direction: 'out', kind: 'sip', transport: dest.transport, src, dst: { address: dest.host, port: dest.port }, data });
   }
 
   /** The certificate chain the TLS peer at `dest` presented (kept for the cert probe). */

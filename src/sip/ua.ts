@@ -41,6 +41,7 @@ import {
   TimerSet,
   clientKey,
 } from './transaction.js';
+import type { PacketRecorder } from '../evidence/recorder.js';
 import { TransportError, TransportLayer, type Destination, type Flow, type Inbound, type TransportProto } from './transport.js';
 import { parseNameAddr, parseUri, formatUri, type SipUri } from './uri.js';
 
@@ -76,6 +77,8 @@ export interface UserAgentOptions {
    * carrying it, and nothing else, whatever port registered them.
    */
   instanceId?: string;
+  /** Gets every SIP message this UA sends and receives (evidence: --trace, --pcap). */
+  recorder?: PacketRecorder;
 }
 
 export type FailurePhase = 'dns' | 'connect' | 'tls' | 'request' | 'auth';
@@ -267,6 +270,7 @@ export class UserAgent {
         ...(opts.localPort !== undefined ? { localPort: opts.localPort } : {}),
         ...(opts.tls ? { tls: opts.tls } : {}),
         ...(opts.logger ? { logger: opts.logger } : {}),
+        ...(opts.recorder ? { recorder: opts.recorder } : {}),
         connectTimeoutMs: opts.timeoutMs ?? 10_000,
       });
     } catch (err) {

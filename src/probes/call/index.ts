@@ -6,7 +6,8 @@
 import { computeQuality } from '../../quality/emodel.js';
 import { defaultAudioSource, encodedFrames, type AudioSource } from '../../rtp/audio.js';
 import type { G711Codec } from '../../rtp/g711.js';
-import { PortAllocator } from '../../rtp/ports.js';
+import { PortAllocator, type PortPair } from '../../rtp/ports.js';
+import { recordedPair } from '../../rtp/record.js';
 import { RtpSession, type RtpSessionStats } from '../../rtp/session.js';
 import { udpBackend } from '../../rtp/udp.js';
 import type { Dialog } from '../../sip/dialog.js';
@@ -230,6 +231,7 @@ export async function probeCall(ctx: ProbeContext, spec: CallSpec): Promise<Call
       ...(spec.tls ? { tls: spec.tls } : {}),
       ...(spec.sipTimeoutMs !== undefined ? { timeoutMs: spec.sipTimeoutMs } : {}),
       logger: ctx.logger,
+      ...(ctx.recorder ? { recorder: ctx.recorder } : {}),
     });
     uas.push(ua);
     return ua;
@@ -246,7 +248,13 @@ export async function probeCall(ctx: ProbeContext, spec: CallSpec): Promise<Call
       throw err;
     }
     const mediaAddress = spec.localAddress ?? (await callerUa.transport.localAddressFor(callerUa.serverDest.host));
-    const ports = new PortAllocator({ min: spec.rtpPortMin ?? 16000, max: spec.rtpPortMax ?? 16999, address: mediaAddress });
+    const recorder = ctx.recorder;
+    const ports = new PortAllocator({
+      min: spec.rtpPortMin ?? 16000,
+      max: spec.rtpPortMax ?? 16999,
+      address: mediaAddress,
+      ...(recorder ? { wrap: (pair: PortPair) => recordedPair(pair, recorder) } : {}),
+    });
 
     if (spec.callee && !spec.direct) {
       const calleeUa = await makeUa(spec.callee);
