@@ -10,9 +10,17 @@
 # rtp.port_min..port_max in SDP, and with bridge networking NAT would rewrite
 # or drop that media (and SIP Via/Contact would carry the container address).
 # See docs/operations.md.
+#
+# BASE_IMAGE: any Debian 12 image with Node >= 20.3 (node, npm, Node's headers
+# under /usr/local/include/node) and an unprivileged user "node" (uid 1000), as
+# the official image has. `npm run check:container` builds one from debootstrap
+# where no registry image can be pulled.
+ARG BASE_IMAGE=node:20-bookworm-slim
 
 # --- build: compile TypeScript and the udpio addon, keep production dependencies only ---
-FROM node:20-bookworm-slim AS build
+FROM ${BASE_IMAGE} AS build
+# Build udpio against the image's own Node headers (no header download).
+ENV npm_config_nodedir=/usr/local
 # C toolchain for native/udpio (kernel RTP timestamps; see docs/decisions.md "udpio").
 RUN apt-get update && apt-get install -y --no-install-recommends g++ make python3 \
  && rm -rf /var/lib/apt/lists/*
@@ -29,7 +37,7 @@ RUN npx tsc -p tsconfig.build.json \
  && npm prune --omit=dev --ignore-scripts --no-audit --no-fund
 
 # --- runtime ---
-FROM node:20-bookworm-slim
+FROM ${BASE_IMAGE}
 # NODE_OPTIONS: 1 MB V8 semi-space, as in systemd/callprobe.service (idle RSS, see there).
 ENV NODE_ENV=production \
     NODE_OPTIONS=--max-semi-space-size=1 \

@@ -94,10 +94,13 @@ describe('Dockerfile', () => {
   const lastFrom = instructions.lastIndexOf(froms.at(-1) ?? { op: '', args: '' });
   const runtime = instructions.slice(lastFrom);
 
-  it('is multi-stage with pinned Node 20 bases', () => {
+  it('is multi-stage on one base, an ARG defaulting to a pinned Node 20 image', () => {
     expect(froms.length).toBeGreaterThanOrEqual(2);
     expect(froms[0]?.args).toMatch(/ AS build$/);
-    for (const f of froms) expect(f.args).toMatch(/^node:20[-.\w]*/);
+    const arg = instructions.find((i) => i.op === 'ARG' && i.args.startsWith('BASE_IMAGE='));
+    expect(arg?.args).toMatch(/^BASE_IMAGE=node:20[-.\w]*$/);
+    expect(instructions.indexOf(arg ?? { op: '', args: '' })).toBeLessThan(instructions.indexOf(froms[0] ?? { op: '', args: '' }));
+    for (const f of froms) expect(f.args).toMatch(/^\$\{BASE_IMAGE\}( AS build)?$/);
     expect(runtime.some((i) => i.op === 'COPY' && i.args.startsWith('--from=build'))).toBe(true);
   });
 
