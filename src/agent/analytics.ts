@@ -1,7 +1,8 @@
 // Passive side of the agent: the config's `sources:` (HEP, CDR, security log)
-// feed the fraud engine and the KPI tracker; their output lands in the
-// metrics (fraud events by rule, ASR/NER over 5 minutes), the webhooks, the
-// fail2ban log (fraud.fail2ban_log) and the log.
+// feed the fraud engine and the KPI tracker (pbx-kpi.ts: bounded routes, ASR
+// alerts); their output lands in the metrics (fraud events by rule, calls by
+// outcome, ASR/NER over 5 m and 1 h), the webhooks (fraud detections, ASR
+// alerts through the alert state machine), the fail2ban log and the log.
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { Counter } from 'prom-client';
@@ -39,7 +40,6 @@ export function fail2banLogPath(config: Config, env: Env): string | undefined {
 
 const TICK_MS = 10_000;
 const KPI_EVERY_MS = 15_000;
-const KPI_WINDOW_MS = 5 * 60_000;
 
 function sourcesConfigured(config: Config): boolean {
   const s = config.sources;
@@ -79,15 +79,16 @@ export async function startAnalytics(
   deps: { metrics: ProbeMetrics; logger: Logger; notifier?: Notifier; env?: Env },
 ): Promise<RunningAnalytics | undefined> {
   if (!sourcesConfigured(config)) return undefined;
-  const [{ FraudEngine }, { KpiTracker }, { startSources }, { FraudLogWriter }] = await Promise.all([
+  const [{ FraudEngine }, { KpiTracker }, { startSources }, { FraudLogWriter }, { PbxKpi }] = await Promise.all([
     import('../analytics/fraud/engine.js'),
     import('../analytics/kpi.js'),
     import('../sources/index.js'),
     import('../sources/fraud-log.js'),
+    import('./pbx-kpi.js'),
   ]);
   const log = deps.logger.child({ component: 'analytics' });
   const engine = new FraudEngine(config.fraud, { onListenerError: (err) => log.error({ err }, 'fraud listener failed') });
-  const kpi = new KpiTracker();
+  const kpi = new PbxKpi(new KpiTracker(), config.kpi, deps.metrics);
   engine.onFraud((ev) => {
     deps.metrics.recordFraudEvent(ev.rule);
     log.warn({ rule: ev.rule, severity: ev.severity }, ev.message);
@@ -114,28 +115,30 @@ export async function startAnalytics(
   }
   const sources = await startSources(config.sources, {
     stateDir: config.state_dir,
+    ...(config.kpi.route_header !== undefined ? { routeHeader: config.kpi.route_header } : {}),
     onEvent: (ev) => {
       engine.observe(ev);
       kpi.observe(ev);
     },
     onError: (source, err) => log.warn({ source, err }, 'event source error'),
   });
-  const publishKpis = () => {
-    // Route '*' only: per-route series would let traffic decide our cardinality.
-    for (const s of kpi.snapshot(KPI_WINDOW_MS)) if (s.route === '*') deps.metrics.recordKpis(s);
+  // ASR verdicts go through the notifier's alert tracker: `alerts.for`, repeat and resolve as for probes.
+  const judgeAsr = () => {
+    for (const v of kpi.judge()) {
+      deps.notifier?.observe(v.result, v.labels).catch((err: unknown) => log.error({ err, probe: v.result.probe }, 'ASR alert not spooled'));
+    }
   };
   const tick = setInterval(() => engine.tick(Date.now()), TICK_MS);
-  const kpis = setInterval(publishKpis, KPI_EVERY_MS);
-  tick.unref();
-  kpis.unref();
+  const kpis = setInterval(() => kpi.publish(), Math.min(KPI_EVERY_MS, config.kpi.interval));
+  const asr = setInterval(judgeAsr, config.kpi.interval);
+  for (const t of [tick, kpis, asr]) t.unref();
   let closed: Promise<void> | undefined;
   return {
     fail2banLog: logPath,
     reopenLogs: async () => fail2ban?.reopen(),
     close() {
       closed ??= (async () => {
-        clearInterval(tick);
-        clearInterval(kpis);
+        for (const t of [tick, kpis, asr]) clearInterval(t);
         await sources.close();
         await fail2ban?.close();
       })();

@@ -190,6 +190,34 @@ export function buildConfigSchema(secrets: SecretEnvironment | null) {
         .prefault({}),
       thresholds: thresholdsSchema.prefault({}),
       fraud: fraudSchema.prefault({}),
+      /** KPIs of the PBX's real calls (from `sources:`): labels, and ASR alerts through the webhooks. */
+      kpi: z
+        .strictObject({
+          /** Alert (asr_min) when a route's ASR over the last hour is below this; absent: no floor. */
+          asr_min_percent: z.number().min(0).max(100).optional(),
+          /** Alert (asr_drop) when a route's ASR over the last hour fell more than this many points below the hour before. */
+          asr_drop_points: z.number().gt(0).max(100).default(20),
+          /** Routes with fewer seizures in an hour (either hour, for asr_drop) are not judged. */
+          min_seizures: count.default(20),
+          /** Route labels kept as they are; every other route is counted as "other" (bounded label values). */
+          routes: z
+            .array(
+              z
+                .string()
+                .regex(/^[A-Za-z0-9_.:+-]{1,64}$/, 'route labels: letters, digits, _ . : + - (at most 64)')
+                .refine((r) => r !== 'other', '"other" is where unnamed routes go'),
+            )
+            .max(100)
+            .default([]),
+          /** HEP: the SIP header of the INVITE that names its route (e.g. X-Route, added by Kamailio's append_hf). */
+          route_header: z
+            .string()
+            .regex(/^[A-Za-z0-9-]+$/, 'a SIP header name')
+            .optional(),
+          /** How often the ASR alerts are judged. */
+          interval: duration({ min: '1s' }).prefault('60s'),
+        })
+        .prefault({}),
       sources: z
         .strictObject({
           hep: hostPort.optional(),

@@ -2,6 +2,7 @@
 // every event to one sink (typically: KpiTracker.observe + FraudEngine.observe).
 import { join } from 'node:path';
 import type { EventSink } from '../analytics/events.js';
+import type { SipRequest } from '../sip/message.js';
 import { CdrSource } from './cdr.js';
 import { HepListener } from './hep-listener.js';
 import { SECURITY_LOG_PRESETS, SecurityLogSource, type SecurityLogPreset } from './securitylog.js';
@@ -23,6 +24,16 @@ export interface StartSourcesOptions {
   onError?: (source: string, err: unknown) => void;
   /** HEP: addresses of trunks (their INVITEs are inbound). */
   trunkIps?: string[];
+  /** HEP: the call's route label is this SIP header of its INVITE (e.g. one Kamailio adds with append_hf). */
+  routeHeader?: string;
+}
+
+/** The route label of an INVITE from one of its headers (first value, trimmed, at most 64 characters). */
+export function routeFromHeader(name: string): (req: SipRequest) => string | undefined {
+  return (req) => {
+    const v = req.headers.get(name)?.trim();
+    return v === undefined || v === '' ? undefined : v.slice(0, 64);
+  };
 }
 
 export interface RunningSources {
@@ -51,7 +62,14 @@ export async function startSources(cfg: SourcesConfig, opts: StartSourcesOptions
   try {
     if (cfg.hep) {
       const { host, port } = splitHostPort(cfg.hep);
-      running.hep = new HepListener({ host, port, onEvent: opts.onEvent, onError: err('hep'), trunkIps: opts.trunkIps });
+      running.hep = new HepListener({
+        host,
+        port,
+        onEvent: opts.onEvent,
+        onError: err('hep'),
+        trunkIps: opts.trunkIps,
+        ...(opts.routeHeader !== undefined ? { routeOf: routeFromHeader(opts.routeHeader) } : {}),
+      });
       await running.hep.start();
     }
     if (cfg.cdr) {

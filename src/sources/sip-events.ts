@@ -201,7 +201,12 @@ export class SipEventExtractor {
     // A retransmission or the proxy's outgoing copy: same key, same credentials. Tools
     // such as svcrack resend every guess with the same Call-ID, CSeq and branch, so a
     // request whose credentials changed after a final response is a new attempt.
-    if (seen && !(seen.final && seen.credentials !== credentials)) return;
+    if (seen && !(seen.final && seen.credentials !== credentials)) {
+      // The proxy's outgoing copy can carry what the PBX added on the way (the route header).
+      const c = req.method === 'INVITE' ? this.#calls.get(callId) : undefined;
+      if (c && c.route === undefined && !c.final) c.route = this.#opts.routeOf?.(req, meta);
+      return;
+    }
     const uri = req.requestUri;
     const user = req.method === 'REGISTER' ? req.to?.uri.user : uri?.user;
     const initialInvite = req.method === 'INVITE' && (toTag === undefined || toTag === null);

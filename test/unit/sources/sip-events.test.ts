@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { AnalyticsEvent } from '../../../src/analytics/events.js';
 import { parseMessage } from '../../../src/sip/message.js';
+import { routeFromHeader } from '../../../src/sources/index.js';
 import { SipEventExtractor } from '../../../src/sources/sip-events.js';
 import { type ReqOpts, sipRequest, sipResponse } from './sip-fixtures.js';
 
@@ -93,5 +94,24 @@ describe('SipEventExtractor', () => {
     expect(s.calls).toBe(50);
     expect(s.transactions).toBe(80);
     expect(s.evictedCalls).toBe(950);
+  });
+});
+
+describe('route label from a header (kpi.route_header)', () => {
+  it("takes the route from the proxy's outgoing copy when only that copy carries the header", () => {
+    const { events, feed } = harness({ routeOf: routeFromHeader('X-Route') });
+    const inv: ReqOpts = { method: 'INVITE', callId: 'r1', cseq: 1, from: '1001', to: '9155501234' };
+    feed(sipRequest(inv), T0);
+    const copy = sipRequest(inv).replace('Content-Length: 0', 'X-Route: trunk-a\r\nContent-Length: 0');
+    feed(copy, T0 + 1, '127.0.0.1');
+    feed(sipResponse(503, inv), T0 + 50);
+    const fin = events.find((e) => e.type === 'call_final');
+    expect(fin?.type === 'call_final' && [fin.route, fin.status]).toEqual(['trunk-a', 503]);
+    // and no header at all: no route (the agent counts it as "other")
+    const h2 = harness({ routeOf: routeFromHeader('X-Route') });
+    h2.feed(sipRequest({ ...inv, callId: 'r2' }), T0);
+    h2.feed(sipResponse(200, { ...inv, callId: 'r2' }), T0 + 50);
+    const f2 = h2.events.find((e) => e.type === 'call_final');
+    expect(f2?.type === 'call_final' && f2.route).toBeUndefined();
   });
 });
