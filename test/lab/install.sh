@@ -16,6 +16,7 @@ PACKAGES=(
   sox openssl iproute2 iptables
   prometheus
   fail2ban  # fail2ban-regex / fail2ban-server: the shipped filter and jail, end to end
+  libspandsp-dev  # G.722 oracle for the unit tests (an independent ITU-exact codec)
   g++ make python3  # toolchain for the udpio addon (native/udpio), built by npm ci
 )
 # services shipped by the packages above that must not run during tests
