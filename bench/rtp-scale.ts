@@ -2,13 +2,17 @@
  * RTP scale benchmark: N RtpSessions in one process (N/2 loopback pairs, so
  * every session both sends and receives one G.711 stream with RFC 3550
  * statistics), on the shared pacer, for a fixed measurement window.
- * Reports CPU per stream-second (process.cpuUsage), pacer send lateness,
- * self-inflicted loss (sent − received, plus kernel UDP receive-buffer
- * drops from /proc/net/snmp), RSS and receive jitter. 127.0.0.1 only.
+ * Reports CPU per stream-second (process.cpuUsage), pacer send lateness as
+ * |send time − deadline| (early sends count as much as late ones),
+ * self-inflicted loss (packets sent in the window that the peer never
+ * received, PLUS every pacer tick skipped in the window: a packet the pacer
+ * never sent is lost as surely as a dropped one, even though its sequence
+ * number shows no gap), kernel UDP receive-buffer drops, RSS and receive
+ * jitter. 127.0.0.1 only.
  */
 import { readFileSync } from 'node:fs';
 import { sharedPacer } from '../src/rtp/pacer.js';
-import { PortAllocator, type PortPair } from '../src/rtp/ports.js';
+import { bindPair, type PortPair } from '../src/rtp/ports.js';
 import { RtpSession } from '../src/rtp/session.js';
 
 export interface ScaleRun {
@@ -17,10 +21,15 @@ export interface ScaleRun {
   window_s: number;
   cpu_s: number;
   cpu_ms_per_stream_second: number;
-  send_lateness_ms: { p50: number; p99: number; max: number; count: number };
+  /** |send time − deadline| over the window. */
+  send_lateness_abs_ms: { p50: number; p99: number; max: number; count: number };
+  /** Ticks the pacer skipped in the window (part of self_inflicted_loss). */
   pacer_skipped_ticks: number;
   packets_sent: number;
   packets_received: number;
+  /** Sent but never received by the peer (whole run, warm-up included). */
+  packets_lost: number;
+  /** packets_lost + pacer_skipped_ticks. */
   self_inflicted_loss: number;
   kernel_udp_rcvbuf_errors: number;
   /** Receive jitter (RFC 3550, as seen inside this busy process): mean over streams of each stream's mean, and the max. */
@@ -43,11 +52,27 @@ function udpRcvbufErrors(): number {
   }
 }
 
+/**
+ * `count` RTP/RTCP port pairs on 127.0.0.1 from 20000 up: clear of the lab's
+ * RTP range (10000-19999, which the integration tests use meanwhile) and below
+ * the kernel's ephemeral range (32768+). Ports in use are skipped.
+ */
+async function benchPorts(count: number): Promise<PortPair[]> {
+  const ports: PortPair[] = [];
+  for (let port = 20000; ports.length < count; port += 2) {
+    if (port > 32766) throw new Error(`bench: not ${count} free port pairs in 20000-32767`);
+    try {
+      ports.push(await bindPair('127.0.0.1', port));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err;
+    }
+  }
+  return ports;
+}
+
 export async function runScale(streams: number, windowMs: number, warmupMs = 2000): Promise<ScaleRun> {
   const pairs = Math.ceil(streams / 2);
-  const alloc = new PortAllocator({ min: 18000, max: 19999, address: '127.0.0.1' });
-  const ports: PortPair[] = [];
-  for (let i = 0; i < pairs * 2; i++) ports.push(await alloc.allocate());
+  const ports = await benchPorts(pairs * 2);
   const sessions: RtpSession[] = [];
   for (let i = 0; i < pairs; i++) {
     const pa = ports[2 * i] as PortPair;
@@ -63,6 +88,7 @@ export async function runScale(streams: number, windowMs: number, warmupMs = 200
   const pacer = sharedPacer();
   pacer.resetLateness();
   const before = sessions.map((s) => ({ sent: s.stats().packets_sent, received: s.stats().packets_received }));
+
   const rcvbuf0 = udpRcvbufErrors();
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
@@ -70,6 +96,7 @@ export async function runScale(streams: number, windowMs: number, warmupMs = 200
   const cpu = process.cpuUsage(cpu0);
   const windowS = (performance.now() - t0) / 1000;
   const lateness = pacer.lateness();
+  const atEnd = sessions.map((s) => ({ sent: s.stats().packets_sent, received: s.stats().packets_received }));
   const rss = process.memoryUsage().rss;
 
   for (const s of sessions) s.stop();
@@ -82,10 +109,10 @@ export async function runScale(streams: number, windowMs: number, warmupMs = 200
   sessions.forEach((s, i) => {
     const st = s.stats();
     const peer = sessions[i % 2 === 0 ? i + 1 : i - 1] as RtpSession;
-    sent += st.packets_sent - (before[i]?.sent ?? 0);
-    const peerSt = peer.stats();
-    received += st.packets_received - (before[i]?.received ?? 0);
-    lost += peerSt.packets_lost + Math.max(0, st.packets_sent - peerSt.packets_received);
+    sent += (atEnd[i]?.sent ?? 0) - (before[i]?.sent ?? 0);
+    received += (atEnd[i]?.received ?? 0) - (before[i]?.received ?? 0);
+    // Over the whole run, warm-up included (conservative), after the in-flight packets landed.
+    lost += Math.max(0, peer.stats().packets_sent - st.packets_received);
     for (const r of s.receivedStreams()) jitterSum += r.stats.jitterMeanMs;
     jitterMax = Math.max(jitterMax, st.jitter_max_ms);
   });
@@ -98,7 +125,7 @@ export async function runScale(streams: number, windowMs: number, warmupMs = 200
     window_s: Math.round(windowS * 1000) / 1000,
     cpu_s: Math.round(cpuS * 1000) / 1000,
     cpu_ms_per_stream_second: Math.round(((cpuS * 1000) / (sessions.length * windowS)) * 10000) / 10000,
-    send_lateness_ms: {
+    send_lateness_abs_ms: {
       p50: lateness.p50_ms,
       p99: lateness.p99_ms,
       max: Math.round(lateness.max_ms * 1000) / 1000,
@@ -107,7 +134,8 @@ export async function runScale(streams: number, windowMs: number, warmupMs = 200
     pacer_skipped_ticks: lateness.skipped,
     packets_sent: sent,
     packets_received: received,
-    self_inflicted_loss: lost,
+    packets_lost: lost,
+    self_inflicted_loss: lost + lateness.skipped,
     kernel_udp_rcvbuf_errors: rcvbufErrors,
     jitter_ms: { mean: Math.round((jitterSum / sessions.length) * 1000) / 1000, max: jitterMax },
     rss_mb: Math.round((rss / 2 ** 20) * 10) / 10,

@@ -6,7 +6,7 @@
  * Both processes are stopped by PID afterwards.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -28,6 +28,17 @@ export interface SippRun {
   uas_echo_cpu_ms_per_stream_second: number;
   total_cpu_ms_per_stream_second: number;
   rss_mb: { uac: number; uas: number };
+  /**
+   * What SIPp did NOT do, from the kernel's per-socket drop counters
+   * (/proc/net/udp, the sockets of each SIPp process) over the window: the
+   * echo side's drops are packets it never read (so never echoed); the UAC's
+   * are the echoes it never reads at all (its rtp_stream does not receive).
+   */
+  kernel_drops: { uas_echo: number; uac: number };
+  /** calls × 50 × window: the packets the UAC should have sent in the window. */
+  expected_packets_per_direction: number;
+  /** 1 − uas_echo drops ÷ expected: the share of its input the echo side read and resent. */
+  echo_read_fraction: number;
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -52,6 +63,34 @@ function cpuSeconds(pid: number, ticks: number): number {
 function rssMb(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m ? Math.round((Number(m[1]) / 1024) * 10) / 10 : 0;
+}
+
+/** Summed kernel drop counters of the UDP sockets `pid` holds (/proc/net/udp and udp6). */
+export function udpSocketDrops(pid: number): number {
+  const inodes = new Set<string>();
+  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+    try {
+      const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`));
+      if (m?.[1]) inodes.add(m[1]);
+    } catch {
+      // fd closed meanwhile
+    }
+  }
+  let drops = 0;
+  for (const table of ['/proc/net/udp', '/proc/net/udp6']) {
+    let text = '';
+    try {
+      text = readFileSync(table, 'utf8');
+    } catch {
+      continue;
+    }
+    for (const line of text.split('\n').slice(1)) {
+      const f = line.trim().split(/\s+/);
+      // sl local rem st tx:rx tr:when retrnsmt uid timeout inode ref pointer drops
+      if (f.length >= 13 && inodes.has(f[9] ?? '')) drops += Number(f[12]) || 0;
+    }
+  }
+  return drops;
 }
 
 async function stop(child: ChildProcess): Promise<void> {
@@ -92,11 +131,14 @@ export async function runSippReference(calls: number, windowMs: number, warmupMs
       return { skipped: `sipp exited early (uac ${String(uac.exitCode)}, uas ${String(uas.exitCode)}): ${errors.trim()}` };
     }
     const ticks = clockTicks();
+    const d0 = { uac: udpSocketDrops(uac.pid), uas: udpSocketDrops(uas.pid) };
     const c0 = { uac: cpuSeconds(uac.pid, ticks), uas: cpuSeconds(uas.pid, ticks) };
     const t0 = performance.now();
     await sleep(windowMs);
     const c1 = { uac: cpuSeconds(uac.pid, ticks), uas: cpuSeconds(uas.pid, ticks) };
+    const d1 = { uac: udpSocketDrops(uac.pid), uas: udpSocketDrops(uas.pid) };
     const windowS = (performance.now() - t0) / 1000;
+    const expected = Math.round(calls * 50 * windowS);
     const per = (s: number): number => Math.round(((s * 1000) / (calls * windowS)) * 10000) / 10000;
     return {
       calls,
@@ -105,6 +147,9 @@ export async function runSippReference(calls: number, windowMs: number, warmupMs
       uas_echo_cpu_ms_per_stream_second: per(c1.uas - c0.uas),
       total_cpu_ms_per_stream_second: per(c1.uac - c0.uac + c1.uas - c0.uas),
       rss_mb: { uac: rssMb(uac.pid), uas: rssMb(uas.pid) },
+      kernel_drops: { uas_echo: d1.uas - d0.uas, uac: d1.uac - d0.uac },
+      expected_packets_per_direction: expected,
+      echo_read_fraction: Math.round((1 - (d1.uas - d0.uas) / Math.max(1, expected)) * 1000) / 1000,
     };
   } finally {
     await stop(uac);

@@ -23,6 +23,13 @@
  *   open(family 4|6, address, port, id, onError(errno, syscall)) -> handle
  *        (throws {code, errno, syscall}, e.g. EADDRINUSE)
  *   send(handle, bytes, port, address) -> 0 | -errno      (synchronous sendto)
+ *   slot(handle) -> number       (the socket's index for sendBatch; reused after close)
+ *   parseAddress(family 4|6, address, out: Int32Array(4)) -> bool  (16 address bytes, as sendBatch wants them)
+ *   sendBatch(bytes: Uint8Array, meta: Int32Array, count) -> failures
+ *        (every datagram staged by one pacer wake-up in ONE call: runs of the
+ *         same socket go out in one sendmmsg(), the rest one sendto() each;
+ *         meta holds SEND_FIELDS int32 per datagram: slot, offset, length,
+ *         port, 4 x address bytes, and the result 0 | -errno written back)
  *   localPort(handle) -> number
  *   close(handle)                                          (idempotent)
  *   monotonicNs() -> number      (CLOCK_MONOTONIC, the clock of hrtime)
@@ -44,6 +51,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/timerfd.h>
 #include <time.h>
@@ -58,6 +66,10 @@
 #define META_FIELDS 6
 /* Distinct source addresses looked up per delivery. */
 #define MAX_ADDRS 64
+/* Per staged datagram in sendBatch's meta: slot, offset, length, port, addr[4], rc. */
+#define SEND_FIELDS 9
+/* Datagrams of one socket per sendmmsg(). */
+#define SEND_BATCH 64
 
 typedef struct instance instance_t;
 
@@ -85,6 +97,7 @@ typedef struct {
   polled_t base; /* callback: onError(errno, syscall) */
   int family;
   double id;
+  int32_t slot; /* index in instance.slots, -1 once closed */
 } sock_t;
 
 typedef struct {
@@ -108,6 +121,8 @@ struct instance {
   queued_t *queue;
   size_t queued, queue_cap;
   unsigned char *rx; /* recvmmsg scratch: BATCH x MAX_DGRAM */
+  sock_t **slots;    /* open sockets by slot (sendBatch); NULL = free */
+  size_t nslots;
 };
 
 #define CHECK(call)                                                     \
@@ -300,6 +315,25 @@ static int reserve(instance_t *inst, size_t bytes) {
 
 /* ---- sockets -------------------------------------------------------------- */
 
+/* The lowest free slot (a handful of sockets per call: a linear scan is fine), or -1. */
+static int32_t slot_take(instance_t *inst, sock_t *s) {
+  for (size_t i = 0; i < inst->nslots; i++) {
+    if (inst->slots[i] == NULL) {
+      inst->slots[i] = s;
+      return (int32_t)i;
+    }
+  }
+  size_t cap = inst->nslots ? inst->nslots * 2 : 64;
+  sock_t **grown = realloc(inst->slots, cap * sizeof *grown);
+  if (grown == NULL) return -1;
+  memset(grown + inst->nslots, 0, (cap - inst->nslots) * sizeof *grown);
+  inst->slots = grown;
+  int32_t slot = (int32_t)inst->nslots;
+  inst->nslots = cap;
+  inst->slots[slot] = s;
+  return slot;
+}
+
 static void on_poll_closed(uv_handle_t *handle) {
   polled_t *p = (polled_t *)handle->data;
   p->closed = 1;
@@ -310,6 +344,11 @@ static void on_poll_closed(uv_handle_t *handle) {
 static void polled_close(polled_t *p) {
   if (p->closing) return;
   p->closing = 1;
+  if (p->kind == KIND_SOCKET) {
+    sock_t *s = (sock_t *)p;
+    if (s->slot >= 0 && p->inst != NULL && (size_t)s->slot < p->inst->nslots) p->inst->slots[s->slot] = NULL;
+    s->slot = -1;
+  }
   napi_delete_reference(p->env, p->callback);
   p->callback = NULL;
   uv_poll_stop(&p->poll);
@@ -486,6 +525,10 @@ static napi_value TimerOpen(napi_env env, napi_callback_info info) {
   napi_value argv[1];
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   int fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+  /* The kernel may fire a timer up to the thread's timer slack late (50 µs by
+   * default) to merge wake-ups; the pacer wants its deadline, so 1 ns. Only
+   * this (the loop's) thread, and only timers: epoll timeouts get as precise. */
+  prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
   if (fd < 0) {
     throw_errno(env, errno, "timerfd_create", "-", 0);
     return NULL;
@@ -579,6 +622,7 @@ static napi_value Open(napi_env env, napi_callback_info info) {
   }
   s->family = family;
   s->id = id;
+  s->slot = slot_take(s->base.inst, s);
   napi_value handle;
   CHECK(napi_create_external(env, s, finalize_polled, NULL, &handle));
   return handle;
@@ -622,6 +666,151 @@ static napi_value Send(napi_env env, napi_callback_info info) {
     if (sent < 0) rc = -errno;
   }
   napi_create_int32(env, rc, &result);
+  return result;
+}
+
+static napi_value Slot(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  sock_t *s = get_sock(env, argv[0]);
+  if (s == NULL) return NULL;
+  napi_value result;
+  napi_create_int32(env, s->slot, &result);
+  return result;
+}
+
+static int typed_array(napi_env env, napi_value v, napi_typedarray_type want, void **data, size_t *length) {
+  napi_typedarray_type type;
+  napi_value ab;
+  size_t offset;
+  return napi_get_typedarray_info(env, v, &type, length, data, &ab, &offset) == napi_ok && type == want ? 0 : -1;
+}
+
+/* parseAddress(family, address, out: Int32Array(4)): the address's 16 bytes as sendBatch takes them. */
+static napi_value ParseAddress(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int32_t family = 4;
+  char address[INET6_ADDRSTRLEN + 1];
+  size_t addrlen = 0, outlen = 0;
+  void *out = NULL;
+  CHECK(napi_get_value_int32(env, argv[0], &family));
+  CHECK(napi_get_value_string_latin1(env, argv[1], address, sizeof address, &addrlen));
+  if (typed_array(env, argv[2], napi_int32_array, &out, &outlen) != 0 || outlen < 4) {
+    napi_throw_type_error(env, "E_UDPIO", "parseAddress: out must be an Int32Array(4)");
+    return NULL;
+  }
+  struct sockaddr_storage sa;
+  socklen_t salen;
+  int ok = parse_address(family, address, 0, &sa, &salen) == 0;
+  memset(out, 0, 16);
+  if (ok && family == 6) memcpy(out, &((struct sockaddr_in6 *)&sa)->sin6_addr, 16);
+  else if (ok) memcpy(out, &((struct sockaddr_in *)&sa)->sin_addr, 4);
+  napi_value result;
+  napi_get_boolean(env, ok, &result);
+  return result;
+}
+
+static socklen_t batch_address(const sock_t *s, const int32_t *m, struct sockaddr_storage *sa) {
+  memset(sa, 0, sizeof *sa);
+  if (s->family == 6) {
+    struct sockaddr_in6 *a = (struct sockaddr_in6 *)sa;
+    a->sin6_family = AF_INET6;
+    a->sin6_port = htons((uint16_t)m[3]);
+    memcpy(&a->sin6_addr, &m[4], 16);
+    return sizeof *a;
+  }
+  struct sockaddr_in *a = (struct sockaddr_in *)sa;
+  a->sin_family = AF_INET;
+  a->sin_port = htons((uint16_t)m[3]);
+  memcpy(&a->sin_addr, &m[4], 4);
+  return sizeof *a;
+}
+
+/*
+ * sendBatch(bytes, meta, count): every staged datagram in one call. A run of
+ * datagrams from one socket goes out in one sendmmsg() (shared sockets); a
+ * lone one in one sendto(). Results go back into meta (0 or -errno).
+ */
+static napi_value SendBatch(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  unsigned char *bytes = NULL;
+  int32_t *meta = NULL;
+  size_t nbytes = 0, nmeta = 0;
+  uint32_t count = 0;
+  if (typed_array(env, argv[0], napi_uint8_array, (void **)&bytes, &nbytes) != 0 ||
+      typed_array(env, argv[1], napi_int32_array, (void **)&meta, &nmeta) != 0 ||
+      napi_get_value_uint32(env, argv[2], &count) != napi_ok || (size_t)count * SEND_FIELDS > nmeta) {
+    napi_throw_type_error(env, "E_UDPIO", "sendBatch(bytes: Uint8Array, meta: Int32Array, count)");
+    return NULL;
+  }
+  instance_t *inst = get_instance(env);
+  struct mmsghdr msgs[SEND_BATCH];
+  struct iovec iovs[SEND_BATCH];
+  struct sockaddr_storage tos[SEND_BATCH];
+  int32_t failures = 0;
+  uint32_t i = 0;
+  while (i < count) {
+    int32_t *m = meta + (size_t)i * SEND_FIELDS;
+    int32_t slot = m[0];
+    sock_t *s = slot >= 0 && (size_t)slot < inst->nslots ? inst->slots[slot] : NULL;
+    if (s == NULL || s->base.closing || m[1] < 0 || m[2] < 0 || (size_t)m[1] + (size_t)m[2] > nbytes) {
+      m[8] = s == NULL || s->base.closing ? -EBADF : -EINVAL;
+      failures++;
+      i++;
+      continue;
+    }
+    /* The run of datagrams from this socket starting at i. */
+    uint32_t run = 1;
+    while (run < SEND_BATCH && i + run < count) {
+      const int32_t *n = meta + (size_t)(i + run) * SEND_FIELDS;
+      if (n[0] != slot || n[1] < 0 || n[2] < 0 || (size_t)n[1] + (size_t)n[2] > nbytes) break;
+      run++;
+    }
+    if (run == 1) {
+      struct sockaddr_storage sa;
+      socklen_t salen = batch_address(s, m, &sa);
+      ssize_t sent;
+      do {
+        sent = sendto(s->base.fd, bytes + m[1], (size_t)m[2], 0, (struct sockaddr *)&sa, salen);
+      } while (sent < 0 && errno == EINTR);
+      m[8] = sent < 0 ? -errno : 0;
+      if (sent < 0) failures++;
+      i++;
+      continue;
+    }
+    for (uint32_t k = 0; k < run; k++) {
+      int32_t *n = meta + (size_t)(i + k) * SEND_FIELDS;
+      iovs[k].iov_base = bytes + n[1];
+      iovs[k].iov_len = (size_t)n[2];
+      memset(&msgs[k], 0, sizeof msgs[k]);
+      msgs[k].msg_hdr.msg_iov = &iovs[k];
+      msgs[k].msg_hdr.msg_iovlen = 1;
+      msgs[k].msg_hdr.msg_name = &tos[k];
+      msgs[k].msg_hdr.msg_namelen = batch_address(s, n, &tos[k]);
+      n[8] = 0;
+    }
+    uint32_t done = 0;
+    while (done < run) {
+      int r = sendmmsg(s->base.fd, msgs + done, run - done, 0);
+      if (r < 0 && errno == EINTR) continue;
+      if (r <= 0) {
+        /* The first unsent one failed: record it and go on after it. */
+        meta[(size_t)(i + done) * SEND_FIELDS + 8] = r < 0 ? -errno : -EIO;
+        failures++;
+        done++;
+        continue;
+      }
+      done += (uint32_t)r;
+    }
+    i += run;
+  }
+  napi_value result;
+  napi_create_int32(env, failures, &result);
   return result;
 }
 
@@ -679,6 +868,7 @@ static void free_instance(napi_env env, void *data, void *hint) {
   free(inst->arena);
   free(inst->queue);
   free(inst->rx);
+  free(inst->slots);
   free(inst);
 }
 
@@ -702,6 +892,9 @@ NAPI_MODULE_INIT() {
     {"setDispatcher", NULL, SetDispatcher, NULL, NULL, NULL, napi_enumerable, NULL},
     {"open", NULL, Open, NULL, NULL, NULL, napi_enumerable, NULL},
     {"send", NULL, Send, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"slot", NULL, Slot, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"parseAddress", NULL, ParseAddress, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"sendBatch", NULL, SendBatch, NULL, NULL, NULL, napi_enumerable, NULL},
     {"localPort", NULL, LocalPort, NULL, NULL, NULL, napi_enumerable, NULL},
     {"close", NULL, Close, NULL, NULL, NULL, napi_enumerable, NULL},
     {"monotonicNs", NULL, MonotonicNs, NULL, NULL, NULL, napi_enumerable, NULL},

@@ -5,14 +5,18 @@
  * min-heap keyed by their next deadline, and one timer wakes for the earliest.
  * A wake runs every stream whose deadline has come, so N streams cost one
  * timer, never N setIntervals. Deadlines are absolute, so there is no drift;
- * a stream late by more than one period skips the missed ticks (counted)
- * instead of bursting to catch up.
+ * a stream late by more than one period skips the missed ticks (counted: the
+ * bench counts them as self-inflicted loss) instead of bursting to catch up.
+ * The sends of one wake-up are one batch (udpio: one addon call, sendmmsg).
  *
- * Precision: with the udpio addon the pacer sleeps on a timerfd armed at the
- * next deadline (− the due window) and wakes within tens of µs; with few
- * streams it wakes `preciseSpinMs` (0.2 ms) early and spins only that long,
- * against 1 ms on Node timers. Without it, Node timers fire on a
- * millisecond loop clock, up to ~1 ms off, so:
+ * Precision: with the udpio addon the pacer sleeps on a timerfd (1 ns timer
+ * slack) armed at the next deadline and wakes within tens of µs, so it does not
+ * spin at all; only when the wake-ups it measures come late (p90 of the last 64
+ * over `spinThresholdMs`) does it wake that much earlier (at most
+ * `preciseSpinMs`) and spin the rest. With many streams it wakes at most once
+ * per `batchMinGapMs` and takes every deadline within `batchEarlyMs` of now, so
+ * a send is at most about that early or late. Without the addon, Node timers
+ * fire on a millisecond loop clock, up to ~1 ms off, so:
  * - Few streams (≤ `spinMaxStreams`, e.g. the two legs of one probe call):
  *   the timer is armed `spinMs` before the deadline and setImmediate turns
  *   cover the rest (I/O still runs between them); a deadline within
@@ -21,11 +25,12 @@
  *   the timer, treats deadlines within `batchEarlyMs` as due, and is also
  *   polled from the receive path (`poll()`), which at scale runs every few
  *   tens of µs and so sends on time without any extra wake-up.
- * Lateness (send time − deadline, early sends count as 0) goes into a
- * histogram with 10 µs bins for the "RTP send lateness" self-metric.
+ * Lateness is |send time − deadline| (an early send counts as much as a late
+ * one; the send time of a batched packet is interpolated over the batch),
+ * in a histogram with 10 µs bins for the "RTP send lateness" self-metric.
  */
 import { monotonicClock, type Clock } from './clock.js';
-import { createPreciseTimer, type PreciseTimer } from './udp.js';
+import { beginSendBatch, createPreciseTimer, endSendBatch, type PreciseTimer } from './udp.js';
 
 /** Called at each deadline; `tick` is n (skipped ticks advance it too). */
 export type TickFn = (tick: number, deadlineMs: number, nowMs: number) => void;
@@ -53,8 +58,10 @@ export interface PacerOptions {
   spinMs?: number;
   /** Spin only while at most this many streams are paced. Default 2. */
   spinMaxStreams?: number;
-  /** With many streams, a deadline this close (ms) counts as due. Default 0.5. */
+  /** With many streams, a deadline this close (ms) counts as due. Default 0.25 (with a precise timer), 0.5 (Node timers). */
   batchEarlyMs?: number;
+  /** With a precise timer and many streams, wake at most once per this many ms. Default 0.5. */
+  batchMinGapMs?: number;
   /** Called when a stream's tick function throws (the stream keeps its slot). */
   onError?: (err: unknown) => void;
   /**
@@ -65,11 +72,18 @@ export interface PacerOptions {
    */
   preciseTimer?: ((fire: () => void) => PreciseTimer | undefined) | false;
   /**
-   * With a precise timer and few streams: wake this long (ms) before a deadline
-   * and spin the rest, to absorb the wake-up latency (tens to a few hundred µs
-   * on a VM). Default 0.2; 0 = no spin at all.
+   * With a precise timer and few streams: the most (ms) the pacer wakes before
+   * a deadline and spins, when its measured wake-up latency calls for it.
+   * Default 0.5; 0 = never spin.
    */
   preciseSpinMs?: number;
+  /** Spin only while the p90 of the last 64 precise wake-up latencies exceeds this (ms). Default 0.25. */
+  spinThresholdMs?: number;
+  /**
+   * Brackets the ticks of one wake-up, so their sends leave in one batch.
+   * Default: udpio's send batch when the precise timer is udpio's; `false`: none.
+   */
+  sendBatch?: { begin(): void; end(): void } | false;
 }
 
 export interface PacerSlot {
@@ -111,6 +125,8 @@ class Entry implements PacerSlot {
 }
 
 const BIN_US = 10;
+/** Precise wake-up latencies kept for the spin decision. */
+const WAKE_SAMPLES = 64;
 const BINS = 10_000; // 0..100 ms in 10 µs bins, then overflow
 
 export class Pacer {
@@ -126,7 +142,20 @@ export class Pacer {
   private immediate: unknown;
   private readonly precise: PreciseTimer | undefined;
   private readonly preciseSpinMs: number;
+  private readonly spinThresholdMs: number;
+  private readonly batchMinGapMs: number;
+  private readonly sendBatch: { begin(): void; end(): void } | undefined;
   private preciseArmed = false;
+  /** When the precise timer was armed for (NaN: not armed), to measure its wake-up latency. */
+  private armedAt = Number.NaN;
+  private lastWake = Number.NEGATIVE_INFINITY;
+  private readonly wakeLate = new Float64Array(WAKE_SAMPLES);
+  private readonly wakeScratch = new Float64Array(WAKE_SAMPLES);
+  private wakes = 0;
+  /** How long before a deadline the precise timer wakes (0: no spinning). */
+  private lead = 0;
+  /** Deadlines of the ticks run in the current wake-up (lateness is recorded after the batch left). */
+  private batchDeadlines = new Float64Array(256);
   private running = false;
   private readonly bins = new Uint32Array(BINS + 1);
   private count = 0;
@@ -139,11 +168,16 @@ export class Pacer {
     this.earlyMs = opts.earlyMs ?? 0.02;
     this.spinMs = opts.spinMs ?? 1;
     this.spinMaxStreams = opts.spinMaxStreams ?? 2;
-    this.batchEarlyMs = opts.batchEarlyMs ?? 0.5;
     this.onError = opts.onError ?? ((err) => process.emitWarning(`pacer: stream tick failed: ${String(err)}`));
-    const precise = opts.preciseTimer ?? (opts.clock === undefined && opts.timers === undefined ? createPreciseTimer : false);
+    const real = opts.clock === undefined && opts.timers === undefined;
+    const precise = opts.preciseTimer ?? (real ? createPreciseTimer : false);
     this.precise = precise === false ? undefined : precise(this.run);
-    this.preciseSpinMs = opts.preciseSpinMs ?? 0.2;
+    this.batchEarlyMs = opts.batchEarlyMs ?? (this.precise ? 0.25 : 0.5);
+    this.batchMinGapMs = opts.batchMinGapMs ?? 0.5;
+    this.preciseSpinMs = opts.preciseSpinMs ?? 0.5;
+    this.spinThresholdMs = opts.spinThresholdMs ?? 0.25;
+    const batch = opts.sendBatch ?? (this.precise && opts.preciseTimer === undefined ? { begin: beginSendBatch, end: endSendBatch } : false);
+    this.sendBatch = batch === false ? undefined : batch;
   }
 
   /** Number of streams paced. */
@@ -151,13 +185,32 @@ export class Pacer {
     return this.heap.length;
   }
 
-  /** Paces `fn` every `periodMs` from `startMs` (default: now). */
+  /**
+   * Paces `fn` every `periodMs` from `startMs`. Without `startMs` the stream
+   * starts now, or, while few streams are paced, at the next deadline of one
+   * already paced with the same period (at most one period from now): the two
+   * legs of a call then share every wake-up, and their packets every receive,
+   * which halves what an idle call costs. Many streams keep their own phases
+   * (aligned, they would burst).
+   */
   add(periodMs: number, fn: TickFn, startMs?: number): PacerSlot {
     if (!(periodMs > 0)) throw new RangeError('period must be > 0');
-    const entry = new Entry(startMs ?? this.clock.now(), periodMs, fn, this);
+    const entry = new Entry(startMs ?? this.alignedStart(periodMs), periodMs, fn, this);
     this.push(entry);
     if (!this.running) this.arm();
     return entry;
+  }
+
+  private alignedStart(periodMs: number): number {
+    const now = this.clock.now();
+    if (this.heap.length + 1 > this.spinMaxStreams) return now;
+    for (const e of this.heap) {
+      if (e.period !== periodMs) continue;
+      // e's first deadline at or after now (its deadline may lie in the past while it is due)
+      const ahead = e.deadline - now;
+      return now + (ahead >= 0 ? ahead % periodMs : (periodMs - (-ahead % periodMs)) % periodMs);
+    }
+    return now;
   }
 
   /** @internal use PacerSlot.remove() */
@@ -221,7 +274,7 @@ export class Pacer {
   }
 
   private record(lateMs: number): void {
-    const late = lateMs > 0 ? lateMs : 0;
+    const late = lateMs < 0 ? -lateMs : lateMs;
     const bin = Math.min(BINS, Math.floor((late * 1000) / BIN_US));
     this.bins[bin] = (this.bins[bin] ?? 0) + 1;
     this.count++;
@@ -246,7 +299,9 @@ export class Pacer {
    * worst it wakes once for nothing and re-arms.
    */
   poll(nowMs?: number): void {
-    if (this.running) return;
+    // On the precise timer the wake-ups are exact and batched; extra sends from
+    // the receive path would only split the batches (and read the clock per packet).
+    if (this.running || this.precise) return;
     const head = this.heap[0];
     if (head && head.deadline <= (nowMs ?? this.clock.now()) + this.window()) this.process();
   }
@@ -254,40 +309,70 @@ export class Pacer {
   private readonly run = (): void => {
     this.timer = undefined;
     this.immediate = undefined;
-    this.preciseArmed = false;
-    this.process();
+    const now = this.process();
+    if (this.preciseArmed) {
+      this.preciseArmed = false;
+      this.noteWake(now - this.armedAt);
+    }
     this.arm();
   };
 
-  private process(): void {
+  /** Keeps the precise timer's wake-up latency; every 64 wake-ups, decides how far ahead to wake. */
+  private noteWake(lateMs: number): void {
+    this.wakeLate[this.wakes++ % WAKE_SAMPLES] = lateMs;
+    if (this.wakes % WAKE_SAMPLES !== 0) return;
+    this.wakeScratch.set(this.wakeLate);
+    this.wakeScratch.sort();
+    const p90 = this.wakeScratch[Math.floor(WAKE_SAMPLES * 0.9)] ?? 0;
+    this.lead = p90 > this.spinThresholdMs ? Math.min(this.preciseSpinMs, p90) : 0;
+  }
+
+  /** Runs every tick due now, as one send batch; returns the time at the start. */
+  private process(): number {
     this.running = true;
     const window = this.window();
-    let now = this.clock.now();
-    for (let head = this.heap[0]; head && head.deadline <= now + window; head = this.heap[0]) {
-      let late = now - head.deadline;
-      if (late > head.period) {
-        const skip = Math.floor(late / head.period);
-        head.tick += skip;
-        head.skipped += skip;
-        this.skippedTotal += skip;
-        head.deadline = head.start + head.tick * head.period;
-        late = now - head.deadline;
+    const t0 = this.clock.now();
+    let now = t0;
+    let n = 0;
+    this.lastWake = t0;
+    this.sendBatch?.begin();
+    try {
+      for (let head = this.heap[0]; head && head.deadline <= now + window; head = this.heap[0]) {
+        const late = now - head.deadline;
+        if (late > head.period) {
+          const skip = Math.floor(late / head.period);
+          head.tick += skip;
+          head.skipped += skip;
+          this.skippedTotal += skip;
+          head.deadline = head.start + head.tick * head.period;
+        }
+        if (n === this.batchDeadlines.length) {
+          const grown = new Float64Array(n * 2);
+          grown.set(this.batchDeadlines);
+          this.batchDeadlines = grown;
+        }
+        this.batchDeadlines[n++] = head.deadline;
+        head.ticks++;
+        try {
+          head.fn(head.tick, head.deadline, now);
+        } catch (err) {
+          this.onError(err);
+        }
+        if (head.index >= 0) {
+          head.tick++;
+          head.deadline = head.start + head.tick * head.period;
+          this.siftDown(head.index);
+        }
+        if ((n & 15) === 0) now = this.clock.now();
       }
-      this.record(late);
-      head.ticks++;
-      try {
-        head.fn(head.tick, head.deadline, now);
-      } catch (err) {
-        this.onError(err);
-      }
-      if (head.index >= 0) {
-        head.tick++;
-        head.deadline = head.start + head.tick * head.period;
-        this.siftDown(head.index);
-      }
-      now = this.clock.now();
+    } finally {
+      this.sendBatch?.end();
+      // The packets left between t0 and t1 (in the batch, in order): interpolate each one's send time.
+      const t1 = n > 0 ? this.clock.now() : t0;
+      for (let i = 0; i < n; i++) this.record(t0 + ((t1 - t0) * (i + 1)) / n - (this.batchDeadlines[i] as number));
+      this.running = false;
     }
-    this.running = false;
+    return t0;
   }
 
   private arm(): void {
@@ -295,16 +380,18 @@ export class Pacer {
     const head = this.heap[0];
     if (!head) return;
     if (this.precise) {
-      // Few streams: wake just before the deadline (minus the spin). Many: wake
-      // AT the first deadline, so the wake-up also takes every deadline within
-      // the batch window after it (early sends count as on time): one wake-up
-      // per window, not one per stream.
-      const spin = this.fewStreams() ? this.preciseSpinMs : 0;
-      const at = this.fewStreams() ? head.deadline - this.window() - spin : head.deadline;
-      if (spin > 0 && at <= this.clock.now()) this.immediate = this.timers.setImmediate(this.run);
+      // Few streams: wake at the deadline (minus the due window, and minus the
+      // lead only if measured wake-ups need it; then spin the rest). Many: wake
+      // at the first deadline but at most once per batchMinGapMs; the wake-up
+      // takes every deadline within the batch window around it.
+      const few = this.fewStreams();
+      const lead = few ? this.lead : 0;
+      const at = few ? head.deadline - this.window() - lead : Math.max(head.deadline, this.lastWake + this.batchMinGapMs);
+      if (lead > 0 && at <= this.clock.now()) this.immediate = this.timers.setImmediate(this.run);
       else {
         this.precise.arm(at);
         this.preciseArmed = true;
+        this.armedAt = at;
       }
       return;
     }

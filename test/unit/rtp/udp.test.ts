@@ -3,7 +3,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { monotonicClock } from '../../../src/rtp/clock.js';
 import { bindPair, openMediaSockets, type PortPair } from '../../../src/rtp/ports.js';
-import { openUdpioSockets, udpBackend, udpioMonotonicMs, type MediaRemoteInfo } from '../../../src/rtp/udp.js';
+import { beginSendBatch, endSendBatch, openUdpioSockets, udpBackend, udpioMonotonicMs, type MediaRemoteInfo } from '../../../src/rtp/udp.js';
 
 const ROOT = path.resolve(import.meta.dirname, '../../..');
 const open: PortPair[] = [];
@@ -103,6 +103,48 @@ describe('media sockets (udpio addon)', () => {
     expect(err).toBeInstanceOf(Error);
     const ok = await new Promise<Error | null>((resolve) => a.rtp.send(Buffer.from('x'), 19471, '127.0.0.1', resolve));
     expect(ok).toBeNull();
+  });
+
+  it.runIf(native)('sends a batch in one call when it ends: in order, from the right sockets, the buffer reusable at once', async () => {
+    const a = await bindPair('127.0.0.1', 19476);
+    const b = await bindPair('127.0.0.1', 19478);
+    const c = await bindPair('127.0.0.1', 19480);
+    open.push(a, b, c);
+    const got: string[] = [];
+    const all = new Promise<void>((resolve) =>
+      c.rtp.on('message', (msg, rinfo) => {
+        got.push(`${rinfo.port}:${msg.toString()}`);
+        if (got.length === 5) resolve();
+      }),
+    );
+    const buf = Buffer.alloc(2);
+    beginSendBatch();
+    beginSendBatch(); // nests: only the outermost end sends
+    for (const [sock, text] of [[a, 'a1'], [a, 'a2'], [b, 'b1'], [a, 'a3'], [b, 'b2']] as const) {
+      buf.write(text); // one buffer for every packet: staging copies it
+      sock.rtp.send(buf, 19480, '127.0.0.1');
+    }
+    endSendBatch();
+    await new Promise((r) => setTimeout(r, 30));
+    expect(got).toEqual([]); // still staged
+    endSendBatch();
+    await all;
+    expect(got).toEqual(['19476:a1', '19476:a2', '19478:b1', '19476:a3', '19478:b2']);
+  });
+
+  it.runIf(native)('reports a staged send that fails as the socket\'s error event; a closing socket sends what it staged first', async () => {
+    const a = await bindPair('127.0.0.1', 19482);
+    const b = await bindPair('127.0.0.1', 19484);
+    open.push(a, b);
+    const error = new Promise<NodeJS.ErrnoException>((resolve) => a.rtp.on('error', resolve));
+    const got = new Promise<string>((resolve) => b.rtp.on('message', (msg) => resolve(msg.toString())));
+    beginSendBatch();
+    a.rtp.send(Buffer.from('to port 0'), 0, '127.0.0.1'); // sendto() to port 0: EINVAL
+    a.rtp.send(Buffer.from('last words'), 19484, '127.0.0.1');
+    a.rtp.close(); // flushes the batch before its slot is freed
+    endSendBatch();
+    expect((await error).syscall).toBe('send');
+    expect(await got).toBe('last words');
   });
 
   it('CALLPROBE_UDPIO=0 falls back to node:dgram, and a loopback session still measures', () => {
