@@ -308,7 +308,7 @@ int main(int argc, char **argv) {
             tcount[k] = 0;
           }
         }
-        arm = st[order[next]].deadline - tick / 2;
+        arm = st[order[next]].deadline;
         if (arm < last_wake + tick) arm = last_wake + tick;
         its.it_value.tv_sec = arm / 1000000000LL;
         its.it_value.tv_nsec = arm % 1000000000LL;
