@@ -12,7 +12,7 @@
  * Precision: with the udpio addon the pacer sleeps on a timerfd (1 ns timer
  * slack) armed at the next deadline and wakes within tens of µs, so it does not
  * spin at all; only when the wake-ups it measures come late (p90 of the last 64
- * over `spinThresholdMs`) does it wake that much earlier (at most
+ * over `spinThresholdMs`, 0.5) does it wake that much earlier (at most
  * `preciseSpinMs`) and spin the rest. With many streams it wakes at most once
  * per `batchMinGapMs` and takes every deadline within `batchEarlyMs` of now, so
  * a send is at most about that early or late. Without the addon, Node timers
@@ -24,7 +24,9 @@
  * - Many streams: spinning would keep a core busy, so the pacer sleeps on
  *   the timer, treats deadlines within `batchEarlyMs` as due, and is also
  *   polled from the receive path (`poll()`), which at scale runs every few
- *   tens of µs and so sends on time without any extra wake-up.
+ *   tens of µs and so sends on time without any extra wake-up (on the
+ *   precise timer too, every 16th packet, so a long receive burst cannot
+ *   hold the sends back).
  * Lateness is |send time − deadline| (an early send counts as much as a late
  * one; the send time of a batched packet is interpolated over the batch),
  * in a histogram with 10 µs bins for the "RTP send lateness" self-metric.
@@ -77,7 +79,7 @@ export interface PacerOptions {
    * Default 0.5; 0 = never spin.
    */
   preciseSpinMs?: number;
-  /** Spin only while the p90 of the last 64 precise wake-up latencies exceeds this (ms). Default 0.25. */
+  /** Spin only while the p90 of the last 64 precise wake-up latencies exceeds this (ms). Default 0.5. */
   spinThresholdMs?: number;
   /**
    * Brackets the ticks of one wake-up, so their sends leave in one batch.
@@ -152,6 +154,7 @@ export class Pacer {
   private readonly wakeLate = new Float64Array(WAKE_SAMPLES);
   private readonly wakeScratch = new Float64Array(WAKE_SAMPLES);
   private wakes = 0;
+  private polls = 0;
   /** How long before a deadline the precise timer wakes (0: no spinning). */
   private lead = 0;
   /** Deadlines of the ticks run in the current wake-up (lateness is recorded after the batch left). */
@@ -175,7 +178,7 @@ export class Pacer {
     this.batchEarlyMs = opts.batchEarlyMs ?? (this.precise ? 0.25 : 0.5);
     this.batchMinGapMs = opts.batchMinGapMs ?? 0.5;
     this.preciseSpinMs = opts.preciseSpinMs ?? 0.5;
-    this.spinThresholdMs = opts.spinThresholdMs ?? 0.25;
+    this.spinThresholdMs = opts.spinThresholdMs ?? 0.5;
     const batch = opts.sendBatch ?? (this.precise && opts.preciseTimer === undefined ? { begin: beginSendBatch, end: endSendBatch } : false);
     this.sendBatch = batch === false ? undefined : batch;
   }
@@ -299,9 +302,11 @@ export class Pacer {
    * worst it wakes once for nothing and re-arms.
    */
   poll(nowMs?: number): void {
-    // On the precise timer the wake-ups are exact and batched; extra sends from
-    // the receive path would only split the batches (and read the clock per packet).
-    if (this.running || this.precise) return;
+    if (this.running) return;
+    // On the precise timer only every 16th call reads the clock: at scale that
+    // is still every few tens of µs, and a long receive burst cannot hold the
+    // sends back by more than that.
+    if (this.precise && nowMs === undefined && (++this.polls & 15) !== 0) return;
     const head = this.heap[0];
     if (head && head.deadline <= (nowMs ?? this.clock.now()) + this.window()) this.process();
   }

@@ -206,19 +206,15 @@ const META_FIELDS = 6;
  * per datagram. Each message is a view into that Buffer, which is never reused.
  */
 function dispatch(payloads: Buffer, meta: Float64Array, count: number, addresses: string[]): void {
-  // What listeners send back (reflect mode, latching) leaves in one batch too.
-  beginSendBatch();
-  try {
-    for (let i = 0; i < count; i++) {
-      const m = i * META_FIELDS;
-      const socket = byId.get(meta[m] as number);
-      if (!socket) continue; // closed since the read
-      const offset = meta[m + 1] as number;
-      const msg = payloads.subarray(offset, offset + (meta[m + 2] as number));
-      socket.deliver(msg, addresses[meta[m + 4] as number] ?? '', meta[m + 3] as number, meta[m + 5] as number);
-    }
-  } finally {
-    endSendBatch();
+  // No send batch around this loop: the pacer, polled from the receive path,
+  // must send what is due now, not when the whole delivery is done.
+  for (let i = 0; i < count; i++) {
+    const m = i * META_FIELDS;
+    const socket = byId.get(meta[m] as number);
+    if (!socket) continue; // closed since the read
+    const offset = meta[m + 1] as number;
+    const msg = payloads.subarray(offset, offset + (meta[m + 2] as number));
+    socket.deliver(msg, addresses[meta[m + 4] as number] ?? '', meta[m + 3] as number, meta[m + 5] as number);
   }
 }
 
