@@ -628,11 +628,18 @@ static napi_value Open(napi_env env, napi_callback_info info) {
   return handle;
 }
 
+/* The socket handle in argv[0] of a call taking `argc` arguments (NULL: a TypeError is pending). */
+static sock_t *sock_call(napi_env env, napi_callback_info info, size_t argc, napi_value *argv) {
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) {
+    napi_throw_error(env, "E_UDPIO", "N-API call failed: napi_get_cb_info");
+    return NULL;
+  }
+  return get_sock(env, argv[0]);
+}
+
 static napi_value Send(napi_env env, napi_callback_info info) {
-  size_t argc = 4;
   napi_value argv[4];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  sock_t *s = get_sock(env, argv[0]);
+  sock_t *s = sock_call(env, info, 4, argv);
   if (s == NULL) return NULL;
   napi_value result;
   if (s->base.closing) {
@@ -670,10 +677,8 @@ static napi_value Send(napi_env env, napi_callback_info info) {
 }
 
 static napi_value Slot(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
   napi_value argv[1];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  sock_t *s = get_sock(env, argv[0]);
+  sock_t *s = sock_call(env, info, 1, argv);
   if (s == NULL) return NULL;
   napi_value result;
   napi_create_int32(env, s->slot, &result);
@@ -815,10 +820,8 @@ static napi_value SendBatch(napi_env env, napi_callback_info info) {
 }
 
 static napi_value LocalPort(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
   napi_value argv[1];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  sock_t *s = get_sock(env, argv[0]);
+  sock_t *s = sock_call(env, info, 1, argv);
   if (s == NULL) return NULL;
   struct sockaddr_storage sa;
   socklen_t len = sizeof sa;
