@@ -2,7 +2,6 @@
 // the schedule, serve HTTP, reload on demand (a bad config keeps the old one),
 // stop (abort every probe so calls hang up, close everything, within budget).
 import { hostname } from 'node:os';
-import { Gauge } from 'prom-client';
 import type { ProbeDefinition } from '../config/probes.js';
 import { agentStartIssues } from '../config/check.js';
 import { loadProbeFiles } from '../config/probes.js';
@@ -15,6 +14,7 @@ import type { ProbeResult } from '../probes/result.js';
 import { runProbe, type RunResult } from '../probes/runner.js';
 import { ProbeMetrics, metricsForOneResult, type LatenessSource } from '../report/metrics.js';
 import type { Notifier } from '../report/notifier.js';
+import { registerNotifierMetrics } from '../report/notifier-metrics.js';
 import { startAnalytics, type RunningAnalytics } from './analytics.js';
 import { startHttpServer, type HttpServer } from './http.js';
 import type { SdNotifier } from './notify.js';
@@ -111,7 +111,8 @@ export class Agent {
     const agent = new Agent(state, opts, sharedPacer());
     try {
       agent.#notifier = await openNotifier(state.config, opts.logger);
-      if (agent.#notifier !== undefined) agent.#exportNotifierStats(agent.#notifier);
+      const notifier = agent.#notifier;
+      if (notifier !== undefined) registerNotifierMetrics(agent.metrics.registry, () => notifier.stats());
       agent.#analytics = await startAnalytics(state.config, {
         metrics: agent.metrics,
         logger: opts.logger,
@@ -124,6 +125,7 @@ export class Agent {
           metrics: async () => ({ contentType: agent.metrics.contentType, body: await agent.metrics.metrics() }),
           probe: (name, format) => agent.#probeNow(name, format),
           healthy: () => agent.#stopping === undefined,
+          degraded: () => agent.#notifier?.degraded(),
           ready: () => agent.#ready,
           probeNames: () => agent.#state.probes.map((p) => p.name),
         },
@@ -187,25 +189,6 @@ export class Agent {
     const final: ProbeResult = result ?? { probe: name, success: false, failures: [{ check: 'agent', phase: 'internal', message: 'agent stopping' }] };
     if (format === 'json') return { contentType: 'application/json', body: `${JSON.stringify(final, null, 2)}\n` };
     return { contentType: this.metrics.contentType, body: await metricsForOneResult(final, def) };
-  }
-
-  #exportNotifierStats(n: Notifier): void {
-    new Gauge({
-      name: 'callprobe_alerts_firing',
-      help: 'Alerts currently firing (webhook notifier).',
-      registers: [this.metrics.registry],
-      collect() {
-        this.set(n.stats().firing);
-      },
-    });
-    new Gauge({
-      name: 'callprobe_alert_spool_depth',
-      help: 'Alert notifications waiting in the on-disk spool for delivery.',
-      registers: [this.metrics.registry],
-      collect() {
-        this.set(n.stats().spool_depth);
-      },
-    });
   }
 
   /** SIGHUP: re-read config and probes. An invalid config keeps the running one. */

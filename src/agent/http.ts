@@ -1,5 +1,5 @@
 // The agent's HTTP face: /metrics, blackbox-style /probe?target=<name>,
-// /healthz (alive), /-/ready (config loaded, probes scheduled). node:http
+// /healthz (alive, and able to keep alerts: 503 when degraded), /-/ready (config loaded, probes scheduled). node:http
 // only; nothing here knows how probes work.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -9,6 +9,8 @@ export interface HttpHandlers {
   /** Runs one configured probe now; undefined when no probe has that name. */
   probe(name: string, format: 'prometheus' | 'json'): Promise<{ contentType: string; body: string } | undefined>;
   healthy(): boolean;
+  /** Why the agent cannot do its whole job (e.g. the alert spool cannot be written); /healthz then answers 503. */
+  degraded?(): string | undefined;
   ready(): boolean;
   probeNames(): string[];
 }
@@ -43,8 +45,11 @@ async function handle(h: HttpHandlers, req: IncomingMessage, res: ServerResponse
       if (out === undefined) return send(res, 404, `unknown probe "${target}"; configured: ${h.probeNames().join(', ')}\n`);
       return send(res, 200, out.body, out.contentType);
     }
-    case '/healthz':
-      return h.healthy() ? send(res, 200, 'ok\n') : send(res, 503, 'stopping\n');
+    case '/healthz': {
+      if (!h.healthy()) return send(res, 503, 'stopping\n');
+      const degraded = h.degraded?.();
+      return degraded === undefined ? send(res, 200, 'ok\n') : send(res, 503, `degraded: ${degraded}\n`);
+    }
     case '/-/ready':
       return h.ready() ? send(res, 200, 'ready\n') : send(res, 503, 'not ready\n');
     case '/':

@@ -4,15 +4,20 @@
 // re-pages a firing alert nor forgets the "resolved" it owes.
 //
 // State directory layout:
-//   <stateDir>/alerts/state.json          tracker state (pending/firing alerts)
-//   <stateDir>/alerts/spool/<webhook>/    one file per undelivered alert
+//   <stateDir>/alerts/state.json              tracker state (pending/firing alerts)
+//   <stateDir>/alerts/spool/<webhook>/        one file per undelivered alert
+//   <stateDir>/alerts/dead-letter/<webhook>/  alerts the receiver refused (4xx)
+//
+// A disk that refuses writes (full, read-only, I/O error) loses nothing that is
+// in memory: alerts are still sent, the state and spool are written once the
+// disk allows, and degraded() says so meanwhile (/healthz answers 503).
 import { randomUUID } from 'node:crypto';
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../log.js';
 import type { ProbeResult } from '../probes/result.js';
 import { AlertTracker, DEFAULT_SEVERITY_THRESHOLDS, type AlertEvent, type AlertRules, type AlertState, type SeverityThresholds } from './alerts.js';
-import { writeFileDurable } from './spool.js';
+import { errorCode, writeFileDurable } from './spool.js';
 import { DEFAULT_DELIVERY, WebhookDelivery, type BackoffOptions, type DeliveryOptions, type WebhookConfig, type WebhookStats } from './webhook.js';
 
 export interface NotifierOptions {
@@ -36,6 +41,10 @@ export interface NotifierStats {
   spool_depth: number;
   delivery_failures_total: number;
   dropped_total: number;
+  /** Failed writes of the spools, the dead-letter folders and state.json. */
+  spool_write_failures_total: number;
+  /** Why the alert store cannot be written (e.g. "ENOSPC"), or null. */
+  degraded: string | null;
   webhooks: WebhookStats[];
 }
 
@@ -49,6 +58,9 @@ export function newMessageId(): string {
 export class Notifier {
   private closed = false;
   private chain: Promise<unknown> = Promise.resolve();
+  /** state.json could not be written: this error, and the next observe() writes it again. */
+  private stateError: string | null = null;
+  private stateWriteFailures = 0;
 
   private constructor(
     readonly tracker: AlertTracker,
@@ -73,7 +85,7 @@ export class Notifier {
     const names = new Set<string>();
     const deliveries: WebhookDelivery[] = [];
     for (const cfg of opts.webhooks) {
-      const d = await WebhookDelivery.open(join(alertsDir, 'spool'), cfg, delivery, opts.logger);
+      const d = await WebhookDelivery.open(join(alertsDir, 'spool'), cfg, delivery, opts.logger, join(alertsDir, 'dead-letter'));
       if (names.has(d.name)) throw new Error(`two webhooks share the spool name "${d.name}": give them distinct names`);
       names.add(d.name);
       deliveries.push(d);
@@ -108,7 +120,7 @@ export class Notifier {
       const events = this.tracker.observe(result, { ...this.labels, ...labels });
       for (const e of events) await this.spoolEvent(e);
       // spool first, state second: a crash in between may repeat a firing, never lose one
-      if (events.length > 0 || this.stateKey() !== before) await this.saveState();
+      if (events.length > 0 || this.stateKey() !== before || this.stateError !== null) await this.saveState();
       return events;
     };
     const p = this.chain.then(run, run);
@@ -138,8 +150,27 @@ export class Notifier {
       .join(',');
   }
 
+  /** A failed write keeps the state in memory; the next observe() tries again. */
   private async saveState(): Promise<void> {
-    await writeFileDurable(this.alertsDir, 'state.json', JSON.stringify({ v: STATE_VERSION, alerts: this.tracker.snapshot() }));
+    try {
+      await writeFileDurable(this.alertsDir, 'state.json', JSON.stringify({ v: STATE_VERSION, alerts: this.tracker.snapshot() }));
+      if (this.stateError !== null) this.logger.warn('alert state file writable again');
+      this.stateError = null;
+    } catch (err) {
+      this.stateWriteFailures += 1;
+      if (this.stateError === null) this.logger.error({ err: errorCode(err) }, 'alert state file cannot be written; kept in memory, retried on the next probe result');
+      this.stateError = errorCode(err);
+    }
+  }
+
+  /** Why alerts cannot be stored durably right now (for /healthz), or undefined. */
+  degraded(): string | undefined {
+    const reasons = this.deliveries.flatMap((d) => {
+      const err = d.stats().spool_error;
+      return err === null ? [] : [`alert spool ${d.name}: ${err}`];
+    });
+    if (this.stateError !== null) reasons.push(`alert state file: ${this.stateError}`);
+    return reasons.length > 0 ? reasons.join('; ') : undefined;
   }
 
   stats(): NotifierStats {
@@ -149,6 +180,8 @@ export class Notifier {
       spool_depth: webhooks.reduce((a, w) => a + w.spool_depth, 0),
       delivery_failures_total: webhooks.reduce((a, w) => a + w.delivery_failures_total, 0),
       dropped_total: webhooks.reduce((a, w) => a + w.dropped_total, 0),
+      spool_write_failures_total: webhooks.reduce((a, w) => a + w.spool_write_failures_total, this.stateWriteFailures),
+      degraded: this.degraded() ?? null,
       webhooks,
     };
   }

@@ -1,15 +1,18 @@
 // Delivery to one webhook: a durable spool drained head-first by one loop, so
-// alerts arrive in order. An alert leaves the spool only after a 2xx (or a
-// permanent 4xx refusal, counted). Failures back off exponentially with
-// jitter; 429/503 `Retry-After` is honoured. Secrets and the URL path (Slack
+// alerts arrive in order. An alert leaves the spool only after a 2xx, or, on a
+// permanent refusal (4xx), into the dead-letter folder (counted, logged once).
+// Failures back off exponentially with jitter; 429/503 `Retry-After` is
+// honoured. A spool the disk refuses keeps its alerts in memory (still sent)
+// and is written again every `spoolRetryMs`. Secrets and the URL path (Slack
 // puts its token there) never reach a log line or a body.
 import { createHash } from 'node:crypto';
+import { readdir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../log.js';
 import { atLeast, type AlertEvent, type Severity } from './alerts.js';
 import { renderAlert, type WebhookFormat } from './formats/index.js';
 import { standardWebhookHeaders } from './signing.js';
-import { Spool, type SpoolEntry } from './spool.js';
+import { errorCode, Spool, spoolFileName, type SpoolEntry, type WriteFile } from './spool.js';
 
 export interface WebhookConfig {
   /** Names the spool directory, logs and stats; default derived from a hash of the URL. */
@@ -36,8 +39,12 @@ export interface DeliveryOptions {
   backoff: BackoffOptions;
   /** Longest Retry-After honoured; longer values are capped to this. */
   maxRetryAfterMs: number;
-  /** Spool bound per webhook. */
+  /** Spool bound per webhook (also the bound of its dead-letter folder). */
   maxSpool: number;
+  /** While the spool cannot be written: how often to try again. */
+  spoolRetryMs: number;
+  /** The spool's durable write (tests inject disk faults). */
+  writeFile?: WriteFile;
   externalURL?: string;
   fetch: typeof fetch;
   now: () => number;
@@ -49,6 +56,7 @@ export const DEFAULT_DELIVERY: Omit<DeliveryOptions, 'fetch' | 'now' | 'random'>
   backoff: { initialMs: 1_000, maxMs: 300_000, factor: 2, jitter: 0.2 },
   maxRetryAfterMs: 3_600_000,
   maxSpool: 1_000,
+  spoolRetryMs: 5_000,
 };
 
 export interface WebhookStats {
@@ -58,14 +66,20 @@ export interface WebhookStats {
   delivered_total: number;
   /** Attempts that failed (network error, timeout, non-2xx); each retry counts. */
   delivery_failures_total: number;
-  /** Alerts the receiver refused permanently (3xx, 4xx other than 408/425/429): removed, not retried. */
+  /** Alerts the receiver refused permanently (3xx, 4xx other than 408/425/429): not retried. */
   rejected_total: number;
+  /** Refused alerts kept in the dead-letter folder. */
+  dead_lettered_total: number;
   /** Alerts dropped by the spool bound. */
   dropped_total: number;
   /** Alerts not sent here because of min_severity. */
   filtered_total: number;
   /** Unix ms of the last 2xx, or null. */
   last_success_ms: number | null;
+  /** Failed spool writes, renames or unlinks. */
+  spool_write_failures_total: number;
+  /** The spool's last disk error (e.g. ENOSPC) while it cannot be written; null when writable. */
+  spool_error: string | null;
 }
 
 /** RFC 9110 10.2.3: delay-seconds or an HTTP-date. Returns ms from now, or undefined if unreadable. */
@@ -114,21 +128,31 @@ export class WebhookDelivery {
   private attempt = 0;
   /** Unix ms before which no attempt is made (backoff / Retry-After). */
   nextAttemptAt = 0;
-  private readonly counters = { delivered: 0, failures: 0, rejected: 0, filtered: 0, lastSuccess: null as number | null };
+  /** Unix ms before which the spool is not retried (while it cannot be written). */
+  private nextFlushAt = 0;
+  /** A refusal was logged as an error; reset by the next 2xx. */
+  private refusalLogged = false;
+  private readonly counters = { delivered: 0, failures: 0, rejected: 0, deadLettered: 0, filtered: 0, lastSuccess: null as number | null };
 
   private constructor(
     private readonly cfg: WebhookConfig,
     readonly spool: Spool,
+    /** Where refused alerts are kept: `<deadLetterRoot>/<webhook>/`. */
+    readonly deadLetterDir: string,
     private readonly opts: DeliveryOptions,
     private readonly logger: Logger,
   ) {
     this.name = webhookKey(cfg);
   }
 
-  /** Opens this webhook's spool under `spoolRoot` (alerts left by a previous run are kept, in order). */
-  static async open(spoolRoot: string, cfg: WebhookConfig, opts: DeliveryOptions, logger: Logger): Promise<WebhookDelivery> {
-    const spool = await Spool.open(join(spoolRoot, webhookKey(cfg)), { maxEntries: opts.maxSpool });
-    const d = new WebhookDelivery(cfg, spool, opts, logger);
+  /**
+   * Opens this webhook's spool under `spoolRoot` (alerts left by a previous run
+   * are kept, in order); refused alerts go to `deadLetterRoot/<webhook>/`.
+   */
+  static async open(spoolRoot: string, cfg: WebhookConfig, opts: DeliveryOptions, logger: Logger, deadLetterRoot = join(spoolRoot, '..', 'dead-letter')): Promise<WebhookDelivery> {
+    const name = webhookKey(cfg);
+    const spool = await Spool.open(join(spoolRoot, name), { maxEntries: opts.maxSpool, ...(opts.writeFile ? { writeFile: opts.writeFile } : {}) });
+    const d = new WebhookDelivery(cfg, spool, join(deadLetterRoot, name), opts, logger);
     if (spool.corrupt > 0) logger.error({ webhook: d.name, corrupt: spool.corrupt }, 'unreadable spool files moved aside');
     if (spool.depth > 0) logger.info({ webhook: d.name, pending: spool.depth }, 'replaying spooled alerts');
     return d;
@@ -148,10 +172,21 @@ export class WebhookDelivery {
       this.counters.filtered += 1;
       return false;
     }
-    const { dropped } = await this.spool.append(id, event, new Date(this.opts.now()));
-    for (const d of dropped) this.logger.warn({ webhook: this.name, dropped_id: d.id, severity: d.severity }, 'spool full: oldest alert dropped');
+    const { dropped, written } = await this.spool.append(id, event, new Date(this.opts.now()));
+    this.logDropped(dropped);
+    if (!written) {
+      this.logger.error(
+        { webhook: this.name, id, err: this.spool.writeError, unwritten: this.spool.unwrittenCount },
+        'alert spool cannot be written: alert kept in memory, sent anyway, written once the disk allows',
+      );
+      this.nextFlushAt = this.opts.now() + this.opts.spoolRetryMs;
+    }
     this.wake?.();
     return true;
+  }
+
+  private logDropped(dropped: SpoolEntry[]): void {
+    for (const d of dropped) this.logger.warn({ webhook: this.name, dropped_id: d.id, severity: d.severity }, 'spool full: oldest alert dropped');
   }
 
   stats(): WebhookStats {
@@ -162,9 +197,12 @@ export class WebhookDelivery {
       delivered_total: this.counters.delivered,
       delivery_failures_total: this.counters.failures,
       rejected_total: this.counters.rejected,
+      dead_lettered_total: this.counters.deadLettered,
       dropped_total: this.spool.dropped,
       filtered_total: this.counters.filtered,
       last_success_ms: this.counters.lastSuccess,
+      spool_write_failures_total: this.spool.writeFailures,
+      spool_error: this.spool.degraded ? (this.spool.writeError ?? 'unwritten alerts') : null,
     };
   }
 
@@ -201,35 +239,48 @@ export class WebhookDelivery {
     }
   }
 
-  /** One turn: wait for work or for the backoff, or make one attempt. */
+  /** One turn: retry a refused disk, wait for work or for the backoff, or make one attempt. */
   private async step(): Promise<void> {
+    if (this.spool.degraded && this.opts.now() >= this.nextFlushAt) {
+      const unwritten = this.spool.unwrittenCount;
+      const { writable, dropped } = await this.spool.flush();
+      if (writable) {
+        this.logger.warn({ webhook: this.name, written: unwritten }, 'alert spool writable again');
+        this.logDropped(dropped);
+      } else {
+        this.nextFlushAt = this.opts.now() + this.opts.spoolRetryMs;
+      }
+    }
+    const flushIn = this.spool.degraded ? Math.max(0, this.nextFlushAt - this.opts.now()) : Infinity;
     const entry = this.spool.peek();
     if (!entry) {
       for (const w of this.idleWaiters.splice(0)) w();
-      await new Promise<void>((resolve) => (this.wake = resolve));
-      this.wake = null;
+      await this.waitForWork(flushIn);
       return;
     }
     const wait = this.nextAttemptAt - this.opts.now();
     if (wait > 0) {
-      await this.sleep(wait);
+      await this.sleep(Math.min(wait, flushIn));
       return;
     }
     this.spool.protect(entry.seq);
     const outcome = await this.send(entry);
     this.spool.protect(null);
     if (this.closed) return;
-    if (outcome.kind === 'ok' || outcome.kind === 'reject') {
+    if (outcome.kind === 'ok') {
       await this.spool.remove(entry);
       this.attempt = 0;
       this.nextAttemptAt = 0;
-      if (outcome.kind === 'ok') {
-        this.counters.delivered += 1;
-        this.counters.lastSuccess = this.opts.now();
-      } else {
-        this.counters.rejected += 1;
-        this.logger.error({ webhook: this.name, id: entry.id, status: outcome.status }, 'webhook refused the alert permanently; dropped');
-      }
+      this.counters.delivered += 1;
+      this.counters.lastSuccess = this.opts.now();
+      this.refusalLogged = false;
+      return;
+    }
+    if (outcome.kind === 'reject') {
+      this.attempt = 0;
+      this.nextAttemptAt = 0;
+      this.counters.rejected += 1;
+      await this.deadLetter(entry, outcome.status);
       return;
     }
     this.counters.failures += 1;
@@ -241,6 +292,54 @@ export class WebhookDelivery {
       { webhook: this.name, url: redactUrl(this.cfg.url), id: entry.id, attempt: this.attempt, status: outcome.status, reason: outcome.reason, retry_in_ms: delay },
       'webhook delivery failed; will retry',
     );
+  }
+
+  /**
+   * A refused alert is not retried (it would block every later one) and not
+   * deleted: it moves to the dead-letter folder as `<seq>-<status>.json`. The
+   * first refusal is logged as an error; later ones only at debug level until a
+   * delivery succeeds again (a revoked hook must not flood the log).
+   */
+  private async deadLetter(entry: SpoolEntry, status: number): Promise<void> {
+    const file = spoolFileName(entry.seq).replace(/\.json$/, `-${status}.json`);
+    let kept = true;
+    try {
+      await this.spool.moveOut(entry, this.deadLetterDir, file);
+      this.counters.deadLettered += 1;
+      await this.pruneDeadLetters().catch(() => undefined);
+    } catch (err) {
+      // the disk refuses the dead letter too: the log line is all that is left of it
+      kept = false;
+      this.spool.writeFailures += 1;
+      await this.spool.remove(entry);
+      this.logger.error({ webhook: this.name, id: entry.id, status, err: errorCode(err), alert: entry.event.summary }, 'refused alert could not be dead-lettered');
+    }
+    const fields = { webhook: this.name, url: redactUrl(this.cfg.url), id: entry.id, status, dead_letter: kept ? join(this.deadLetterDir, file) : null };
+    if (!this.refusalLogged) {
+      this.refusalLogged = true;
+      this.logger.error(fields, 'webhook refused the alert (check its URL and secret); kept in the dead-letter folder, further refusals counted in dead_lettered_total');
+    } else {
+      this.logger.debug(fields, 'webhook refused the alert; dead-lettered');
+    }
+  }
+
+  /** The dead-letter folder keeps the newest `maxSpool` alerts. */
+  private async pruneDeadLetters(): Promise<void> {
+    const names = (await readdir(this.deadLetterDir)).filter((n) => /^\d{16}-\d+\.json$/.test(n)).sort();
+    for (const n of names.slice(0, Math.max(0, names.length - this.opts.maxSpool))) await unlink(join(this.deadLetterDir, n)).catch(() => undefined);
+  }
+
+  /** Waits for an enqueue or close(), or at most ms. */
+  private waitForWork(ms: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const timer = Number.isFinite(ms) ? setTimeout(() => done(), ms) : null;
+      const done = (): void => {
+        if (timer) clearTimeout(timer);
+        this.wake = null;
+        resolve();
+      };
+      this.wake = done;
+    });
   }
 
   /** Waits ms; only close() cuts it short (a new alert does not shorten a backoff). */

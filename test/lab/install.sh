@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Install the PBX lab tools (Debian 12 "bookworm") used by the integration tests:
 # Kamailio, rtpengine (userspace only), SIPp, baresip, SIPVicious, sipsak, tshark,
-# GStreamer, sox, openssl, iproute2, iptables, prometheus (promtool).
+# GStreamer, sox, openssl, iproute2, iptables, prometheus (promtool),
+# prometheus-alertmanager (+ amtool).
 #
 # Idempotent: installs only the packages that are missing (dpkg-query), so a
 # second run does no apt work at all. Runs as root (or through sudo).
 # Stock services are NOT started by the install (policy-rc.d) and are disabled
-# afterwards, or the Debian kamailio would take 5060 and prometheus 9090.
+# afterwards, or the Debian kamailio would take 5060, prometheus 9090, alertmanager 9093.
 set -euo pipefail
 
 PACKAGES=(
@@ -14,13 +15,13 @@ PACKAGES=(
   sip-tester baresip-core sipvicious sipsak tshark
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
   sox openssl iproute2 iptables
-  prometheus
+  prometheus prometheus-alertmanager
   fail2ban  # fail2ban-regex / fail2ban-server: the shipped filter and jail, end to end
   libspandsp-dev  # G.722 oracle for the unit tests (an independent ITU-exact codec)
   g++ make python3  # toolchain for the udpio addon (native/udpio), built by npm ci
 )
 # services shipped by the packages above that must not run during tests
-SERVICES=(kamailio rtpengine-daemon prometheus fail2ban)
+SERVICES=(kamailio rtpengine-daemon prometheus prometheus-alertmanager fail2ban)
 
 # packages of the list that are not fully installed (one dpkg-query for all)
 missing_packages() {

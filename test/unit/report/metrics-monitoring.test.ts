@@ -6,6 +6,7 @@ import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { ProbeMetrics } from '../../../src/report/metrics.js';
+import { registerNotifierMetrics } from '../../../src/report/notifier-metrics.js';
 
 const DIR = resolve(import.meta.dirname, '../../../monitoring');
 const hasPromtool = existsSync('/usr/bin/promtool');
@@ -13,6 +14,7 @@ const hasPromtool = existsSync('/usr/bin/promtool');
 function exportedNames(): Set<string> {
   const m = new ProbeMetrics({ selfMetrics: true, lateness: { lateness: () => ({ count: 0, p99_ms: 0, max_ms: 0 }), resetLateness: () => undefined } });
   try {
+    registerNotifierMetrics(m.registry, () => ({ firing: 0, spool_depth: 0, delivery_failures_total: 0, dropped_total: 0, spool_write_failures_total: 0, degraded: null, webhooks: [] }));
     const names = new Set<string>();
     for (const metric of m.registry.getMetricsAsArray()) {
       const name = (metric as unknown as { name: string }).name;
@@ -59,6 +61,9 @@ describe('Prometheus rules', () => {
       CallprobeCertExpiringSoon: 'warning',
       CallprobeCertExpiryCritical: 'critical',
       CallprobeProbeDown: 'critical',
+      CallprobeWebhookFailing: 'critical',
+      CallprobeWebhookRejecting: 'critical',
+      CallprobeAlertSpoolNotWritable: 'critical',
     });
   });
 

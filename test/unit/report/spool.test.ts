@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { alertEvent } from './fixtures.js';
-import { Spool, spoolFileName } from '../../../src/report/spool.js';
+import { Spool, spoolFileName, writeFileDurable, type WriteFile } from '../../../src/report/spool.js';
 
 let dir: string;
 beforeEach(() => {
@@ -71,4 +71,73 @@ describe('Spool', () => {
     expect(s.dropped).toBe(3);
     expect(readdirSync(dir)).toHaveLength(3);
   });
+
+  it('a failed write (ENOSPC) keeps the alert in memory, in order, and flush() writes it once the disk allows', async () => {
+    const disk = faultyDisk();
+    const s = await Spool.open(dir, { maxEntries: 10, writeFile: disk.write });
+    await s.append('a', ev(1));
+    disk.fail = 'ENOSPC';
+    const r = await s.append('b', ev(2));
+    expect(r.written).toBe(false);
+    expect((await s.append('c', ev(3))).written).toBe(false);
+    expect(s.list().map((e) => e.id)).toEqual(['a', 'b', 'c']);
+    expect(s.degraded).toBe(true);
+    expect(s.writeError).toBe('ENOSPC');
+    expect(s.writeFailures).toBe(1); // c was not tried before b: files stay in order
+    expect((await s.flush()).writable).toBe(false);
+    expect(s.writeFailures).toBe(2);
+    expect(readdirSync(dir)).toEqual([spoolFileName(1)]);
+    disk.fail = null;
+    expect((await s.flush()).writable).toBe(true);
+    expect(s.degraded).toBe(false);
+    expect(readdirSync(dir)).toEqual([spoolFileName(1), spoolFileName(2), spoolFileName(3)]);
+    // delivering an entry that was held in memory removes its (now written) file
+    const second = s.list()[1];
+    if (!second) throw new Error('lost an entry');
+    await s.remove(second);
+    expect((await Spool.open(dir, { maxEntries: 10 })).list().map((e) => e.id)).toEqual(['a', 'c']);
+  });
+
+  it('a full spool writes the new alert before evicting, and a refused write evicts nothing', async () => {
+    const disk = faultyDisk();
+    const s = await Spool.open(dir, { maxEntries: 2, writeFile: disk.write });
+    await s.append('w1', ev(1, 'warning'));
+    await s.append('c2', ev(2, 'critical'));
+    disk.fail = 'EIO';
+    const r = await s.append('c3', ev(3, 'critical'));
+    expect(r).toMatchObject({ written: false, dropped: [] });
+    expect(readdirSync(dir)).toEqual([spoolFileName(1), spoolFileName(2)]); // nothing on disk was given up
+    expect(s.list().map((e) => e.id)).toEqual(['w1', 'c2', 'c3']);
+    disk.fail = null;
+    const f = await s.flush();
+    expect(f.writable).toBe(true);
+    expect(f.dropped.map((d) => d.id)).toEqual(['w1']);
+    expect(readdirSync(dir)).toEqual([spoolFileName(2), spoolFileName(3)]);
+    // with a working disk the write comes first: order of operations is write, then unlink
+    disk.ops.length = 0;
+    const r2 = await s.append('c4', ev(4, 'critical'));
+    expect(r2.dropped.map((d) => d.id)).toEqual(['c2']);
+    expect(disk.ops[0]).toBe(`write ${spoolFileName(4)}`);
+  });
+
+  it('a half-written file does not survive a failed write', async () => {
+    const s = await Spool.open(dir, { maxEntries: 10, writeFile: (d, n, data) => writeFileDurable(join(d, 'missing-subdir'), n, data) });
+    expect((await s.append('a', ev(1))).written).toBe(false);
+    expect(s.writeError).toBe('ENOENT');
+    expect(readdirSync(dir)).toEqual([]);
+  });
 });
+
+/** A durable write that fails with `fail` (an errno code) while it is set. */
+function faultyDisk(): { write: WriteFile; fail: string | null; ops: string[] } {
+  const disk = {
+    fail: null as string | null,
+    ops: [] as string[],
+    write: (async (d, name, data) => {
+      if (disk.fail !== null) throw Object.assign(new Error(`${disk.fail}: injected`), { code: disk.fail });
+      disk.ops.push(`write ${name}`);
+      await writeFileDurable(d, name, data);
+    }) as WriteFile,
+  };
+  return disk;
+}

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -8,6 +8,7 @@ import { Webhook } from 'standardwebhooks';
 import { REDACT_PATHS } from '../../../src/log.js';
 import { alertEvent } from './fixtures.js';
 import { Notifier } from '../../../src/report/notifier.js';
+import { writeFileDurable, type WriteFile } from '../../../src/report/spool.js';
 import {
   backoffDelay,
   DEFAULT_DELIVERY,
@@ -37,6 +38,14 @@ function captureLogger() {
 }
 
 const ev = alertEvent;
+
+async function until(cond: () => boolean, timeoutMs = 3000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
 
 interface Call {
   at: number;
@@ -131,16 +140,46 @@ describe('WebhookDelivery', () => {
     expect((f.calls[1]?.at ?? 0) - (f.calls[0]?.at ?? 0)).toBeGreaterThanOrEqual(990);
   });
 
-  it('drops a permanently refused alert (400, redirect) and goes on', async () => {
-    const f = scriptedFetch([400, [301, { location: 'http://elsewhere.test/' }], 204]);
-    const d = await WebhookDelivery.open(dir, { url: 'http://127.0.0.1:9/x', format: 'alertmanager' }, opts(f.fn), captureLogger().logger);
-    await d.enqueue('msg_a', ev(1));
-    await d.enqueue('msg_b', ev(2));
-    await d.enqueue('msg_c', ev(3));
+  it('moves a refused alert (401, 404, 410, redirect) to the dead-letter folder, logs it once, goes on', async () => {
+    const f = scriptedFetch([401, 404, [301, { location: 'http://elsewhere.test/' }], 204, 410]);
+    const { logger, lines } = captureLogger();
+    const d = await WebhookDelivery.open(join(dir, 'spool'), { name: 'hook', url: URL_WITH_TOKEN, format: 'json' }, opts(f.fn), logger, join(dir, 'dead'));
+    for (const [i, id] of ['msg_a', 'msg_b', 'msg_c', 'msg_d', 'msg_e'].entries()) await d.enqueue(id, ev(i + 1));
     d.start();
     expect(await d.idle(5000)).toBe(true);
     await d.close();
-    expect(d.stats()).toMatchObject({ delivered_total: 1, rejected_total: 2, delivery_failures_total: 0 });
+    expect(d.stats()).toMatchObject({ delivered_total: 1, rejected_total: 4, dead_lettered_total: 4, delivery_failures_total: 0, spool_depth: 0 });
+    const dead = readdirSync(join(dir, 'dead', 'hook')).sort();
+    expect(dead).toEqual(['0000000000000001-401.json', '0000000000000002-404.json', '0000000000000003-301.json', '0000000000000005-410.json']);
+    expect(JSON.parse(readFileSync(join(dir, 'dead', 'hook', dead[0] ?? ''), 'utf8'))).toMatchObject({ id: 'msg_a', event: { probe: 'p1' } });
+    // one error per run of refusals: 401 (first), then 410 after the 2xx in between
+    const errors = lines.filter((l) => l.includes('webhook refused the alert (check'));
+    expect(errors).toHaveLength(2);
+    expect(errors[0]).toContain('"status":401');
+    expect(lines.join('')).not.toContain('XXXXSECRETPATH');
+  });
+
+  it('a spool the disk refuses: the alert is sent from memory, written later, and the spool reports why meanwhile', async () => {
+    const f = scriptedFetch([503, 503, 503, 503, 503, 503, 503, 503]);
+    const disk = { fail: 'ENOSPC' as string | null };
+    const writeFile: WriteFile = async (d, n, data) => {
+      if (disk.fail !== null) throw Object.assign(new Error('injected'), { code: disk.fail });
+      await writeFileDurable(d, n, data);
+    };
+    const d = await WebhookDelivery.open(dir, { name: 'full', url: 'http://127.0.0.1:9/x', format: 'json' }, opts(f.fn, { writeFile, spoolRetryMs: 30 }), captureLogger().logger);
+    d.start();
+    expect(await d.enqueue('msg_a', ev(1))).toBe(true);
+    await until(() => f.calls.length >= 1 && d.stats().spool_write_failures_total >= 2); // sent from memory; disk retried every spoolRetryMs
+    expect(d.stats()).toMatchObject({ spool_depth: 1, spool_error: 'ENOSPC' });
+    expect(readdirSync(join(dir, 'full'))).toEqual([]);
+    disk.fail = null;
+    await until(() => d.stats().spool_error === null);
+    expect(readdirSync(join(dir, 'full'))).toEqual(['0000000000000001.json']);
+    // the receiver comes back (the script runs out of 503s): delivered and removed
+    expect(await d.idle(5000)).toBe(true);
+    await d.close();
+    expect(readdirSync(join(dir, 'full'))).toEqual([]);
+    expect(new Set(f.calls.map((c) => c.headers['webhook-id']))).toEqual(new Set(['msg_a']));
   });
 
   it('filters below min_severity and counts it', async () => {
@@ -200,5 +239,31 @@ describe('Notifier', () => {
     await n2.idle(2000);
     await n2.close();
     expect(JSON.parse(f.calls[1]?.body ?? '{}').status).toBe('resolved');
+  });
+
+  it('a disk that refuses the spool and the state file: alerts still go out, degraded() says why, counters count', async () => {
+    const f = scriptedFetch([]);
+    const disk = { fail: 'EROFS' as string | null };
+    const writeFile: WriteFile = async (d, n, data) => {
+      if (disk.fail !== null) throw Object.assign(new Error('injected'), { code: disk.fail });
+      await writeFileDurable(d, n, data);
+    };
+    const webhooks: WebhookConfig[] = [{ name: 'ro', url: 'http://127.0.0.1:9/ro', format: 'json' }];
+    const n = await Notifier.open({ stateDir: dir, webhooks, logger: captureLogger().logger, rules: { for: 1 }, delivery: { fetch: f.fn, writeFile, spoolRetryMs: 20 } });
+    mkdirSync(join(dir, 'alerts', 'state.json')); // the state file cannot be replaced either
+    writeFileSync(join(dir, 'alerts', 'state.json', 'x'), '');
+    const bad = { probe: 'opt', success: false, failures: [{ check: 'options', phase: 'options' as const, message: 'no answer' }] };
+    expect((await n.observe(bad)).map((e) => e.status)).toEqual(['firing']);
+    expect(await n.idle(2000)).toBe(true);
+    expect(f.calls).toHaveLength(1); // delivered from memory: never "sent" without being sent
+    expect(n.degraded()).toMatch(/alert spool ro: EROFS; alert state file: E(NOTEMPTY|ISDIR|EXIST)/);
+    expect(n.stats().spool_write_failures_total).toBeGreaterThanOrEqual(2);
+    disk.fail = null;
+    rmSync(join(dir, 'alerts', 'state.json'), { recursive: true });
+    await until(() => n.stats().webhooks[0]?.spool_error === null);
+    await n.observe(bad); // the next result writes the state again
+    expect(n.degraded()).toBeUndefined();
+    expect(JSON.parse(readFileSync(join(dir, 'alerts', 'state.json'), 'utf8'))).toMatchObject({ alerts: [{ probe: 'opt', status: 'firing' }] });
+    await n.close();
   });
 });
