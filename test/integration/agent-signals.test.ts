@@ -16,6 +16,7 @@ import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { capture, freeTcpPort, kamailioLog, kamcmd, LAB, spawnTracked, USERS, type TrackedProcess } from '../lab/lab.js';
+import { until } from './helpers/agent.js';
 
 const execFileP = promisify(execFile);
 const ROOT = resolve(import.meta.dirname, '../..');
@@ -24,21 +25,6 @@ const MEASURE_KILL9 = process.env.CALLPROBE_MEASURE_KILL9 === '1';
 const AGENT_USERS = ['1001', '1002'] as const;
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-async function until<T>(what: string, fn: () => Promise<T | undefined> | T | undefined, timeoutMs: number, stepMs = 200): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const v = await fn();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = err;
-    }
-    await sleep(stepMs);
-  }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? ` (last error: ${String(last)})` : ''}`);
-}
 
 /**
  * Live bindings ("<aor> <contact>") of the agent's two users from `ul.dump`. A contact
