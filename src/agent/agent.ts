@@ -16,6 +16,7 @@ import { ProbeMetrics, metricsForOneResult, type LatenessSource } from '../repor
 import type { Notifier } from '../report/notifier.js';
 import { registerNotifierMetrics } from '../report/notifier-metrics.js';
 import { startAnalytics, type RunningAnalytics } from './analytics.js';
+import { AgentEvidence } from './evidence.js';
 import { startHttpServer, type HttpServer } from './http.js';
 import type { SdNotifier } from './notify.js';
 import { Scheduler } from './scheduler.js';
@@ -84,6 +85,7 @@ export class Agent {
   #http: HttpServer | undefined;
   #notifier: Notifier | undefined;
   #analytics: RunningAnalytics | undefined;
+  #evidence: AgentEvidence | undefined;
   #ready = false;
   #stopping: Promise<void> | undefined;
 
@@ -128,6 +130,7 @@ export class Agent {
           degraded: () => agent.#notifier?.degraded(),
           ready: () => agent.#ready,
           probeNames: () => agent.#state.probes.map((p) => p.name),
+          evidence: (probe, run) => agent.#evidence?.read(probe, run),
         },
         (err) => opts.logger.error({ err }, 'http error'),
       );
@@ -137,6 +140,7 @@ export class Agent {
       agent.metrics.close();
       throw err;
     }
+    agent.#evidence = agent.#openEvidence(state.config);
     agent.#scheduler.schedule(state.probes);
     agent.#ready = true;
     const { host, port } = agent.address();
@@ -155,13 +159,26 @@ export class Agent {
     return this.#http.address();
   }
 
+  /** The evidence store under state_dir (none when it cannot be opened: probes still run). */
+  #openEvidence(config: Config): AgentEvidence | undefined {
+    try {
+      return new AgentEvidence(config.evidence, config.state_dir, () => config.evidence.url ?? baseUrl(this.address()), this.#opts.logger);
+    } catch (err) {
+      this.#opts.logger.error({ err }, 'evidence store not usable; probes run without evidence pcaps');
+      return undefined;
+    }
+  }
+
   async #run(def: ProbeDefinition): Promise<RunResult> {
+    const recorder = this.#evidence?.recorder();
     return runProbe(def, {
       config: this.#state.config,
       logger: this.#opts.logger,
       kinds: this.#opts.kinds,
       signal: this.#shutdown.signal,
+      ...(recorder ? { recorder } : {}),
       report: (result, d) => {
+        this.#evidence?.attach(result, d.name, recorder);
         this.metrics.recordResult(result, d);
         const level = result.success ? 'info' : 'warn';
         this.#opts.logger[level](
@@ -209,6 +226,9 @@ export class Agent {
       const now = next.probes.find((p) => p.name === old.name);
       if (!names.has(old.name) || now?.kind !== old.kind) this.metrics.removeProbe(old.name, old.kind);
     }
+    if (JSON.stringify([next.config.evidence, next.config.state_dir]) !== JSON.stringify([this.#state.config.evidence, this.#state.config.state_dir])) {
+      this.#evidence = this.#openEvidence(next.config);
+    }
     for (const key of ['webhooks', 'sources', 'fraud'] as const) {
       if (JSON.stringify(next.config[key]) !== JSON.stringify(this.#state.config[key])) {
         this.#opts.logger.warn({ key }, `${key} changed: takes effect after a restart`);
@@ -245,4 +265,10 @@ export class Agent {
     })();
     return this.#stopping;
   }
+}
+
+/** http://host:port of the listener; a wildcard bind is named by this host's name. */
+function baseUrl(a: { host: string; port: number }): string {
+  const host = a.host === '0.0.0.0' || a.host === '::' ? hostname() : a.host;
+  return `http://${host.includes(':') ? `[${host}]` : host}:${a.port}`;
 }

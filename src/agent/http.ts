@@ -13,6 +13,8 @@ export interface HttpHandlers {
   degraded?(): string | undefined;
   ready(): boolean;
   probeNames(): string[];
+  /** A stored evidence pcap (docs/evidence.md), by its URL segments. */
+  evidence?(probe: string, run: string): Buffer | undefined;
 }
 
 export interface HttpServer {
@@ -61,8 +63,13 @@ async function handle(h: HttpHandlers, req: IncomingMessage, res: ServerResponse
           .map((n) => `  ${n}\n`)
           .join('')}`,
       );
-    default:
-      return send(res, 404, 'not found\n');
+    default: {
+      const ev = /^\/evidence\/([^/]+)\/([^/]+)\.pcap$/.exec(url.pathname);
+      const pcap = ev && h.evidence?.(ev[1] ?? '', ev[2] ?? '');
+      if (!pcap) return send(res, 404, 'not found\n');
+      res.writeHead(200, { 'content-type': 'application/vnd.tcpdump.pcap', 'content-length': pcap.length, 'cache-control': 'no-store' });
+      return void res.end(req.method === 'HEAD' ? undefined : pcap);
+    }
   }
 }
 

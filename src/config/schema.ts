@@ -241,6 +241,20 @@ export function buildConfigSchema(secrets: SecretEnvironment | null) {
         })
         .prefault({}),
       state_dir: z.string().min(1).default('/var/lib/callprobe'),
+      /** Pcaps of probe runs kept under state_dir/evidence and linked from alerts (docs/evidence.md). */
+      evidence: z
+        .strictObject({
+          pcap: z.enum(['on_failure', 'always', 'off']).default('on_failure'),
+          /** Files kept per probe, newest first. */
+          keep: z.number().int().min(1).max(100_000).default(50),
+          /** `headers` keeps only RTP headers (tshark's stream analysis still works); `full` keeps the audio. */
+          rtp: z.enum(['full', 'headers']).default('headers'),
+          /** Bound on all evidence files together, bytes; oldest deleted first. */
+          max_bytes: z.number().int().min(1_000_000).default(200_000_000),
+          /** Base of the links in alerts (default http://<listen.metrics>). */
+          url: httpUrl.optional(),
+        })
+        .prefault({}),
       /** Upper bound for any single test call placed by a probe. */
       max_call_duration: duration({ min: '1s', max: '24h' }).prefault('120s'),
     })

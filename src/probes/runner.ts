@@ -5,6 +5,7 @@ import { performance } from 'node:perf_hooks';
 import type { ProbeDefinition } from '../config/probes.js';
 import { effectiveTimeoutMs, mergeThresholds } from '../config/probes.js';
 import type { Config, Thresholds } from '../config/schema.js';
+import type { PacketRecorder } from '../evidence/recorder.js';
 import type { Logger } from '../log.js';
 import { PROBE_KIND_MAP, type ProbeKindEntry, type ProbeKindMap } from './index.js';
 import type { Failure, Phase, ProbeResult } from './result.js';
@@ -20,6 +21,8 @@ export interface RunnerDeps {
   report?: (result: ProbeResult, def: ProbeDefinition) => void;
   /** How long to wait for a probe after aborting it before giving up on it (default 2000 ms). */
   abortGraceMs?: number;
+  /** Handed to the probe: keeps the run's SIP and RTP packets (the agent's evidence pcaps). */
+  recorder?: PacketRecorder;
 }
 
 /** Result fields the runner adds to whatever the probe returned. */
@@ -135,7 +138,7 @@ export async function runProbe(def: ProbeDefinition, deps: RunnerDeps): Promise<
       });
     } else {
       const run = (entry.run as ProbeKindEntry<ProbeDefinition['kind']>['run'])(
-        { logger, signal: controller.signal },
+        { logger, signal: controller.signal, ...(deps.recorder ? { recorder: deps.recorder } : {}) },
         def as never,
         deps.config,
       );

@@ -105,6 +105,22 @@ export interface AlertEvent {
   consecutive_failures: number;
   /** Extra labels from the caller (e.g. instance, target); never secrets. */
   labels: Record<string, string>;
+  /** The failed run's pcap and SIP ladder (agent `evidence`), when one was stored. */
+  evidence?: AlertEvidence;
+}
+
+export interface AlertEvidence {
+  url: string;
+  /** ≤ 20 lines. */
+  ladder: string[];
+}
+
+/** `result.evidence` as the agent sets it (src/agent/evidence.ts), or undefined. */
+export function evidenceOf(result: ProbeResult): AlertEvidence | undefined {
+  const e = result['evidence'] as { url?: unknown; ladder?: unknown } | undefined;
+  if (!e || typeof e.url !== 'string') return undefined;
+  const ladder = Array.isArray(e.ladder) ? e.ladder.filter((l): l is string => typeof l === 'string').slice(0, 20) : [];
+  return { url: e.url, ladder };
 }
 
 export function fingerprintOf(probe: string, check: string): string {
@@ -161,6 +177,8 @@ export interface AlertState {
   severity: Severity;
   failure: Failure;
   labels: Record<string, string>;
+  /** Evidence of the latest failing run, if any. */
+  evidence?: AlertEvidence;
 }
 
 export class AlertTracker {
@@ -182,6 +200,7 @@ export class AlertTracker {
     const now = this.now();
     const events: AlertEvent[] = [];
     const failing = failingChecks(result, this.thresholds);
+    const evidence = evidenceOf(result);
 
     for (const [check, { failure, severity }] of failing) {
       const fp = fingerprintOf(result.probe, check);
@@ -209,6 +228,8 @@ export class AlertTracker {
       st.severity = severity;
       st.failure = failure;
       st.labels = labels;
+      if (evidence) st.evidence = evidence;
+      else delete st.evidence;
       if (st.status === 'pending') {
         if (st.consecutive_failures >= this.rules.for) {
           st.status = 'firing';
@@ -257,6 +278,7 @@ export class AlertTracker {
       repeat: status === 'firing' ? st.repeats : 0,
       consecutive_failures: st.consecutive_failures,
       labels: { ...st.labels },
+      ...(status === 'firing' && st.evidence ? { evidence: { url: st.evidence.url, ladder: [...st.evidence.ladder] } } : {}),
     };
   }
 

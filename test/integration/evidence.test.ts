@@ -2,13 +2,18 @@
 // --pcap holds the same SIP messages (count, order) and RTP packet counts per
 // stream as a dumpcap capture of the same call on lo (order: per dialog), tshark finds the same
 // loss; --trace shows the 407-challenged INVITE and the authenticated one in
-// order; no password or digest response in any output or pcap.
+// order; no password or digest response in any output or pcap. The agent,
+// probing an address where nothing answers, alerts with the evidence URL, serves
+// the pcap of the failed transaction there, and keeps only the newest `keep`.
 import { execFile } from 'node:child_process';
+import dgram from 'node:dgram';
 import fs from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { capture, LAB, labWorkdir, removeBindings, rtpStreams, USERS } from '../lab/lab.js';
+import { capture, freeTcpPort, LAB, labWorkdir, removeBindings, rtpStreams, spawnTracked, USERS } from '../lab/lab.js';
 
 const execFileP = promisify(execFile);
 const ROOT = path.resolve(import.meta.dirname, '../..');
@@ -122,5 +127,85 @@ describe('probe call --pcap --trace', () => {
     }
     // ...while the capture on lo shows they were really sent (the check can fail).
     expect(fs.readFileSync(lo).toString('latin1')).toMatch(/response="[0-9a-f]{32}"/);
+  });
+});
+
+async function until<T>(what: string, fn: () => Promise<T | undefined> | T | undefined, timeoutMs: number): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v !== undefined) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+describe('probe agent evidence', () => {
+  it('a probe of an address where nothing answers: alert JSON carries the URL, the pcap holds the failed OPTIONS, keep 3 deletes oldest first', async () => {
+    // Where nothing answers: a UDP socket that reads and never replies.
+    const hole = dgram.createSocket('udp4');
+    const swallowed: number[] = [];
+    hole.on('message', (m) => swallowed.push(m.length));
+    await new Promise<void>((r) => hole.bind(0, '127.0.0.1', r));
+    const holePort = hole.address().port;
+    const hooks: { data: { evidence?: { pcap_url: string; sip_ladder: string[] }; probe: string } }[] = [];
+    const receiver = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        hooks.push(JSON.parse(Buffer.concat(chunks).toString()) as (typeof hooks)[number]);
+        res.writeHead(204).end();
+      });
+    });
+    await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
+    const dir = fs.mkdtempSync(path.join(labWorkdir(), 'evidence-agent-'));
+    const agentPort = await freeTcpPort();
+    fs.writeFileSync(path.join(dir, 'probes.yaml'), `probes:\n  - { name: dead-pbx, kind: options, target: "sip:127.0.0.1:${holePort}", interval: 1s, timeout: 1s }\n`);
+    fs.writeFileSync(
+      path.join(dir, 'callprobe.yaml'),
+      `pbx: { uri: "sip:127.0.0.1:${holePort}" }
+listen: { metrics: "127.0.0.1:${agentPort}" }
+state_dir: ${JSON.stringify(dir)}
+webhooks: [ { url: "http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook", format: json } ]
+alerts: { for: 1, repeat_interval: 1s }
+evidence: { pcap: on_failure, keep: 3 }
+`,
+    );
+    const agent = spawnTracked(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'agent', '--config', path.join(dir, 'callprobe.yaml'), '--probes', path.join(dir, 'probes.yaml'), '--log-level', 'warn'], {
+      cwd: ROOT,
+      name: 'callprobe-agent-evidence',
+    });
+    try {
+      const first = await until('an alert with evidence', () => hooks.find((h) => h.data.evidence)?.data.evidence, 20_000);
+      expect(first.pcap_url).toMatch(new RegExp(`^http://127\\.0\\.0\\.1:${agentPort}/evidence/dead-pbx/\\d{8}T\\d{9}Z-[0-9a-f]{6}\\.pcap$`));
+      expect(first.sip_ladder.length).toBeGreaterThanOrEqual(1);
+      expect(first.sip_ladder.length).toBeLessThanOrEqual(20);
+      expect(first.sip_ladder[0]).toMatch(new RegExp(`→ 127\\.0\\.0\\.1:${holePort}\\s+udp\\s+OPTIONS\\s+CSeq 1 OPTIONS`));
+      const res = await fetch(first.pcap_url);
+      expect(res.status).toBe(200);
+      expect(res.headers.get('content-type')).toBe('application/vnd.tcpdump.pcap');
+      const file = path.join(dir, 'first.pcap');
+      fs.writeFileSync(file, Buffer.from(await res.arrayBuffer()));
+      const { stdout } = await execFileP('tshark', ['-r', file, '-n', '-Y', 'sip', '-T', 'fields', '-e', 'sip.Method', '-e', 'udp.dstport']);
+      const rows = stdout.trim().split('\n');
+      // the failed transaction: OPTIONS and its retransmissions (Timer E), no answer
+      expect(rows.length).toBeGreaterThanOrEqual(2);
+      for (const row of rows) expect(row).toBe(`OPTIONS\t${holePort}`);
+      expect(swallowed.length).toBeGreaterThanOrEqual(rows.length);
+
+      // keep: 3 — after more failing runs only the newest three are on disk and served.
+      const probeDir = path.join(dir, 'evidence', 'dead-pbx');
+      const firstName = path.basename(new URL(first.pcap_url).pathname);
+      await until('the first pcap to be pruned', () => (fs.existsSync(path.join(probeDir, firstName)) ? undefined : true), 20_000);
+      const left = fs.readdirSync(probeDir).sort();
+      expect(left.length).toBeLessThanOrEqual(3);
+      for (const f of left) expect(f > firstName).toBe(true);
+      expect((await fetch(first.pcap_url)).status).toBe(404);
+      expect((await fetch(`http://127.0.0.1:${agentPort}/evidence/dead-pbx/..%2F..%2Fcallprobe.yaml.pcap`)).status).toBe(404);
+    } finally {
+      await agent.stop();
+      receiver.close();
+      hole.close();
+    }
   });
 });

@@ -46,6 +46,10 @@ export function renderAlertmanager(e: AlertEvent, ctx: RenderContext): Alertmana
   const annotations: Record<string, string> = { summary: e.summary };
   if (e.expected !== null) annotations['threshold'] = String(e.expected);
   if (e.actual !== null) annotations['measured'] = String(e.actual);
+  if (e.evidence) {
+    annotations['evidence_url'] = e.evidence.url;
+    annotations['sip_ladder'] = e.evidence.ladder.join('\n');
+  }
   const groupLabels = { alertname: labels['alertname'] ?? '', probe: e.probe };
   return {
     version: '4',

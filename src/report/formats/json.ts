@@ -25,6 +25,8 @@ export interface JsonAlertPayload {
     consecutive_failures: number;
     labels: Record<string, string>;
     source: { agent: 'callprobe'; receiver: string; external_url: string | null };
+    /** The failed run's pcap and SIP ladder (firing alerts of runs with evidence). */
+    evidence?: { pcap_url: string; sip_ladder: string[] };
   };
 }
 
@@ -49,6 +51,7 @@ export function renderJson(e: AlertEvent, ctx: RenderContext): JsonAlertPayload 
       consecutive_failures: e.consecutive_failures,
       labels: e.labels,
       source: { agent: 'callprobe', receiver: ctx.receiver, external_url: ctx.externalURL ?? null },
+      ...(e.evidence ? { evidence: { pcap_url: e.evidence.url, sip_ladder: e.evidence.ladder } } : {}),
     },
   };
 }

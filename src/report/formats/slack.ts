@@ -60,12 +60,16 @@ export function renderSlack(e: AlertEvent, ctx: RenderContext): SlackPayload {
     fields.push(field(k, v));
   }
   const context = `callprobe · ${escapeMrkdwn(ctx.receiver)} · fingerprint ${e.fingerprint}` + (ctx.externalURL ? ` · <${ctx.externalURL}|details>` : '');
+  const evidence: SlackBlock[] = e.evidence
+    ? [{ type: 'section', text: { type: 'mrkdwn', text: clip(`<${e.evidence.url}|SIP trace (pcap)>\n\`\`\`${escapeMrkdwn(e.evidence.ladder.join('\n'))}\`\`\``, 3000) } }]
+    : [];
   return {
     text: clip(`${icon} ${title}: ${e.summary}`, 3000),
     blocks: [
       { type: 'header', text: { type: 'plain_text', text: clip(title, 150), emoji: true } },
       { type: 'section', text: { type: 'mrkdwn', text: clip(`${icon} ${escapeMrkdwn(e.summary)}`, 3000) } },
       { type: 'section', fields },
+      ...evidence,
       { type: 'context', elements: [{ type: 'mrkdwn', text: clip(context, 2000) }] },
     ],
   };
