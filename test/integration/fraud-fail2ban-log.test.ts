@@ -8,13 +8,13 @@
 // brute-force window is 4 s here so the same attacker fires again after it
 // (svcrack binds 0.0.0.0 whatever -b says: no other loopback source address).
 import { execFile } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { stringify } from 'yaml';
-import { freeTcpPort, LAB, resetAuthFailures, spawnTracked, type TrackedProcess } from '../lab/lab.js';
+import { LAB, resetAuthFailures, spawnTracked } from '../lab/lab.js';
+import { startHepAgent, until, type HepAgent } from './helpers/hep-agent.js';
 
 const execFileP = promisify(execFile);
 const ROOT = resolve(import.meta.dirname, '../..');
@@ -22,14 +22,6 @@ const FILTER = join(ROOT, 'systemd/fail2ban/filter.d/callprobe.conf');
 const WINDOW_S = 4;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function until(what: string, pred: () => boolean | Promise<boolean>, timeoutMs: number): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (Date.now() < end) {
-    if (await pred()) return;
-    await sleep(100);
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
 
 /**
  * svcrack: 12 wrong passwords for 1001 from 127.0.0.1:5096, until `done` holds
@@ -56,38 +48,15 @@ const brute = (file: string) => (existsSync(file) ? [...readFileSync(file, 'utf8
 describe('agent → fraud.fail2ban_log → fail2ban-regex', () => {
   const dir = mkdtempSync(join(tmpdir(), 'cp-f2blog-'));
   const log = join(dir, 'log', 'fraud.log');
-  let agent: TrackedProcess | undefined;
-  let port = 0;
+  let agent: HepAgent | undefined;
 
   beforeAll(async () => {
-    port = await freeTcpPort();
-    writeFileSync(
-      join(dir, 'callprobe.yaml'),
-      stringify({
-        pbx: { uri: `sip:${LAB.host}:${LAB.ports.udp}` },
-        probes_dir: join(dir, 'probes'),
-        state_dir: join(dir, 'state'),
-        listen: { metrics: `127.0.0.1:${port}` },
-        sources: { hep: `${LAB.host}:${LAB.ports.hep}` },
-        fraud: { fail2ban_log: 'log/fraud.log', auth_fail_window: `${WINDOW_S}s` },
-      }),
-    );
-    mkdirSync(join(dir, 'probes'));
-    writeFileSync(join(dir, 'probes', 'main.yaml'), stringify({ probes: [{ name: 'opt', kind: 'options', interval: '1h' }] }));
     await resetAuthFailures();
-    agent = spawnTracked(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/main.ts'), 'agent', '--config', join(dir, 'callprobe.yaml'), '--log-level', 'warn'], {
-      cwd: ROOT,
-      name: 'callprobe-agent-f2blog',
-    });
-    await until('the agent to be ready', async () => (await fetch(`http://127.0.0.1:${port}/-/ready`).catch(() => undefined))?.ok === true, 20_000).catch(
-      (err: Error) => {
-        throw new Error(`${err.message}: ${agent?.stderr() ?? ''}`);
-      },
-    );
+    agent = await startHepAgent(dir, { fraud: { fail2ban_log: 'log/fraud.log', auth_fail_window: `${WINDOW_S}s` } }, 'callprobe-agent-f2blog');
   });
 
   afterAll(async () => {
-    await agent?.stop();
+    await agent?.process.stop();
     await resetAuthFailures();
     rmSync(dir, { recursive: true, force: true });
   });
@@ -108,14 +77,14 @@ describe('agent → fraud.fail2ban_log → fail2ban-regex', () => {
 
     // rename + SIGHUP (the logrotate snippet's postrotate): the handle is let go at once
     renameSync(log, `${log}.2`);
-    process.kill(agent?.pid ?? 0, 'SIGHUP');
+    process.kill(agent?.process.pid ?? 0, 'SIGHUP');
     await sleep(WINDOW_S * 1000 + 200);
     expect(existsSync(log)).toBe(false);
     await svcrack('a brute_force line in the third file', () => brute(log).length > 0);
     expect([brute(`${log}.1`), brute(`${log}.2`), brute(log)]).toEqual([['127.0.0.1'], ['127.0.0.1'], ['127.0.0.1']]);
     expect(await fail2banRegex(log)).toEqual(['127.0.0.1']);
 
-    const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    const metrics = (await agent?.metrics()) ?? '';
     expect(metrics).toMatch(/^callprobe_fraud_events_total\{rule="brute_force"\} 3$/m);
     expect(metrics).toMatch(/^callprobe_fraud_log_errors_total 0$/m);
   });
