@@ -239,7 +239,9 @@ export class UdpioSocket extends EventEmitter implements MediaSocket {
     this.boundAddress = address;
     this.familyNumber = type === 'udp6' ? 6 : 4;
     this.handle = binding.open(this.familyNumber, address, port, this.id, this.onError);
-    this.slot = binding.slot(this.handle);
+    // An addon built from an older udpio.c (a tree not rebuilt since) has no
+    // send batch: this socket then sends directly, as before.
+    this.slot = typeof binding.slot === 'function' ? binding.slot(this.handle) : -1;
     byId.set(this.id, this);
   }
 
