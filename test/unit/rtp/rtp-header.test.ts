@@ -6,7 +6,7 @@ import fc from 'fast-check';
 import { RtpPacket } from 'rtp.js/packets';
 import { nodeBufferToDataView } from 'rtp.js/utils';
 import { describe, expect, it } from 'vitest';
-import { rtpPayloadStart } from '../../../src/rtp/session.js';
+import { rtpPayloadStart } from '../../../src/rtp/rtp-header.js';
 
 function build(opts: { cc: number; ext?: Uint8Array; payload: Uint8Array; pad: number; pt: number; seq: number; ts: number; ssrc: number }): Buffer {
   const parts: Buffer[] = [];
