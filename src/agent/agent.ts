@@ -9,7 +9,7 @@ import { ConfigError, formatIssues } from '../config/errors.js';
 import { loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import type { Logger } from '../log.js';
-import type { ProbeKindMap } from '../probes/index.js';
+import type { ProbeKindMap } from '../probes/kinds.js';
 import type { ProbeResult } from '../probes/result.js';
 import { runProbe, type RunResult } from '../probes/runner.js';
 import { ProbeMetrics, metricsForOneResult, type LatenessSource } from '../report/metrics.js';
@@ -18,7 +18,7 @@ import { registerNotifierMetrics } from '../report/notifier-metrics.js';
 import { startAnalytics, type RunningAnalytics } from './analytics.js';
 import { AgentEvidence } from './evidence.js';
 import { startHttpServer, type HttpServer } from './http.js';
-import type { SdNotifier } from './notify.js';
+import type { SdNotifier } from './systemd.js';
 import { Scheduler } from './scheduler.js';
 
 export interface AgentOptions {
@@ -34,7 +34,8 @@ export interface AgentOptions {
   maxStartOffsetMs?: number;
   env?: Readonly<Record<string, string | undefined>>;
   kinds?: ProbeKindMap;
-  notifier?: SdNotifier;
+  /** systemd readiness / watchdog (sd_notify). */
+  systemd?: SdNotifier;
   /** Extra consumers of every result (alerts, webhooks). Errors are logged, never fatal. */
   reporters?: ((result: ProbeResult, def: ProbeDefinition) => void)[];
   version?: string;
@@ -145,8 +146,8 @@ export class Agent {
     agent.#ready = true;
     const { host, port } = agent.address();
     opts.logger.info({ listen: `${host}:${port}`, probes: state.probes.length, config: state.file }, 'agent started');
-    await opts.notifier?.ready(`${state.probes.length} probes, listening on ${host}:${port}`);
-    opts.notifier?.startWatchdog(() => agent.#stopping === undefined);
+    await opts.systemd?.ready(`${state.probes.length} probes, listening on ${host}:${port}`);
+    opts.systemd?.startWatchdog(() => agent.#stopping === undefined);
     return agent;
   }
 
@@ -247,7 +248,7 @@ export class Agent {
   stop(): Promise<void> {
     this.#stopping ??= (async () => {
       this.#ready = false;
-      await this.#opts.notifier?.stopping();
+      await this.#opts.systemd?.stopping();
       this.#shutdown.abort(new Error('agent stopping'));
       let budget: NodeJS.Timeout | undefined;
       const gaveUp = new Promise<'timeout'>((resolve) => (budget = setTimeout(() => resolve('timeout'), STOP_BUDGET_MS)));
@@ -259,7 +260,7 @@ export class Agent {
       // Undelivered alerts stay spooled on disk for the next start; give delivery a moment first.
       await this.#notifier?.idle(1000).catch(() => false);
       await this.#notifier?.close();
-      this.#opts.notifier?.close();
+      this.#opts.systemd?.close();
       this.metrics.close();
       this.#opts.logger.info('agent stopped');
     })();

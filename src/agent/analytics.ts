@@ -82,8 +82,8 @@ export async function startAnalytics(
   const [{ FraudEngine }, { KpiTracker }, { startSources }, { FraudLogWriter }, { PbxKpi }] = await Promise.all([
     import('../analytics/fraud/engine.js'),
     import('../analytics/kpi.js'),
-    import('../sources/index.js'),
-    import('../sources/fraud-log.js'),
+    import('../sources/start.js'),
+    import('../report/fraud-log.js'),
     import('./pbx-kpi.js'),
   ]);
   const log = deps.logger.child({ component: 'analytics' });

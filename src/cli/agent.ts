@@ -46,7 +46,7 @@ Examples:
           import('../agent/agent.js'),
           import('../config/errors.js'),
           import('../log.js'),
-          import('../agent/notify.js'),
+          import('../agent/systemd.js'),
         ]);
         const logger = createLogger(opts.logLevel ?? 'info');
         let agent: Awaited<ReturnType<typeof Agent.start>>;
@@ -57,7 +57,7 @@ Examples:
             probeFiles: opts.probes,
             listen: opts.listen,
             concurrency,
-            notifier: createSdNotifier({ logger }),
+            systemd: createSdNotifier({ logger }),
           });
         } catch (err) {
           if (err instanceof ConfigError) {

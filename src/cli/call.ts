@@ -3,7 +3,7 @@
 // and exit 130.
 import type { Command } from 'commander';
 import type { Config } from '../config/schema.js';
-import type { CallProgress, CallResult, CallSpec } from '../probes/call/index.js';
+import type { CallProgress, CallResult, CallSpec } from '../probes/call/probe.js';
 import type { G711Codec } from '../rtp/g711.js';
 import { EXIT, loadAudioFlag, parseDuration, parseNumber, printJson, runCommand, UsageError, type CommonOptions } from './common.js';
 import { EVIDENCE_HELP, evidenceOptions, startEvidence, type EvidenceFlags } from './evidence.js';
@@ -43,7 +43,7 @@ function parseTransport(text: string | undefined): 'udp' | 'tcp' | 'tls' | undef
 
 /** Runs the call with live progress, thresholds and rendering; returns the exit code. */
 async function executeCall(spec: CallSpec, flags: CallFlags, config: Config | undefined, cleanup?: () => Promise<void>): Promise<number> {
-  const { probeCall } = await import('../probes/call/index.js');
+  const { probeCall } = await import('../probes/call/probe.js');
   const { evaluateThresholds } = await import('../probes/runner.js');
   const { createLogger } = await import('../log.js');
   const { renderCall, renderProgress } = await import('./render-call.js');

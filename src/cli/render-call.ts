@@ -1,6 +1,6 @@
 // Human rendering of a call result, and the live progress line. Rendering
 // only: every number was computed by the probe.
-import type { CallProgress, CallResult, DirectionResult } from '../probes/call/index.js';
+import type { CallProgress, CallResult, DirectionResult } from '../probes/call/probe.js';
 
 const ARROW: Record<DirectionResult['direction'], string> = {
   caller_to_callee: 'caller→callee',

@@ -1,10 +1,10 @@
 // `probe rtp listen|send|echo`: RTP-only tests between two agents, no SIP.
-// Thin: parse flags, call src/rtp/tools.ts, render. rtp.js and the media
+// Thin: parse flags, call src/rtp/listen-send.ts, render. rtp.js and the media
 // engine load only inside the actions.
 import type { Command } from 'commander';
 import { EXIT, loadAudioFlag, parseDuration, parseNumber, printJson, runCommand, UsageError } from './common.js';
 import type { PortPair } from '../rtp/ports.js';
-import type { ListenResult, SendResult, StreamReport } from '../rtp/tools.js';
+import type { ListenResult, SendResult, StreamReport } from '../rtp/listen-send.js';
 
 export interface HostPort {
   address: string;
@@ -164,7 +164,7 @@ Examples:
         const count = opts.count === undefined ? undefined : parseNumber(opts.count, 'count', 1, 1e9);
         const idleMs = opts.idle === undefined ? undefined : parseDuration(opts.idle, 'idle');
         const ports = await bindOrExplain(bind.address, bind.port, 'bind');
-        const { runListen } = await import('../rtp/tools.js');
+        const { runListen } = await import('../rtp/listen-send.js');
         const progress = progressWriter(!opts.json && !opts.quiet);
         const stop = interruptSignal();
         try {
@@ -236,7 +236,7 @@ Examples:
           const { PortAllocator } = await import('../rtp/ports.js');
           ports = await new PortAllocator({ address: to.address.includes(':') ? '::' : '0.0.0.0' }).allocate();
         }
-        const { runSend } = await import('../rtp/tools.js');
+        const { runSend } = await import('../rtp/listen-send.js');
         const progress = progressWriter(!opts.json && !opts.quiet);
         const stop = interruptSignal();
         try {
@@ -287,7 +287,7 @@ Examples:
         const bind = parseHostPort(opts.bind, 'bind');
         const durationMs = opts.duration === undefined ? Infinity : parseDuration(opts.duration, 'duration');
         const ports = await bindOrExplain(bind.address, bind.port, 'bind');
-        const { runListen } = await import('../rtp/tools.js');
+        const { runListen } = await import('../rtp/listen-send.js');
         const progress = progressWriter(!opts.json && !opts.quiet);
         const stop = interruptSignal();
         if (!opts.quiet && !opts.json) process.stderr.write(`echoing RTP on ${bind.address}:${bind.port} (Ctrl-C to stop)\n`);

@@ -7,7 +7,7 @@ import { effectiveTimeoutMs, mergeThresholds } from '../config/probes.js';
 import type { Config, Thresholds } from '../config/schema.js';
 import type { PacketRecorder } from '../evidence/recorder.js';
 import type { Logger } from '../log.js';
-import { PROBE_KIND_MAP, type ProbeKindEntry, type ProbeKindMap } from './index.js';
+import { PROBE_KIND_MAP, type ProbeKindEntry, type ProbeKindMap } from './kinds.js';
 import type { Failure, Phase, ProbeResult } from './result.js';
 
 export interface RunnerDeps {

@@ -10,7 +10,7 @@ import { readdir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../log.js';
 import { atLeast, type AlertEvent, type Severity } from './alerts.js';
-import { renderAlert, type WebhookFormat } from './formats/index.js';
+import { renderAlert, type WebhookFormat } from './formats/render.js';
 import { standardWebhookHeaders } from './signing.js';
 import { errorCode, Spool, spoolFileName, type SpoolEntry, type WriteFile } from './spool.js';
 

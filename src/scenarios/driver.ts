@@ -7,7 +7,7 @@ import { performance } from 'node:perf_hooks';
 import type { PacketRecorder } from '../evidence/recorder.js';
 import type { Logger } from '../log.js';
 import { Answerer, type AnsweredCall } from '../probes/call/answerer.js';
-import type { DirectionResult } from '../probes/call/index.js';
+import type { DirectionResult } from '../probes/call/probe.js';
 import { buildAnswer, buildOffer, isSdpError, parseMediaEndpoint, type MediaEndpoint } from '../probes/call/sdp.js';
 import type { Phase } from '../probes/result.js';
 import type { AudioSource } from '../rtp/audio.js';

@@ -11,7 +11,7 @@ import type { AnalyticsEvent, AuthFailureEvent } from '../../src/analytics/event
 import { FraudEngine } from '../../src/analytics/fraud/engine.js';
 import { FAIL2BAN_FAILREGEX, fail2banRegexToJs } from '../../src/analytics/fraud/fail2ban.js';
 import type { FraudEvent } from '../../src/analytics/fraud/types.js';
-import { FraudLogWriter } from '../../src/sources/fraud-log.js';
+import { FraudLogWriter } from '../../src/report/fraud-log.js';
 import { HepListener } from '../../src/sources/hep-listener.js';
 import { SecurityLogSource } from '../../src/sources/securitylog.js';
 import { LAB, kamailioLog, labWorkdir, spawnTracked } from '../lab/lab.js';

@@ -18,7 +18,7 @@ import {
   waitUdpBound,
   type IptablesRule,
 } from '../lab/netns.js';
-import type { ListenResult, SendResult, StreamReport } from '../../src/rtp/tools.js';
+import type { ListenResult, SendResult, StreamReport } from '../../src/rtp/listen-send.js';
 import { gstSenderArgs, NsProcesses, parseJson, rtpSeqs, useTopology } from './helpers/impairment.js';
 
 const LISTEN_PORT = 16000;

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { boundUdpPorts, capture, rtpStreams } from '../lab/lab.js';
-import type { StreamReport, SendResult } from '../../src/rtp/tools.js';
+import type { StreamReport, SendResult } from '../../src/rtp/listen-send.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const LISTEN_PORT = 19000;

@@ -1,5 +1,5 @@
 // The fail2ban-compatible line for a detection (the writer that appends it to a
-// file lives in sources/fraud-log.ts; this part is pure so it can be tested).
+// file lives in report/fraud-log.ts; this part is pure so it can be tested).
 //
 //   2026-11-25T16:40:00.123Z callprobe[1234]: FRAUD rule=brute_force src=127.0.0.1 user=1001 count=10 window=60s ua="friendly-scanner"
 //

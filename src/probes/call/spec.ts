@@ -3,7 +3,7 @@
 import { passwordEnvName } from '../../config/accounts.js';
 import type { Config } from '../../config/schema.js';
 import type { G711Codec } from '../../rtp/g711.js';
-import type { CallAccount, CallSpec } from './index.js';
+import type { CallAccount, CallSpec } from './probe.js';
 import { classifyDestination } from './policy.js';
 
 export interface CallRequest {

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Agent } from '../../../src/agent/agent.js';
-import { createSdNotifier } from '../../../src/agent/notify.js';
+import { createSdNotifier } from '../../../src/agent/systemd.js';
 import { ConfigError } from '../../../src/config/errors.js';
 import { createLogger } from '../../../src/log.js';
 import type { ProbeKindMap } from '../../../src/probes/index.js';
@@ -142,7 +142,7 @@ describe('Agent', () => {
         return 0;
       },
     });
-    agent = await Agent.start({ logger, configFile: join(dir, 'callprobe.yaml'), kinds, notifier, maxStartOffsetMs: 0 });
+    agent = await Agent.start({ logger, configFile: join(dir, 'callprobe.yaml'), kinds, systemd: notifier, maxStartOffsetMs: 0 });
     const { port } = agent.address();
     await waitFor(async () => started);
     const t0 = Date.now();

@@ -5,7 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { AnalyticsEvent } from '../../../src/analytics/events.js';
 import type { FraudEvent } from '../../../src/analytics/fraud/types.js';
 import { FAIL2BAN_FAILREGEX, fail2banRegexToJs } from '../../../src/analytics/fraud/fail2ban.js';
-import { FraudLogWriter } from '../../../src/sources/fraud-log.js';
+import { FraudLogWriter } from '../../../src/report/fraud-log.js';
 import {
   SECURITY_LOG_PRESETS,
   SecurityLogSource,

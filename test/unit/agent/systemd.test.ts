@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { createSdNotifier, watchdogInterval } from '../../../src/agent/notify.js';
+import { createSdNotifier, watchdogInterval } from '../../../src/agent/systemd.js';
 import { createLogger } from '../../../src/log.js';
 
 const logger = createLogger('silent');

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { bindPair, PortAllocator } from '../../../src/rtp/ports.js';
-import { runListen, runSend } from '../../../src/rtp/tools.js';
+import { runListen, runSend } from '../../../src/rtp/listen-send.js';
 
 const alloc = new PortAllocator({ min: 19800, max: 19849, address: '127.0.0.1' });
 

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { FraudEvent } from '../../../src/analytics/fraud/types.js';
-import { FraudLogWriter } from '../../../src/sources/fraud-log.js';
+import { FraudLogWriter } from '../../../src/report/fraud-log.js';
 
 const ev = (ip: string): FraudEvent => ({
   rule: 'brute_force',

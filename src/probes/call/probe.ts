@@ -1,0 +1,474 @@
+// The call probe: REGISTER both ends (when we hold both), INVITE with a G.711
+// offer, answer on the callee side ourselves, stream audio both ways for the
+// call's duration, BYE, and report per direction what the receiver measured:
+// RFC 3550 loss/jitter and the G.107 MOS. A failed call reports every phase it
+// reached and names the one that broke.
+import { computeQuality } from '../../quality/emodel.js';
+import { defaultAudioSource, encodedFrames, type AudioSource } from '../../rtp/audio.js';
+import type { G711Codec } from '../../rtp/g711.js';
+import { PortAllocator, type PortPair } from '../../rtp/ports.js';
+import { recordedPair } from '../../rtp/record.js';
+import { RtpSession, type RtpSessionStats } from '../../rtp/session.js';
+import { udpBackend } from '../../rtp/udp.js';
+import type { Dialog } from '../../sip/dialog.js';
+import type { SipResponse } from '../../sip/message.js';
+import { UserAgent, UaError, type CallOutcome, type FailurePhase, type UaFailure } from '../../sip/ua.js';
+import type { ProbeContext } from '../context.js';
+import type { Failure, Phase, ProbeResult } from '../result.js';
+import { Answerer, type AnsweredCall } from './answerer.js';
+import { buildOffer, isSdpError, parseMediaEndpoint } from './sdp.js';
+
+export interface CallAccount {
+  user: string;
+  password?: string;
+  authUser?: string;
+}
+
+export interface CallSpec {
+  /** Caller account (password omitted for --direct calls to a UA that does not challenge). */
+  from: CallAccount;
+  /** Dialled number, extension or SIP URI. */
+  to: string;
+  /** Callee account when the agent holds its credentials: then we answer ourselves. */
+  callee?: CallAccount;
+  /** Registrar/proxy, e.g. "sip:127.0.0.1:5060". Not used with `direct`. */
+  server?: string;
+  /** Call this SIP URI peer-to-peer, without a registrar. */
+  direct?: string;
+  /** An answerer already listening at `direct` (the embedded demo peer): measures its side too. */
+  directAnswerer?: Answerer;
+  transport?: 'udp' | 'tcp' | 'tls';
+  tls?: { insecure?: boolean; ca?: string; servername?: string };
+  /** Local address for SIP and RTP sockets; default: the route's source address towards the server. */
+  localAddress?: string;
+  durationMs: number;
+  ringTimeoutMs: number;
+  /** Offer order. */
+  codecs: readonly G711Codec[];
+  ptimeMs?: number;
+  audio?: AudioSource;
+  rtpPortMin?: number;
+  rtpPortMax?: number;
+  /** SIP transaction timeout (Timer B/F). */
+  sipTimeoutMs?: number;
+  /** A direction with no RTP this long after answer fails the call (one-way audio). */
+  oneWayTimeoutMs?: number;
+  onProgress?(p: CallProgress): void;
+}
+
+export interface CallProgress {
+  phase: 'register' | 'invite' | 'ringing' | 'media' | 'bye' | 'done';
+  elapsed_ms: number;
+  /** During media: the caller's receive side and what it sent. */
+  packets_sent?: number;
+  packets_received?: number;
+  loss_percent?: number;
+  jitter_ms?: number;
+}
+
+export interface DirectionResult {
+  direction: 'caller_to_callee' | 'callee_to_caller';
+  /** "receiver": measured where the packets arrived; "rtcp": from the far end's RTCP report; "none": unknown. */
+  measured_by: 'receiver' | 'rtcp' | 'none';
+  /** Local RTP port of the agent's socket at this direction's end (receiver, or sender for RTCP/none). */
+  local_rtp_port: number;
+  packets_sent: number | null;
+  packets_received: number | null;
+  packets_lost: number | null;
+  loss_percent: number | null;
+  duplicates: number | null;
+  out_of_order: number | null;
+  jitter_ms: number | null;
+  jitter_max_ms: number | null;
+  /** Mean of the RFC 3550 estimate over the call (tshark's "Mean Jitter"); jitter_ms is its final value. */
+  jitter_mean_ms: number | null;
+  burst_ratio: number | null;
+  r_factor: number | null;
+  mos: number | null;
+}
+
+export interface CallResult extends ProbeResult {
+  probe: 'call';
+  from: string;
+  to: string;
+  target: string;
+  sip: {
+    final_status: number | null;
+    reason: string;
+    call_id: string | null;
+    timings_ms: { register?: number; pdd?: number; answer?: number; setup?: number; bye?: number };
+  };
+  media: {
+    codec: G711Codec | null;
+    duration_s: number;
+    rtt_ms: number | null;
+    /**
+     * Where packet arrival times (and so jitter) come from: `kernel` (SO_TIMESTAMPNS
+     * via the udpio addon, what tshark sees) or `event_loop` (node:dgram fallback,
+     * reads up to ~0.2 ms of jitter high on a busy host).
+     */
+    arrival_timestamps: 'kernel' | 'event_loop';
+    directions: DirectionResult[];
+  } | null;
+  interrupted?: boolean;
+}
+
+const round = (v: number, d = 2): number => Math.round(v * 10 ** d) / 10 ** d;
+
+/** The UA layer's failure phases mapped onto the probe's phases. */
+function phaseOf(p: FailurePhase, during: Phase): Phase {
+  return p === 'dns' || p === 'connect' || p === 'tls' ? p : during;
+}
+
+function uaFailure(check: string, f: UaFailure, during: Phase, status?: number): Failure {
+  return { check, phase: phaseOf(f.phase, during), message: f.message, ...(status !== undefined ? { actual: status } : {}) };
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted || ms <= 0) return resolve();
+    const onAbort = (): void => {
+      clearTimeout(timer);
+      resolve();
+    };
+    const timer = setTimeout(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+function fromReceiver(direction: DirectionResult['direction'], sent: number, rx: RtpSessionStats, port: number): DirectionResult {
+  return {
+    direction,
+    measured_by: 'receiver',
+    local_rtp_port: port,
+    packets_sent: sent,
+    packets_received: rx.packets_received,
+    packets_lost: rx.packets_lost,
+    loss_percent: rx.loss_percent,
+    duplicates: rx.duplicates,
+    out_of_order: rx.out_of_order,
+    jitter_ms: rx.jitter_ms,
+    jitter_max_ms: rx.jitter_max_ms,
+    jitter_mean_ms: rx.jitter_mean_ms,
+    burst_ratio: rx.burst_ratio,
+    r_factor: rx.r_factor,
+    mos: rx.mos,
+  };
+}
+
+/** Our outgoing direction as the far end reported it in RTCP (trunk calls), else unknown. */
+function fromRemoteReport(direction: DirectionResult['direction'], codec: G711Codec, tx: RtpSessionStats, delayMs: number, port: number): DirectionResult {
+  const rr = tx.remote_report;
+  const base: DirectionResult = {
+    direction,
+    measured_by: 'none',
+    local_rtp_port: port,
+    packets_sent: tx.packets_sent,
+    packets_received: null,
+    packets_lost: null,
+    loss_percent: null,
+    duplicates: null,
+    out_of_order: null,
+    jitter_ms: null,
+    jitter_max_ms: null,
+    jitter_mean_ms: null,
+    burst_ratio: null,
+    r_factor: null,
+    mos: null,
+  };
+  if (!rr) return base;
+  const lossPercent = tx.packets_sent > 0 ? Math.min(100, (Math.max(0, rr.cumulative_lost) / tx.packets_sent) * 100) : 0;
+  const q = computeQuality({ codec, lossPercent, burstRatio: 1, delayMs });
+  return {
+    ...base,
+    measured_by: 'rtcp',
+    packets_lost: rr.cumulative_lost,
+    loss_percent: round(lossPercent),
+    jitter_ms: round(rr.jitter_ms, 3),
+    r_factor: q.r_factor,
+    mos: q.mos,
+  };
+}
+
+/** Places one test call and measures it. Never throws for network trouble: failures are in the result. */
+export async function probeCall(ctx: ProbeContext, spec: CallSpec): Promise<CallResult> {
+  const started = performance.now();
+  const elapsed = (): number => Math.round(performance.now() - started);
+  const progress = (p: Omit<CallProgress, 'elapsed_ms'>): void => spec.onProgress?.({ ...p, elapsed_ms: elapsed() });
+  const server = spec.direct ?? spec.server;
+  if (!server) throw new Error('call spec needs a server or a direct URI');
+  const result: CallResult = {
+    probe: 'call',
+    success: false,
+    from: spec.from.user,
+    to: spec.to,
+    target: `${server}${server.includes('transport=') ? '' : `;transport=${spec.transport ?? 'udp'}`}`,
+    sip: { final_status: null, reason: '', call_id: null, timings_ms: {} },
+    media: null,
+    failures: [],
+  };
+  const uas: UserAgent[] = [];
+  const sessions: RtpSession[] = [];
+  let answerer: Answerer | undefined;
+  let registered: UserAgent[] = [];
+  let releaseCallerPorts: () => Promise<void> = () => Promise.resolve();
+  const fail = (f: Failure): CallResult => {
+    result.failures.push(f);
+    return result;
+  };
+
+  const makeUa = async (account: CallAccount): Promise<UserAgent> => {
+    const ua = await UserAgent.create({
+      server,
+      transport: spec.transport ?? 'udp',
+      user: account.user,
+      ...(account.password !== undefined ? { password: account.password } : {}),
+      ...(account.authUser !== undefined ? { authUser: account.authUser } : {}),
+      ...(spec.localAddress !== undefined ? { localAddress: spec.localAddress } : {}),
+      ...(spec.tls ? { tls: spec.tls } : {}),
+      ...(spec.sipTimeoutMs !== undefined ? { timeoutMs: spec.sipTimeoutMs } : {}),
+      logger: ctx.logger,
+      ...(ctx.recorder ? { recorder: ctx.recorder } : {}),
+    });
+    uas.push(ua);
+    return ua;
+  };
+
+  try {
+    // ---- register ----
+    progress({ phase: 'register' });
+    let callerUa: UserAgent;
+    try {
+      callerUa = await makeUa(spec.from);
+    } catch (err) {
+      if (err instanceof UaError) return fail({ check: 'sip_setup', phase: phaseOf(err.phase, 'register'), message: err.message });
+      throw err;
+    }
+    const mediaAddress = spec.localAddress ?? (await callerUa.transport.localAddressFor(callerUa.serverDest.host));
+    const recorder = ctx.recorder;
+    const ports = new PortAllocator({
+      min: spec.rtpPortMin ?? 16000,
+      max: spec.rtpPortMax ?? 16999,
+      address: mediaAddress,
+      ...(recorder ? { wrap: (pair: PortPair) => recordedPair(pair, recorder) } : {}),
+    });
+
+    if (spec.callee && !spec.direct) {
+      const calleeUa = await makeUa(spec.callee);
+      const reg = await calleeUa.register({ expires: 120 });
+      result.sip.timings_ms.register = round(reg.timings.request_ms ?? 0);
+      if (!reg.ok) {
+        return fail({
+          check: 'register',
+          phase: reg.failure ? phaseOf(reg.failure.phase, 'register') : 'register',
+          message: `REGISTER ${spec.callee.user}: ${reg.failure?.message ?? `${reg.status} ${reg.reason}`}`,
+          ...(reg.status !== undefined ? { actual: reg.status } : {}),
+        });
+      }
+      registered.push(calleeUa);
+      answerer = new Answerer({ ua: calleeUa, ports, mediaAddress, codecs: spec.codecs, ...(spec.audio ? { audio: spec.audio } : {}), logger: ctx.logger });
+    } else if (spec.directAnswerer) {
+      answerer = spec.directAnswerer;
+    }
+    if (!spec.direct && spec.from.password !== undefined) {
+      const reg = await callerUa.register({ expires: 120 });
+      result.sip.timings_ms.register = round(Math.max(result.sip.timings_ms.register ?? 0, reg.timings.request_ms ?? 0));
+      if (!reg.ok) {
+        return fail({
+          check: 'register',
+          phase: reg.failure ? phaseOf(reg.failure.phase, 'register') : 'register',
+          message: `REGISTER ${spec.from.user}: ${reg.failure?.message ?? `${reg.status} ${reg.reason}`}`,
+          ...(reg.status !== undefined ? { actual: reg.status } : {}),
+        });
+      }
+      registered.push(callerUa);
+    }
+    if (ctx.signal.aborted) return interrupted(result, 'register');
+
+    // ---- invite ----
+    // The session is created once the answer names the codec; the ports are
+    // bound now so the offer can name them (and nothing else can take them).
+    const callerPorts = await ports.allocate();
+    const offer = buildOffer(mediaAddress, callerPorts.rtpPort, spec.codecs, spec.ptimeMs ?? 20);
+    // Parse our own offer once before the INVITE: the first SDP parse compiles
+    // sdp-transform's grammar (several ms, more on a busy host), and when we
+    // answer ourselves that cost would otherwise land inside the measured PDD.
+    parseMediaEndpoint(offer, spec.codecs);
+    // Likewise encode the audio for every offered codec now (cached per source
+    // and codec): when we answer ourselves, doing it after the 180 would block
+    // the event loop while the caller's 180 waits, inflating the PDD.
+    for (const codec of spec.codecs) encodedFrames(spec.audio ?? defaultAudioSource(), codec, (8000 * (spec.ptimeMs ?? 20)) / 1000);
+    let callerPortsOwned = true;
+    releaseCallerPorts = () => (callerPortsOwned ? callerPorts.release() : Promise.resolve());
+    progress({ phase: 'invite' });
+    const inviteAt = performance.now();
+    let ringTimedOut = false;
+    const call = callerUa.invite(spec.direct ?? dialTarget(spec.to, callerUa), {
+      sdp: offer,
+      onProvisional: (res: SipResponse) => {
+        if (res.status === 180 || res.status === 183) progress({ phase: 'ringing' });
+      },
+    });
+    result.sip.call_id = call.callId;
+    const ringTimer = setTimeout(() => {
+      ringTimedOut = true;
+      call.cancel();
+    }, spec.ringTimeoutMs);
+    const onAbort = (): void => call.cancel();
+    ctx.signal.addEventListener('abort', onAbort, { once: true });
+    let outcome: CallOutcome;
+    try {
+      outcome = await call.outcome;
+    } finally {
+      clearTimeout(ringTimer);
+      ctx.signal.removeEventListener('abort', onAbort);
+    }
+    result.sip.final_status = outcome.status ?? null;
+    result.sip.reason = outcome.reason;
+    if (outcome.timings.pdd_ms !== undefined) result.sip.timings_ms.pdd = round(outcome.timings.pdd_ms);
+    if (outcome.timings.answer_ms !== undefined) result.sip.timings_ms.answer = round(outcome.timings.answer_ms);
+    if (!outcome.ok || !outcome.dialog) {
+      if (ctx.signal.aborted) return interrupted(result, 'invite');
+      if (ringTimedOut) {
+        return fail({
+          check: 'ring_timeout',
+          phase: 'invite',
+          expected: 'answer',
+          actual: outcome.status ?? null,
+          message: `no answer within ${spec.ringTimeoutMs} ms: sent CANCEL, got ${outcome.status ?? 'nothing'} ${outcome.reason}`.trim(),
+        });
+      }
+      if (outcome.failure) return fail(uaFailure('invite', outcome.failure, 'invite', outcome.status));
+      return fail({ check: 'invite', phase: 'invite', expected: 200, actual: outcome.status ?? null, message: `INVITE ${spec.to}: ${outcome.status ?? ''} ${outcome.reason}`.trim() });
+    }
+    const dialog: Dialog = outcome.dialog;
+    result.sip.timings_ms.setup = round(performance.now() - inviteAt);
+    const answer = outcome.remoteSdp ? parseMediaEndpoint(outcome.remoteSdp, spec.codecs) : undefined;
+    if (!answer || isSdpError(answer)) {
+      await dialog.bye();
+      return fail({ check: 'sdp', phase: 'invite', message: `answer SDP: ${answer?.message ?? 'the 200 OK carried no SDP'}` });
+    }
+    const codec = answer.codec ?? 'PCMU';
+    const session = new RtpSession({
+      ports: callerPorts,
+      codec,
+      ptimeMs: spec.ptimeMs ?? 20,
+      ...(spec.audio ? { audio: spec.audio } : {}),
+    });
+    callerPortsOwned = false;
+    sessions.push(session);
+    session.setRemote({ address: answer.address, port: answer.port });
+    session.start();
+    // Monotonic: a wall-clock step (NTP) must not stretch or cut the call.
+    const answeredAt = performance.now();
+    let far: AnsweredCall | undefined;
+    if (answerer) far = await Promise.race([answerer.waitFor(call.callId), sleep(2000, ctx.signal).then(() => undefined)]);
+    if (far) sessions.push(far.session);
+
+    // ---- media ----
+    let remoteHungUp = false;
+    dialog.on('ended', ({ by }) => {
+      if (by === 'remote') remoteHungUp = true;
+    });
+    const oneWayMs = spec.oneWayTimeoutMs ?? 2000;
+    const mediaEnd = answeredAt + spec.durationMs;
+    const [callerGot, calleeGot] = await Promise.all([
+      session.waitForRtp(oneWayMs),
+      far ? far.session.waitForRtp(oneWayMs) : Promise.resolve(true),
+    ]);
+    if (!callerGot) result.failures.push({ check: 'one_way_audio', phase: 'media', message: `no RTP callee→caller within ${oneWayMs} ms of answer` });
+    if (!calleeGot) result.failures.push({ check: 'one_way_audio', phase: 'media', message: `no RTP caller→callee within ${oneWayMs} ms of answer` });
+    if (callerGot && calleeGot) {
+      const ticker = setInterval(() => {
+        const s = session.stats();
+        progress({ phase: 'media', packets_sent: s.packets_sent, packets_received: s.packets_received, loss_percent: s.loss_percent, jitter_ms: s.jitter_ms });
+      }, 1000);
+      try {
+        while (!ctx.signal.aborted && !remoteHungUp && performance.now() < mediaEnd) {
+          await sleep(Math.min(250, mediaEnd - performance.now()), ctx.signal);
+        }
+      } finally {
+        clearInterval(ticker);
+      }
+    }
+    const mediaS = (performance.now() - answeredAt) / 1000;
+    // Stop both senders, then give packets in flight a moment before counting.
+    session.stop();
+    far?.session.stop();
+    await sleep(80, new AbortController().signal);
+    const callerStats = session.stats();
+    const calleeStats = far?.session.stats();
+    const delayMs = callerStats.rtt_ms !== null ? callerStats.rtt_ms / 2 : 0;
+    result.media = {
+      codec,
+      duration_s: round(mediaS, 2),
+      rtt_ms: callerStats.rtt_ms,
+      arrival_timestamps: udpBackend().name === 'udpio' ? 'kernel' : 'event_loop',
+      directions: [
+        calleeStats
+          ? fromReceiver('caller_to_callee', callerStats.packets_sent, calleeStats, far?.session.localPort ?? 0)
+          : fromRemoteReport('caller_to_callee', codec, callerStats, delayMs, session.localPort),
+        fromReceiver('callee_to_caller', calleeStats?.packets_sent ?? callerStats.packets_received, callerStats, session.localPort),
+      ],
+    };
+    if (!calleeStats) {
+      // Without the far end's own count, what it sent is unknown: we only know what arrived.
+      const back = result.media.directions[1];
+      if (back) back.packets_sent = null;
+    }
+
+    // ---- bye ----
+    if (remoteHungUp) {
+      result.failures.push({ check: 'bye', phase: 'media', message: 'the far end hung up before the call duration' });
+    } else {
+      progress({ phase: 'bye' });
+      const byeAt = performance.now();
+      const bye = await dialog.bye();
+      result.sip.timings_ms.bye = round(performance.now() - byeAt);
+      if (!bye.ok) {
+        result.failures.push({
+          check: 'bye',
+          phase: 'bye',
+          message: `BYE: ${bye.response ? `${bye.response.status} ` : ''}${bye.reason}`,
+          ...(bye.response ? { actual: bye.response.status } : {}),
+        });
+      }
+    }
+    if (ctx.signal.aborted) return interrupted(result, 'media');
+    // Thresholds (MOS, loss, jitter, PDD) are the runner's business: one place for every kind.
+    result.success = result.failures.length === 0;
+    progress({ phase: 'done' });
+    return result;
+  } finally {
+    // Unregister what we registered (no stale bindings on the PBX), then release everything.
+    await Promise.all(registered.map((ua) => ua.unregister().catch(() => undefined)));
+    registered = [];
+    if (answerer && answerer !== spec.directAnswerer) await answerer.close();
+    await Promise.all(sessions.map((s) => s.close()));
+    await releaseCallerPorts();
+    for (const ua of uas) ua.close();
+    result.duration_s = round((performance.now() - started) / 1000, 3);
+  }
+}
+
+/**
+ * The Request-URI for a dialled number: sip:<to>@<server host>[:port]. The
+ * port matters: a proxy on a non-default port does not treat a portless
+ * 127.0.0.1 as itself and would forward the call elsewhere.
+ */
+function dialTarget(to: string, ua: UserAgent): string {
+  if (to.includes(':')) return to;
+  const { host, port } = ua.serverUri;
+  const h = host.includes(':') ? `[${host}]` : host;
+  return `sip:${to}@${h}${port !== undefined ? `:${port}` : ''}`;
+}
+
+function interrupted(result: CallResult, phase: Phase): CallResult {
+  result.interrupted = true;
+  result.success = false;
+  result.failures.push({ check: 'interrupted', phase, message: 'interrupted by signal: hung up' });
+  return result;
+}
