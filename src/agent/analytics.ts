@@ -1,7 +1,8 @@
 // Passive side of the agent: the config's `sources:` (HEP, CDR, security log)
 // feed the fraud engine and the KPI tracker (pbx-kpi.ts: bounded routes, ASR
 // alerts); their output lands in the metrics (fraud events by rule, calls by
-// outcome, ASR/NER over 5 m and 1 h), the webhooks (fraud detections, ASR
+// outcome, ASR/NER over 5 m and 1 h, real calls' loss/jitter/MOS from RTCP
+// over HEP: pbx-voice.ts), the webhooks (fraud detections, ASR
 // alerts through the alert state machine), the fail2ban log and the log.
 import { hostname } from 'node:os';
 import { join } from 'node:path';
@@ -79,16 +80,18 @@ export async function startAnalytics(
   deps: { metrics: ProbeMetrics; logger: Logger; notifier?: Notifier; env?: Env },
 ): Promise<RunningAnalytics | undefined> {
   if (!sourcesConfigured(config)) return undefined;
-  const [{ FraudEngine }, { KpiTracker }, { startSources }, { FraudLogWriter }, { PbxKpi }] = await Promise.all([
+  const [{ FraudEngine }, { KpiTracker }, { startSources }, { FraudLogWriter }, { PbxKpi }, { PbxVoice }] = await Promise.all([
     import('../analytics/fraud/engine.js'),
     import('../analytics/kpi.js'),
     import('../sources/start.js'),
     import('../report/fraud-log.js'),
     import('./pbx-kpi.js'),
+    import('./pbx-voice.js'),
   ]);
   const log = deps.logger.child({ component: 'analytics' });
   const engine = new FraudEngine(config.fraud, { onListenerError: (err) => log.error({ err }, 'fraud listener failed') });
   const kpi = new PbxKpi(new KpiTracker(), config.kpi, deps.metrics);
+  const voice = new PbxVoice(deps.metrics);
   engine.onFraud((ev) => {
     deps.metrics.recordFraudEvent(ev.rule);
     log.warn({ rule: ev.rule, severity: ev.severity }, ev.message);
@@ -119,6 +122,7 @@ export async function startAnalytics(
     onEvent: (ev) => {
       engine.observe(ev);
       kpi.observe(ev);
+      voice.observe(ev);
     },
     onError: (source, err) => log.warn({ source, err }, 'event source error'),
   });
@@ -128,7 +132,10 @@ export async function startAnalytics(
       deps.notifier?.observe(v.result, v.labels).catch((err: unknown) => log.error({ err, probe: v.result.probe }, 'ASR alert not spooled'));
     }
   };
-  const tick = setInterval(() => engine.tick(Date.now()), TICK_MS);
+  const tick = setInterval(() => {
+    engine.tick(Date.now());
+    voice.sweep(Date.now());
+  }, TICK_MS);
   const kpis = setInterval(() => kpi.publish(), Math.min(KPI_EVERY_MS, config.kpi.interval));
   const asr = setInterval(judgeAsr, config.kpi.interval);
   for (const t of [tick, kpis, asr]) t.unref();

@@ -71,8 +71,36 @@ export interface RequestEvent extends EventBase {
   status?: number;
 }
 
+/**
+ * One RTCP reception report block about a call's media (RFC 3550 §6.4.1), as a
+ * media relay or phone reported it (HEP type 5 from rtpengine, or an RFC 6035
+ * vq-rtcpxr PUBLISH), joined to the call by its Call-ID.
+ */
+export interface RtcpReportEvent extends EventBase {
+  type: 'rtcp_report';
+  callId: string;
+  /** Who sent the report (it received the media described), when known. */
+  reporterIp?: string;
+  reporterSsrc?: number;
+  /** The media source the block describes. */
+  sourceSsrc: number;
+  /** Fraction lost since the previous report, 0..1. */
+  fractionLost: number;
+  /** Cumulative packets lost (RFC 3550: expected − received). */
+  cumulativeLost: number;
+  /** Interarrival jitter in RTP timestamp units (RFC 3550 A.8). */
+  jitterUnits: number;
+  /** Last SR timestamp and delay since it (1/65536 s); 0 when none. */
+  lsr: number;
+  dlsr: number;
+  /** Extended highest sequence number received. */
+  highestSeq?: number;
+  /** Packets the source had sent at its last SR, when seen (the loss denominator). */
+  senderPackets?: number;
+}
+
 export type CallEvent = CallAttemptEvent | CallFinalEvent | CallEndEvent;
-export type AnalyticsEvent = CallEvent | AuthFailureEvent | RequestEvent;
+export type AnalyticsEvent = CallEvent | AuthFailureEvent | RequestEvent | RtcpReportEvent;
 
 /** The one callback shape sources emit through. */
 export type EventSink = (event: AnalyticsEvent) => void;

@@ -7,7 +7,9 @@ import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { createServer, type Server, type Socket } from 'node:net';
 import type { EventSink } from '../analytics/events.js';
 import { parseMessage } from '../sip/message.js';
-import { HEP_MAGIC, HEP_PROTO_SIP, decodeHep3, hep3FrameLength, type HepPacket } from './hep.js';
+import { BoundedMap } from '../analytics/lru.js';
+import { HEP_MAGIC, HEP_PROTO_RTCP, HEP_PROTO_SIP, decodeHep3, hep3FrameLength, type HepPacket } from './hep.js';
+import { rtcpJsonToEvents, type RtcpJsonMeta } from './rtcp-json.js';
 import { SipEventExtractor, type SipEventOptions } from './sip-events.js';
 
 export interface HepListenerOptions extends Omit<SipEventOptions, 'onEvent' | 'onError'> {
@@ -31,6 +33,9 @@ export interface HepListenerStats {
   decodeErrors: number;
   sipErrors: number;
   nonSip: number;
+  /** HEP type 5 (RTCP JSON) packets used, and ones that were not readable. */
+  rtcp: number;
+  rtcpErrors: number;
   rejectedAuth: number;
   tcpConnections: number;
 }
@@ -38,8 +43,10 @@ export interface HepListenerStats {
 const MAX_TCP_BUFFER = 128 * 1024;
 
 export class HepListener {
-  readonly stats: HepListenerStats = { packets: 0, decodeErrors: 0, sipErrors: 0, nonSip: 0, rejectedAuth: 0, tcpConnections: 0 };
+  readonly stats: HepListenerStats = { packets: 0, decodeErrors: 0, sipErrors: 0, nonSip: 0, rtcp: 0, rtcpErrors: 0, rejectedAuth: 0, tcpConnections: 0 };
   readonly extractor: SipEventExtractor;
+  /** Last SR packet count per call and sender SSRC (bounded). */
+  readonly #senderPackets = new BoundedMap<string, number>(20_000);
   readonly #opts: HepListenerOptions;
   #udp: UdpSocket | null = null;
   #tcp: Server | null = null;
@@ -120,6 +127,11 @@ export class HepListener {
         return;
       }
       this.#opts.onPacket?.(p);
+      const at = p.timeSec !== undefined ? p.timeSec * 1000 + Math.floor((p.timeUsec ?? 0) / 1000) : this.#now();
+      if (p.protocolType === HEP_PROTO_RTCP && p.payload && !p.compressed && p.correlationId) {
+        this.#onRtcp(p.payload, { at, callId: p.correlationId, ...(p.srcIp !== undefined ? { srcIp: p.srcIp } : {}) });
+        return;
+      }
       if (p.protocolType !== HEP_PROTO_SIP || !p.payload || p.compressed) {
         this.stats.nonSip++;
         return;
@@ -129,11 +141,25 @@ export class HepListener {
         this.stats.sipErrors++;
         return;
       }
-      const at = p.timeSec !== undefined ? p.timeSec * 1000 + Math.floor((p.timeUsec ?? 0) / 1000) : this.#now();
       this.extractor.onMessage(parsed.message, { at, srcIp: p.srcIp ?? '', srcPort: p.srcPort, dstIp: p.dstIp, dstPort: p.dstPort });
     } catch (err) {
       this.stats.decodeErrors++;
       this.#opts.onError?.(err);
+    }
+  }
+
+  /** rtpengine's RTCP JSON: report blocks as events; an SR's packet count is the loss denominator of later blocks about that sender. */
+  #onRtcp(payload: Buffer, meta: RtcpJsonMeta): void {
+    const { events, sender } = rtcpJsonToEvents(payload, meta);
+    if (sender !== undefined) this.#senderPackets.set(`${meta.callId}\u0000${sender.ssrc}`, sender.packets);
+    if (events.length === 0 && sender === undefined) {
+      this.stats.rtcpErrors++;
+      return;
+    }
+    this.stats.rtcp++;
+    for (const ev of events) {
+      const sent = this.#senderPackets.get(`${meta.callId}\u0000${ev.sourceSsrc}`);
+      this.#opts.onEvent(sent !== undefined ? { ...ev, senderPackets: sent } : ev);
     }
   }
 

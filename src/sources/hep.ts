@@ -39,6 +39,8 @@ export type HepDecodeResult =
 
 export const HEP_MAGIC = Buffer.from('HEP3', 'ascii');
 export const HEP_PROTO_SIP = 1;
+/** rtpengine sends its RTCP reports as JSON with this type. */
+export const HEP_PROTO_RTCP = 5;
 export const HEP_HEADER_BYTES = 6;
 const CHUNK_HEADER_BYTES = 6;
 

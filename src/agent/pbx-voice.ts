@@ -1,0 +1,144 @@
+// Voice quality of the PBX's real calls, from the RTCP the media relay reports
+// (HEP type 5, sources/rtcp-json.ts), joined to the call by Call-ID. Per call and
+// direction (reporter SSRC → source SSRC): packets lost (cumulative, RFC 3550),
+// interarrival jitter, round trip from LSR/DLSR (RFC 3550 §6.4.1), and at the
+// call's end (BYE seen over HEP, or no report for `idleMs`) one E-model MOS
+// (ITU-T G.107, G.711 with PLC, one-way delay = RTT / 2) per direction.
+//
+// Bounded: at most `maxCalls` calls and 8 directions per call are tracked; the
+// oldest call is finished early when a new one would exceed the cap.
+import { Counter, Histogram } from 'prom-client';
+import { BoundedMap } from '../analytics/lru.js';
+import type { AnalyticsEvent, RtcpReportEvent } from '../analytics/events.js';
+import { computeQuality } from '../quality/emodel.js';
+import type { ProbeMetrics } from '../report/metrics.js';
+
+/** RTP clock of G.711 (8 kHz): RTCP jitter is in timestamp units; the codec is not in the report. */
+const CLOCK_RATE = 8000;
+const MAX_DIRECTIONS = 8;
+/** MOS buckets dense around the runbooks' 3.5 line. */
+export const MOS_BUCKETS = [1, 2, 2.5, 3, 3.25, 3.5, 3.75, 4, 4.2, 4.4, 4.5];
+export const JITTER_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.02, 0.03, 0.05, 0.1, 0.2];
+
+interface Direction {
+  lastLost: number;
+  lost: number;
+  fractionLost: number;
+  senderPackets: number | undefined;
+  rttMs: number | undefined;
+}
+
+interface CallVoice {
+  lastAt: number;
+  directions: Map<string, Direction>;
+}
+
+/** The NTP "middle 32 bits" (RFC 3550 §6.4.1) of a Unix time in ms, in 1/65536 s. */
+export function ntpMiddle(unixMs: number): number {
+  const ntpSeconds = unixMs / 1000 + 2_208_988_800;
+  return Math.floor(ntpSeconds * 65536) % 2 ** 32;
+}
+
+/** RTT in ms from a report block received at `atMs` (RFC 3550 §6.4.1: A − LSR − DLSR); undefined without an SR. */
+export function roundTripMs(atMs: number, lsr: number, dlsr: number): number | undefined {
+  if (lsr === 0) return undefined;
+  const rtt = (ntpMiddle(atMs) - lsr - dlsr + 2 ** 32) % 2 ** 32;
+  const ms = (rtt / 65536) * 1000;
+  return ms < 10_000 ? ms : undefined;
+}
+
+/**
+ * A direction's loss for the E-model: the cumulative count over what the source
+ * sent (its SR's packet count) when an SR was seen, else the last fraction lost.
+ */
+export function lossPercent(d: Pick<Direction, 'lost' | 'senderPackets' | 'fractionLost'>): number {
+  if (d.senderPackets !== undefined && d.senderPackets > 0) return Math.min(100, (100 * d.lost) / Math.max(d.senderPackets, d.lost));
+  return d.fractionLost * 100;
+}
+
+export class PbxVoice {
+  readonly #calls: BoundedMap<string, CallVoice>;
+  readonly #lost: Counter;
+  readonly #jitter: Histogram;
+  readonly #mos: Histogram;
+
+  constructor(
+    metrics: ProbeMetrics,
+    private readonly opts: { maxCalls?: number; idleMs?: number } = {},
+  ) {
+    this.#calls = new BoundedMap(opts.maxCalls ?? 5000, (_id, call) => this.#finish(call));
+    this.#lost = new Counter({
+      name: 'callprobe_pbx_rtp_packets_lost_total',
+      help: 'RTP packets lost in the PBX’s real calls, from the RTCP reports the media relay forwards over HEP (cumulative lost, RFC 3550).',
+      registers: [metrics.registry],
+    });
+    this.#jitter = new Histogram({
+      name: 'callprobe_pbx_rtp_jitter_seconds',
+      help: 'Interarrival jitter (RFC 3550) in the RTCP reports of the PBX’s real calls, one observation per report block (8 kHz clock).',
+      buckets: JITTER_BUCKETS,
+      registers: [metrics.registry],
+    });
+    this.#mos = new Histogram({
+      name: 'callprobe_pbx_call_mos',
+      help: 'E-model MOS (ITU-T G.107, G.711) of each direction of the PBX’s real calls at their end, from the reported loss and round trip.',
+      buckets: MOS_BUCKETS,
+      registers: [metrics.registry],
+    });
+  }
+
+  get calls(): number {
+    return this.#calls.size;
+  }
+
+  observe(ev: AnalyticsEvent): void {
+    if (ev.type === 'rtcp_report') this.#report(ev);
+    else if (ev.type === 'call_end') {
+      const call = this.#calls.peek(ev.callId);
+      if (call !== undefined) {
+        this.#calls.delete(ev.callId);
+        this.#finish(call);
+      }
+    }
+  }
+
+  /** Finishes calls without a report for idleMs (a BYE the HEP stream never showed). */
+  sweep(now: number): void {
+    const idle = this.opts.idleMs ?? 120_000;
+    for (const [id, call] of [...this.#calls.entries()]) {
+      if (now - call.lastAt < idle) continue;
+      this.#calls.delete(id);
+      this.#finish(call);
+    }
+  }
+
+  #report(ev: RtcpReportEvent): void {
+    let call = this.#calls.get(ev.callId);
+    if (call === undefined) {
+      call = { lastAt: ev.at, directions: new Map() };
+      this.#calls.set(ev.callId, call);
+    }
+    call.lastAt = ev.at;
+    const key = `${ev.reporterSsrc ?? ev.reporterIp ?? '?'}>${ev.sourceSsrc}`;
+    let d = call.directions.get(key);
+    if (d === undefined) {
+      if (call.directions.size >= MAX_DIRECTIONS) return;
+      d = { lastLost: 0, lost: 0, fractionLost: 0, senderPackets: undefined, rttMs: undefined };
+      call.directions.set(key, d);
+    }
+    const delta = ev.cumulativeLost - d.lastLost;
+    if (delta > 0) this.#lost.inc(delta);
+    d.lastLost = ev.cumulativeLost;
+    d.lost = ev.cumulativeLost;
+    d.fractionLost = ev.fractionLost;
+    if (ev.senderPackets !== undefined) d.senderPackets = ev.senderPackets;
+    d.rttMs = roundTripMs(ev.at, ev.lsr, ev.dlsr) ?? d.rttMs;
+    this.#jitter.observe(ev.jitterUnits / CLOCK_RATE);
+  }
+
+  #finish(call: CallVoice): void {
+    for (const d of call.directions.values()) {
+      const q = computeQuality({ codec: 'PCMA', lossPercent: lossPercent(d), delayMs: (d.rttMs ?? 0) / 2 });
+      this.#mos.observe(q.mos);
+    }
+  }
+}

@@ -1,0 +1,111 @@
+// Real calls' voice quality from RTCP over HEP, through `probe agent` as shipped:
+// a call's SIP (INVITE, 200, BYE) and rtpengine-format RTCP JSON (HEP type 5,
+// Call-ID in the correlation id) sent to the agent's HEP listener → lost packets,
+// jitter and, at the BYE, one E-model MOS per direction in /metrics.
+import { spawn } from 'node:child_process';
+import { createSocket } from 'node:dgram';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { lossPercent, ntpMiddle, roundTripMs } from '../../../src/agent/pbx-voice.js';
+import { computeQuality } from '../../../src/quality/emodel.js';
+import { encodeHep3 } from '../../../src/sources/hep.js';
+import { rtcpJsonToEvents } from '../../../src/sources/rtcp-json.js';
+import { freeTcpPort } from '../../lab/lab.js';
+import { type ReqOpts, sipRequest, sipResponse } from '../sources/sip-fixtures.js';
+
+const ROOT = resolve(import.meta.dirname, '../../..');
+const A = 0xa0a0a0a0;
+const B = 0xb0b0b0b0;
+
+describe('RTCP JSON (rtpengine --homer) and the RFC 3550 arithmetic', () => {
+  it('turns report blocks into events; garbage gives none', () => {
+    const json = Buffer.from(
+      JSON.stringify({ ssrc: B, type: 201, report_count: 1, report_blocks: [{ source_ssrc: A, highest_seq_no: 1500, fraction_lost: 13, ia_jitter: 40, packets_lost: 25, lsr: 7, dlsr: 9 }] }),
+    );
+    const { events } = rtcpJsonToEvents(json, { at: 1000, callId: 'c1', srcIp: '198.18.0.6' });
+    expect(events).toEqual([
+      { type: 'rtcp_report', source: 'hep', at: 1000, callId: 'c1', reporterIp: '198.18.0.6', reporterSsrc: B, sourceSsrc: A, fractionLost: 13 / 256, cumulativeLost: 25, jitterUnits: 40, lsr: 7, dlsr: 9, highestSeq: 1500 },
+    ]);
+    for (const bad of ['', 'not json', '[]', '{"report_blocks":[{"source_ssrc":-1}]}', '{"report_blocks":"x"}', `{${' '.repeat(20000)}}`]) {
+      expect(rtcpJsonToEvents(Buffer.from(bad), { at: 0, callId: 'x' }).events).toEqual([]);
+    }
+  });
+
+  it('round trip = arrival − LSR − DLSR in 1/65536 s; loss over the SR packet count', () => {
+    const at = Date.UTC(2026, 11, 3, 12);
+    const lsr = (ntpMiddle(at - 1000) + 2 ** 32) % 2 ** 32; // SR sent 1 s before the report arrived
+    const dlsr = Math.round(0.96 * 65536); // held 960 ms by the receiver
+    expect(roundTripMs(at, lsr, dlsr)).toBeCloseTo(40, 0);
+    expect(roundTripMs(at, 0, 0)).toBeUndefined();
+    expect(lossPercent({ lost: 25, senderPackets: 500, fractionLost: 0 })).toBe(5);
+    expect(lossPercent({ lost: 3, senderPackets: undefined, fractionLost: 0.25 })).toBe(25);
+  });
+});
+
+describe('probe agent: voice quality of real calls from RTCP over HEP', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'cp-voice-'));
+  let child: ReturnType<typeof spawn> | undefined;
+  afterAll(() => {
+    child?.kill('SIGTERM');
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('loss, jitter and a per-direction MOS at the BYE', async () => {
+    const port = await freeTcpPort();
+    const hepPort = await freeTcpPort();
+    mkdirSync(join(dir, 'probes'));
+    writeFileSync(join(dir, 'probes', 'p.yaml'), 'probes:\n  - { name: c, kind: cert, targets: ["/nonexistent/cert.pem"], interval: 1h }\n');
+    writeFileSync(
+      join(dir, 'callprobe.yaml'),
+      `pbx: { uri: "sip:127.0.0.1" }\nlisten: { metrics: "127.0.0.1:${port}" }\nprobes_dir: probes\nstate_dir: state\nsources: { hep: "127.0.0.1:${hepPort}" }\n`,
+    );
+    child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'agent', '--config', join(dir, 'callprobe.yaml'), '--log-level', 'warn'], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr?.on('data', (c: Buffer) => (stderr += c.toString()));
+    for (let i = 0; i < 200 && !stderr.includes('listening on'); i++) await new Promise((r) => setTimeout(r, 50));
+    expect(stderr).toContain('listening on');
+
+    const t0 = Date.now() - 20_000;
+    const sec = (ms: number) => ({ timeSec: Math.floor(ms / 1000), timeUsec: (ms % 1000) * 1000 });
+    const sip = (text: string, at: number) => encodeHep3({ srcIp: '127.0.0.1', dstIp: '127.0.0.1', srcPort: 5060, dstPort: 5060, ...sec(at), protocolType: 1, payload: Buffer.from(text) });
+    const rtcp = (body: object, at: number) =>
+      encodeHep3({ srcIp: '127.0.0.1', dstIp: '127.0.0.1', srcPort: 10001, dstPort: 16001, ...sec(at), protocolType: 5, correlationId: 'voice-1', payload: Buffer.from(JSON.stringify(body)) });
+    const inv: ReqOpts = { method: 'INVITE', callId: 'voice-1', cseq: 1, from: '1001', to: '1002' };
+    const rr = (from: number, about: number, lost: number, fraction: number, jitter: number, lsr = 0, dlsr = 0) => ({
+      ssrc: from, type: 201, report_count: 1,
+      report_blocks: [{ source_ssrc: about, highest_seq_no: 1000, fraction_lost: fraction, ia_jitter: jitter, packets_lost: lost, lsr, dlsr }],
+    });
+    const srAt = t0 + 9000;
+    const packets = [
+      sip(sipRequest(inv), t0),
+      sip(sipResponse(200, inv), t0 + 1000),
+      // A's SR: 500 packets sent so far; B's reports about A: 10, then 25 lost (5 % of 500), RTT 40 ms
+      rtcp({ ssrc: A, type: 200, sender_information: { ntp_timestamp_sec: 0, ntp_timestamp_usec: 0, octets: 80000, rtp_timestamp: 0, packets: 500 } }, srAt),
+      rtcp(rr(B, A, 10, 12, 16), t0 + 6000),
+      rtcp(rr(B, A, 25, 13, 80, ntpMiddle(srAt), Math.round(0.96 * 65536)), srAt + 1000),
+      // A about B: nothing lost
+      rtcp(rr(A, B, 0, 0, 8), t0 + 10_000),
+      sip(sipRequest({ ...inv, method: 'BYE', cseq: 2, toTag: 't-voice-1' }), t0 + 11_000),
+      sip(sipResponse(200, { ...inv, method: 'BYE', cseq: 2 }), t0 + 11_010),
+    ];
+    const udp = createSocket('udp4');
+    for (const p of packets) await new Promise<void>((r) => udp.send(p, hepPort, '127.0.0.1', () => r()));
+    udp.close();
+
+    let metrics = '';
+    for (let i = 0; i < 50 && !/^callprobe_pbx_call_mos_count 2$/m.test(metrics); i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    }
+    expect(metrics).toMatch(/^callprobe_pbx_rtp_packets_lost_total 25$/m);
+    expect(metrics).toMatch(/^callprobe_pbx_rtp_jitter_seconds_count 3$/m);
+    expect(metrics).toMatch(/^callprobe_pbx_call_mos_count 2$/m);
+    const lossy = computeQuality({ codec: 'PCMA', lossPercent: 5, delayMs: 20 }).mos;
+    const clean = computeQuality({ codec: 'PCMA', lossPercent: 0, delayMs: 0 }).mos;
+    const sum = Number(/^callprobe_pbx_call_mos_sum (\S+)$/m.exec(metrics)?.[1]);
+    expect(sum).toBeCloseTo(lossy + clean, 1);
+    expect(metrics).toMatch(/^callprobe_pbx_call_mos_bucket\{le="3\.5"\} 0$/m);
+  }, 30_000);
+});
