@@ -5,6 +5,9 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
+import { PbxKpi } from '../../../src/agent/pbx-kpi.js';
+import { PbxVoice } from '../../../src/agent/pbx-voice.js';
+import { KpiTracker } from '../../../src/analytics/kpi.js';
 import { ProbeMetrics } from '../../../src/report/metrics.js';
 import { registerNotifierMetrics } from '../../../src/report/notifier-metrics.js';
 
@@ -14,6 +17,9 @@ const hasPromtool = existsSync('/usr/bin/promtool');
 function exportedNames(): Set<string> {
   const m = new ProbeMetrics({ selfMetrics: true, lateness: { lateness: () => ({ count: 0, p99_ms: 0, max_ms: 0 }), resetLateness: () => undefined } });
   try {
+    // the agent's passive side registers these on the same registry (src/agent/analytics.ts)
+    new PbxKpi(new KpiTracker(), { routes: [], asr_drop_points: 20, min_seizures: 20 }, m);
+    new PbxVoice(m);
     registerNotifierMetrics(m.registry, () => ({ firing: 0, spool_depth: 0, delivery_failures_total: 0, dropped_total: 0, spool_write_failures_total: 0, degraded: null, webhooks: [] }));
     const names = new Set<string>();
     for (const metric of m.registry.getMetricsAsArray()) {
@@ -64,6 +70,14 @@ describe('Prometheus rules', () => {
       CallprobeWebhookFailing: 'critical',
       CallprobeWebhookRejecting: 'critical',
       CallprobeAlertSpoolNotWritable: 'critical',
+      CallprobeScenarioFailing: 'critical',
+      CallprobeCertProbeFailing: 'critical',
+      CallprobePbxAsrDrop: 'critical',
+      CallprobePbxAsrLow: 'warning',
+      CallprobePbxFailedCallsHigh: 'critical',
+      CallprobePbxMosLowShare: 'critical',
+      CallprobeFraudCritical: 'critical',
+      CallprobeFraudWarning: 'warning',
     });
   });
 
@@ -82,9 +96,10 @@ describe('Grafana dashboard', () => {
 
   it('has the panels operators asked for, each with a query', () => {
     const titles = panels.map((p) => p.title.toLowerCase()).join('\n');
-    for (const want of ['call success', 'mos per direction', 'loss', 'jitter', 'post-dial delay', 'certificate days left', 'fraud events']) {
+    for (const want of ['call success', 'mos per direction', 'loss', 'jitter', 'post-dial delay', 'certificate days left', 'fraud events', 'real calls: asr', 'real calls: share at mos 3.5']) {
       expect(titles).toContain(want);
     }
+    expect(dash.panels.filter((p) => p.type === 'row').map((p) => p.title.toLowerCase()).join('\n')).toContain('real traffic');
     for (const p of panels) expect(p.targets?.length, p.title).toBeGreaterThan(0);
     expect(new Set(dash.panels.map((p) => p.id)).size).toBe(dash.panels.length);
   });
