@@ -20,7 +20,8 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { kamailioLog, LAB, resetAuthFailures, spawnTracked, type TrackedProcess } from '../lab/lab.js';
 import { inNs, nsExec } from '../lab/netns.js';
-import { startHepAgent, until } from './helpers/hep-agent.js';
+import { until } from './helpers/agent.js';
+import { startHepAgent } from './helpers/hep-agent.js';
 
 const execFileP = promisify(execFile);
 const ROOT = resolve(import.meta.dirname, '../..');
@@ -108,11 +109,11 @@ describe('svcrack from a namespace → HEP → agent → fraud.log → fail2ban 
     const conf = fail2banConfig(dir, log);
     const f2b = spawnTracked('fail2ban-server', ['-f', '-x', '-c', conf, '-s', join(dir, 'f2b.sock'), '-p', join(dir, 'f2b.pid'), '--loglevel', 'INFO'], { name: `fail2ban-${TAG}` });
     started.push(f2b);
-    const agent = await startHepAgent(dir, { fraud: { fail2ban_log: log, scanner_user_agents: ['no-such-scanner-ua'] } }, `callprobe-agent-f2b-${TAG}`);
-    started.push(agent.process);
+    const agent = await startHepAgent(dir, { fraud: { fail2ban_log: log, scanner_user_agents: ['no-such-scanner-ua'] } });
+    started.push(agent.proc);
     await until(
       'the fail2ban jail "callprobe" to run',
-      async () => /Currently banned/.test(await sh('fail2ban-client', '-s', join(dir, 'f2b.sock'), 'status', 'callprobe').catch(() => '')),
+      async () => /Currently banned/.test(await sh('fail2ban-client', '-s', join(dir, 'f2b.sock'), 'status', 'callprobe').catch(() => '')) || undefined,
       20_000,
     ).catch((err: Error) => {
       throw new Error(`${err.message}: ${f2b.stderr()} ${existsSync(join(dir, 'fail2ban.log')) ? readFileSync(join(dir, 'fail2ban.log'), 'utf8').slice(-2000) : ''}`);
@@ -135,7 +136,7 @@ describe('svcrack from a namespace → HEP → agent → fraud.log → fail2ban 
     const crack = spawnTracked(cmd, args, { name: `svcrack-${TAG}` });
     started.push(crack);
     try {
-      await until('the ban rule for 198.18.7.2 in the test chain', async () => (await banned(ATTACKER)) !== null, 20_000);
+      await until('the ban rule for 198.18.7.2 in the test chain', async () => (await banned(ATTACKER)) ?? undefined, 20_000);
     } finally {
       await crack.stop();
     }

@@ -14,7 +14,8 @@ import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LAB, resetAuthFailures, spawnTracked } from '../lab/lab.js';
-import { startHepAgent, until, type HepAgent } from './helpers/hep-agent.js';
+import { until, type CliAgent } from './helpers/agent.js';
+import { startHepAgent } from './helpers/hep-agent.js';
 
 const execFileP = promisify(execFile);
 const ROOT = resolve(import.meta.dirname, '../..');
@@ -31,7 +32,7 @@ async function svcrack(what: string, done: () => boolean): Promise<void> {
   const ip = LAB.host;
   const p = spawnTracked('svcrack', ['-b', ip, '-x', ip, '-P', '5096', '-p', String(LAB.ports.udp), '-u', '1001', '-r', '1-12', LAB.host]);
   try {
-    await until(what, done, 8000);
+    await until(what, () => done() || undefined, 8000);
   } finally {
     await p.stop();
   }
@@ -48,15 +49,15 @@ const brute = (file: string) => (existsSync(file) ? [...readFileSync(file, 'utf8
 describe('agent → fraud.fail2ban_log → fail2ban-regex', () => {
   const dir = mkdtempSync(join(tmpdir(), 'cp-f2blog-'));
   const log = join(dir, 'log', 'fraud.log');
-  let agent: HepAgent | undefined;
+  let agent: CliAgent | undefined;
 
   beforeAll(async () => {
     await resetAuthFailures();
-    agent = await startHepAgent(dir, { fraud: { fail2ban_log: 'log/fraud.log', auth_fail_window: `${WINDOW_S}s` } }, 'callprobe-agent-f2blog');
+    agent = await startHepAgent(dir, { fraud: { fail2ban_log: 'log/fraud.log', auth_fail_window: `${WINDOW_S}s` } });
   });
 
   afterAll(async () => {
-    await agent?.process.stop();
+    await agent?.proc.stop();
     await resetAuthFailures();
     rmSync(dir, { recursive: true, force: true });
   });
@@ -77,14 +78,14 @@ describe('agent → fraud.fail2ban_log → fail2ban-regex', () => {
 
     // rename + SIGHUP (the logrotate snippet's postrotate): the handle is let go at once
     renameSync(log, `${log}.2`);
-    process.kill(agent?.process.pid ?? 0, 'SIGHUP');
+    process.kill(agent?.proc.pid ?? 0, 'SIGHUP');
     await sleep(WINDOW_S * 1000 + 200);
     expect(existsSync(log)).toBe(false);
     await svcrack('a brute_force line in the third file', () => brute(log).length > 0);
     expect([brute(`${log}.1`), brute(`${log}.2`), brute(log)]).toEqual([['127.0.0.1'], ['127.0.0.1'], ['127.0.0.1']]);
     expect(await fail2banRegex(log)).toEqual(['127.0.0.1']);
 
-    const metrics = (await agent?.metrics()) ?? '';
+    const metrics = (await agent?.get('/metrics'))?.body ?? '';
     expect(metrics).toMatch(/^callprobe_fraud_events_total\{rule="brute_force"\} 3$/m);
     expect(metrics).toMatch(/^callprobe_fraud_log_errors_total 0$/m);
   });
