@@ -214,7 +214,7 @@ async function benchDemo(): Promise<Record<string, unknown>> {
   const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
   clearInterval(sampler);
   const wall = (performance.now() - t0) / 1000;
-  let result: { media?: { streams?: { direction: string; jitter_mean_ms: number; packets_received: number; packets_sent: number }[] } } = {};
+  let result: { media?: { directions?: { direction: string; jitter_mean_ms: number; packets_received: number; packets_sent: number }[] } } = {};
   try {
     result = JSON.parse(out) as typeof result;
   } catch {
@@ -225,7 +225,7 @@ async function benchDemo(): Promise<Record<string, unknown>> {
     wall_s: Math.round(wall * 100) / 100,
     process_cpu_s_at_last_sample: Math.round(last * 1000) / 1000,
     call_phase_cpu_s_per_10s: c9 > 0 && c2 > 0 ? Math.round(((c9 - c2) / 7) * 10 * 1000) / 1000 : null,
-    streams: (result.media?.streams ?? []).map((s) => ({ direction: s.direction, sent: s.packets_sent, received: s.packets_received, jitter_mean_ms: s.jitter_mean_ms })),
+    directions: (result.media?.directions ?? []).map((s) => ({ direction: s.direction, sent: s.packets_sent, received: s.packets_received, jitter_mean_ms: s.jitter_mean_ms })),
     loadavg: loadavg(),
   };
 }

@@ -43,6 +43,8 @@ export class RtpSender {
   packetsSent = 0;
   private octetsSent = 0;
   private slot: PacerSlot | undefined;
+  /** Pacer ticks skipped by the slots of earlier start()s (a slot's count goes with it). */
+  private skippedBefore = 0;
   private seq: number;
   /** RTP timestamp of pacer tick 0 of the current slot (moves forward at each resume). */
   private tsBase: number;
@@ -66,9 +68,9 @@ export class RtpSender {
     return this.slot !== undefined;
   }
 
-  /** Pacer ticks skipped because the process was too late to send. */
+  /** Pacer ticks skipped because the process was too late to send, over every start() so far. */
   get skipped(): number {
-    return this.slot?.skipped ?? 0;
+    return this.skippedBefore + (this.slot?.skipped ?? 0);
   }
 
   /** Starts pacing (no-op while pacing or with no remote). */
@@ -92,6 +94,7 @@ export class RtpSender {
 
   /** Leaves the pacer. */
   stop(): void {
+    this.skippedBefore += this.slot?.skipped ?? 0;
     this.slot?.remove();
     this.slot = undefined;
   }

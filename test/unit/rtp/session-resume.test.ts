@@ -175,4 +175,21 @@ describe('RtpSession resume after stop()', () => {
     expect(jump).toBeLessThan(400 * 8 + 2 * 160);
     expect(rx.receivedDigits).toBe('5');
   });
+
+  it('keeps counting the ticks the pacer skipped after stop() (the final report shows them)', () => {
+    const { clock, tx, run } = setup();
+    tx.start();
+    run(100);
+    clock.advance(95); // the process stalls for 95 ms: the next wake-up skips 4 ticks
+    run(40);
+    expect(tx.stats().send_skipped).toBe(4);
+    tx.stop();
+    expect(tx.stats().send_skipped).toBe(4);
+    tx.start();
+    run(40);
+    clock.advance(65);
+    run(40);
+    tx.stop();
+    expect(tx.stats().send_skipped).toBe(4 + 3);
+  });
 });
