@@ -58,7 +58,7 @@ async function handle(h: HttpHandlers, req: IncomingMessage, res: ServerResponse
       return send(
         res,
         200,
-        `callprobe agent\n\n/metrics\n/probe?target=<name>[&format=json]\n/healthz\n/-/ready\n\nprobes:\n${h
+        `callprobe agent\n\n/metrics\n/probe?target=<name>[&format=json]\n/healthz\n/-/ready\n/evidence/<probe>/<run>.pcap\n\nprobes:\n${h
           .probeNames()
           .map((n) => `  ${n}\n`)
           .join('')}`,

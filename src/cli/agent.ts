@@ -29,6 +29,7 @@ Endpoints:
   /metrics                  Prometheus exposition (probe_success, MOS, jitter, ...)
   /probe?target=<probe>     run one configured probe now (blackbox style); &format=json for the result
   /healthz, /-/ready        liveness / readiness
+  /evidence/<probe>/<run>.pcap   SIP + RTP of a failed run (config evidence:, linked from alerts)
 
 Signals: SIGHUP reloads the config and probes (an invalid config keeps the old one);
 SIGTERM aborts running probes (calls hang up) and exits within 10 s.

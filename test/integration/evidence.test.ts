@@ -1,6 +1,6 @@
 // Evidence (issue 20) against the real lab, through the shipped CLI: a call's
 // --pcap holds the same SIP messages (count, order) and RTP packet counts per
-// stream as a dumpcap capture of the same call on lo (order: per dialog), tshark finds the same
+// stream as a dumpcap capture of the same call on lo (order: per user agent), tshark finds the same
 // loss; --trace shows the 407-challenged INVITE and the authenticated one in
 // order; no password or digest response in any output or pcap. The agent,
 // probing an address where nothing answers, alerts with the evidence URL, serves
@@ -8,15 +8,14 @@
 import { execFile } from 'node:child_process';
 import dgram from 'node:dgram';
 import fs from 'node:fs';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { capture, freeTcpPort, LAB, labWorkdir, removeBindings, rtpStreams, spawnTracked, USERS } from '../lab/lab.js';
+import { capture, LAB, labWorkdir, removeBindings, rtpStreams, USERS } from '../lab/lab.js';
+import { udpBackend } from '../../src/rtp/udp.js';
+import { HookReceiver, ROOT, startCliAgent, until } from './helpers/agent.js';
 
 const execFileP = promisify(execFile);
-const ROOT = path.resolve(import.meta.dirname, '../..');
 
 async function probe(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
@@ -47,6 +46,17 @@ async function sipRows(pcap: string): Promise<SipRow[]> {
       const [callId = '', method = '', status = '', cseq = '', sp = '', dp = ''] = l.split('|');
       return { callId, what: status !== '' ? status : method, cseq, ports: `${sp}>${dp}` };
     });
+}
+
+/** Capture time (s) of every RTP packet by "ssrc seq dstport". */
+async function rtpTimes(pcap: string): Promise<Map<string, number>> {
+  const { stdout } = await execFileP('tshark', ['-r', pcap, '-n', '-Y', 'rtp', '-T', 'fields', '-e', 'frame.time_epoch', '-e', 'rtp.ssrc', '-e', 'rtp.seq', '-e', 'udp.dstport'], { maxBuffer: 64 << 20 });
+  const out = new Map<string, number>();
+  for (const line of stdout.split('\n')) {
+    const [t, ssrc, seq, port] = line.split('\t');
+    if (t && ssrc && seq && port) out.set(`${ssrc} ${seq} ${port}`, Number(t));
+  }
+  return out;
 }
 
 const key = (r: SipRow): string => `${r.callId} ${r.what} ${r.cseq} ${r.ports}`;
@@ -87,12 +97,19 @@ describe('probe call --pcap --trace', () => {
     expect(callIds.has(result.sip.call_id)).toBe(true);
     const wire = (await sipRows(lo)).filter((r) => callIds.has(r.callId));
     expect(ours.length).toBeGreaterThanOrEqual(14);
-    // Same messages; in the same order within each dialog / registration. Across
-    // flows running at once (two UAs re-registering together) the order of SIP
-    // receives is when this process read them (node:dgram gives no kernel stamp
-    // for SIP; RTP has one): docs/evidence.md.
+    // Same messages; in the same order for each of the probe's user agents (its
+    // local SIP port: caller, callee). Between the two UAs, and between flows at
+    // the same moment, a SIP receive is stamped when the process read it
+    // (node:dgram gives no kernel stamp for SIP; RTP has one), so a message read
+    // while the process was busy can sort after one it sent later: docs/evidence.md.
     expect(ours.map(key).sort()).toEqual(wire.map(key).sort());
-    for (const id of callIds) expect(ours.filter((r) => r.callId === id).map(key)).toEqual(wire.filter((r) => r.callId === id).map(key));
+    const uaPorts = new Set(ours.flatMap((r) => r.ports.split('>')).filter((p) => p !== String(LAB.ports.udp)));
+    expect(uaPorts.size).toBe(2);
+    for (const port of uaPorts) {
+      const flow = (rows: SipRow[]): string[] => rows.filter((r) => r.ports.split('>').includes(port)).map(key);
+      expect(flow(ours), `SIP order of the UA on port ${port}`).toEqual(flow(wire));
+    }
+    const swapped = ours.filter((r, i) => key(r) !== key(wire[i] as SipRow)).length;
     const invite = ours.filter((r) => r.callId === result.sip.call_id && r.cseq.endsWith('INVITE')).map((r) => `${r.what} ${r.cseq}`);
     expect(invite.indexOf('407 1 INVITE')).toBeGreaterThan(0);
     expect(invite.indexOf('200 2 INVITE')).toBeGreaterThan(invite.indexOf('407 1 INVITE'));
@@ -108,7 +125,22 @@ describe('probe call --pcap --trace', () => {
       expect(s.lost).toBe(w?.lost);
       expect(s.packets).toBeGreaterThanOrEqual(140);
     }
-    process.stderr.write(`evidence: ${ours.length} SIP messages, streams ${ourStreams.map((s) => `${s.packets}/${s.lost}`).join(' ')}\n`);
+    // Real timestamps: RTP the probe received carries the kernel's receive time,
+    // the moment dumpcap saw it on lo (udpio); sends are stamped just before sendto().
+    const [ourTimes, wireTimes] = await Promise.all([rtpTimes(pcap), rtpTimes(lo)]);
+    const delta = { in: [] as number[], out: [] as number[] };
+    for (const [k, t] of ourTimes) {
+      const w = wireTimes.get(k);
+      if (w !== undefined) delta[Number(k.split(' ')[2]) >= 16600 && Number(k.split(' ')[2]) <= 16699 ? 'in' : 'out'].push(Math.abs(t - w) * 1000);
+    }
+    const mean = (a: number[]): number => a.reduce((x, y) => x + y, 0) / Math.max(1, a.length);
+    expect(delta.in.length + delta.out.length).toBe(ourTimes.size);
+    process.stderr.write(
+      `evidence: ${ours.length} SIP messages (${swapped} at another place than on lo), streams ${ourStreams.map((s) => `${s.packets}/${s.lost}`).join(' ')}; ` +
+        `|pcap - lo| time: received RTP mean ${mean(delta.in).toFixed(3)} ms (n=${delta.in.length}), sent mean ${mean(delta.out).toFixed(3)} ms (n=${delta.out.length})\n`,
+    );
+    if (udpBackend().name === 'udpio') expect(mean(delta.in)).toBeLessThan(0.2);
+    expect(mean(delta.out)).toBeLessThan(2);
 
     // --trace (stderr with --json): both INVITE transactions in order, masked.
     const trace = run.stderr;
@@ -130,16 +162,6 @@ describe('probe call --pcap --trace', () => {
   });
 });
 
-async function until<T>(what: string, fn: () => Promise<T | undefined> | T | undefined, timeoutMs: number): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
 describe('probe agent evidence', () => {
   it('a probe of an address where nothing answers: alert JSON carries the URL, the pcap holds the failed OPTIONS, keep 3 deletes oldest first', async () => {
     // Where nothing answers: a UDP socket that reads and never replies.
@@ -148,35 +170,24 @@ describe('probe agent evidence', () => {
     hole.on('message', (m) => swallowed.push(m.length));
     await new Promise<void>((r) => hole.bind(0, '127.0.0.1', r));
     const holePort = hole.address().port;
-    const hooks: { data: { evidence?: { pcap_url: string; sip_ladder: string[] }; probe: string } }[] = [];
-    const receiver = createServer((req, res) => {
-      const chunks: Buffer[] = [];
-      req.on('data', (c: Buffer) => chunks.push(c));
-      req.on('end', () => {
-        hooks.push(JSON.parse(Buffer.concat(chunks).toString()) as (typeof hooks)[number]);
-        res.writeHead(204).end();
-      });
-    });
-    await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
+    const receiver = new HookReceiver();
+    const hookPort = await receiver.start();
+    const hooks = (): { data: { evidence?: { pcap_url: string; sip_ladder: string[] } } }[] => receiver.received.map((r) => JSON.parse(r.body) as never);
     const dir = fs.mkdtempSync(path.join(labWorkdir(), 'evidence-agent-'));
-    const agentPort = await freeTcpPort();
-    fs.writeFileSync(path.join(dir, 'probes.yaml'), `probes:\n  - { name: dead-pbx, kind: options, target: "sip:127.0.0.1:${holePort}", interval: 1s, timeout: 1s }\n`);
-    fs.writeFileSync(
-      path.join(dir, 'callprobe.yaml'),
-      `pbx: { uri: "sip:127.0.0.1:${holePort}" }
-listen: { metrics: "127.0.0.1:${agentPort}" }
-state_dir: ${JSON.stringify(dir)}
-webhooks: [ { url: "http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook", format: json } ]
-alerts: { for: 1, repeat_interval: 1s }
-evidence: { pcap: on_failure, keep: 3 }
-`,
+    const agent = await startCliAgent(
+      dir,
+      {
+        pbx: { uri: `sip:127.0.0.1:${holePort}` },
+        state_dir: dir,
+        webhooks: [{ url: `http://127.0.0.1:${hookPort}/hook`, format: 'json' }],
+        alerts: { for: 1, repeat_interval: '1s' },
+        evidence: { pcap: 'on_failure', keep: 3 },
+      },
+      [{ name: 'dead-pbx', kind: 'options', target: `sip:127.0.0.1:${holePort}`, interval: '1s', timeout: '1s' }],
     );
-    const agent = spawnTracked(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'agent', '--config', path.join(dir, 'callprobe.yaml'), '--probes', path.join(dir, 'probes.yaml'), '--log-level', 'warn'], {
-      cwd: ROOT,
-      name: 'callprobe-agent-evidence',
-    });
+    const agentPort = agent.port;
     try {
-      const first = await until('an alert with evidence', () => hooks.find((h) => h.data.evidence)?.data.evidence, 20_000);
+      const first = await until('an alert with evidence', () => hooks().find((h) => h.data.evidence)?.data.evidence, 20_000);
       expect(first.pcap_url).toMatch(new RegExp(`^http://127\\.0\\.0\\.1:${agentPort}/evidence/dead-pbx/\\d{8}T\\d{9}Z-[0-9a-f]{6}\\.pcap$`));
       expect(first.sip_ladder.length).toBeGreaterThanOrEqual(1);
       expect(first.sip_ladder.length).toBeLessThanOrEqual(20);
@@ -203,8 +214,8 @@ evidence: { pcap: on_failure, keep: 3 }
       expect((await fetch(first.pcap_url)).status).toBe(404);
       expect((await fetch(`http://127.0.0.1:${agentPort}/evidence/dead-pbx/..%2F..%2Fcallprobe.yaml.pcap`)).status).toBe(404);
     } finally {
-      await agent.stop();
-      receiver.close();
+      await agent.proc.stop();
+      await receiver.stop();
       hole.close();
     }
   });
