@@ -3,9 +3,9 @@
 // is for RTP). It answers every INVITE (180, 200 + SDP), streams the built-in
 // audio back, and when a call ends prints what it received on that call:
 // the caller→callee direction measured at its real receiver.
-// Thin: parse flags, run the UA + Answerer (src/probes/call/answerer.ts), render.
+// Thin: parse flags, run the UA + Answerer (src/call/answerer.ts), render.
 import type { Command } from 'commander';
-import type { AnsweredCall } from '../probes/call/answerer.js';
+import type { AnsweredCall } from '../call/answerer.js';
 import type { AudioSource } from '../rtp/audio.js';
 import type { G711Codec } from '../rtp/g711.js';
 import type { ReceiveFigures, RtpSessionStats } from '../rtp/session.js';
@@ -126,7 +126,7 @@ interface RunAnswerOptions {
 /** Runs the answering UA until `calls` calls ended or the signal fires; returns how many calls were reported. */
 async function runAnswer(o: RunAnswerOptions): Promise<number> {
   const { UserAgent, UaError } = await import('../sip/ua.js');
-  const { Answerer } = await import('../probes/call/answerer.js');
+  const { Answerer } = await import('../call/answerer.js');
   const { PortAllocator } = await import('../rtp/ports.js');
   const { createLogger } = await import('../log.js');
   const logger = createLogger(o.logLevel);

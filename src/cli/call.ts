@@ -44,7 +44,7 @@ function parseTransport(text: string | undefined): 'udp' | 'tcp' | 'tls' | undef
 /** Runs the call with live progress, thresholds and rendering; returns the exit code. */
 async function executeCall(spec: CallSpec, flags: CallFlags, config: Config | undefined, cleanup?: () => Promise<void>): Promise<number> {
   const { probeCall } = await import('../probes/call/probe.js');
-  const { evaluateThresholds } = await import('../probes/runner.js');
+  const { baseThresholds, evaluateThresholds, overlayThresholds } = await import('../probes/thresholds.js');
   const { createLogger } = await import('../log.js');
   const { renderCall, renderProgress } = await import('./render-call.js');
   const evidence = await startEvidence(flags);
@@ -69,15 +69,11 @@ async function executeCall(spec: CallSpec, flags: CallFlags, config: Config | un
     await cleanup?.();
   }
   if (!result.interrupted) {
-    const t = config?.thresholds;
-    const thresholds = {
-      mos_min: flags.mosMin !== undefined ? parseNumber(flags.mosMin, 'mos-min', 1, 5) : (t?.mos_min ?? 3.5),
-      loss_max_percent: flags.lossMax !== undefined ? parseNumber(flags.lossMax, 'loss-max', 0, 100) : (t?.loss_max_percent ?? 1),
-      pdd_max_ms: flags.pddMax !== undefined ? parseDuration(flags.pddMax, 'pdd-max') : (t?.pdd_max_ms ?? 3000),
-      cert_warn_days: 30,
-      cert_crit_days: 7,
-      ...(t?.jitter_max_ms !== undefined ? { jitter_max_ms: t.jitter_max_ms } : {}),
-    };
+    const thresholds = overlayThresholds(baseThresholds(config), {
+      mos_min: flags.mosMin !== undefined ? parseNumber(flags.mosMin, 'mos-min', 1, 5) : undefined,
+      loss_max_percent: flags.lossMax !== undefined ? parseNumber(flags.lossMax, 'loss-max', 0, 100) : undefined,
+      pdd_max_ms: flags.pddMax !== undefined ? parseDuration(flags.pddMax, 'pdd-max') : undefined,
+    });
     result.failures.push(...evaluateThresholds(result, thresholds));
     result.success = result.success && result.failures.length === 0;
   }

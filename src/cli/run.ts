@@ -4,7 +4,7 @@
 // 3 internal error, 130 interrupted.
 import type { Command } from 'commander';
 import type { ProbeResult } from '../probes/result.js';
-import type { ScenarioResult } from '../scenarios/index.js';
+import type { ScenarioResult } from '../probes/scenario/index.js';
 import { EXIT, printJson, runCommand, UsageError, type CommonOptions } from './common.js';
 import { EVIDENCE_HELP, evidenceOptions, startEvidence, type EvidenceFlags } from './evidence.js';
 
@@ -105,7 +105,7 @@ ${EVIDENCE_HELP}`,
         const [{ loadConfig }, { ConfigError, formatIssues }, scenarios, { createLogger }] = await Promise.all([
           import('../config/load.js'),
           import('../config/errors.js'),
-          import('../scenarios/index.js'),
+          import('../probes/scenario/index.js'),
           import('../log.js'),
         ]);
         let loaded;

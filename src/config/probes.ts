@@ -105,13 +105,6 @@ export type ProbeDefinitionOf<K extends ProbeKind> = Extract<ProbeDefinition, { 
 const DEFAULT_TIMEOUT_MS = 10_000;
 const CALL_TIMEOUT_SLACK_MS = 20_000;
 
-/** Config thresholds overlaid with the probe's own (absent keys fall back to the config). */
-export function mergeThresholds<T extends object>(base: T, overrides: ProbeThresholds): T {
-  const merged = { ...base } as Record<string, unknown>;
-  for (const [key, value] of Object.entries(overrides)) if (value !== undefined) merged[key] = value;
-  return merged as T;
-}
-
 /** The timeout the runner enforces for one run of this probe. */
 export function effectiveTimeoutMs(def: ProbeDefinition, config?: Pick<Config, 'max_call_duration'>): number {
   if (def.timeout !== undefined) return def.timeout;

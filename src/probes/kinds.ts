@@ -4,9 +4,10 @@
 // imported lazily so a suite that never places a call never loads rtp/.
 import type { Config } from '../config/schema.js';
 import type { ProbeDefinitionOf, ProbeKind } from '../config/probes.js';
-import { effectiveTimeoutMs, mergeThresholds } from '../config/probes.js';
+import { effectiveTimeoutMs } from '../config/probes.js';
 import type { ProbeContext } from './context.js';
 import type { ProbeResult } from './result.js';
+import { effectiveThresholds } from './thresholds.js';
 
 export interface ProbeKindEntry<K extends ProbeKind> {
   run(ctx: ProbeContext, def: ProbeDefinitionOf<K>, config: Config): Promise<ProbeResult>;
@@ -78,9 +79,8 @@ export const PROBE_KIND_MAP: ProbeKindMap = {
   },
   scenario: {
     async run(ctx, def, config) {
-      const { runScenarioFile } = await import('../scenarios/probe.js');
-      const { asr_min_percent: _asr, ...base } = config.thresholds;
-      return runScenarioFile(ctx, { file: def.file, config, thresholds: mergeThresholds(base, def.thresholds) });
+      const { runScenarioFile } = await import('./scenario/probe.js');
+      return runScenarioFile(ctx, { file: def.file, config, thresholds: effectiveThresholds(def, config) });
     },
   },
   cert: {

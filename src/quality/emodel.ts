@@ -14,6 +14,7 @@
  * Codec Ie/Bpl come from G.113 Appendix I (see codecs.ts). Pure: no I/O.
  */
 import { findCodec, KNOWN_CODECS, type CodecImpairment } from './codecs.js';
+import { round } from '../round.js';
 
 /** R0 − Is with every G.107 parameter at its default value. */
 export const R_DEFAULT = 93.2;
@@ -68,10 +69,6 @@ export function rToMos(r: number): number {
   return Math.min(4.5, Math.max(1, mos));
 }
 
-function round(value: number, decimals: number): number {
-  const f = 10 ** decimals;
-  return Math.round(value * f) / f;
-}
 
 function requireRange(value: number, name: string, min: number, max: number, minExclusive = false): void {
   const belowMin = minExclusive ? value <= min : value < min;

@@ -9,6 +9,7 @@ import type { G711Codec } from './g711.js';
 import { sharedPacer, type LatenessSummary } from './pacer.js';
 import type { PortPair } from './ports.js';
 import { RtpSession, type ReceiveFigures, type ReceivedStream, type RemoteReport } from './session.js';
+import { round } from '../round.js';
 
 export interface StreamReport extends ReceiveFigures {
   ssrc: number;
@@ -22,10 +23,6 @@ export interface StreamReport extends ReceiveFigures {
 
 const CODEC_BY_PT: Record<number, G711Codec> = { 0: 'PCMU', 8: 'PCMA' };
 
-function round(value: number, decimals: number): number {
-  const f = 10 ** decimals;
-  return Math.round(value * f) / f;
-}
 
 /** One received SSRC as reported by `probe rtp listen` (E-model only for G.711 payloads). */
 export function streamReport(stream: ReceivedStream, delayMs = 0): StreamReport {

@@ -8,6 +8,7 @@ import type { ReceiveStreams } from './receive-streams.js';
 import { buildReport, compactNtp, ntpFromMs, parseRtcp, roundTripMs, type ParsedRtcp } from './rtcp.js';
 import type { RemoteAddress, RtpSender } from './sender.js';
 import type { MediaSocket } from './udp.js';
+import { round } from '../round.js';
 
 /** What the peer told us about our stream in its last RTCP report block. */
 export interface RemoteReport {
@@ -65,7 +66,7 @@ export class RtcpReporter {
         this.remoteReport = {
           fraction_lost: block.fractionLost,
           cumulative_lost: block.cumulativeLost,
-          jitter_ms: Math.round(((block.jitter / SAMPLE_RATE) * 1000) * 1000) / 1000,
+          jitter_ms: round((block.jitter / SAMPLE_RATE) * 1000, 3),
           received_at: Math.round(wallOrigin + now),
         };
       }

@@ -43,6 +43,7 @@ import type { ParsedRtcp } from './rtcp.js';
 import { RTP_HEADER, rtpPayloadStart } from './rtp-header.js';
 import { RtpSender, type RemoteAddress } from './sender.js';
 import type { MediaRemoteInfo } from './udp.js';
+import { round } from '../round.js';
 
 export type { ReceivedStream } from './receive-streams.js';
 export type { RemoteReport } from './rtcp-reporter.js';
@@ -122,10 +123,6 @@ function random32(): number {
   return randomBytes(4).readUInt32BE(0);
 }
 
-function round(value: number, decimals: number): number {
-  const f = 10 ** decimals;
-  return Math.round(value * f) / f;
-}
 
 export class RtpSession extends EventEmitter<RtpSessionEvents> {
   readonly ssrc: number;

@@ -7,7 +7,8 @@ import { createRequest, type SipRequest, type SipResponse } from './message.js';
 import { ClientTransaction, newBranch, newTag } from './transaction.js';
 import type { Destination } from './transport.js';
 import { formatUri, parseNameAddr } from './uri.js';
-import { ALLOW, hostText, newCallId, round, type UaHost } from './ua-host.js';
+import { round } from '../round.js';
+import { ALLOW, hostText, newCallId, type UaHost } from './ua-host.js';
 import type { CallOptions, CallOutcome, OutgoingCall } from './ua-types.js';
 
 export class InviteClient {
@@ -85,16 +86,16 @@ export class InviteClient {
       // final response (RFC 6076 §4.3.1/§4.3.2, Session Request Delay).
       if (pddMs === undefined && r.kind === 'final' && startedAt !== undefined) pddMs = performance.now() - startedAt;
       const flow = r.flow;
-      const timings: CallOutcome['timings'] = { dns_ms: round(this.ua.dnsMs), connect_ms: round(flow?.connectMs ?? 0) };
-      if (flow?.transport === 'tls') timings.tls_ms = round(flow.tlsMs);
-      if (pddMs !== undefined) timings.pdd_ms = round(pddMs);
+      const timings: CallOutcome['timings'] = { dns_ms: round(this.ua.dnsMs, 3), connect_ms: round(flow?.connectMs ?? 0, 3) };
+      if (flow?.transport === 'tls') timings.tls_ms = round(flow.tlsMs, 3);
+      if (pddMs !== undefined) timings.pdd_ms = round(pddMs, 3);
       if (r.kind === 'failure') {
         const out: CallOutcome = { ok: false, reason: r.failure.message, cancelled: cancelRequested, attempts: r.attempts, failure: r.failure, timings };
         if (r.response) out.status = r.response.status;
         return out;
       }
       const res = r.response;
-      if (startedAt !== undefined) timings.answer_ms = round(performance.now() - startedAt);
+      if (startedAt !== undefined) timings.answer_ms = round(performance.now() - startedAt, 3);
       if (res.status >= 300) {
         const message = ringTimedOut
           ? `no answer within ${opts.ringTimeoutMs ?? 0} ms (CANCEL sent, ${res.status} ${res.reason})`

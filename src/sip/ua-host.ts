@@ -71,7 +71,3 @@ export function hostText(host: string): string {
   return net.isIPv6(host) ? `[${host}]` : host;
 }
 
-export function round(ms: number): number {
-  return Math.round(ms * 1000) / 1000;
-}
-

@@ -38,7 +38,8 @@ import { parseNameAddr, parseUri, formatUri, type SipUri } from './uri.js';
 import { InviteClient } from './invite-client.js';
 import { InviteServer } from './invite-server.js';
 import { Registration } from './registration.js';
-import { ALLOW, hostText, newCallId, round, transportFailure, type SendHooks, type SendResult, type UaHost } from './ua-host.js';
+import { round } from '../round.js';
+import { ALLOW, hostText, newCallId, transportFailure, type SendHooks, type SendResult, type UaHost } from './ua-host.js';
 import {
   UaError,
   type CallOptions,
@@ -391,12 +392,12 @@ export class UserAgent {
   }
 
   private timingsOf(flow: Flow | undefined, requestMs: number | undefined): Partial<RequestTimings> {
-    const t: Partial<RequestTimings> = { dns_ms: round(this.dnsMs) };
+    const t: Partial<RequestTimings> = { dns_ms: round(this.dnsMs, 3) };
     if (flow) {
-      t.connect_ms = round(flow.connectMs);
-      if (flow.transport === 'tls') t.tls_ms = round(flow.tlsMs);
+      t.connect_ms = round(flow.connectMs, 3);
+      if (flow.transport === 'tls') t.tls_ms = round(flow.tlsMs, 3);
     }
-    if (requestMs !== undefined) t.request_ms = round(requestMs);
+    if (requestMs !== undefined) t.request_ms = round(requestMs, 3);
     return t;
   }
 

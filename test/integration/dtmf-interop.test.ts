@@ -15,9 +15,9 @@ import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type BaresipReply, capture, type CaptureHandle, LAB, labWorkdir, removeBindings, USERS } from '../lab/lab.js';
 import { loadConfig } from '../../src/config/load.js';
 import { createLogger } from '../../src/log.js';
-import { Answerer, type AnsweredCall } from '../../src/probes/call/answerer.js';
+import { Answerer, type AnsweredCall } from '../../src/call/answerer.js';
 import { PortAllocator } from '../../src/rtp/ports.js';
-import { buildScenarioSpec, loadScenario, scenarioProbe } from '../../src/scenarios/index.js';
+import { buildScenarioSpec, loadScenario, scenarioProbe } from '../../src/probes/scenario/index.js';
 import { UserAgent } from '../../src/sip/ua.js';
 import { BaresipControl, digitsByStream, tsharkRtpEvents, type TsharkDigit } from './helpers/dtmf.js';
 

@@ -10,7 +10,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { LAB, labWorkdir, registeredContacts, removeBindings, USERS } from '../lab/lab.js';
 import { loadConfig } from '../../src/config/load.js';
 import { createLogger } from '../../src/log.js';
-import { buildScenarioSpec, loadScenario, scenarioProbe, type ScenarioResult } from '../../src/scenarios/index.js';
+import { buildScenarioSpec, loadScenario, scenarioProbe, type ScenarioResult } from '../../src/probes/scenario/index.js';
 import { openUdpioSockets } from '../../src/rtp/udp.js';
 
 const execFileP = promisify(execFile);

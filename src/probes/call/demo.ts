@@ -4,7 +4,7 @@
 import type { Logger } from '../../log.js';
 import { PortAllocator } from '../../rtp/ports.js';
 import { UserAgent } from '../../sip/ua.js';
-import { Answerer } from './answerer.js';
+import { Answerer } from '../../call/answerer.js';
 
 export interface DemoPeer {
   /** Where to send the INVITE, e.g. sip:demo@127.0.0.1:40123. */

@@ -3,20 +3,24 @@
 // call's duration, BYE, and report per direction what the receiver measured:
 // RFC 3550 loss/jitter and the G.107 MOS. A failed call reports every phase it
 // reached and names the one that broke.
-import { computeQuality } from '../../quality/emodel.js';
 import { defaultAudioSource, encodedFrames, type AudioSource } from '../../rtp/audio.js';
 import type { G711Codec } from '../../rtp/g711.js';
 import { PortAllocator, type PortPair } from '../../rtp/ports.js';
 import { recordedPair } from '../../rtp/record.js';
-import { RtpSession, type RtpSessionStats } from '../../rtp/session.js';
+import { RtpSession } from '../../rtp/session.js';
 import { udpBackend } from '../../rtp/udp.js';
 import type { Dialog } from '../../sip/dialog.js';
 import type { SipResponse } from '../../sip/message.js';
 import { UserAgent, UaError, type CallOutcome, type FailurePhase, type UaFailure } from '../../sip/ua.js';
 import type { ProbeContext } from '../context.js';
 import type { Failure, Phase, ProbeResult } from '../result.js';
-import { Answerer, type AnsweredCall } from './answerer.js';
-import { buildOffer, isSdpError, parseMediaEndpoint } from './sdp.js';
+import { Answerer, type AnsweredCall } from '../../call/answerer.js';
+import { buildOffer, isSdpError, parseMediaEndpoint } from '../../call/sdp.js';
+import { dialTarget } from '../../call/dial-target.js';
+import { fromReceiver, fromRemoteReport, type DirectionResult } from '../../call/media-report.js';
+import { round } from '../../round.js';
+
+export type { DirectionResult } from '../../call/media-report.js';
 
 export interface CallAccount {
   user: string;
@@ -66,27 +70,6 @@ export interface CallProgress {
   jitter_ms?: number;
 }
 
-export interface DirectionResult {
-  direction: 'caller_to_callee' | 'callee_to_caller';
-  /** "receiver": measured where the packets arrived; "rtcp": from the far end's RTCP report; "none": unknown. */
-  measured_by: 'receiver' | 'rtcp' | 'none';
-  /** Local RTP port of the agent's socket at this direction's end (receiver, or sender for RTCP/none). */
-  local_rtp_port: number;
-  packets_sent: number | null;
-  packets_received: number | null;
-  packets_lost: number | null;
-  loss_percent: number | null;
-  duplicates: number | null;
-  out_of_order: number | null;
-  jitter_ms: number | null;
-  jitter_max_ms: number | null;
-  /** Mean of the RFC 3550 estimate over the call (tshark's "Mean Jitter"); jitter_ms is its final value. */
-  jitter_mean_ms: number | null;
-  burst_ratio: number | null;
-  r_factor: number | null;
-  mos: number | null;
-}
-
 export interface CallResult extends ProbeResult {
   probe: 'call';
   from: string;
@@ -113,8 +96,6 @@ export interface CallResult extends ProbeResult {
   interrupted?: boolean;
 }
 
-const round = (v: number, d = 2): number => Math.round(v * 10 ** d) / 10 ** d;
-
 /** The UA layer's failure phases mapped onto the probe's phases. */
 function phaseOf(p: FailurePhase, during: Phase): Phase {
   return p === 'dns' || p === 'connect' || p === 'tls' ? p : during;
@@ -137,60 +118,6 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
     }, ms);
     signal.addEventListener('abort', onAbort, { once: true });
   });
-}
-
-function fromReceiver(direction: DirectionResult['direction'], sent: number, rx: RtpSessionStats, port: number): DirectionResult {
-  return {
-    direction,
-    measured_by: 'receiver',
-    local_rtp_port: port,
-    packets_sent: sent,
-    packets_received: rx.packets_received,
-    packets_lost: rx.packets_lost,
-    loss_percent: rx.loss_percent,
-    duplicates: rx.duplicates,
-    out_of_order: rx.out_of_order,
-    jitter_ms: rx.jitter_ms,
-    jitter_max_ms: rx.jitter_max_ms,
-    jitter_mean_ms: rx.jitter_mean_ms,
-    burst_ratio: rx.burst_ratio,
-    r_factor: rx.r_factor,
-    mos: rx.mos,
-  };
-}
-
-/** Our outgoing direction as the far end reported it in RTCP (trunk calls), else unknown. */
-function fromRemoteReport(direction: DirectionResult['direction'], codec: G711Codec, tx: RtpSessionStats, delayMs: number, port: number): DirectionResult {
-  const rr = tx.remote_report;
-  const base: DirectionResult = {
-    direction,
-    measured_by: 'none',
-    local_rtp_port: port,
-    packets_sent: tx.packets_sent,
-    packets_received: null,
-    packets_lost: null,
-    loss_percent: null,
-    duplicates: null,
-    out_of_order: null,
-    jitter_ms: null,
-    jitter_max_ms: null,
-    jitter_mean_ms: null,
-    burst_ratio: null,
-    r_factor: null,
-    mos: null,
-  };
-  if (!rr) return base;
-  const lossPercent = tx.packets_sent > 0 ? Math.min(100, (Math.max(0, rr.cumulative_lost) / tx.packets_sent) * 100) : 0;
-  const q = computeQuality({ codec, lossPercent, burstRatio: 1, delayMs });
-  return {
-    ...base,
-    measured_by: 'rtcp',
-    packets_lost: rr.cumulative_lost,
-    loss_percent: round(lossPercent),
-    jitter_ms: round(rr.jitter_ms, 3),
-    r_factor: q.r_factor,
-    mos: q.mos,
-  };
 }
 
 /** Places one test call and measures it. Never throws for network trouble: failures are in the result. */
@@ -452,18 +379,6 @@ export async function probeCall(ctx: ProbeContext, spec: CallSpec): Promise<Call
     for (const ua of uas) ua.close();
     result.duration_s = round((performance.now() - started) / 1000, 3);
   }
-}
-
-/**
- * The Request-URI for a dialled number: sip:<to>@<server host>[:port]. The
- * port matters: a proxy on a non-default port does not treat a portless
- * 127.0.0.1 as itself and would forward the call elsewhere.
- */
-function dialTarget(to: string, ua: UserAgent): string {
-  if (to.includes(':')) return to;
-  const { host, port } = ua.serverUri;
-  const h = host.includes(':') ? `[${host}]` : host;
-  return `sip:${to}@${h}${port !== undefined ? `:${port}` : ''}`;
 }
 
 function interrupted(result: CallResult, phase: Phase): CallResult {

@@ -4,7 +4,8 @@ import { parseProbeFileText, type ProbeDefinition } from '../../../src/config/pr
 import { createLogger } from '../../../src/log.js';
 import type { ProbeKindMap } from '../../../src/probes/index.js';
 import { PROBE_KIND_MAP, availableKinds } from '../../../src/probes/index.js';
-import { evaluateThresholds, runProbe, runSuite, suiteOutcome } from '../../../src/probes/runner.js';
+import { runProbe, runSuite, suiteOutcome } from '../../../src/probes/runner.js';
+import { evaluateThresholds } from '../../../src/probes/thresholds.js';
 
 const config = parseConfigText(
   'pbx: { uri: "sip:127.0.0.1:5060" }\naccounts: { "1001": { password: a }, "1002": { password: b } }\nthresholds: { mos_min: 3.5, pdd_max_ms: 1000 }\n',

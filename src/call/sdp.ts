@@ -2,7 +2,7 @@
 // We offer G.711 (PCMU/PCMA, static payload types 0/8) plus RFC 4733
 // telephone-event, and answer with the first codec of the offer we support.
 import sdpTransform from 'sdp-transform';
-import type { G711Codec } from '../../rtp/g711.js';
+import type { G711Codec } from '../rtp/g711.js';
 
 const STATIC_PT: Record<G711Codec, number> = { PCMU: 0, PCMA: 8 };
 export const TELEPHONE_EVENT_PT = 101;

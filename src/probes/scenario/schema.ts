@@ -3,8 +3,8 @@
 // Objects are strict, so a typo'd key is an error with its path
 // ("steps[2].call.codc: unknown key") instead of a silently ignored line.
 import { z } from 'zod';
-import { duration as durationText } from '../config/duration.js';
-import { codecName, sipUri, transport } from '../config/schema.js';
+import { duration as durationText } from '../../config/duration.js';
+import { codecName, sipUri, transport } from '../../config/schema.js';
 
 /** An extension or number ("1002", "9155501234", "+15550100") or a SIP URI. */
 const destination = z.union([

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { executeSteps, sleep, StepFailure, untilAborted, type StepDriver } from '../../../src/scenarios/executor.js';
+import { executeSteps, sleep, StepFailure, untilAborted, type StepDriver } from '../../../../src/probes/scenario/executor.js';
 
 interface FakeStep {
   kind: string;

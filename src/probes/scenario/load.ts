@@ -4,13 +4,13 @@
 // typo'd extension fails before any packet is sent.
 import { existsSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
-import { destinationAllowed } from '../config/destinations.js';
-import { formatPath, type ConfigIssue } from '../config/errors.js';
-import { deepFreeze } from '../config/freeze.js';
-import type { Config } from '../config/schema.js';
-import { MAX_CONFIG_BYTES, readBoundedFile } from '../config/read-file.js';
-import { parseYamlSource } from '../config/yaml-source.js';
-import { issuesFromZod } from '../config/zod-issues.js';
+import { destinationAllowed } from '../../config/destinations.js';
+import { formatPath, type ConfigIssue } from '../../config/errors.js';
+import { deepFreeze } from '../../config/freeze.js';
+import type { Config } from '../../config/schema.js';
+import { MAX_CONFIG_BYTES, readBoundedFile } from '../../config/read-file.js';
+import { parseYamlSource } from '../../config/yaml-source.js';
+import { issuesFromZod } from '../../config/zod-issues.js';
 import { scenarioSchema, type Scenario } from './schema.js';
 
 export class ScenarioError extends Error {

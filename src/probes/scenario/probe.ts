@@ -3,16 +3,14 @@
 // the first failure with the phase that broke. ProbeFn signature, so the
 // runner's kind map and `probe run` call the same function.
 import { performance } from 'node:perf_hooks';
-import type { Config, Thresholds } from '../config/schema.js';
-import type { ProbeContext } from '../probes/context.js';
-import type { Failure, ProbeResult } from '../probes/result.js';
-import { evaluateThresholds } from '../probes/runner.js';
+import type { Config } from '../../config/schema.js';
+import type { ProbeContext } from '../context.js';
+import type { Failure, ProbeResult } from '../result.js';
+import { baseThresholds, evaluateThresholds, overlayThresholds, type ThresholdSet } from '../thresholds.js';
 import { ScenarioDriver, type ScenarioCall, type ScenarioTarget } from './driver.js';
 import { executeSteps, type StepResult } from './executor.js';
 import { loadScenario, scenarioDir, ScenarioError } from './load.js';
 import type { Scenario } from './schema.js';
-
-type ThresholdSet = Omit<Thresholds, 'asr_min_percent'>;
 
 export interface ScenarioSpec extends ScenarioTarget {
   /** The scenario file (absolute); relative audio paths are resolved next to it. */
@@ -30,8 +28,6 @@ export interface ScenarioResult extends ProbeResult {
   interrupted?: boolean;
 }
 
-const DEFAULT_THRESHOLDS: ThresholdSet = { mos_min: 3.5, loss_max_percent: 1, pdd_max_ms: 3000, cert_warn_days: 30, cert_crit_days: 7 };
-
 /** The spec for a scenario from the config: credentials, PBX, RTP range, thresholds. */
 export function buildScenarioSpec(scenario: Scenario, config: Config, file?: string, thresholds?: ThresholdSet): ScenarioSpec {
   return {
@@ -43,7 +39,7 @@ export function buildScenarioSpec(scenario: Scenario, config: Config, file?: str
     codecs: config.rtp.codecs,
     rtpPortMin: config.rtp.port_min,
     rtpPortMax: config.rtp.port_max,
-    thresholds: thresholds ?? { ...config.thresholds },
+    thresholds: thresholds ?? baseThresholds(config),
   };
 }
 
@@ -120,8 +116,7 @@ export async function scenarioProbe(ctx: ProbeContext, spec: ScenarioSpec): Prom
 
 /** MOS/loss/jitter per direction and PDD, with the scenario's thresholds over the base ones. */
 function callThresholds(call: ScenarioCall, spec: ScenarioSpec): Failure[] {
-  const t: ThresholdSet = { ...spec.thresholds };
-  for (const [k, v] of Object.entries(spec.scenario.thresholds)) if (v !== undefined) (t as Record<string, number | undefined>)[k] = v;
+  const t = overlayThresholds(spec.thresholds, spec.scenario.thresholds);
   const view: ProbeResult = { probe: 'scenario', success: true, failures: [], media: call.media, sip: { timings_ms: call.timings_ms } };
   return evaluateThresholds(view, t);
 }
@@ -138,5 +133,5 @@ export async function runScenarioFile(ctx: ProbeContext, opts: { file: string; c
     if (!(err instanceof ScenarioError)) throw err;
     return { probe: 'scenario', name: opts.file, success: false, steps: [], failures: [{ check: 'scenario_file', phase: 'config', message: err.message }] };
   }
-  return scenarioProbe(ctx, buildScenarioSpec(loaded.scenario, opts.config, loaded.file, opts.thresholds ?? { ...DEFAULT_THRESHOLDS, ...opts.config.thresholds }));
+  return scenarioProbe(ctx, buildScenarioSpec(loaded.scenario, opts.config, loaded.file, opts.thresholds ?? baseThresholds(opts.config)));
 }

@@ -2,10 +2,10 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { formatScenarioIssue, loadScenario, parseScenarioText, resolveScenarioFile, ScenarioError } from '../../../src/scenarios/load.js';
-import { callDestination, describeStep, STEP_KINDS } from '../../../src/scenarios/schema.js';
+import { formatScenarioIssue, loadScenario, parseScenarioText, resolveScenarioFile, ScenarioError } from '../../../../src/probes/scenario/load.js';
+import { callDestination, describeStep, STEP_KINDS } from '../../../../src/probes/scenario/schema.js';
 
-const ROOT = path.resolve(import.meta.dirname, '../../..');
+const ROOT = path.resolve(import.meta.dirname, '../../../..');
 const config = { accounts: { '1001': { password: 'a' }, '1002': { password: 'b' } }, allowed_destinations: ['9*', '1004'] };
 
 function issuesOf(text: string, withConfig = true): Array<{ path: string; message: string; line?: number }> {

@@ -4,19 +4,21 @@
 // unregisters what it registered and releases every socket and port.
 import { resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import type { PacketRecorder } from '../evidence/recorder.js';
-import type { Logger } from '../log.js';
-import { Answerer, type AnsweredCall } from '../probes/call/answerer.js';
-import type { DirectionResult } from '../probes/call/probe.js';
-import { buildAnswer, buildOffer, isSdpError, parseMediaEndpoint, type MediaEndpoint } from '../probes/call/sdp.js';
-import type { Phase } from '../probes/result.js';
-import type { AudioSource } from '../rtp/audio.js';
-import type { G711Codec } from '../rtp/g711.js';
-import { PortAllocator, type PortPair } from '../rtp/ports.js';
-import { recordedPair } from '../rtp/record.js';
-import { RtpSession, type RtpSessionStats } from '../rtp/session.js';
-import type { Dialog, ReinviteRequest } from '../sip/dialog.js';
-import { UserAgent, type CallOutcome, type OutgoingCall } from '../sip/ua.js';
+import type { PacketRecorder } from '../../evidence/recorder.js';
+import type { Logger } from '../../log.js';
+import { Answerer, type AnsweredCall } from '../../call/answerer.js';
+import { dialTarget } from '../../call/dial-target.js';
+import { fromReceiver, unmeasured, type DirectionResult } from '../../call/media-report.js';
+import { buildAnswer, buildOffer, isSdpError, parseMediaEndpoint, type MediaEndpoint } from '../../call/sdp.js';
+import type { Phase } from '../result.js';
+import type { AudioSource } from '../../rtp/audio.js';
+import type { G711Codec } from '../../rtp/g711.js';
+import { PortAllocator, type PortPair } from '../../rtp/ports.js';
+import { recordedPair } from '../../rtp/record.js';
+import { RtpSession } from '../../rtp/session.js';
+import { round } from '../../round.js';
+import type { Dialog, ReinviteRequest } from '../../sip/dialog.js';
+import { UserAgent, type CallOutcome, type OutgoingCall } from '../../sip/ua.js';
 import { sleep, StepFailure, untilAborted, type StepDriver } from './executor.js';
 import { describeStep, type Scenario, type Step, type StepOf } from './schema.js';
 
@@ -90,8 +92,6 @@ interface ActiveCall {
   /** Digits already matched by expect_dtmf, per receiving leg. */
   consumed: { caller: number; callee: number };
 }
-
-const round = (v: number, d = 2): number => Math.round(v * 10 ** d) / 10 ** d;
 
 /** Steps charge their time-outs and unexpected errors to these phases. */
 const PHASES: Record<Step['kind'], Phase> = {
@@ -277,7 +277,7 @@ export class ScenarioDriver implements StepDriver<Step> {
     if (step.audio !== undefined) {
       const path = resolve(this.opts.baseDir, step.audio);
       try {
-        audio = await (this.opts.readAudio ?? (async (p: string) => (await import('../rtp/audio.js')).readWav(p)))(path);
+        audio = await (this.opts.readAudio ?? (async (p: string) => (await import('../../rtp/audio.js')).readWav(p)))(path);
       } catch (err) {
         throw new StepFailure('config', `audio ${path}: ${err instanceof Error ? err.message : String(err)}`);
       }
@@ -581,9 +581,9 @@ export class ScenarioDriver implements StepDriver<Step> {
       rtt_ms: mine.rtt_ms,
       directions: [
         theirs
-          ? direction('caller_to_callee', mine.packets_sent, theirs, call.far?.session.localPort ?? 0)
-          : { ...direction('caller_to_callee', mine.packets_sent, null, session.localPort), measured_by: 'none' },
-        direction('callee_to_caller', theirs ? theirs.packets_sent : null, mine, session.localPort),
+          ? fromReceiver('caller_to_callee', mine.packets_sent, theirs, call.far?.session.localPort ?? 0)
+          : unmeasured('caller_to_callee', mine.packets_sent, session.localPort),
+        fromReceiver('callee_to_caller', theirs ? theirs.packets_sent : null, mine, session.localPort),
       ],
     };
   }
@@ -640,32 +640,4 @@ export class ScenarioDriver implements StepDriver<Step> {
   get portsInUse(): number {
     return this.allocator?.allocated ?? 0;
   }
-}
-
-function direction(name: DirectionResult['direction'], sent: number | null, rx: RtpSessionStats | null, port: number): DirectionResult {
-  return {
-    direction: name,
-    measured_by: rx ? 'receiver' : 'none',
-    local_rtp_port: port,
-    packets_sent: sent,
-    packets_received: rx?.packets_received ?? null,
-    packets_lost: rx?.packets_lost ?? null,
-    loss_percent: rx?.loss_percent ?? null,
-    duplicates: rx?.duplicates ?? null,
-    out_of_order: rx?.out_of_order ?? null,
-    jitter_ms: rx?.jitter_ms ?? null,
-    jitter_max_ms: rx?.jitter_max_ms ?? null,
-    jitter_mean_ms: rx?.jitter_mean_ms ?? null,
-    burst_ratio: rx?.burst_ratio ?? null,
-    r_factor: rx?.r_factor ?? null,
-    mos: rx?.mos ?? null,
-  };
-}
-
-/** sip:<to>@<server host>[:port] (the port matters: a proxy on 5160 is not "127.0.0.1" to itself). */
-function dialTarget(to: string, ua: UserAgent): string {
-  if (to.includes(':')) return to;
-  const { host, port } = ua.serverUri;
-  const h = host.includes(':') ? `[${host}]` : host;
-  return `sip:${to}@${h}${port !== undefined ? `:${port}` : ''}`;
 }

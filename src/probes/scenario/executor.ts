@@ -3,7 +3,7 @@
 // and the rest are reported as skipped. What a step does is the driver's
 // business (driver.ts for real calls, fakes in tests).
 import { performance } from 'node:perf_hooks';
-import type { Failure, Phase } from '../probes/result.js';
+import type { Failure, Phase } from '../result.js';
 
 export interface StepResult {
   index: number;

@@ -1,9 +1,9 @@
 // `probe run` rendering: the step table and the JUnit cases, from a result object.
 import { Command } from 'commander';
 import { describe, expect, it } from 'vitest';
-import { junitCases, register, renderScenario } from '../../../src/cli/run.js';
-import { junitXml } from '../../../src/report/junit.js';
-import type { ScenarioResult } from '../../../src/scenarios/index.js';
+import { junitCases, register, renderScenario } from '../../../../src/cli/run.js';
+import { junitXml } from '../../../../src/report/junit.js';
+import type { ScenarioResult } from '../../../../src/probes/scenario/index.js';
 
 function failedResult(): ScenarioResult {
   return {

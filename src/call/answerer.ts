@@ -2,13 +2,13 @@
 // credentials (or runs the embedded demo peer), it answers the INVITE itself
 // and streams audio back, so the caller→callee direction is measured at its
 // real receiver.
-import type { Logger } from '../../log.js';
-import type { AudioSource } from '../../rtp/audio.js';
-import type { G711Codec } from '../../rtp/g711.js';
-import type { PortAllocator } from '../../rtp/ports.js';
-import { RtpSession } from '../../rtp/session.js';
-import type { Dialog } from '../../sip/dialog.js';
-import type { IncomingCall, UserAgent } from '../../sip/ua.js';
+import type { Logger } from '../log.js';
+import type { AudioSource } from '../rtp/audio.js';
+import type { G711Codec } from '../rtp/g711.js';
+import type { PortAllocator } from '../rtp/ports.js';
+import { RtpSession } from '../rtp/session.js';
+import type { Dialog } from '../sip/dialog.js';
+import type { IncomingCall, UserAgent } from '../sip/ua.js';
 import { buildAnswer, isSdpError, parseMediaEndpoint } from './sdp.js';
 
 export interface AnsweredCall {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { buildAnswer, buildOffer, isSdpError, parseMediaEndpoint } from '../../../src/probes/call/sdp.js';
+import { buildAnswer, buildOffer, isSdpError, parseMediaEndpoint } from '../../../src/call/sdp.js';
 
 describe('call SDP', () => {
   it('offer round-trips through the parser with preference order', () => {

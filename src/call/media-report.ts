@@ -1,0 +1,88 @@
+// The per-direction media report of a call (`media.directions` of a call or scenario
+// result): what the receiver of each direction measured, or what the far end said in RTCP,
+// or that nobody measured it. Shared by the call probe and scenarios.
+import { computeQuality } from '../quality/emodel.js';
+import type { G711Codec } from '../rtp/g711.js';
+import type { RtpSessionStats } from '../rtp/session.js';
+import { round } from '../round.js';
+
+export interface DirectionResult {
+  direction: 'caller_to_callee' | 'callee_to_caller';
+  /** "receiver": measured where the packets arrived; "rtcp": from the far end's RTCP report; "none": unknown. */
+  measured_by: 'receiver' | 'rtcp' | 'none';
+  /** Local RTP port of the agent's socket at this direction's end (receiver, or sender for RTCP/none). */
+  local_rtp_port: number;
+  packets_sent: number | null;
+  packets_received: number | null;
+  packets_lost: number | null;
+  loss_percent: number | null;
+  duplicates: number | null;
+  out_of_order: number | null;
+  jitter_ms: number | null;
+  jitter_max_ms: number | null;
+  /** Mean of the RFC 3550 estimate over the call (tshark's "Mean Jitter"); jitter_ms is its final value. */
+  jitter_mean_ms: number | null;
+  burst_ratio: number | null;
+  r_factor: number | null;
+  mos: number | null;
+}
+
+/** A direction nobody measured: only what was sent (if known). */
+export function unmeasured(direction: DirectionResult['direction'], sent: number | null, port: number): DirectionResult {
+  return {
+    direction,
+    measured_by: 'none',
+    local_rtp_port: port,
+    packets_sent: sent,
+    packets_received: null,
+    packets_lost: null,
+    loss_percent: null,
+    duplicates: null,
+    out_of_order: null,
+    jitter_ms: null,
+    jitter_max_ms: null,
+    jitter_mean_ms: null,
+    burst_ratio: null,
+    r_factor: null,
+    mos: null,
+  };
+}
+
+/** A direction as its receiving session measured it (RFC 3550 statistics, E-model). */
+export function fromReceiver(direction: DirectionResult['direction'], sent: number | null, rx: RtpSessionStats, port: number): DirectionResult {
+  return {
+    direction,
+    measured_by: 'receiver',
+    local_rtp_port: port,
+    packets_sent: sent,
+    packets_received: rx.packets_received,
+    packets_lost: rx.packets_lost,
+    loss_percent: rx.loss_percent,
+    duplicates: rx.duplicates,
+    out_of_order: rx.out_of_order,
+    jitter_ms: rx.jitter_ms,
+    jitter_max_ms: rx.jitter_max_ms,
+    jitter_mean_ms: rx.jitter_mean_ms,
+    burst_ratio: rx.burst_ratio,
+    r_factor: rx.r_factor,
+    mos: rx.mos,
+  };
+}
+
+/** Our outgoing direction as the far end reported it in RTCP (trunk calls), else unknown. */
+export function fromRemoteReport(direction: DirectionResult['direction'], codec: G711Codec, tx: RtpSessionStats, delayMs: number, port: number): DirectionResult {
+  const base = unmeasured(direction, tx.packets_sent, port);
+  const rr = tx.remote_report;
+  if (!rr) return base;
+  const lossPercent = tx.packets_sent > 0 ? Math.min(100, (Math.max(0, rr.cumulative_lost) / tx.packets_sent) * 100) : 0;
+  const q = computeQuality({ codec, lossPercent, burstRatio: 1, delayMs });
+  return {
+    ...base,
+    measured_by: 'rtcp',
+    packets_lost: rr.cumulative_lost,
+    loss_percent: round(lossPercent),
+    jitter_ms: round(rr.jitter_ms, 3),
+    r_factor: q.r_factor,
+    mos: q.mos,
+  };
+}
