@@ -61,7 +61,7 @@ async function openNotifier(config: Config, logger: Logger): Promise<Notifier | 
   const { Notifier } = await import('../report/notifier.js');
   return Notifier.open({
     stateDir: config.state_dir,
-    webhooks: config.webhooks.map((w) => ({
+    webhooks: config.webhooks.flatMap((w) => (typeof w.url === 'string' ? [w.url] : w.url).map((url) => ({ ...w, url }))).map((w) => ({
       url: w.url,
       format: w.format,
       min_severity: w.min_severity,

@@ -172,8 +172,9 @@ export function buildConfigSchema(secrets: SecretEnvironment | null) {
       webhooks: z
         .array(
           z.strictObject({
-            url: httpUrl,
-            format: z.enum(['slack', 'json', 'alertmanager']).default('json'),
+            /** A list sends every alert to each URL independently (an Alertmanager HA pair: give each member). */
+            url: z.union([httpUrl, z.array(httpUrl).min(1)]),
+            format: z.enum(['slack', 'json', 'alertmanager', 'alertmanager_webhook']).default('json'),
             secret: secret(secrets).optional(),
             min_severity: severity.default('warning'),
           }),

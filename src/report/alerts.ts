@@ -261,6 +261,10 @@ export class AlertTracker {
   private send(st: AlertState, status: AlertStatus, now: number): AlertEvent {
     st.last_sent_ms = now;
     st.sent_severity = st.severity;
+    return this.eventOf(st, status, now);
+  }
+
+  private eventOf(st: AlertState, status: AlertStatus, now: number): AlertEvent {
     const f = st.failure;
     return {
       fingerprint: st.fingerprint,
@@ -285,6 +289,15 @@ export class AlertTracker {
   /** Alerts currently pending or firing (copies). */
   active(): AlertState[] {
     return [...this.states.values()].map((s) => structuredClone(s));
+  }
+
+  /**
+   * The alerts firing now, as notifications (nothing is marked sent): what a
+   * receiver that forgets unrefreshed alerts (Alertmanager) is sent again.
+   */
+  firingEvents(): AlertEvent[] {
+    const now = this.now();
+    return [...this.states.values()].filter((s) => s.status === 'firing').map((s) => this.eventOf(s, 'firing', now));
   }
 
   firingCount(): number {

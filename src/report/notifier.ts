@@ -11,14 +11,14 @@
 // A disk that refuses writes (full, read-only, I/O error) loses nothing that is
 // in memory: alerts are still sent, the state and spool are written once the
 // disk allows, and degraded() says so meanwhile (/healthz answers 503).
-import { randomUUID } from 'node:crypto';
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../log.js';
 import type { ProbeResult } from '../probes/result.js';
 import { AlertTracker, DEFAULT_SEVERITY_THRESHOLDS, type AlertEvent, type AlertRules, type AlertState, type SeverityThresholds } from './alerts.js';
 import { errorCode, writeFileDurable } from './spool.js';
-import { DEFAULT_DELIVERY, WebhookDelivery, type BackoffOptions, type DeliveryOptions, type WebhookConfig, type WebhookStats } from './webhook.js';
+import { ALERTMANAGER_RESEND_MS } from './formats/alertmanager.js';
+import { DEFAULT_DELIVERY, newMessageId, WebhookDelivery, type BackoffOptions, type DeliveryOptions, type WebhookConfig, type WebhookStats } from './webhook.js';
 
 export interface NotifierOptions {
   /** systemd StateDirectory (e.g. /var/lib/callprobe). */
@@ -31,6 +31,8 @@ export interface NotifierOptions {
   labels?: Record<string, string>;
   delivery?: Partial<Omit<DeliveryOptions, 'backoff'>> & { backoff?: Partial<BackoffOptions> };
   now?: () => number;
+  /** Re-send interval of firing alerts to `alertmanager` webhooks (default 60 s). */
+  alertmanagerResendMs?: number;
   /** Begin delivering (and replaying the spool) at open; default true. */
   autoStart?: boolean;
 }
@@ -50,10 +52,6 @@ export interface NotifierStats {
 
 const STATE_VERSION = 1;
 
-/** A `webhook-id`: unique per alert notification, fixed before the first attempt. */
-export function newMessageId(): string {
-  return `msg_${randomUUID().replace(/-/g, '')}`;
-}
 
 export class Notifier {
   private closed = false;
@@ -100,6 +98,8 @@ export class Notifier {
         opts.logger.warn('alert state file unreadable; starting with no active alerts');
       }
     }
+    // Alertmanager forgets an alert that is not re-sent before its endsAt
+    for (const d of deliveries) if (d.format === 'alertmanager') d.refreshEvery({ intervalMs: opts.alertmanagerResendMs ?? ALERTMANAGER_RESEND_MS, current: () => tracker.firingEvents() });
     const n = new Notifier(tracker, deliveries, alertsDir, opts.labels ?? {}, opts.logger);
     if (opts.autoStart !== false) n.start();
     return n;

@@ -5,12 +5,13 @@
 // honoured. A spool the disk refuses keeps its alerts in memory (still sent)
 // and is written again every `spoolRetryMs`. Secrets and the URL path (Slack
 // puts its token there) never reach a log line or a body.
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { readdir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../log.js';
 import { atLeast, type AlertEvent, type Severity } from './alerts.js';
-import { renderAlert, type WebhookFormat } from './formats/render.js';
+import { renderAlertmanager } from './formats/alertmanager.js';
+import { endpointOf, renderAlert, type WebhookFormat } from './formats/render.js';
 import { standardWebhookHeaders } from './signing.js';
 import { errorCode, Spool, spoolFileName, type SpoolEntry, type WriteFile } from './spool.js';
 
@@ -114,12 +115,24 @@ export function webhookKey(cfg: WebhookConfig): string {
   return `wh-${createHash('sha256').update(`${cfg.format}\u0000${cfg.url}`).digest('hex').slice(0, 12)}`;
 }
 
+/** A `webhook-id`: unique per alert notification, fixed before the first attempt. */
+export function newMessageId(): string {
+  return `msg_${randomUUID().replace(/-/g, '')}`;
+}
+
+/** Re-sends what is firing now (Alertmanager forgets alerts that are not refreshed). */
+export interface Refresh {
+  intervalMs: number;
+  current: () => AlertEvent[];
+}
+
 type Outcome = { kind: 'ok' } | { kind: 'retry'; status?: number; retryAfterMs?: number; reason: string } | { kind: 'reject'; status: number };
 
 const PERMANENT_EXCEPT = new Set([408, 425, 429]);
 
 export class WebhookDelivery {
   readonly name: string;
+  readonly format: WebhookFormat;
   private closed = false;
   private readonly closer = new AbortController();
   private wake: (() => void) | null = null;
@@ -130,6 +143,8 @@ export class WebhookDelivery {
   nextAttemptAt = 0;
   /** Unix ms before which the spool is not retried (while it cannot be written). */
   private nextFlushAt = 0;
+  private refresh: Refresh | null = null;
+  private nextRefreshAt = 0;
   /** A refusal was logged as an error; reset by the next 2xx. */
   private refusalLogged = false;
   private readonly counters = { delivered: 0, failures: 0, rejected: 0, deadLettered: 0, filtered: 0, lastSuccess: null as number | null };
@@ -143,6 +158,7 @@ export class WebhookDelivery {
     private readonly logger: Logger,
   ) {
     this.name = webhookKey(cfg);
+    this.format = cfg.format;
   }
 
   /**
@@ -156,6 +172,16 @@ export class WebhookDelivery {
     if (spool.corrupt > 0) logger.error({ webhook: d.name, corrupt: spool.corrupt }, 'unreadable spool files moved aside');
     if (spool.depth > 0) logger.info({ webhook: d.name, pending: spool.depth }, 'replaying spooled alerts');
     return d;
+  }
+
+  /**
+   * Re-sends every alert firing now, in one request, every `intervalMs` while
+   * nothing waits in the spool (spooled alerts go first, so a refresh never
+   * overtakes a "resolved"). Not spooled: a lost refresh is replaced by the next.
+   */
+  refreshEvery(refresh: Refresh): void {
+    this.refresh = refresh;
+    this.nextRefreshAt = this.opts.now() + refresh.intervalMs;
   }
 
   /** Starts (or resumes) draining the spool. Idempotent. */
@@ -255,7 +281,12 @@ export class WebhookDelivery {
     const entry = this.spool.peek();
     if (!entry) {
       for (const w of this.idleWaiters.splice(0)) w();
-      await this.waitForWork(flushIn);
+      if (this.refresh !== null && this.opts.now() >= this.nextRefreshAt) {
+        await this.sendRefresh(this.refresh);
+        return;
+      }
+      const refreshIn = this.refresh !== null ? Math.max(0, this.nextRefreshAt - this.opts.now()) : Infinity;
+      await this.waitForWork(Math.min(flushIn, refreshIn));
       return;
     }
     const wait = this.nextAttemptAt - this.opts.now();
@@ -358,17 +389,35 @@ export class WebhookDelivery {
     });
   }
 
-  private async send(entry: SpoolEntry): Promise<Outcome> {
-    const body = renderAlert(this.cfg.format, entry.event, { receiver: this.name, externalURL: this.opts.externalURL });
+  private async sendRefresh(refresh: Refresh): Promise<void> {
+    this.nextRefreshAt = this.opts.now() + refresh.intervalMs;
+    const events = refresh.current().filter((e) => atLeast(e.severity, this.cfg.min_severity ?? 'info'));
+    if (events.length === 0) return;
+    const body = JSON.stringify(renderAlertmanager(events, { receiver: this.name, externalURL: this.opts.externalURL, now: this.opts.now() }));
+    const outcome = await this.post(newMessageId(), body);
+    if (outcome.kind === 'ok') {
+      this.counters.lastSuccess = this.opts.now();
+      return;
+    }
+    this.counters.failures += 1; // refused or failed alike: nothing to dead-letter, the next re-send replaces it
+    const reason = outcome.kind === 'retry' ? outcome.reason : `HTTP ${outcome.status}`;
+    this.logger.warn({ webhook: this.name, url: redactUrl(this.cfg.url), firing: events.length, reason }, 're-send of firing alerts failed; next try at the next interval');
+  }
+
+  private send(entry: SpoolEntry): Promise<Outcome> {
+    return this.post(entry.id, renderAlert(this.cfg.format, entry.event, { receiver: this.name, externalURL: this.opts.externalURL, now: this.opts.now() }));
+  }
+
+  private async post(id: string, body: string): Promise<Outcome> {
     const headers: Record<string, string> = {
       'content-type': 'application/json',
       'user-agent': 'callprobe-webhook/1',
-      ...standardWebhookHeaders(this.cfg.secret, entry.id, this.opts.now(), body),
+      ...standardWebhookHeaders(this.cfg.secret, id, this.opts.now(), body),
     };
     const signal = AbortSignal.any([this.closer.signal, AbortSignal.timeout(this.opts.timeoutMs)]);
     try {
       // Redirects are not followed (a signed alert goes only where it was configured to go).
-      const res = await this.opts.fetch(this.cfg.url, { method: 'POST', headers, body, signal, redirect: 'manual' });
+      const res = await this.opts.fetch(endpointOf(this.cfg.format, this.cfg.url), { method: 'POST', headers, body, signal, redirect: 'manual' });
       await res.arrayBuffer().catch(() => undefined); // drain so the connection is reused
       if (res.status >= 200 && res.status < 300) return { kind: 'ok' };
       const permanent = (res.status >= 300 && res.status < 400) || (res.status >= 400 && res.status < 500 && !PERMANENT_EXCEPT.has(res.status));

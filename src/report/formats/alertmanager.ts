@@ -1,48 +1,41 @@
-// `alertmanager` format: the payload Prometheus Alertmanager's webhook_config
-// sends (version "4"), so receivers written for Alertmanager take ours as is.
-// https://prometheus.io/docs/alerting/latest/configuration/#webhook_config
+// `alertmanager` format: Prometheus Alertmanager's own API (v2): POST a list of
+// postable alerts to `<url>/api/v2/alerts`, as Prometheus does. A firing alert
+// carries `endsAt` = send time + ALERTMANAGER_VALIDITY_MS and is re-sent every
+// ALERTMANAGER_RESEND_MS while it fires (Prometheus: 4 × resend delay), so
+// Alertmanager keeps it active while we do and lets it lapse if we die; a
+// resolved one carries the recovery time as `endsAt`.
+// https://github.com/prometheus/alertmanager/blob/v0.25.0/api/v2/openapi.yaml
 import type { AlertEvent } from '../alerts.js';
 import type { RenderContext } from './context.js';
 
-export interface AlertmanagerAlert {
-  status: 'firing' | 'resolved';
+/** Re-send interval of firing alerts (Prometheus' default resend delay). */
+export const ALERTMANAGER_RESEND_MS = 60_000;
+/** How long one send keeps an alert active in Alertmanager. */
+export const ALERTMANAGER_VALIDITY_MS = 4 * ALERTMANAGER_RESEND_MS;
+
+export interface PostableAlert {
   labels: Record<string, string>;
   annotations: Record<string, string>;
   startsAt: string;
   endsAt: string;
-  generatorURL: string;
-  fingerprint: string;
+  generatorURL?: string;
 }
 
-export interface AlertmanagerPayload {
-  version: '4';
-  groupKey: string;
-  truncatedAlerts: number;
-  status: 'firing' | 'resolved';
-  receiver: string;
-  groupLabels: Record<string, string>;
-  commonLabels: Record<string, string>;
-  commonAnnotations: Record<string, string>;
-  externalURL: string;
-  alerts: AlertmanagerAlert[];
+/** Prometheus label names: [a-zA-Z_][a-zA-Z0-9_]*; other characters become `_`. */
+export function labelName(name: string): string {
+  const n = name.replace(/[^a-zA-Z0-9_]/g, '_');
+  return /^[a-zA-Z_]/.test(n) ? n : `_${n}`;
 }
 
-/** Alertmanager's zero time: "no end known yet" for a firing alert. */
-export const ZERO_TIME = '0001-01-01T00:00:00Z';
-
+/** Labels of an alert in Alertmanager's model; empty values are left out (Prometheus does the same). */
 export function alertLabels(e: AlertEvent): Record<string, string> {
-  return {
-    ...e.labels,
-    alertname: `callprobe_${e.check}`,
-    probe: e.probe,
-    check: e.check,
-    phase: e.phase,
-    severity: e.severity,
-  };
+  const out: Record<string, string> = {};
+  const all = { ...e.labels, alertname: `callprobe_${e.check}`, probe: e.probe, check: e.check, phase: e.phase, severity: e.severity };
+  for (const [k, v] of Object.entries(all)) if (v !== '') out[labelName(k)] = v;
+  return out;
 }
 
-export function renderAlertmanager(e: AlertEvent, ctx: RenderContext): AlertmanagerPayload {
-  const labels = alertLabels(e);
+export function alertAnnotations(e: AlertEvent): Record<string, string> {
   const annotations: Record<string, string> = { summary: e.summary };
   if (e.expected !== null) annotations['threshold'] = String(e.expected);
   if (e.actual !== null) annotations['measured'] = String(e.actual);
@@ -50,27 +43,24 @@ export function renderAlertmanager(e: AlertEvent, ctx: RenderContext): Alertmana
     annotations['evidence_url'] = e.evidence.url;
     annotations['sip_ladder'] = e.evidence.ladder.join('\n');
   }
-  const groupLabels = { alertname: labels['alertname'] ?? '', probe: e.probe };
-  return {
-    version: '4',
-    groupKey: `{}:{alertname="${groupLabels.alertname}", probe="${e.probe}"}`,
-    truncatedAlerts: 0,
-    status: e.status,
-    receiver: ctx.receiver,
-    groupLabels,
-    commonLabels: labels,
-    commonAnnotations: annotations,
-    externalURL: ctx.externalURL ?? '',
-    alerts: [
-      {
-        status: e.status,
-        labels,
-        annotations,
-        startsAt: e.starts_at,
-        endsAt: e.ends_at ?? ZERO_TIME,
-        generatorURL: ctx.externalURL ?? '',
-        fingerprint: e.fingerprint,
-      },
-    ],
-  };
+  return annotations;
+}
+
+/** The body of one POST /api/v2/alerts: every event given, rendered at `ctx.now`. */
+export function renderAlertmanager(events: readonly AlertEvent[], ctx: RenderContext): PostableAlert[] {
+  const now = ctx.now ?? Date.now();
+  return events.map((e) => ({
+    labels: alertLabels(e),
+    annotations: alertAnnotations(e),
+    startsAt: e.starts_at,
+    endsAt: e.status === 'resolved' && e.ends_at !== null ? e.ends_at : new Date(now + ALERTMANAGER_VALIDITY_MS).toISOString(),
+    ...(ctx.externalURL ? { generatorURL: ctx.externalURL } : {}),
+  }));
+}
+
+/** `<base>/api/v2/alerts`; a URL that already names that path is kept. */
+export function alertmanagerEndpoint(base: string): string {
+  const u = new URL(base);
+  if (!/\/api\/v2\/alerts\/?$/.test(u.pathname)) u.pathname = `${u.pathname.replace(/\/+$/, '')}/api/v2/alerts`;
+  return u.toString();
 }

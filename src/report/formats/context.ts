@@ -4,4 +4,6 @@ export interface RenderContext {
   receiver: string;
   /** Where a human can look (the agent's /metrics or a dashboard); optional. */
   externalURL?: string;
+  /** Unix ms of this attempt (Alertmanager's endsAt of a firing alert counts from it); default Date.now(). */
+  now?: number;
 }

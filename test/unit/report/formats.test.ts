@@ -4,7 +4,9 @@ import { Webhook } from 'standardwebhooks';
 import { AlertTracker, type AlertEvent } from '../../../src/report/alerts.js';
 import { renderAlert } from '../../../src/report/formats/index.js';
 import { renderSlack, escapeMrkdwn } from '../../../src/report/formats/slack.js';
-import { renderAlertmanager, ZERO_TIME } from '../../../src/report/formats/alertmanager.js';
+import { ALERTMANAGER_VALIDITY_MS, alertmanagerEndpoint, labelName, renderAlertmanager } from '../../../src/report/formats/alertmanager.js';
+import { renderAlertmanagerWebhook, ZERO_TIME } from '../../../src/report/formats/alertmanager-webhook.js';
+import { endpointOf } from '../../../src/report/formats/index.js';
 import { renderJson } from '../../../src/report/formats/json.js';
 import { signingKey, signStandardWebhook, standardWebhookHeaders } from '../../../src/report/signing.js';
 
@@ -64,10 +66,40 @@ describe('slack format', () => {
   });
 });
 
-describe('alertmanager format', () => {
+describe('alertmanager format (API v2)', () => {
+  it('posts a list of postable alerts: firing valid for 4 resend intervals from the attempt, resolved with the recovery time', () => {
+    const { firing, resolved } = events();
+    const now = Date.UTC(2026, 10, 25, 12, 10);
+    const [a, ...rest] = renderAlertmanager([firing], { ...ctx, now });
+    expect(rest).toEqual([]);
+    expect(Object.keys(a ?? {}).sort()).toEqual(['annotations', 'endsAt', 'generatorURL', 'labels', 'startsAt']);
+    expect(a?.labels).toEqual({ alertname: 'callprobe_mos_min', probe: 'call-1001', check: 'mos_min', phase: 'media', severity: 'critical', instance: 'pbx-a' });
+    expect(a?.annotations).toMatchObject({ summary: firing.summary, measured: '3.1', threshold: '3.5' });
+    expect(a?.startsAt).toBe(firing.starts_at);
+    expect(a?.endsAt).toBe(new Date(now + ALERTMANAGER_VALIDITY_MS).toISOString());
+    const [r] = renderAlertmanager([resolved], { ...ctx, now });
+    expect(r?.endsAt).toBe(resolved.ends_at);
+    expect(JSON.parse(renderAlert('alertmanager', firing, { receiver: 'ops', now }))).toEqual([{ ...a, generatorURL: undefined }].map(({ generatorURL: _g, ...x }) => x));
+  });
+  it('keeps label names valid for Alertmanager and drops empty values', () => {
+    const { firing } = events();
+    const [a] = renderAlertmanager([{ ...firing, labels: { 'site-name': 'lab', '1x': 'y', empty: '' } }], ctx);
+    expect(a?.labels).toMatchObject({ site_name: 'lab', _1x: 'y' });
+    expect(a?.labels).not.toHaveProperty('empty');
+    expect(labelName('a.b')).toBe('a_b');
+  });
+  it('posts to <base>/api/v2/alerts', () => {
+    expect(alertmanagerEndpoint('http://127.0.0.1:9093')).toBe('http://127.0.0.1:9093/api/v2/alerts');
+    expect(alertmanagerEndpoint('http://am.example/prefix/')).toBe('http://am.example/prefix/api/v2/alerts');
+    expect(alertmanagerEndpoint('http://am.example/api/v2/alerts')).toBe('http://am.example/api/v2/alerts');
+    expect(endpointOf('alertmanager_webhook', 'http://bridge.example/hook')).toBe('http://bridge.example/hook');
+  });
+});
+
+describe('alertmanager_webhook format', () => {
   it('is shaped like webhook_config version 4', () => {
     const { firing, resolved } = events();
-    const p = renderAlertmanager(firing, ctx);
+    const p = renderAlertmanagerWebhook(firing, ctx);
     expect(Object.keys(p).sort()).toEqual(
       ['alerts', 'commonAnnotations', 'commonLabels', 'externalURL', 'groupKey', 'groupLabels', 'receiver', 'status', 'truncatedAlerts', 'version'].sort(),
     );
@@ -80,7 +112,7 @@ describe('alertmanager format', () => {
     expect(a?.annotations).toMatchObject({ measured: '3.1', threshold: '3.5' });
     expect(a?.endsAt).toBe(ZERO_TIME);
     expect(a?.fingerprint).toBe(firing.fingerprint);
-    const r = renderAlertmanager(resolved, ctx);
+    const r = renderAlertmanagerWebhook(resolved, ctx);
     expect(r.status).toBe('resolved');
     expect(r.alerts[0]?.endsAt).toBe(resolved.ends_at);
     expect(r.groupKey).toBe(p.groupKey);

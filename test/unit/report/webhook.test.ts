@@ -220,7 +220,7 @@ describe('Notifier', () => {
     let t = Date.UTC(2026, 10, 25, 12);
     const webhooks: WebhookConfig[] = [
       { name: 'slack', url: 'http://127.0.0.1:9/slack', format: 'slack', min_severity: 'critical' },
-      { name: 'am', url: 'http://127.0.0.1:9/am', format: 'alertmanager' },
+      { name: 'am', url: 'http://127.0.0.1:9/am', format: 'alertmanager_webhook' },
     ];
     const n = await Notifier.open({ stateDir: dir, webhooks, logger, rules: { for: 1 }, delivery: { fetch: f.fn }, now: () => t, labels: { instance: 'a' } });
     const bad = { probe: 'call', success: false, failures: [{ check: 'mos_min', expected: 3.5, actual: 3.8, phase: 'media' as const }] };
@@ -264,6 +264,34 @@ describe('Notifier', () => {
     await n.observe(bad); // the next result writes the state again
     expect(n.degraded()).toBeUndefined();
     expect(JSON.parse(readFileSync(join(dir, 'alerts', 'state.json'), 'utf8'))).toMatchObject({ alerts: [{ probe: 'opt', status: 'firing' }] });
+    await n.close();
+  });
+
+  it('alertmanager: posts to /api/v2/alerts, re-sends what fires every interval, ends it on resolve', async () => {
+    const urls: string[] = [];
+    const bodies: { labels: Record<string, string>; endsAt: string }[][] = [];
+    const fetchFn = (async (url: string | URL | Request, init?: RequestInit) => {
+      urls.push(String(url));
+      bodies.push(JSON.parse(String(init?.body)) as { labels: Record<string, string>; endsAt: string }[]);
+      return new Response(null, { status: 200 });
+    }) as typeof fetch;
+    const webhooks: WebhookConfig[] = [{ name: 'am', url: 'http://127.0.0.1:9/', format: 'alertmanager', min_severity: 'warning' }];
+    const n = await Notifier.open({ stateDir: dir, webhooks, logger: captureLogger().logger, rules: { for: 1 }, delivery: { fetch: fetchFn }, alertmanagerResendMs: 40 });
+    const bad = (probe: string) => ({ probe, success: false, failures: [{ check: 'options', phase: 'options' as const, message: 'no answer' }] });
+    await n.observe(bad('a'));
+    await n.observe(bad('b'));
+    await until(() => bodies.length >= 5);
+    expect(new Set(urls)).toEqual(new Set(['http://127.0.0.1:9/api/v2/alerts']));
+    const refresh = bodies.at(-1) ?? [];
+    expect(refresh.map((a) => a.labels['probe']).sort()).toEqual(['a', 'b']); // both in one request
+    for (const a of refresh) expect(Date.parse(a.endsAt)).toBeGreaterThan(Date.now() + 200_000); // valid ~4 min ahead
+    const t = Date.now();
+    await n.observe({ probe: 'a', success: true, failures: [] });
+    await until(() => bodies.some((b) => b.length === 1 && b[0]?.labels['probe'] === 'a' && Date.parse(b[0].endsAt) <= Date.now()));
+    const count = bodies.length;
+    await until(() => bodies.length >= count + 2);
+    for (const b of bodies.slice(count)) expect(b.map((a) => a.labels['probe'])).toEqual(['b']); // a is no longer refreshed
+    expect(Date.now() - t).toBeLessThan(2000);
     await n.close();
   });
 });
