@@ -3,13 +3,15 @@
 // direction (reporter SSRC → source SSRC): packets lost (cumulative, RFC 3550),
 // interarrival jitter, round trip from LSR/DLSR (RFC 3550 §6.4.1), and at the
 // call's end (BYE seen over HEP, or no report for `idleMs`) one E-model MOS
-// (ITU-T G.107, G.711 with PLC, one-way delay = RTT / 2) per direction.
+// (ITU-T G.107, G.711 with PLC, one-way delay = RTT / 2) per direction. RFC 6035
+// vq-rtcpxr PUBLISH reports in the HEP stream add their jitter and, at the
+// call's end, the reporting endpoint's direction.
 //
 // Bounded: at most `maxCalls` calls and 8 directions per call are tracked; the
 // oldest call is finished early when a new one would exceed the cap.
 import { Counter, Histogram } from 'prom-client';
 import { BoundedMap } from '../analytics/lru.js';
-import type { AnalyticsEvent, RtcpReportEvent } from '../analytics/events.js';
+import type { AnalyticsEvent, RtcpReportEvent, VqReportEvent } from '../analytics/events.js';
 import { computeQuality } from '../quality/emodel.js';
 import type { ProbeMetrics } from '../report/metrics.js';
 
@@ -92,6 +94,7 @@ export class PbxVoice {
 
   observe(ev: AnalyticsEvent): void {
     if (ev.type === 'rtcp_report') this.#report(ev);
+    else if (ev.type === 'vq_report') this.#vq(ev);
     else if (ev.type === 'call_end') {
       const call = this.#calls.peek(ev.callId);
       if (call !== undefined) {
@@ -133,6 +136,17 @@ export class PbxVoice {
     if (ev.senderPackets !== undefined) d.senderPackets = ev.senderPackets;
     d.rttMs = roundTripMs(ev.at, ev.lsr, ev.dlsr) ?? d.rttMs;
     this.#jitter.observe(ev.jitterUnits / CLOCK_RATE);
+  }
+
+  /**
+   * RFC 6035: a phone's own summary of what it received. Jitter is observed at
+   * once; the session report (the call's end) gives that direction's MOS from
+   * its loss and round trip (no packet counts in it: the lost counter is RTCP's).
+   */
+  #vq(ev: VqReportEvent): void {
+    if (ev.jitterMs !== undefined) this.#jitter.observe(ev.jitterMs / 1000);
+    if (!ev.final || ev.lossPercent === undefined) return;
+    this.#mos.observe(computeQuality({ codec: 'PCMA', lossPercent: ev.lossPercent, delayMs: (ev.rttMs ?? 0) / 2 }).mos);
   }
 
   #finish(call: CallVoice): void {

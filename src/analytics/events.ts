@@ -99,8 +99,24 @@ export interface RtcpReportEvent extends EventBase {
   senderPackets?: number;
 }
 
+/** An RFC 6035 vq-rtcpxr report (SIP PUBLISH) of one endpoint's received media. */
+export interface VqReportEvent extends EventBase {
+  type: 'vq_report';
+  callId: string;
+  /** VQSessionReport (the call's end) rather than an interval or alert report. */
+  final: boolean;
+  reporterIp?: string;
+  /** PacketLoss NLR, percent. */
+  lossPercent?: number;
+  /** Delay RTD and IAJ, ms. */
+  rttMs?: number;
+  jitterMs?: number;
+  /** QualityEst MOSLQ as the endpoint estimated it (kept for comparison; ours is recomputed). */
+  reportedMos?: number;
+}
+
 export type CallEvent = CallAttemptEvent | CallFinalEvent | CallEndEvent;
-export type AnalyticsEvent = CallEvent | AuthFailureEvent | RequestEvent | RtcpReportEvent;
+export type AnalyticsEvent = CallEvent | AuthFailureEvent | RequestEvent | RtcpReportEvent | VqReportEvent;
 
 /** The one callback shape sources emit through. */
 export type EventSink = (event: AnalyticsEvent) => void;

@@ -16,6 +16,7 @@
 import type { AnalyticsEvent, EventSink } from '../analytics/events.js';
 import { BoundedMap } from '../analytics/lru.js';
 import type { SipMessage, SipRequest, SipResponse } from '../sip/message.js';
+import { parseVqRtcpxr } from './vq-rtcpxr.js';
 
 export interface MessageMeta {
   /** Event time, ms epoch. */
@@ -206,6 +207,10 @@ export class SipEventExtractor {
       const c = req.method === 'INVITE' ? this.#calls.get(callId) : undefined;
       if (c && c.route === undefined && !c.final) c.route = this.#opts.routeOf?.(req, meta);
       return;
+    }
+    if (req.method === 'PUBLISH' && /^\s*vq-rtcpxr\b/i.test(req.headers.get('event') ?? '')) {
+      const vq = parseVqRtcpxr(req.body.toString('utf8'), { at: meta.at, source: this.#source, ip: meta.srcIp });
+      if (vq !== undefined) this.#emit(vq);
     }
     const uri = req.requestUri;
     const user = req.method === 'REGISTER' ? req.to?.uri.user : uri?.user;

@@ -1,7 +1,8 @@
 // Real calls' voice quality from RTCP over HEP, through `probe agent` as shipped:
 // a call's SIP (INVITE, 200, BYE) and rtpengine-format RTCP JSON (HEP type 5,
 // Call-ID in the correlation id) sent to the agent's HEP listener → lost packets,
-// jitter and, at the BYE, one E-model MOS per direction in /metrics.
+// jitter and, at the BYE, one E-model MOS per direction in /metrics; an RFC 6035
+// vq-rtcpxr PUBLISH in the same stream adds its endpoint's direction.
 import { spawn } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -12,6 +13,7 @@ import { lossPercent, ntpMiddle, roundTripMs } from '../../../src/agent/pbx-voic
 import { computeQuality } from '../../../src/quality/emodel.js';
 import { encodeHep3 } from '../../../src/sources/hep.js';
 import { rtcpJsonToEvents } from '../../../src/sources/rtcp-json.js';
+import { parseVqRtcpxr } from '../../../src/sources/vq-rtcpxr.js';
 import { freeTcpPort } from '../../lab/lab.js';
 import { type ReqOpts, sipRequest, sipResponse } from '../sources/sip-fixtures.js';
 
@@ -41,6 +43,44 @@ describe('RTCP JSON (rtpengine --homer) and the RFC 3550 arithmetic', () => {
     expect(roundTripMs(at, 0, 0)).toBeUndefined();
     expect(lossPercent({ lost: 25, senderPackets: 500, fractionLost: 0 })).toBe(5);
     expect(lossPercent({ lost: 3, senderPackets: undefined, fractionLost: 0.25 })).toBe(25);
+  });
+});
+
+// RFC 6035 §4.7's example body, CallID and metrics as the RFC shows them
+const VQ_BODY = [
+  'VQSessionReport: CallTerm',
+  'CallID: 6dg37f1890463',
+  'LocalID: Alice <sip:alice@pbx.example.org>',
+  'RemoteID: Bill <sip:bill@pbx.example.net>',
+  'OrigID: Alice <sip:alice@pbx.example.org>',
+  'LocalGroup: example-phone-55671',
+  'RemoteGroup: example-gateway-09871',
+  'LocalAddr: IP=10.10.1.100 PORT=5000 SSRC=0x2468abcd',
+  'RemoteAddr: IP=11.1.1.150 PORT=5002 SSRC=0x1357ef01',
+  'LocalMetrics:',
+  'Timestamps: START=2004-10-10T18:23:43Z STOP=2004-10-10T18:24:01Z',
+  'SessionDesc: PT=18 PD=G729 SR=8000 FD=20 FO=20 FPP=2 PPS=50 FMTP="annexb=no" PLC=3 SSUP=on',
+  'JitterBuffer: JBA=3 JBR=2 JBN=40 JBM=80 JBX=120',
+  'PacketLoss: NLR=5.0 JDR=2.0',
+  'BurstGapLoss: BLD=0 BD=0 GLD=2.0 GD=500 GMIN=16',
+  'Delay: RTD=200 ESD=140 SOWD=200 IAJ=2 MAJ=10',
+  'Signal: SL=-21 NL=-50 RERL=55',
+  'QualityEst: RLQ=88 RCQ=85 EXTR=90 MOSLQ=4.2 MOSCQ=4.3 QoEEstAlg=P.564',
+  'RemoteMetrics:',
+  'PacketLoss: NLR=9.0 JDR=1.0',
+  'Delay: RTD=300 IAJ=7',
+  'DialogID: 1890463548@alice.example.org;to-tag=8472761;from-tag=9123dh311',
+  '',
+].join('\r\n');
+
+describe('RFC 6035 vq-rtcpxr', () => {
+  it('reads the local metrics of a session report; anything else is no report', () => {
+    expect(parseVqRtcpxr(VQ_BODY, { at: 5, ip: '10.10.1.100' })).toEqual({
+      type: 'vq_report', source: 'hep', at: 5, callId: '6dg37f1890463', final: true, reporterIp: '10.10.1.100',
+      lossPercent: 5, rttMs: 200, jitterMs: 2, reportedMos: 4.2,
+    });
+    expect(parseVqRtcpxr(VQ_BODY.replace('VQSessionReport', 'VQIntervalReport'), { at: 5 })?.final).toBe(false);
+    for (const bad of ['', 'v=0\r\no=- 1 1 IN IP4 1.2.3.4', VQ_BODY.replace(/CallID: \S+/, 'CallID: '), 'x'.repeat(9000)]) expect(parseVqRtcpxr(bad, { at: 0 })).toBeUndefined();
   });
 });
 
@@ -78,6 +118,9 @@ describe('probe agent: voice quality of real calls from RTCP over HEP', () => {
       report_blocks: [{ source_ssrc: about, highest_seq_no: 1000, fraction_lost: fraction, ia_jitter: jitter, packets_lost: lost, lsr, dlsr }],
     });
     const srAt = t0 + 9000;
+    const pub = sipRequest({ method: 'PUBLISH', callId: 'vq-pub-1', cseq: 1, from: '1003', to: '1003' })
+      .replace('Content-Length: 0\r\n\r\n', `Event: vq-rtcpxr\r\nContent-Type: application/vq-rtcpxr\r\nContent-Length: ${Buffer.byteLength(VQ_BODY)}\r\n\r\n${VQ_BODY}`);
+    const publish = sip(pub, t0 + 12_000);
     const packets = [
       sip(sipRequest(inv), t0),
       sip(sipResponse(200, inv), t0 + 1000),
@@ -88,6 +131,8 @@ describe('probe agent: voice quality of real calls from RTCP over HEP', () => {
       // A about B: nothing lost
       rtcp(rr(A, B, 0, 0, 8), t0 + 10_000),
       sip(sipRequest({ ...inv, method: 'BYE', cseq: 2, toTag: 't-voice-1' }), t0 + 11_000),
+      // a phone's RFC 6035 report of another call, and the proxy's copy of it (counted once)
+      publish, publish,
       sip(sipResponse(200, { ...inv, method: 'BYE', cseq: 2 }), t0 + 11_010),
     ];
     const udp = createSocket('udp4');
@@ -95,17 +140,18 @@ describe('probe agent: voice quality of real calls from RTCP over HEP', () => {
     udp.close();
 
     let metrics = '';
-    for (let i = 0; i < 50 && !/^callprobe_pbx_call_mos_count 2$/m.test(metrics); i++) {
+    for (let i = 0; i < 50 && !/^callprobe_pbx_call_mos_count 3$/m.test(metrics); i++) {
       await new Promise((r) => setTimeout(r, 100));
       metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
     }
     expect(metrics).toMatch(/^callprobe_pbx_rtp_packets_lost_total 25$/m);
-    expect(metrics).toMatch(/^callprobe_pbx_rtp_jitter_seconds_count 3$/m);
-    expect(metrics).toMatch(/^callprobe_pbx_call_mos_count 2$/m);
+    expect(metrics).toMatch(/^callprobe_pbx_rtp_jitter_seconds_count 4$/m);
+    expect(metrics).toMatch(/^callprobe_pbx_call_mos_count 3$/m);
     const lossy = computeQuality({ codec: 'PCMA', lossPercent: 5, delayMs: 20 }).mos;
     const clean = computeQuality({ codec: 'PCMA', lossPercent: 0, delayMs: 0 }).mos;
+    const phone = computeQuality({ codec: 'PCMA', lossPercent: 5, delayMs: 100 }).mos;
     const sum = Number(/^callprobe_pbx_call_mos_sum (\S+)$/m.exec(metrics)?.[1]);
-    expect(sum).toBeCloseTo(lossy + clean, 1);
+    expect(sum).toBeCloseTo(lossy + clean + phone, 1);
     expect(metrics).toMatch(/^callprobe_pbx_call_mos_bucket\{le="3\.5"\} 0$/m);
   }, 30_000);
 });
