@@ -61,6 +61,7 @@ export async function startEvidence(flags: EvidenceFlags): Promise<Evidence | un
         const out = flags.json ? process.stderr : process.stdout;
         out.write(renderLadder(recorder.records, { full: trace === 'full', color: out.isTTY === true && process.env.NO_COLOR === undefined }));
       }
+      if (recorder.dropped > 0) process.stderr.write(`probe: evidence kept only the first 32 MiB of packets (${recorder.dropped} not kept)\n`);
       if (file) {
         const { pcapFile } = await import('../evidence/pcap.js');
         try {

@@ -51,8 +51,15 @@ export class EvidenceStore {
   private total = 0;
 
   constructor(private readonly opts: EvidenceStoreOptions) {
-    mkdirSync(opts.dir, { recursive: true });
-    for (const dir of readdirSync(opts.dir)) {
+    // Nothing is created before the first file: an agent whose probes never fail leaves no trace.
+    let dirs: string[];
+    try {
+      dirs = readdirSync(opts.dir);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw err;
+    }
+    for (const dir of dirs) {
       if (!SAFE.test(dir)) continue;
       let files: string[];
       try {

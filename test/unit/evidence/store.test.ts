@@ -1,4 +1,4 @@
-import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -73,6 +73,14 @@ describe('EvidenceStore', () => {
     expect(probeDirName('..')).not.toBe('..');
     const saved = store.save('call 1001/x', Buffer.from('pcap'));
     expect(saved && store.read(saved.probe, saved.run)?.toString()).toBe('pcap');
+  });
+
+  it('creates nothing on disk before the first file', () => {
+    const dir = join(tmp(), 'state', 'evidence');
+    const store = new EvidenceStore({ dir, keep: 5, maxBytes: 10_000_000 });
+    expect(existsSync(dir)).toBe(false);
+    expect(store.save('p', Buffer.from('x'))).toBeDefined();
+    expect(readdirSync(join(dir, 'p'))).toHaveLength(1);
   });
 
   it('a failed write (a file where the probe directory should be) gives no link and leaves nothing behind', () => {
