@@ -80,7 +80,7 @@ describe('register', () => {
     register(program);
     const cmd = program.commands.find((c) => c.name() === 'run');
     expect(cmd).toBeDefined();
-    expect(cmd?.options.map((o) => o.long)).toEqual(['--config', '--server', '--json', '--junit', '--quiet', '--log-level']);
+    expect(cmd?.options.map((o) => o.long)).toEqual(['--trace', '--pcap', '--config', '--server', '--json', '--junit', '--quiet', '--log-level']);
     let help = '';
     cmd?.configureOutput({ writeOut: (s) => (help += s) });
     cmd?.outputHelp();
