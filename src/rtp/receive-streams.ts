@@ -6,6 +6,10 @@ import { DtmfDetector, type DetectedDigit } from './dtmf.js';
 import { msToCompact, type ReportBlock } from './rtcp.js';
 import { RtpReceiverStats, type ReceiverStatsSnapshot } from './stats.js';
 
+/** update() options, shared: nothing allocated per packet. */
+const JITTER = { jitter: true };
+const NO_JITTER = { jitter: false };
+
 export interface ReceivedStream {
   ssrc: number;
   /** "address:port" the stream came from (first packet). */
@@ -65,7 +69,7 @@ export class ReceiveStreams {
       this.rx.set(ssrc, state);
     }
     const isEvent = pt === this.telephoneEventPt;
-    const verdict = state.stats.update(msg.readUInt16BE(2), rtpTs, now, { jitter: !isEvent });
+    const verdict = state.stats.update(msg.readUInt16BE(2), rtpTs, now, isEvent ? NO_JITTER : JITTER);
     if (isEvent && verdict !== 'duplicate') {
       const end = msg.length - ((b0 & 0x20) !== 0 ? (msg[msg.length - 1] ?? 0) : 0);
       const digit = state.dtmf.onPacket(rtpTs, msg.subarray(payloadStart, end));

@@ -23,6 +23,11 @@ export interface MediaRemoteInfo extends RemoteInfo {
   arrivalMs?: number;
 }
 
+/**
+ * A received datagram. On udpio `rinfo` is one object per socket, refilled for
+ * every datagram (no allocation per packet): read or copy its fields during
+ * the call, do not keep the object. `msg` stays valid.
+ */
 export type MediaMessageListener = (msg: Buffer, rinfo: MediaRemoteInfo) => void;
 
 /** What the media engine needs of a UDP socket (node:dgram's Socket has it too). */
@@ -227,6 +232,8 @@ export class UdpioSocket extends EventEmitter implements MediaSocket {
   private readonly id = nextId++;
   private readonly slot: number;
   private readonly familyNumber: 4 | 6;
+  /** Refilled for every datagram (see MediaMessageListener). */
+  private readonly rinfo: MediaRemoteInfo & { arrivalMs: number };
   private closed = false;
   /** send() is one synchronous sendto(): the kernel has the bytes when it returns. */
   readonly sendsSynchronously = true;
@@ -238,6 +245,7 @@ export class UdpioSocket extends EventEmitter implements MediaSocket {
     this.family = type === 'udp6' ? 'IPv6' : 'IPv4';
     this.boundAddress = address;
     this.familyNumber = type === 'udp6' ? 6 : 4;
+    this.rinfo = { address: '', family: this.family, port: 0, size: 0, arrivalMs: 0.5 }; // 0.5: a double field from the start
     this.handle = binding.open(this.familyNumber, address, port, this.id, this.onError);
     // An addon built from an older udpio.c (a tree not rebuilt since) has no
     // send batch: this socket then sends directly, as before.
@@ -247,14 +255,16 @@ export class UdpioSocket extends EventEmitter implements MediaSocket {
 
   /** @internal from dispatch(): one datagram for this socket. */
   deliver(buf: Buffer, address: string, port: number, monoNs: number): void {
-    const rinfo: MediaRemoteInfo = {
-      address,
-      family: this.family,
-      port,
-      size: buf.length,
-      arrivalMs: (monoNs - monotonicOriginNs) / 1e6,
-    };
-    this.emit('message', buf, rinfo);
+    const rinfo = this.rinfo;
+    rinfo.address = address;
+    rinfo.port = port;
+    rinfo.size = buf.length;
+    rinfo.arrivalMs = (monoNs - monotonicOriginNs) / 1e6;
+    // One listener (the usual case): call it directly; emit() would build an
+    // argument array per packet. `_events` is EventEmitter's listener table.
+    const listener = (this as unknown as { _events: Record<string, unknown> })._events.message;
+    if (typeof listener === 'function') (listener as MediaMessageListener).call(this, buf, rinfo);
+    else this.emit('message', buf, rinfo);
   }
 
   private readonly onError = (errno: number, syscall: string): void => {
