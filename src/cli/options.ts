@@ -88,10 +88,11 @@ export async function tlsOptions(opts: { insecure?: boolean; ca?: string; server
 /** Human rendering of an options/register result: status line, one line per phase with ms, failures. */
 export function renderSipResult(result: ProbeResult, title: string): string {
   const lines: string[] = [];
-  const status = typeof result.status === 'number' ? `${result.status} ${String(result.reason ?? '')}`.trim() : 'no answer';
+  const sip = result.sip;
+  const status = typeof sip?.final_status === 'number' ? `${sip.final_status} ${sip.reason ?? ''}`.trim() : 'no answer';
   const transport = typeof result.transport === 'string' ? ` over ${result.transport}` : '';
   lines.push(`${title}${transport}: ${result.success ? 'OK' : 'FAILED'} (${status})`);
-  const timings = (result.timings_ms ?? {}) as Record<string, number | undefined>;
+  const timings = sip?.timings_ms ?? {};
   for (const phase of ['dns', 'connect', 'tls', 'request']) {
     const ms = timings[phase];
     if (ms !== undefined) lines.push(`  ${phase.padEnd(8)} ${ms.toFixed(1).padStart(9)} ms`);

@@ -410,13 +410,15 @@ export function summarize(name: string, reports: CertTargetReport[], critDays: n
     else if (r.status === 'warning') warnings.push({ check: 'cert_days_left', expected: warnDays, actual: days, phase: 'cert', message: what });
   }
   const afters = reports.map((r) => r.chain_earliest_not_after).filter((s): s is string => s !== null).map((s) => Date.parse(s) / 1000);
+  const earliest = afters.length > 0 ? Math.min(...afters) : null;
   return {
     probe: name,
     success: failures.length === 0,
     failures,
     warnings,
     targets: reports,
-    earliest_not_after_s: afters.length > 0 ? Math.min(...afters) : null,
+    earliest_not_after_s: earliest,
+    cert: { earliest_not_after_s: earliest, targets: reports.map((r) => ({ target: r.target, chain_earliest_not_after: r.chain_earliest_not_after })) },
   };
 }
 

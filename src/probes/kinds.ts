@@ -11,6 +11,8 @@ import { effectiveThresholds } from './thresholds.js';
 
 export interface ProbeKindEntry<K extends ProbeKind> {
   run(ctx: ProbeContext, def: ProbeDefinitionOf<K>, config: Config): Promise<ProbeResult>;
+  /** The kind judges its own thresholds (a scenario file overrides the probe's): the runner does not again. */
+  ownThresholds?: true;
 }
 
 export type ProbeKindMap = { [K in ProbeKind]?: ProbeKindEntry<K> };
@@ -82,6 +84,7 @@ export const PROBE_KIND_MAP: ProbeKindMap = {
       const { runScenarioFile } = await import('./scenario/probe.js');
       return runScenarioFile(ctx, { file: def.file, config, thresholds: effectiveThresholds(def, config) });
     },
+    ownThresholds: true,
   },
   cert: {
     async run(ctx, def, config) {

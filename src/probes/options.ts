@@ -91,11 +91,14 @@ export async function probeOptions(ctx: ProbeContext, spec: OptionsProbeSpec): P
     base,
     async (ua) => {
       const out = await ua.options(spec.requestUri);
-      const result: ProbeResult = { ...base, transport: ua.serverDest.transport, timings_ms: timingsMs(out.timings), failures: [] };
+      const timings = timingsMs(out.timings);
+      const result: ProbeResult = { ...base, transport: ua.serverDest.transport, timings_ms: timings, failures: [] };
       if (out.status !== undefined) {
         result.status = out.status;
         result.reason = out.reason;
       }
+      // The typed section reporters read (status and timings above stay for the JSON output).
+      result.sip = { final_status: out.status ?? null, ...(out.status !== undefined ? { reason: out.reason } : {}), timings_ms: { ...timings } };
       const tlsInfo = peerTlsInfo(ua);
       if (tlsInfo) result.tls = tlsInfo;
       if (out.ok) {

@@ -93,19 +93,22 @@ export async function probeRegister(ctx: ProbeContext, spec: RegisterProbeSpec):
     async (ua) => {
       const out =
         spec.unregisterAll || spec.unregister ? await ua.unregister({ all: spec.unregisterAll === true }) : await ua.register({ expires: spec.expires ?? 300 });
+      const timings = timingsMs(out.timings);
       const result: ProbeResult = {
         ...base,
         transport: ua.serverDest.transport,
         success: out.ok,
         attempts: out.attempts,
         contact: out.contact,
-        timings_ms: timingsMs(out.timings),
+        timings_ms: timings,
         failures: [],
       };
       if (out.status !== undefined) {
         result.status = out.status;
         result.reason = out.reason;
       }
+      // The typed section reporters read (status and timings above stay for the JSON output).
+      result.sip = { final_status: out.status ?? null, ...(out.status !== undefined ? { reason: out.reason } : {}), timings_ms: { ...timings } };
       if (out.expires !== undefined) result.expires = out.expires;
       if (instanceId !== undefined && !spec.unregisterAll) result.instance_id = instanceId;
       if (out.removed !== undefined) result.removed = out.removed;

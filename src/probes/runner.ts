@@ -126,7 +126,8 @@ export async function runProbe(def: ProbeDefinition, deps: RunnerDeps): Promise<
     failures.push({ check: 'timeout', expected: timeoutMs, actual: Math.round(performance.now() - t0), phase });
   }
   const base: ProbeResult = { ...result, failures };
-  const thresholdFailures = result.success ? evaluateThresholds(base, effectiveThresholds(def, deps.config)) : [];
+  const judged = (deps.kinds ?? PROBE_KIND_MAP)[def.kind]?.ownThresholds === true;
+  const thresholdFailures = result.success && !judged ? evaluateThresholds(base, effectiveThresholds(def, deps.config)) : [];
   failures.push(...thresholdFailures);
   const shutdown = deps.signal?.aborted === true;
   const final: RunResult = {

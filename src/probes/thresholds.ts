@@ -37,14 +37,6 @@ export function effectiveThresholds(def: ProbeDefinition, config: Pick<Config, '
   return overlayThresholds(baseThresholds(config), def.thresholds);
 }
 
-function num(v: unknown): number | null {
-  return typeof v === 'number' && Number.isFinite(v) ? v : null;
-}
-
-function obj(v: unknown): Record<string, unknown> | null {
-  return v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : null;
-}
-
 /**
  * Thresholds common to kinds, checked on whatever the result measured: MOS,
  * loss and jitter per media direction, post-dial delay. A check the probe
@@ -54,28 +46,21 @@ export function evaluateThresholds(result: ProbeResult, t: ThresholdSet): Failur
   const out: Failure[] = [];
   const reported = new Set(result.failures.map((f) => f.check));
   const add = (f: Failure) => out.push(f);
-  const directions = obj(result.media)?.directions;
-  if (Array.isArray(directions)) {
-    for (const d of directions) {
-      const dir = obj(d);
-      if (dir === null) continue;
-      const name = typeof dir.direction === 'string' ? dir.direction : 'media';
-      const mos = num(dir.mos);
-      const loss = num(dir.loss_percent);
-      const jitter = num(dir.jitter_ms);
-      if (mos !== null && mos < t.mos_min && !reported.has('mos_min')) {
-        add({ check: 'mos_min', expected: t.mos_min, actual: mos, phase: 'media', message: `${name}: MOS ${mos} < ${t.mos_min}` });
-      }
-      if (loss !== null && loss > t.loss_max_percent && !reported.has('loss_max_percent')) {
-        add({ check: 'loss_max_percent', expected: t.loss_max_percent, actual: loss, phase: 'media', message: `${name}: loss ${loss}% > ${t.loss_max_percent}%` });
-      }
-      if (jitter !== null && t.jitter_max_ms !== undefined && jitter > t.jitter_max_ms && !reported.has('jitter_max_ms')) {
-        add({ check: 'jitter_max_ms', expected: t.jitter_max_ms, actual: jitter, phase: 'media', message: `${name}: jitter ${jitter} ms > ${t.jitter_max_ms} ms` });
-      }
+  for (const dir of result.media?.directions ?? []) {
+    const name = dir.direction;
+    const { mos, loss_percent: loss, jitter_ms: jitter } = dir;
+    if (typeof mos === 'number' && mos < t.mos_min && !reported.has('mos_min')) {
+      add({ check: 'mos_min', expected: t.mos_min, actual: mos, phase: 'media', message: `${name}: MOS ${mos} < ${t.mos_min}` });
+    }
+    if (typeof loss === 'number' && loss > t.loss_max_percent && !reported.has('loss_max_percent')) {
+      add({ check: 'loss_max_percent', expected: t.loss_max_percent, actual: loss, phase: 'media', message: `${name}: loss ${loss}% > ${t.loss_max_percent}%` });
+    }
+    if (typeof jitter === 'number' && t.jitter_max_ms !== undefined && jitter > t.jitter_max_ms && !reported.has('jitter_max_ms')) {
+      add({ check: 'jitter_max_ms', expected: t.jitter_max_ms, actual: jitter, phase: 'media', message: `${name}: jitter ${jitter} ms > ${t.jitter_max_ms} ms` });
     }
   }
-  const pdd = num(obj(obj(result.sip)?.timings_ms)?.pdd);
-  if (pdd !== null && pdd > t.pdd_max_ms && !reported.has('pdd_max_ms')) {
+  const pdd = result.sip?.timings_ms?.pdd;
+  if (pdd !== undefined && pdd > t.pdd_max_ms && !reported.has('pdd_max_ms')) {
     add({ check: 'pdd_max_ms', expected: t.pdd_max_ms, actual: pdd, phase: 'invite' });
   }
   return out;

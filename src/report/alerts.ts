@@ -141,9 +141,9 @@ export function failingChecks(result: ProbeResult, t: SeverityThresholds = DEFAU
   };
   for (const f of result.failures) add(f, classifySeverity(f, t));
   // `warnings` (cert probe): below a warning threshold, not a probe failure.
-  const warnings = result['warnings'];
+  const warnings = result.warnings;
   if (Array.isArray(warnings)) {
-    for (const w of warnings as Failure[]) {
+    for (const w of warnings) {
       if (!w || typeof w.check !== 'string') continue;
       const explicit = (w as { severity?: unknown }).severity;
       add(w, isSeverity(explicit) ? explicit : 'warning');

@@ -37,14 +37,6 @@ export interface KpiRatios {
 
 type Labels = Record<string, string>;
 
-function num(v: unknown): number | null {
-  return typeof v === 'number' && Number.isFinite(v) ? v : null;
-}
-
-function obj(v: unknown): Record<string, unknown> | null {
-  return v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : null;
-}
-
 /** Label value for a SIP phase key ("pdd", "register", "options_rtt") kept to a safe charset. */
 function phaseLabel(key: string): string {
   return key.replace(/_ms$/, '').replace(/[^a-z0-9_]/gi, '_').slice(0, 32);
@@ -163,55 +155,44 @@ export class ProbeMetrics {
     const probe = def.name;
     const base = { probe, kind: def.kind };
     this.success.set(base, result.success && result.failures.length === 0 ? 1 : 0);
-    if (num(result.duration_s) !== null) this.duration.set(base, result.duration_s as number);
+    if (result.duration_s !== undefined && Number.isFinite(result.duration_s)) this.duration.set(base, result.duration_s);
     this.lastRun.set(base, Date.now() / 1000);
     this.runs.inc({ ...base, result: result.success ? 'success' : 'failure' });
     for (const f of result.failures) this.failures.inc({ probe, check: String(f.check).slice(0, 40), phase: f.phase });
 
     const seen = new Set<string>();
-    const sip = obj(result.sip);
-    const timings = { ...obj(result.timings_ms), ...obj(sip?.timings_ms) };
-    for (const [key, ms] of Object.entries(timings)) {
-      const v = num(ms);
-      if (v !== null) this.#set(this.sipPhase, probe, { probe, phase: phaseLabel(key) }, v / 1000, seen);
+    const sip = result.sip;
+    for (const [key, ms] of Object.entries(sip?.timings_ms ?? {})) {
+      if (ms !== undefined && Number.isFinite(ms)) this.#set(this.sipPhase, probe, { probe, phase: phaseLabel(key) }, ms / 1000, seen);
     }
-    const status = num(sip?.final_status) ?? num(result.status);
+    const status = sip?.final_status ?? null;
     if (status !== null) this.sipResponses.inc({ probe, code: String(Math.trunc(status)) });
-    if (def.kind === 'call') this.calls.inc({ probe, result: callResultLabel(status, result.success) });
+    // Every run that placed a call (call probe, scenario with a call step) counts as a test call.
+    if (sip?.call_id !== undefined) this.calls.inc({ probe, result: callResultLabel(status, result.success) });
 
-    const directions = obj(result.media)?.directions;
-    if (Array.isArray(directions)) {
-      for (const d of directions) {
-        const dir = obj(d);
-        if (dir === null || typeof dir.direction !== 'string') continue;
-        const labels = { probe, direction: dir.direction.replace(/[^a-z0-9_]/gi, '_').slice(0, 32) };
-        const sent = num(dir.packets_sent);
-        const received = num(dir.packets_received);
-        const lost = num(dir.packets_lost);
-        if (sent !== null && sent > 0) this.rtpSent.inc(labels, sent);
-        if (received !== null && received > 0) this.rtpReceived.inc(labels, received);
-        if (lost !== null && lost > 0) this.rtpLost.inc(labels, lost);
-        const gauges: [Gauge<string>, number | null][] = [
-          [this.lossRatio, num(dir.loss_percent) === null ? null : (dir.loss_percent as number) / 100],
-          [this.jitter, num(dir.jitter_ms) === null ? null : (dir.jitter_ms as number) / 1000],
-          [this.jitterMax, num(dir.jitter_max_ms) === null ? null : (dir.jitter_max_ms as number) / 1000],
-          [this.mos, num(dir.mos)],
-          [this.rFactor, num(dir.r_factor)],
-        ];
-        for (const [g, v] of gauges) if (v !== null) this.#set(g, probe, labels, v, seen);
-      }
+    for (const dir of result.media?.directions ?? []) {
+      const labels = { probe, direction: dir.direction.replace(/[^a-z0-9_]/gi, '_').slice(0, 32) };
+      const { packets_sent: sent, packets_received: received, packets_lost: lost } = dir;
+      if (typeof sent === 'number' && sent > 0) this.rtpSent.inc(labels, sent);
+      if (typeof received === 'number' && received > 0) this.rtpReceived.inc(labels, received);
+      if (typeof lost === 'number' && lost > 0) this.rtpLost.inc(labels, lost);
+      const gauges: [Gauge<string>, number | null | undefined][] = [
+        [this.lossRatio, typeof dir.loss_percent === 'number' ? dir.loss_percent / 100 : null],
+        [this.jitter, typeof dir.jitter_ms === 'number' ? dir.jitter_ms / 1000 : null],
+        [this.jitterMax, typeof dir.jitter_max_ms === 'number' ? dir.jitter_max_ms / 1000 : null],
+        [this.mos, dir.mos],
+        [this.rFactor, dir.r_factor],
+      ];
+      for (const [g, v] of gauges) if (typeof v === 'number' && Number.isFinite(v)) this.#set(g, probe, labels, v, seen);
     }
 
-    const expiry = num(result.earliest_not_after_s);
-    if (expiry !== null) this.#set(this.certExpiry, probe, { probe }, expiry, seen);
-    if (Array.isArray(result.targets)) {
-      for (const t of result.targets) {
-        const target = obj(t);
-        const notAfter = typeof target?.chain_earliest_not_after === 'string' ? Date.parse(target.chain_earliest_not_after) : Number.NaN;
-        if (target !== null && typeof target.target === 'string' && Number.isFinite(notAfter)) {
-          const left = Math.round((notAfter - Date.now()) / 1000);
-          this.#set(this.certTimeLeft, probe, { probe, target: target.target.slice(0, 200) }, left, seen);
-        }
+    const cert = result.cert;
+    if (cert?.earliest_not_after_s != null) this.#set(this.certExpiry, probe, { probe }, cert.earliest_not_after_s, seen);
+    for (const target of cert?.targets ?? []) {
+      const notAfter = target.chain_earliest_not_after !== null ? Date.parse(target.chain_earliest_not_after) : Number.NaN;
+      if (Number.isFinite(notAfter)) {
+        const left = Math.round((notAfter - Date.now()) / 1000);
+        this.#set(this.certTimeLeft, probe, { probe, target: target.target.slice(0, 200) }, left, seen);
       }
     }
 

@@ -3,20 +3,10 @@
 // and the rest are reported as skipped. What a step does is the driver's
 // business (driver.ts for real calls, fakes in tests).
 import { performance } from 'node:perf_hooks';
-import type { Failure, Phase } from '../result.js';
+import type { Failure, Phase, StepReport } from '../result.js';
 
-export interface StepResult {
-  index: number;
-  /** Short label: "call 1002", "wait 2s". */
-  step: string;
-  ok: boolean;
-  /** Not run because an earlier step failed or the run was interrupted. */
-  skipped?: true;
-  ms: number;
-  message?: string;
-  /** Where a failed step broke. */
-  phase?: Phase;
-}
+/** One step as reported (the `steps` section of a ProbeResult). */
+export type StepResult = StepReport;
 
 /** A step that ran and did not hold: names the phase that broke. */
 export class StepFailure extends Error {

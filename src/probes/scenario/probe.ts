@@ -94,7 +94,12 @@ export async function scenarioProbe(ctx: ProbeContext, spec: ScenarioSpec): Prom
   } finally {
     await driver.close();
     const call = driver.callReport();
-    if (call) result.call = call;
+    if (call) {
+      result.call = call;
+      // The same typed sections as the call probe: reporters read these.
+      result.sip = { final_status: call.final_status, reason: call.reason, call_id: call.call_id, timings_ms: { ...call.timings_ms } };
+      result.media = call.media;
+    }
     result.duration_s = Math.round(performance.now() - started) / 1000;
   }
   if (result.failures.length === 0) {
@@ -117,7 +122,7 @@ export async function scenarioProbe(ctx: ProbeContext, spec: ScenarioSpec): Prom
 /** MOS/loss/jitter per direction and PDD, with the scenario's thresholds over the base ones. */
 function callThresholds(call: ScenarioCall, spec: ScenarioSpec): Failure[] {
   const t = overlayThresholds(spec.thresholds, spec.scenario.thresholds);
-  const view: ProbeResult = { probe: 'scenario', success: true, failures: [], media: call.media, sip: { timings_ms: call.timings_ms } };
+  const view: ProbeResult = { probe: 'scenario', success: true, failures: [], media: call.media, sip: { final_status: call.final_status, timings_ms: call.timings_ms } };
   return evaluateThresholds(view, t);
 }
 

@@ -97,7 +97,7 @@ describe('probe options CLI', () => {
     expect(parseTransport(undefined)).toBeUndefined();
     expect(() => parseTransport('ws')).toThrow(/udp, tcp, tls/);
     const text = renderSipResult(
-      { probe: 'register', success: false, transport: 'udp', status: 401, reason: 'Unauthorized', attempts: 2, timings_ms: { dns: 0, connect: 0, request: 3.25 }, failures: [{ check: 'credentials', phase: 'register', message: 'credentials for 1001@r rejected twice (401)' }] },
+      { probe: 'register', success: false, transport: 'udp', status: 401, reason: 'Unauthorized', attempts: 2, timings_ms: { dns: 0, connect: 0, request: 3.25 }, sip: { final_status: 401, reason: 'Unauthorized', timings_ms: { dns: 0, connect: 0, request: 3.25 } }, failures: [{ check: 'credentials', phase: 'register', message: 'credentials for 1001@r rejected twice (401)' }] },
       'REGISTER 1001',
     );
     expect(text.split('\n')[0]).toBe('REGISTER 1001 over udp: FAILED (401 Unauthorized)');

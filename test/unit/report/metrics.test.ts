@@ -31,6 +31,8 @@ const certResult = {
   earliest_not_after_s: 1_826_000_000,
   targets: [{ target: 'sips:127.0.0.1:5061', chain_earliest_not_after: new Date(Date.now() + 364.5 * 86_400_000).toISOString(), chain_earliest_days_left: 364 }],
 };
+// The typed section the cert probe fills next to its own fields (reporters read only this).
+const certSection = { earliest_not_after_s: certResult.earliest_not_after_s, targets: certResult.targets.map(({ target, chain_earliest_not_after }) => ({ target, chain_earliest_not_after })) };
 
 function value(text: string, series: string): number | undefined {
   const line = text.split('\n').find((l) => l.startsWith(`${series} `));
@@ -78,7 +80,7 @@ describe('ProbeMetrics.recordResult', () => {
     const def = { name: 'c', kind: 'call' };
     m.recordResult(goodCall, def);
     m.recordResult(
-      { probe: 'c', success: false, sip: { final_status: 486 }, failures: [{ check: 'answered', phase: 'invite' }] },
+      { probe: 'c', success: false, sip: { final_status: 486, call_id: 'c1' }, failures: [{ check: 'answered', phase: 'invite' }] },
       def,
     );
     const text = await m.metrics();
@@ -91,7 +93,7 @@ describe('ProbeMetrics.recordResult', () => {
 
   it('exports blackbox-compatible certificate expiry and days left', async () => {
     m = new ProbeMetrics();
-    m.recordResult(certResult, { name: 'cert-pbx', kind: 'cert' });
+    m.recordResult({ ...certResult, cert: certSection }, { name: 'cert-pbx', kind: 'cert' });
     const text = await m.metrics();
     expect(value(text, 'probe_ssl_earliest_cert_expiry{probe="cert-pbx"}')).toBe(1_826_000_000);
     const left = value(text, 'callprobe_cert_time_left_seconds{probe="cert-pbx",target="sips:127.0.0.1:5061"}') ?? 0;
@@ -135,7 +137,7 @@ describe.skipIf(!existsSync('/usr/bin/promtool'))('promtool check metrics', () =
     const lateness = { lateness: () => ({ count: 500, p99_ms: 0.4, max_ms: 1.2 }), resetLateness: () => void reset++ };
     m = new ProbeMetrics({ selfMetrics: true, lateness });
     m.recordResult(goodCall, { name: 'call-1001-1002', kind: 'call' });
-    m.recordResult(certResult, { name: 'cert-pbx', kind: 'cert' });
+    m.recordResult({ ...certResult, cert: certSection }, { name: 'cert-pbx', kind: 'cert' });
     m.recordResult({ probe: 'o', success: true, sip: { final_status: 200, timings_ms: { rtt: 1.2 } }, failures: [] }, { name: 'o', kind: 'options' });
     m.recordFraudEvent('scanner');
     const text = await m.metrics();
