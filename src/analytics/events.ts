@@ -41,6 +41,12 @@ export interface CallFinalEvent extends CallFields {
   ringingAt?: number;
   /** 200 OK time, when answered. */
   answerAt?: number;
+  /**
+   * No final response was seen: the source closed the attempt itself (a synthetic
+   * 408, RFC 3398 §8.2.6.1 ↔ Q.850 cause 102 "recovery on timer expiry"). A network
+   * failure for NER, never a user's no-answer.
+   */
+  timedOut?: true;
 }
 
 /** An answered call ended (BYE or CDR end). */

@@ -6,7 +6,10 @@
 //      600 Busy Everywhere, 603 Decline (user busy / terminal rejection),
 //      480 Temporarily Unavailable, 408 Request Timeout, 487 Request Terminated
 //      (ring no answer / caller abandon). Everything else (404, 484, 403, 5xx,
-//      other 4xx) is a network or configuration failure and lowers NER.
+//      other 4xx) is a network or configuration failure and lowers NER, and so is
+//      an attempt a source closed itself for lack of any final response (a synthetic
+//      408 with timedOut set: RFC 3398 maps 408 to Q.850 102, recovery on timer
+//      expiry, a network cause), even though a 408 the far end sent is user-side.
 // ACD  mean conversation time of answered calls that ended in the window.
 // PDD  INVITE → first 180/183 (RFC 6076 §4.1 SRD-style), mean and p95.
 // SER  RFC 6076 §4.6: 200 / (INVITEs − 3xx).
@@ -79,6 +82,8 @@ interface FinalRecord {
   key: string;
   status: number;
   pddMs: number | undefined;
+  /** Closed by the source for lack of a final response (network failure for NER). */
+  timedOut?: true;
 }
 interface EndRecord {
   kind: 'end';
@@ -112,7 +117,7 @@ function mean(values: readonly number[]): number | null {
 
 /** Computes KPIs from a list of records (pure; exported for tests and offline use). */
 export function computeKpis(
-  records: Iterable<{ status: number; pddMs?: number | undefined }>,
+  records: Iterable<{ status: number; pddMs?: number | undefined; timedOut?: true }>,
   durationsS: readonly number[],
 ): Omit<KpiSnapshot, 'source' | 'route' | 'window_s'> {
   const byClass: Record<StatusClass, number> = { '1xx': 0, '2xx': 0, '3xx': 0, '4xx': 0, '5xx': 0, '6xx': 0 };
@@ -128,7 +133,7 @@ export function computeKpis(
     const cls = statusClass(r.status);
     if (cls) byClass[cls]++;
     if (r.status >= 200 && r.status < 300) answered++;
-    else if (USER_CAUSED_STATUSES.has(r.status)) userFailures++;
+    else if (USER_CAUSED_STATUSES.has(r.status) && r.timedOut !== true) userFailures++;
     if (r.status === 200) ok200++;
     if (SEER_EFFECTIVE_STATUSES.has(r.status)) seerEffective++;
     if (r.status >= 300 && r.status < 400) redirects++;
@@ -272,7 +277,7 @@ function keyOf(source: string, route: string | undefined): string {
 
 function finalRecord(ev: CallFinalEvent): FinalRecord {
   const pdd = ev.ringingAt !== undefined && ev.ringingAt >= ev.inviteAt ? ev.ringingAt - ev.inviteAt : undefined;
-  return { kind: 'final', at: ev.at, key: keyOf(ev.source, ev.route), status: ev.status, pddMs: pdd };
+  return { kind: 'final', at: ev.at, key: keyOf(ev.source, ev.route), status: ev.status, pddMs: pdd, ...(ev.timedOut ? { timedOut: true as const } : {}) };
 }
 
 function endRecord(ev: CallEndEvent): EndRecord {

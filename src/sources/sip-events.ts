@@ -9,7 +9,8 @@
 //    the first other response makes it a call_attempt, the first final a
 //    call_final (first 180/183 = ringingAt, 2xx = answerAt), the first BYE of an
 //    answered call a call_end. A call with no final response within
-//    callTimeoutMs gets a synthetic call_final 408 so every attempt is closed.
+//    callTimeoutMs gets a synthetic call_final 408 (timedOut: true) so every attempt
+//    is closed; NER counts it as a network failure (analytics/kpi.ts).
 // Copies of one message (a proxy's mirror shows it arriving and leaving) share
 // Call-ID + CSeq: the first request copy is kept (its source is the real
 // client) and each response status is processed once per transaction.
@@ -160,7 +161,7 @@ export class SipEventExtractor {
       const idle = now - c.lastAt;
       if (idle <= youngest) break;
       if (!c.final && idle > callTimeout) {
-        if (c.attempted) this.#final(c, 408, now);
+        if (c.attempted) this.#final(c, 408, now, true);
         this.#calls.delete(k);
       } else if (c.final && (c.answerAt === undefined || c.ended) && idle > txnTimeout) {
         this.#calls.delete(k);
@@ -270,11 +271,12 @@ export class SipEventExtractor {
     }
   }
 
-  #final(c: Call, status: number, at: number): void {
+  #final(c: Call, status: number, at: number, timedOut = false): void {
     c.final = true;
     this.#emit({
       type: 'call_final', source: this.#source, at, callId: c.callId, route: c.route, caller: c.caller, callee: c.callee, ip: c.ip,
       ua: c.ua, direction: c.direction, status, inviteAt: c.inviteAt, ringingAt: c.ringingAt, answerAt: c.answerAt,
+      ...(timedOut ? { timedOut: true as const } : {}),
     });
   }
 }

@@ -46,6 +46,9 @@ describe('computeKpis', () => {
     for (const s of [404, 484, 403, 500, 503, 488]) {
       expect(computeKpis([{ status: s }], []).ner).toBe(0);
     }
+    // A synthetic 408 (no final response at all, closed by the source) lowers NER.
+    expect(computeKpis([{ status: 408 }], []).ner).toBe(1);
+    expect(computeKpis([{ status: 408, timedOut: true }], []).ner).toBe(0);
   });
 
   it('percentile uses nearest rank', () => {

@@ -1,3 +1,4 @@
+import { KpiTracker } from '../../../src/analytics/kpi.js';
 import { describe, expect, it } from 'vitest';
 import type { AnalyticsEvent } from '../../../src/analytics/events.js';
 import { parseMessage } from '../../../src/sip/message.js';
@@ -85,6 +86,26 @@ describe('SipEventExtractor', () => {
     const finals = events.flatMap((e) => (e.type === 'call_final' ? [[e.callId, e.status]] : []));
     expect(finals).toEqual([['b1', 486], ['l1', 408]]);
     expect(x.stats().calls).toBe(0);
+    // Only the attempt we closed ourselves is marked: NER counts it as a network failure.
+    const marks = events.flatMap((e) => (e.type === 'call_final' ? [[e.callId, e.timedOut ?? false]] : []));
+    expect(marks).toEqual([['b1', false], ['l1', true]]);
+  });
+
+  it('NER: a call closed for lack of a final response is a network failure, a 408 the far end sent is user-side', () => {
+    const { x, events, feed } = harness({ callTimeoutMs: 60_000 });
+    const answered408: ReqOpts = { method: 'INVITE', callId: 'r1', cseq: 1, to: '1003' };
+    const silent: ReqOpts = { method: 'INVITE', callId: 's1', cseq: 1, to: '1004' };
+    feed(sipRequest(answered408), T0);
+    feed(sipRequest(silent), T0 + 10);
+    feed(sipResponse(180, silent), T0 + 100);
+    feed(sipResponse(408, answered408), T0 + 30_000);
+    x.sweep(T0 + 70_000);
+    const kpi = new KpiTracker({ now: () => T0 + 70_000 });
+    for (const e of events) kpi.observe(e);
+    const all = kpi.snapshot(5 * 60_000).find((s) => s.source === '*');
+    expect(all?.seizures).toBe(2);
+    expect(all?.user_failures).toBe(1);
+    expect(all?.ner).toBe(0.5);
   });
 
   it('tables stay under their caps', () => {
