@@ -178,3 +178,61 @@ export function pickChallenge(values: string[]): DigestChallenge | null {
   }
   return best;
 }
+
+/** Which header answers which challenge (RFC 3261 §22.2 / §22.3). */
+export type AuthHeaderName = 'Authorization' | 'Proxy-Authorization';
+
+export type ChallengeVerdict =
+  /** Answer every realm and send the request again. */
+  | { retry: true }
+  /** No Digest challenge we support: the 401/407 is final. */
+  | { retry: false; reason: 'unsupported' }
+  /** A realm we already answered challenged again (not stale, or stale twice): credentials rejected. */
+  | { retry: false; reason: 'rejected'; realm: string };
+
+/**
+ * The credentials one request carries across challenges, kept per realm (RFC 3261
+ * §22.3): a proxy's 407 (realm A) and then a registrar's 401 (realm B) are both
+ * answered, the third request carrying Proxy-Authorization for A and Authorization
+ * for B. A realm that challenges again after we answered it means the credentials
+ * were rejected, unless it says stale=true (RFC 7616 §3.3: new nonce, same
+ * credentials), which earns one more try per realm: never a loop.
+ */
+export class RealmCredentials {
+  private readonly answers = new Map<string, { header: AuthHeaderName; challenge: DigestChallenge }>();
+  private readonly staleRetried = new Set<string>();
+
+  constructor(
+    private readonly creds: Credentials,
+    /** Next nonce count for a nonce (RFC 7616 §3.4: nc increases with each use of the nonce). */
+    private readonly nextNc: (nonce: string) => number,
+  ) {}
+
+  /** Takes in the challenges of a 401 (WWW-Authenticate) or 407 (Proxy-Authenticate). */
+  challenged(status: 401 | 407, values: readonly string[]): ChallengeVerdict {
+    const header: AuthHeaderName = status === 401 ? 'Authorization' : 'Proxy-Authorization';
+    // One challenge per realm (the strongest algorithm each, RFC 8760 §2.4).
+    const byRealm = new Map<string, string[]>();
+    for (const v of values) {
+      const c = parseChallenge(v);
+      if (c) byRealm.set(c.realm, [...(byRealm.get(c.realm) ?? []), v]);
+    }
+    if (byRealm.size === 0) return { retry: false, reason: 'unsupported' };
+    for (const [realm, list] of byRealm) {
+      const challenge = pickChallenge(list);
+      if (!challenge) continue;
+      const key = `${header}|${realm}`;
+      if (this.answers.has(key)) {
+        if (!challenge.stale || this.staleRetried.has(key)) return { retry: false, reason: 'rejected', realm };
+        this.staleRetried.add(key);
+      }
+      this.answers.set(key, { header, challenge });
+    }
+    return { retry: true };
+  }
+
+  /** The Authorization / Proxy-Authorization fields for `req`, one per realm answered so far. */
+  headers(req: { method: string; uri: string; body?: Buffer }): Array<[AuthHeaderName, string]> {
+    return [...this.answers.values()].map(({ header, challenge }) => [header, buildAuthorization(challenge, this.creds, req, this.nextNc(challenge.nonce))]);
+  }
+}

@@ -1,5 +1,6 @@
 // INVITE client (RFC 3261 §13.2, §17.1.1): places a call, times PDD and answer, CANCELs on
-// request or ring timeout (§9.1), builds the UAC dialog and ACKs 2xx (re-ACKing retransmissions).
+// request or ring timeout (§9.1; a CANCEL that gets no final response ends the INVITE 64·T1
+// later), builds the UAC dialog and ACKs 2xx (re-ACKing retransmissions).
 // One role of the user agent (ua.ts); it sees the UA through UaHost.
 import { performance } from 'node:perf_hooks';
 import { Dialog } from './dialog.js';
@@ -10,6 +11,9 @@ import { formatUri, parseNameAddr } from './uri.js';
 import { round } from '../round.js';
 import { ALLOW, hostText, newCallId, type UaHost } from './ua-host.js';
 import type { CallOptions, CallOutcome, OutgoingCall } from './ua-types.js';
+
+/** INVITE phase limit when no ring timeout was given: RFC 3261 Timer C's 3 minutes. */
+const INVITE_LIMIT_WITHOUT_RING_MS = 180_000;
 
 export class InviteClient {
   /** ACKs of confirmed UAC dialogs by Call-ID + CSeq, re-sent on 2xx retransmissions. */
@@ -54,9 +58,13 @@ export class InviteClient {
       headers.push(['Max-Forwards', '70'], ['From', inv.headers.get('from') ?? ''], ['To', inv.headers.get('to') ?? ''], ['Call-ID', inv.callId], ['CSeq', `${inv.cseq.seq} CANCEL`]);
       const cancel = createRequest({ method: 'CANCEL', uri: inv.uri, headers });
       new ClientTransaction(this.ua.txHost, cancel, currentTx.dest, () => undefined).start();
+      currentTx.cancelSent();
     };
     let ringTimedOut = false;
     let ringTimer: NodeJS.Timeout | undefined;
+    // Backstop (no proxy Timer C for a UAC): ring timeout + CANCEL's 64·T1 + Timer B never pass this.
+    const limitMs = (opts.ringTimeoutMs ?? INVITE_LIMIT_WITHOUT_RING_MS) + 2 * this.ua.timers.timeoutMs;
+    const limitTimer = this.ua.ownTimers.set(() => currentTx?.abort(`no final response to the INVITE within ${limitMs} ms (INVITE phase limit)`), limitMs);
     const outcome = (async (): Promise<CallOutcome> => {
       if (opts.ringTimeoutMs !== undefined) {
         ringTimer = this.ua.ownTimers.set(() => {
@@ -81,6 +89,7 @@ export class InviteClient {
         },
       });
       this.ua.ownTimers.clear(ringTimer);
+      this.ua.ownTimers.clear(limitTimer);
       // A final response with no 180/183 before it (callee answered at once, or a
       // proxy forwarded the 200 ahead of the 180): the request delay ends at the
       // final response (RFC 6076 §4.3.1/§4.3.2, Session Request Delay).

@@ -60,7 +60,8 @@ export class TimerSet {
 
 export type ClientTxEvent =
   | { type: 'response'; response: SipResponse }
-  | { type: 'timeout'; timer: 'B' | 'F' }
+  /** B / F: no response at all; CANCEL: no final response 64·T1 after our CANCEL (§9.1). */
+  | { type: 'timeout'; timer: 'B' | 'F' | 'CANCEL' }
   | { type: 'transport-error'; error: Error };
 
 export type ClientTxState = 'calling' | 'trying' | 'proceeding' | 'accepted' | 'completed' | 'terminated';
@@ -89,6 +90,7 @@ export class ClientTransaction {
   private readonly timers = new TimerSet();
   private retransmitTimer?: NodeJS.Timeout;
   private timeoutTimer?: NodeJS.Timeout;
+  private cancelTimer?: NodeJS.Timeout;
   private interval: number;
   private readonly reliable: boolean;
   private readonly isInvite: boolean;
@@ -200,6 +202,17 @@ export class ClientTransaction {
     headers.push(['CSeq', `${req.cseq.seq} ACK`]);
     const ack = createRequest({ method: 'ACK', uri: req.uri, headers });
     this.host.transport.send(ack, this.dest).catch(() => undefined);
+  }
+
+  /**
+   * RFC 3261 §9.1: a CANCEL was sent for this INVITE. If no final response arrives
+   * within Timer B's span (64·T1) the transaction is destroyed and the TU told
+   * (a far end that answers the CANCEL with 200 and never sends 487 must not hold
+   * the call for ever). Idempotent.
+   */
+  cancelSent(): void {
+    if (!this.isInvite || this.cancelTimer || (this.state !== 'calling' && this.state !== 'proceeding')) return;
+    this.cancelTimer = this.timers.set(() => this.fail({ type: 'timeout', timer: 'CANCEL' }), this.host.timers.timeoutMs);
   }
 
   private fail(ev: ClientTxEvent): void {

@@ -29,7 +29,7 @@ import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type { DetailedPeerCertificate } from 'node:tls';
 import { dialogId, type Dialog, type DialogHost, type InDialogResult } from './dialog.js';
-import { buildAuthorization, pickChallenge } from './digest.js';
+import { RealmCredentials } from './digest.js';
 import { DnsError, resolveSipTarget } from './dns.js';
 import { createRequest, createResponse, responseHasSingleVia, type SipRequest, type SipResponse } from './message.js';
 import { ClientTransaction, clientKey, newBranch, newTag, serverKey, ServerTransaction, timerConfig, TimerSet, type TimerConfig, type TransactionHost } from './transaction.js';
@@ -257,8 +257,8 @@ export class UserAgent {
    */
   private async send(req: SipRequest, dest: Destination, hooks: SendHooks = {}): Promise<SendResult> {
     let attempts = 0;
-    let authRounds = 0;
-    let staleRetries = 0;
+    /** Credentials per realm for this request (RFC 3261 §22.3), created at the first challenge. */
+    let auth: RealmCredentials | undefined;
     let firstSentAt: number | undefined;
     let flow: Flow | undefined;
     let current = req;
@@ -281,29 +281,24 @@ export class UserAgent {
       if (result.kind === 'failure') return { kind: 'failure', attempts, flow, failure: result.failure, requestMs };
       const res = result.response;
       if ((res.status === 401 || res.status === 407) && this.opts.password !== undefined) {
-        const challenge = pickChallenge(res.headers.getAll(res.status === 401 ? 'www-authenticate' : 'proxy-authenticate'));
-        if (!challenge) return { kind: 'final', response: res, attempts, flow, requestMs, request: current };
         const username = this.opts.authUser ?? this.user;
-        if (authRounds > 0 && !(challenge.stale && staleRetries < 1)) {
+        auth ??= new RealmCredentials({ username, password: this.opts.password }, (nonce) => this.nextNonceCount(nonce));
+        const verdict = auth.challenged(res.status, res.headers.getAll(res.status === 401 ? 'www-authenticate' : 'proxy-authenticate'));
+        if (!verdict.retry && verdict.reason === 'unsupported') return { kind: 'final', response: res, attempts, flow, requestMs, request: current };
+        if (!verdict.retry) {
           return {
             kind: 'failure',
             attempts,
             flow,
             response: res,
             requestMs,
-            failure: { phase: 'auth', code: 'EAUTH', message: `credentials for ${username}@${challenge.realm} rejected twice (${res.status})` },
+            failure: { phase: 'auth', code: 'EAUTH', message: `credentials for ${username}@${verdict.realm} rejected twice (${res.status})` },
           };
         }
-        if (challenge.stale && authRounds > 0) staleRetries++;
-        authRounds++;
-        if (this.nonceCounts.size > 64) this.nonceCounts.clear(); // a long-lived UA sees a new nonce per challenge
-        const nc = (this.nonceCounts.get(challenge.nonce) ?? 0) + 1;
-        this.nonceCounts.set(challenge.nonce, nc);
         const next = createRequest({ method: current.method, uri: current.uri, headers: current.headers.entries().map((h) => [h.name, h.value]), body: current.body });
         next.headers.set('CSeq', `${current.cseq.seq + 1} ${current.method}`);
         next.headers.remove('authorization').remove('proxy-authorization');
-        const value = buildAuthorization(challenge, { username, password: this.opts.password }, { method: current.method, uri: current.uri, body: current.body }, nc);
-        next.headers.append(res.status === 401 ? 'Authorization' : 'Proxy-Authorization', value);
+        for (const [name, value] of auth.headers({ method: current.method, uri: current.uri, body: current.body })) next.headers.append(name, value);
         current = next;
         continue;
       }
@@ -319,6 +314,14 @@ export class UserAgent {
       }
       return { kind: 'final', response: res, attempts, flow, requestMs, request: current };
     }
+  }
+
+  /** RFC 7616 §3.4: the nonce count for the next use of `nonce` (the table is bounded). */
+  private nextNonceCount(nonce: string): number {
+    if (this.nonceCounts.size > 64 && !this.nonceCounts.has(nonce)) this.nonceCounts.clear(); // a long-lived UA sees a new nonce per challenge
+    const nc = (this.nonceCounts.get(nonce) ?? 0) + 1;
+    this.nonceCounts.set(nonce, nc);
+    return nc;
   }
 
   /** One client transaction → its final response, a timeout or a transport error. */
@@ -344,7 +347,10 @@ export class UserAgent {
           resolve({ kind: 'final', response: ev.response, sentAt: tx.sentAt });
         } else if (!settled) {
           settled = true;
-          if (ev.type === 'timeout') {
+          if (ev.type === 'timeout' && ev.timer === 'CANCEL') {
+            const message = `no final response to the INVITE within ${this.timers.timeoutMs} ms (64·T1) of our CANCEL: the far end never sent 487 Request Terminated; transaction given up (RFC 3261 §9.1)`;
+            resolve({ kind: 'failure', sentAt: tx.sentAt, failure: { phase: 'request', code: 'ENOFINAL', message } });
+          } else if (ev.type === 'timeout') {
             resolve({
               kind: 'failure',
               sentAt: tx.sentAt,

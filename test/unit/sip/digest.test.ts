@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { buildAuthorization, computeDigestResponse, parseAuthParams, parseChallenge, pickChallenge } from '../../../src/sip/digest.js';
+import { buildAuthorization, computeDigestResponse, parseAuthParams, parseChallenge, pickChallenge, RealmCredentials } from '../../../src/sip/digest.js';
 
 describe('digest', () => {
   it('RFC 2617 §3.5 example (MD5, qop=auth)', () => {
@@ -70,5 +70,45 @@ describe('digest', () => {
     // RFC 2069 mode without qop: no nc/cnonce.
     const legacy = buildAuthorization({ ...c, qop: [] }, { username: 'u', password: 'p' }, { method: 'INVITE', uri: 'sip:x' });
     expect(legacy).not.toContain('nc=');
+  });
+});
+
+describe('RealmCredentials (RFC 3261 §22.3)', () => {
+  const creds = { username: '1001', password: 'pw' };
+  const counter = () => {
+    const counts = new Map<string, number>();
+    return (nonce: string) => {
+      const n = (counts.get(nonce) ?? 0) + 1;
+      counts.set(nonce, n);
+      return n;
+    };
+  };
+  const req = { method: 'REGISTER', uri: 'sip:example.org' };
+
+  it('answers a proxy realm and then a registrar realm, keeping both', () => {
+    const rc = new RealmCredentials(creds, counter());
+    expect(rc.challenged(407, ['Digest realm="A", nonce="na", qop="auth"'])).toEqual({ retry: true });
+    expect(rc.headers(req).map(([h]) => h)).toEqual(['Proxy-Authorization']);
+    expect(rc.challenged(401, ['Digest realm="B", nonce="nb", qop="auth"'])).toEqual({ retry: true });
+    const h = rc.headers(req);
+    expect(h.map(([name]) => name)).toEqual(['Proxy-Authorization', 'Authorization']);
+    expect(h[0]?.[1]).toMatch(/realm="A".*nc=00000002/);
+    expect(h[1]?.[1]).toMatch(/realm="B".*nc=00000001/);
+  });
+
+  it('the same realm challenging again is a rejection; stale=true earns exactly one more try', () => {
+    const rc = new RealmCredentials(creds, counter());
+    expect(rc.challenged(401, ['Digest realm="B", nonce="1"'])).toEqual({ retry: true });
+    expect(rc.challenged(401, ['Digest realm="B", nonce="2", stale=true'])).toEqual({ retry: true });
+    expect(rc.headers(req)[0]?.[1]).toContain('nonce="2"');
+    expect(rc.challenged(401, ['Digest realm="B", nonce="3", stale=true'])).toEqual({ retry: false, reason: 'rejected', realm: 'B' });
+    const plain = new RealmCredentials(creds, counter());
+    plain.challenged(401, ['Digest realm="B", nonce="1"']);
+    expect(plain.challenged(401, ['Digest realm="B", nonce="2"'])).toEqual({ retry: false, reason: 'rejected', realm: 'B' });
+  });
+
+  it('a challenge with no supported scheme is final', () => {
+    const rc = new RealmCredentials(creds, counter());
+    expect(rc.challenged(401, ['Basic realm="x"', 'Digest realm="y", nonce="1", algorithm=AKAv1-MD5'])).toEqual({ retry: false, reason: 'unsupported' });
   });
 });

@@ -84,6 +84,40 @@ describe('client transactions', () => {
 });
 
 describe('server transactions', () => {
+  it('INVITE: after our CANCEL, no final response for Timer B\'s span (64·T1) destroys the transaction (RFC 3261 §9.1)', async () => {
+    vi.useFakeTimers({ now: 0 });
+    const { h, table, dest } = host();
+    const events: ClientTxEvent[] = [];
+    const invite = request('INVITE');
+    const tx = new ClientTransaction(h, invite, dest, (e) => events.push(e));
+    tx.start();
+    tx.receive(createResponse(invite, 180, undefined, { toTag: 'b' }));
+    await vi.advanceTimersByTimeAsync(60_000); // ringing: no timer runs in Proceeding
+    expect(tx.state).toBe('proceeding');
+    tx.cancelSent();
+    tx.cancelSent(); // idempotent
+    await vi.advanceTimersByTimeAsync(31_999);
+    expect(tx.state).toBe('proceeding');
+    await vi.advanceTimersByTimeAsync(1);
+    expect(tx.state).toBe('terminated');
+    expect(events.at(-1)).toEqual({ type: 'timeout', timer: 'CANCEL' });
+    expect(table.size).toBe(0);
+  });
+
+  it('INVITE: a 487 after our CANCEL ends it normally (no CANCEL timeout afterwards)', async () => {
+    vi.useFakeTimers({ now: 0 });
+    const { h, dest } = host();
+    const events: ClientTxEvent[] = [];
+    const invite = request('INVITE');
+    const tx = new ClientTransaction(h, invite, dest, (e) => events.push(e));
+    tx.start();
+    tx.receive(createResponse(invite, 180, undefined, { toTag: 'b' }));
+    tx.cancelSent();
+    tx.receive(createResponse(invite, 487, undefined, { toTag: 'b' }));
+    await vi.advanceTimersByTimeAsync(64_000);
+    expect(events.map((e) => (e.type === 'response' ? e.response.status : e.type))).toEqual([180, 487]);
+  });
+
   it('INVITE: a non-2xx final is retransmitted by Timer G until the ACK, retransmitted INVITEs get the last response', async () => {
     vi.useFakeTimers({ now: 0 });
     const { h, sent, table, dest } = host();
