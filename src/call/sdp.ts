@@ -92,8 +92,11 @@ export function parseMediaEndpoint(sdp: string, accept: readonly G711Codec[] = [
   } catch (err) {
     return { code: 'E_SDP', message: `unparseable SDP: ${(err as Error).message}` };
   }
-  const audio = parsed.media?.find((m) => m.type === 'audio' && m.port > 0);
+  const audio = parsed.media?.find((m) => m.type === 'audio' && m.port !== 0);
   if (!audio) return { code: 'E_SDP', message: 'SDP has no active audio stream (m=audio with port > 0)' };
+  if (!Number.isInteger(audio.port) || audio.port < 1 || audio.port > 65535) {
+    return { code: 'E_SDP', message: `SDP m=audio port ${String(audio.port)} is not a UDP port (1-65535)` };
+  }
   const address = audio.connection?.ip ?? parsed.connection?.ip;
   if (!address) return { code: 'E_SDP', message: 'SDP has no connection address (c=)' };
   const order = sdpTransform.parsePayloads(audio.payloads ?? '');
@@ -132,4 +135,29 @@ export function parseMediaEndpoint(sdp: string, accept: readonly G711Codec[] = [
 
 export function isSdpError(x: MediaEndpoint | SdpError): x is SdpError {
   return (x as SdpError).code === 'E_SDP';
+}
+
+const MIRROR: Record<MediaEndpoint['direction'], MediaEndpoint['direction']> = {
+  sendrecv: 'sendrecv',
+  sendonly: 'recvonly',
+  recvonly: 'sendonly',
+  inactive: 'inactive',
+};
+
+/**
+ * Our answer to a re-offer in an established call (RFC 3264 §8): our last SDP with
+ * the direction mirrored (§6.1: sendonly → recvonly for a hold, back to sendrecv on
+ * unhold) and the o= version incremented only when the answer changed (§8: a
+ * session refresh gets the same version back).
+ */
+export function answerReoffer(ourLast: string, offered: MediaEndpoint['direction']): string {
+  const parsed = sdpTransform.parse(ourLast);
+  const audio = parsed.media.find((m) => m.type === 'audio');
+  const before = audio?.direction ?? parsed.direction ?? 'sendrecv';
+  const wanted = MIRROR[offered];
+  if (!audio || before === wanted) return ourLast;
+  audio.direction = wanted;
+  delete parsed.direction;
+  if (parsed.origin) parsed.origin.sessionVersion += 1;
+  return sdpTransform.write(parsed);
 }

@@ -12,6 +12,7 @@ import { maybeLoadConfig } from './load-config.js';
 interface CallFlags extends CommonOptions, EvidenceFlags {
   duration: string;
   ringTimeout: string;
+  sipT1?: string;
   server?: string;
   transport?: string;
   codec?: string;
@@ -41,6 +42,15 @@ function parseTransport(text: string | undefined): 'udp' | 'tcp' | 'tls' | undef
   return t;
 }
 
+function parseT1(text: string): number {
+  const ms = parseDuration(text, 'sip-t1');
+  if (ms < 10 || ms > 10_000) throw new UsageError('--sip-t1: between 10ms and 10s');
+  return ms;
+}
+
+/** Longest time from the first SIGINT/SIGTERM to the exit (hang-up attempts get ABORT_GRACE_MS each). */
+const SIGNAL_EXIT_MS = 4000;
+
 /** Runs the call with live progress, thresholds and rendering; returns the exit code. */
 async function executeCall(spec: CallSpec, flags: CallFlags, config: Config | undefined, cleanup?: () => Promise<void>): Promise<number> {
   const { probeCall } = await import('../probes/call/probe.js');
@@ -55,14 +65,30 @@ async function executeCall(spec: CallSpec, flags: CallFlags, config: Config | un
     spec.onProgress = (p: CallProgress) => process.stderr.write(`\r\x1b[2K${renderProgress(p)}`);
   }
   const controller = new AbortController();
-  const onSignal = (): void => controller.abort(new Error('signal'));
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  // First SIGINT/SIGTERM: hang up (CANCEL or BYE, un-REGISTER), each attempt bounded
+  // (ABORT_GRACE_MS), then print the result. Whatever the far end does, the process
+  // ends within SIGNAL_EXIT_MS; a second signal ends it at once.
+  let exitTimer: NodeJS.Timeout | undefined;
+  const onSignal = (): void => {
+    if (controller.signal.aborted) {
+      process.stderr.write('probe: interrupted again: exiting without hanging up\n');
+      process.exit(EXIT.INTERRUPTED);
+    }
+    controller.abort(new Error('signal'));
+    exitTimer = setTimeout(() => {
+      process.stderr.write(`probe: hang-up did not finish within ${SIGNAL_EXIT_MS} ms: exiting\n`);
+      process.exit(EXIT.INTERRUPTED);
+    }, SIGNAL_EXIT_MS);
+    exitTimer.unref();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
   let result: CallResult;
   try {
     const ctx = { logger: createLogger(flags.logLevel), signal: controller.signal };
     result = await probeCall(evidence ? { ...ctx, recorder: evidence.recorder } : ctx, spec);
   } finally {
+    clearTimeout(exitTimer);
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
     if (live) process.stderr.write('\r\x1b[2K');
@@ -116,6 +142,7 @@ export function register(program: Command): void {
     .option('--server <uri>', 'registrar/proxy (default: config pbx.uri, else sip:127.0.0.1:5060)')
     .option('--transport <t>', 'udp, tcp or tls (default: config pbx.transport, else udp)')
     .option('--ring-timeout <d>', 'CANCEL when not answered within this time', '30s')
+    .option('--sip-t1 <d>', 'SIP timer T1 (RFC 3261 §17.1.1.1, default 500ms): an unanswered request, and an INVITE whose CANCEL gets no final response, are given up after 64·T1')
     .option('--direct <uri>', 'call this SIP URI peer-to-peer, without registering (e.g. sip:1002@10.0.0.5:5060)')
     .option('--local-address <ip>', 'local address for SIP and RTP (default: the route towards the server)')
     .option('--insecure', 'TLS: accept self-signed certificates')
@@ -156,6 +183,7 @@ the phase: dns, connect, register, invite, media, bye), 2 usage/config error,
             ...(flags.direct !== undefined ? { direct: flags.direct } : {}),
             ...(flags.localAddress !== undefined ? { localAddress: flags.localAddress } : {}),
             ...(flags.insecure ? { insecure: true } : {}),
+            ...(flags.sipT1 !== undefined ? { t1Ms: parseT1(flags.sipT1) } : {}),
           },
           config,
           process.env,

@@ -75,6 +75,8 @@ export const probeDefinitionSchema = z.discriminatedUnion('kind', [
     from: extension,
     to: extension,
     duration: duration({ min: '1s', max: '1h' }).prefault('10s'),
+    /** CANCEL when no final answer came this long after the INVITE (any provisional counts as ringing). */
+    ring_timeout: duration({ min: '100ms', max: '5m' }).prefault('30s'),
     codec: codecName.optional(),
     tls: tlsSchema.optional(),
   }),

@@ -64,6 +64,7 @@ export const PROBE_KIND_MAP: ProbeKindMap = {
           from: def.from,
           to: def.to,
           durationMs: def.duration,
+          ringTimeoutMs: def.ring_timeout,
           ...(def.codec !== undefined ? { codecs: [def.codec] } : {}),
           ...(def.tls?.insecure === true ? { insecure: true } : {}),
           // Each SIP transaction gets a share of the run's budget, so a dead PBX fails

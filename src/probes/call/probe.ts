@@ -15,7 +15,7 @@ import { UserAgent, UaError, type CallOutcome, type FailurePhase, type UaFailure
 import type { ProbeContext } from '../context.js';
 import type { Failure, Phase, ProbeResult } from '../result.js';
 import { Answerer, type AnsweredCall } from '../../call/answerer.js';
-import { buildOffer, isSdpError, parseMediaEndpoint } from '../../call/sdp.js';
+import { answerReoffer, buildOffer, isSdpError, parseMediaEndpoint } from '../../call/sdp.js';
 import { dialTarget } from '../../call/dial-target.js';
 import { fromReceiver, fromRemoteReport, type DirectionResult } from '../../call/media-report.js';
 import { round } from '../../round.js';
@@ -55,6 +55,8 @@ export interface CallSpec {
   rtpPortMax?: number;
   /** SIP transaction timeout (Timer B/F). */
   sipTimeoutMs?: number;
+  /** SIP T1 (RFC 3261 §17.1.1.1; default 500 ms). */
+  t1Ms?: number;
   /** A direction with no RTP this long after answer fails the call (one-way audio). */
   oneWayTimeoutMs?: number;
   onProgress?(p: CallProgress): void;
@@ -120,6 +122,37 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
   });
 }
 
+/**
+ * After an abort (signal, runner timeout) a hang-up attempt (CANCEL, BYE, un-REGISTER)
+ * gets this long before the probe gives up on it and closes the user agents: the
+ * first SIGTERM ends the process within a few seconds even when the PBX is dead.
+ */
+export const ABORT_GRACE_MS = 1500;
+
+/** `p`, or undefined once ABORT_GRACE_MS have passed since `signal` aborted (before or during the wait). */
+function withinAbortGrace<T>(p: Promise<T>, signal: AbortSignal): Promise<T | undefined> {
+  return new Promise((resolve) => {
+    let timer: NodeJS.Timeout | undefined;
+    const onAbort = (): void => {
+      timer = setTimeout(() => resolve(undefined), ABORT_GRACE_MS);
+    };
+    if (signal.aborted) onAbort();
+    else signal.addEventListener('abort', onAbort, { once: true });
+    void p.then(
+      (v) => {
+        clearTimeout(timer);
+        signal.removeEventListener('abort', onAbort);
+        resolve(v);
+      },
+      () => {
+        clearTimeout(timer);
+        signal.removeEventListener('abort', onAbort);
+        resolve(undefined);
+      },
+    );
+  });
+}
+
 /** Places one test call and measures it. Never throws for network trouble: failures are in the result. */
 export async function probeCall(ctx: ProbeContext, spec: CallSpec): Promise<CallResult> {
   const started = performance.now();
@@ -146,6 +179,29 @@ export async function probeCall(ctx: ProbeContext, spec: CallSpec): Promise<Call
     result.failures.push(f);
     return result;
   };
+  /**
+   * Removes our bindings (no stale bindings on the PBX), every UA at once and bounded
+   * after an abort; a failed un-REGISTER is reported. Runs once: alongside the BYE
+   * (a dead PBX costs one Timer F, not one per request) or from `finally`.
+   */
+  let unregistering: Promise<void> | undefined;
+  const unregisterAll = (): Promise<void> => {
+    unregistering ??= Promise.all(
+      registered.map(async (ua) => {
+        const r = await withinAbortGrace(ua.unregister(), ctx.signal);
+        if (r === undefined) return; // aborted: closing the UA ends it
+        if (!r.ok) {
+          result.failures.push({
+            check: 'unregister',
+            phase: 'bye',
+            message: `un-REGISTER ${ua.user}: ${r.failure?.message ?? `${r.status ?? ''} ${r.reason}`.trim()}`,
+            ...(r.status !== undefined ? { actual: r.status } : {}),
+          });
+        }
+      }),
+    ).then(() => undefined);
+    return unregistering;
+  };
 
   const makeUa = async (account: CallAccount): Promise<UserAgent> => {
     const ua = await UserAgent.create({
@@ -157,6 +213,7 @@ export async function probeCall(ctx: ProbeContext, spec: CallSpec): Promise<Call
       ...(spec.localAddress !== undefined ? { localAddress: spec.localAddress } : {}),
       ...(spec.tls ? { tls: spec.tls } : {}),
       ...(spec.sipTimeoutMs !== undefined ? { timeoutMs: spec.sipTimeoutMs } : {}),
+      ...(spec.t1Ms !== undefined ? { t1Ms: spec.t1Ms } : {}),
       logger: ctx.logger,
       ...(ctx.recorder ? { recorder: ctx.recorder } : {}),
     });
@@ -232,51 +289,58 @@ export async function probeCall(ctx: ProbeContext, spec: CallSpec): Promise<Call
     releaseCallerPorts = () => (callerPortsOwned ? callerPorts.release() : Promise.resolve());
     progress({ phase: 'invite' });
     const inviteAt = performance.now();
-    let ringTimedOut = false;
+    // The UA CANCELs after the ring timeout (any 1xx counts as ringing) and gives the
+    // INVITE up 64·T1 after a CANCEL that got no final response (RFC 3261 §9.1).
     const call = callerUa.invite(spec.direct ?? dialTarget(spec.to, callerUa), {
       sdp: offer,
+      ringTimeoutMs: spec.ringTimeoutMs,
       onProvisional: (res: SipResponse) => {
         if (res.status === 180 || res.status === 183) progress({ phase: 'ringing' });
       },
     });
     result.sip.call_id = call.callId;
-    const ringTimer = setTimeout(() => {
-      ringTimedOut = true;
-      call.cancel();
-    }, spec.ringTimeoutMs);
     const onAbort = (): void => call.cancel();
     ctx.signal.addEventListener('abort', onAbort, { once: true });
-    let outcome: CallOutcome;
+    let outcome: CallOutcome | undefined;
     try {
-      outcome = await call.outcome;
+      // CANCEL sent on abort; a far end that never ends the transaction is left to ua.close().
+      outcome = await withinAbortGrace(call.outcome, ctx.signal);
     } finally {
-      clearTimeout(ringTimer);
       ctx.signal.removeEventListener('abort', onAbort);
     }
+    if (!outcome) return interrupted(result, 'invite');
     result.sip.final_status = outcome.status ?? null;
     result.sip.reason = outcome.reason;
     if (outcome.timings.pdd_ms !== undefined) result.sip.timings_ms.pdd = round(outcome.timings.pdd_ms);
     if (outcome.timings.answer_ms !== undefined) result.sip.timings_ms.answer = round(outcome.timings.answer_ms);
     if (!outcome.ok || !outcome.dialog) {
       if (ctx.signal.aborted) return interrupted(result, 'invite');
-      if (ringTimedOut) {
+      // Not aborted: only the ring timeout cancels.
+      if (outcome.cancelled) {
+        const got = outcome.status !== undefined ? `sent CANCEL, got ${outcome.status} ${outcome.reason}` : outcome.reason;
         return fail({
           check: 'ring_timeout',
           phase: 'invite',
           expected: 'answer',
           actual: outcome.status ?? null,
-          message: `no answer within ${spec.ringTimeoutMs} ms: sent CANCEL, got ${outcome.status ?? 'nothing'} ${outcome.reason}`.trim(),
+          message: `no answer within ${spec.ringTimeoutMs} ms: ${got}`,
         });
       }
-      if (outcome.failure) return fail(uaFailure('invite', outcome.failure, 'invite', outcome.status));
+      if (outcome.failure) {
+        const f = uaFailure('invite', outcome.failure, 'invite', outcome.status);
+        // RFC 3261 §21.4.26 / §21.6.4: the offer was refused for its media (codecs).
+        if (outcome.status === 488 || outcome.status === 606) f.message = `${f.message}: the far end accepts none of the offered codecs (${spec.codecs.join(', ')})`;
+        return fail(f);
+      }
       return fail({ check: 'invite', phase: 'invite', expected: 200, actual: outcome.status ?? null, message: `INVITE ${spec.to}: ${outcome.status ?? ''} ${outcome.reason}`.trim() });
     }
     const dialog: Dialog = outcome.dialog;
     result.sip.timings_ms.setup = round(performance.now() - inviteAt);
     const answer = outcome.remoteSdp ? parseMediaEndpoint(outcome.remoteSdp, spec.codecs) : undefined;
     if (!answer || isSdpError(answer)) {
-      await dialog.bye();
-      return fail({ check: 'sdp', phase: 'invite', message: `answer SDP: ${answer?.message ?? 'the 200 OK carried no SDP'}` });
+      // The call was answered but no media can flow: a media failure. Hang up first.
+      await withinAbortGrace(dialog.bye(), ctx.signal);
+      return fail({ check: 'sdp', phase: 'media', message: `answer SDP: ${answer?.message ?? 'the 200 OK carried no SDP'}` });
     }
     const codec = answer.codec ?? 'PCMU';
     const session = new RtpSession({
@@ -296,6 +360,19 @@ export async function probeCall(ctx: ProbeContext, spec: CallSpec): Promise<Call
     if (far) sessions.push(far.session);
 
     // ---- media ----
+    // A far-end re-INVITE (session refresh, hold, unhold, new address) is answered per
+    // RFC 3264 and applied to our sender: on hold (sendonly/inactive offer) we answer
+    // recvonly/inactive and stop sending; on unhold we resume.
+    dialog.on('reinvite', ({ request, respond }) => {
+      const offer = request.body.length > 0 ? parseMediaEndpoint(request.body.toString(), [codec]) : undefined;
+      if (offer === undefined) return respond(200);
+      if (isSdpError(offer)) return respond(488);
+      respond(200, answerReoffer(dialog.localSdp ?? '', offer.direction));
+      session.setRemote({ address: offer.address, port: offer.port });
+      if (offer.direction === 'sendonly' || offer.direction === 'inactive') session.stop();
+      else if (!mediaOver) session.start();
+    });
+    let mediaOver = false;
     let remoteHungUp = false;
     dialog.on('ended', ({ by }) => {
       if (by === 'remote') remoteHungUp = true;
@@ -323,6 +400,7 @@ export async function probeCall(ctx: ProbeContext, spec: CallSpec): Promise<Call
     }
     const mediaS = (performance.now() - answeredAt) / 1000;
     // Stop both senders, then give packets in flight a moment before counting.
+    mediaOver = true;
     session.stop();
     far?.session.stop();
     await sleep(80, new AbortController().signal);
@@ -349,13 +427,22 @@ export async function probeCall(ctx: ProbeContext, spec: CallSpec): Promise<Call
 
     // ---- bye ----
     if (remoteHungUp) {
-      result.failures.push({ check: 'bye', phase: 'media', message: 'the far end hung up before the call duration' });
+      result.failures.push({
+        check: 'bye',
+        phase: 'media',
+        expected: spec.durationMs / 1000,
+        actual: round(mediaS, 1),
+        message: `the far end hung up after ${round(mediaS, 1)} s (BYE received; the call was to last ${spec.durationMs / 1000} s)`,
+      });
+      await unregisterAll();
     } else {
       progress({ phase: 'bye' });
       const byeAt = performance.now();
-      const bye = await dialog.bye();
+      const [bye] = await Promise.all([withinAbortGrace(dialog.bye(), ctx.signal), unregisterAll()]);
       result.sip.timings_ms.bye = round(performance.now() - byeAt);
-      if (!bye.ok) {
+      if (!bye) {
+        result.failures.push({ check: 'bye', phase: 'bye', message: `BYE: no answer within ${ABORT_GRACE_MS} ms of the interrupt; gave up` });
+      } else if (!bye.ok) {
         result.failures.push({
           check: 'bye',
           phase: 'bye',
@@ -371,7 +458,7 @@ export async function probeCall(ctx: ProbeContext, spec: CallSpec): Promise<Call
     return result;
   } finally {
     // Unregister what we registered (no stale bindings on the PBX), then release everything.
-    await Promise.all(registered.map((ua) => ua.unregister().catch(() => undefined)));
+    await unregisterAll();
     registered = [];
     if (answerer && answerer !== spec.directAnswerer) await answerer.close();
     await Promise.all(sessions.map((s) => s.close()));

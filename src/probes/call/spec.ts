@@ -19,6 +19,8 @@ export interface CallRequest {
   localAddress?: string;
   insecure?: boolean;
   sipTimeoutMs?: number;
+  /** SIP T1 (default 500 ms); Timer B/F default to 64·T1. */
+  t1Ms?: number;
 }
 
 export type SpecResult = { ok: true; spec: CallSpec } | { ok: false; message: string };
@@ -49,6 +51,7 @@ export function buildCallSpec(req: CallRequest, config: Config | undefined, env:
     ...(req.localAddress !== undefined ? { localAddress: req.localAddress } : {}),
     ...(req.insecure ? { tls: { insecure: true } } : {}),
     ...(req.sipTimeoutMs !== undefined ? { sipTimeoutMs: req.sipTimeoutMs } : {}),
+    ...(req.t1Ms !== undefined ? { t1Ms: req.t1Ms } : {}),
   };
   if (req.direct !== undefined) {
     const from = account(req.from, config, env) ?? { user: req.from };

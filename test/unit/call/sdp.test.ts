@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { buildAnswer, buildOffer, isSdpError, parseMediaEndpoint } from '../../../src/call/sdp.js';
+import { answerReoffer, buildAnswer, buildOffer, isSdpError, parseMediaEndpoint } from '../../../src/call/sdp.js';
 
 describe('call SDP', () => {
   it('offer round-trips through the parser with preference order', () => {
@@ -26,5 +26,27 @@ describe('call SDP', () => {
     const noAudio = 'v=0\r\no=- 1 1 IN IP4 1.2.3.4\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=video 4000 RTP/AVP 96\r\n';
     expect(isSdpError(parseMediaEndpoint(noAudio))).toBe(true);
     expect(parseMediaEndpoint(g729, ['PCMU'])).toMatchObject({ code: 'E_SDP' });
+  });
+  it('refuses an m=audio port outside 1-65535 and a stream without c=', () => {
+    const at = (port: string, c = 'c=IN IP4 127.0.0.1\r\n') => `v=0\r\no=- 1 1 IN IP4 1.2.3.4\r\ns=-\r\n${c}t=0 0\r\nm=audio ${port} RTP/AVP 0\r\n`;
+    expect(parseMediaEndpoint(at('70000'))).toMatchObject({ code: 'E_SDP', message: expect.stringMatching(/port 70000/) });
+    expect(parseMediaEndpoint(at('4000', ''))).toMatchObject({ code: 'E_SDP', message: expect.stringMatching(/c=/) });
+    expect(parseMediaEndpoint(at('4000'))).toMatchObject({ port: 4000, codec: 'PCMU' });
+  });
+});
+
+describe('answerReoffer (RFC 3264 §8)', () => {
+  const ours = buildOffer('127.0.0.1', 16000, ['PCMU']);
+  const version = (sdp: string) => Number(/^o=\S+ \S+ (\d+)/m.exec(sdp)?.[1]);
+  it('a refresh gets the same SDP back; hold answers recvonly with a new version; unhold goes back to sendrecv', () => {
+    expect(answerReoffer(ours, 'sendrecv')).toBe(ours);
+    const held = answerReoffer(ours, 'sendonly');
+    expect(held).toMatch(/a=recvonly/);
+    expect(held).not.toMatch(/a=sendrecv/);
+    expect(version(held)).toBe(version(ours) + 1);
+    const resumed = answerReoffer(held, 'sendrecv');
+    expect(resumed).toMatch(/a=sendrecv/);
+    expect(version(resumed)).toBe(version(held) + 1);
+    expect(answerReoffer(ours, 'inactive')).toMatch(/a=inactive/);
   });
 });
