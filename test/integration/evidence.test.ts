@@ -49,6 +49,26 @@ async function sipRows(pcap: string): Promise<SipRow[]> {
 }
 
 /** Capture time (s) of every RTP packet by "ssrc seq dstport". */
+describe('probe run --trace --pcap', () => {
+  it('a scenario (cancel): the ladder shows INVITE, CANCEL and 487 in order; the pcap holds the same messages', async () => {
+    const config = writeConfig();
+    fs.appendFileSync(config, `allowed_destinations: ["1003", "1004"]\nscenarios_dir: ${JSON.stringify(path.join(ROOT, 'scenarios'))}\n`);
+    const pcap = path.join(labWorkdir(), 'evidence-run.pcap');
+    const run = await probe(['run', 'cancel', '--config', config, '--pcap', pcap, '--trace']);
+    expect(run.code, run.stderr).toBe(0);
+    const ladder = run.stdout.slice(run.stdout.indexOf('SIP trace'));
+    const at = (re: RegExp): number => ladder.search(re);
+    expect(at(/→ \S+\s+udp\s+INVITE\s/)).toBeGreaterThan(0);
+    expect(at(/→ \S+\s+udp\s+CANCEL\s/)).toBeGreaterThan(at(/→ \S+\s+udp\s+INVITE\s/));
+    expect(at(/← \S+\s+udp\s+487 Request Terminated/)).toBeGreaterThan(at(/→ \S+\s+udp\s+CANCEL\s/));
+    const rows = await sipRows(pcap);
+    const lines = ladder.split('\n').filter((l) => /^\s+\+\d+\.\d{3}s/.test(l));
+    expect(rows).toHaveLength(lines.length);
+    expect(rows.map((r) => r.what)).toContain('CANCEL');
+    expect(rows.map((r) => r.what)).toContain('487');
+  });
+});
+
 async function rtpTimes(pcap: string): Promise<Map<string, number>> {
   const { stdout } = await execFileP('tshark', ['-r', pcap, '-n', '-Y', 'rtp', '-T', 'fields', '-e', 'frame.time_epoch', '-e', 'rtp.ssrc', '-e', 'rtp.seq', '-e', 'udp.dstport'], { maxBuffer: 64 << 20 });
   const out = new Map<string, number>();
