@@ -4,7 +4,7 @@
 // real receiver.
 import type { Logger } from '../log.js';
 import type { AudioSource } from '../rtp/audio.js';
-import type { G711Codec } from '../rtp/g711.js';
+import type { AudioCodec } from '../rtp/codec.js';
 import type { PortAllocator } from '../rtp/ports.js';
 import { RtpSession } from '../rtp/session.js';
 import type { Dialog } from '../sip/dialog.js';
@@ -26,7 +26,7 @@ export interface AnswererOptions {
   ports: PortAllocator;
   /** Address written into our SDP (c=): where the caller must send RTP. */
   mediaAddress: string;
-  codecs: readonly G711Codec[];
+  codecs: readonly AudioCodec[];
   audio?: AudioSource;
   /** Delay between 180 Ringing and 200 OK (ms). Default 0: answer at once. */
   ringMs?: number;

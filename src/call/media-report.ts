@@ -2,7 +2,7 @@
 // result): what the receiver of each direction measured, or what the far end said in RTCP,
 // or that nobody measured it. Shared by the call probe and scenarios.
 import { computeQuality } from '../quality/emodel.js';
-import type { G711Codec } from '../rtp/g711.js';
+import type { AudioCodec } from '../rtp/codec.js';
 import type { RtpSessionStats } from '../rtp/session.js';
 import { round } from '../round.js';
 
@@ -23,8 +23,11 @@ export interface DirectionResult {
   /** Mean of the RFC 3550 estimate over the call (tshark's "Mean Jitter"); jitter_ms is its final value. */
   jitter_mean_ms: number | null;
   burst_ratio: number | null;
+  /** R on the model's scale: 0–100 for G.107 (G.711), 0–129 for G.107.1 (G.722). */
   r_factor: number | null;
   mos: number | null;
+  /** The E-model that gave r_factor and mos (null when not measured). */
+  emodel: 'G.107' | 'G.107.1' | null;
 }
 
 /** A direction nobody measured: only what was sent (if known). */
@@ -45,6 +48,7 @@ export function unmeasured(direction: DirectionResult['direction'], sent: number
     burst_ratio: null,
     r_factor: null,
     mos: null,
+    emodel: null,
   };
 }
 
@@ -66,11 +70,12 @@ export function fromReceiver(direction: DirectionResult['direction'], sent: numb
     burst_ratio: rx.burst_ratio,
     r_factor: rx.r_factor,
     mos: rx.mos,
+    emodel: rx.emodel,
   };
 }
 
 /** Our outgoing direction as the far end reported it in RTCP (trunk calls), else unknown. */
-export function fromRemoteReport(direction: DirectionResult['direction'], codec: G711Codec, tx: RtpSessionStats, delayMs: number, port: number): DirectionResult {
+export function fromRemoteReport(direction: DirectionResult['direction'], codec: AudioCodec, tx: RtpSessionStats, delayMs: number, port: number): DirectionResult {
   const base = unmeasured(direction, tx.packets_sent, port);
   const rr = tx.remote_report;
   if (!rr) return base;
@@ -84,5 +89,6 @@ export function fromRemoteReport(direction: DirectionResult['direction'], codec:
     jitter_ms: round(rr.jitter_ms, 3),
     r_factor: q.r_factor,
     mos: q.mos,
+    emodel: q.emodel,
   };
 }

@@ -1,17 +1,17 @@
 // SDP offer/answer for test calls (RFC 3264), on sdp-transform.
-// We offer G.711 (PCMU/PCMA, static payload types 0/8) plus RFC 4733
-// telephone-event, and answer with the first codec of the offer we support.
+// We offer G.711 (PCMU/PCMA, static payload types 0/8) and G.722 (9, "G722/8000":
+// its RTP clock is 8000 by RFC 3551 §4.5.2) plus RFC 4733 telephone-event, and
+// answer with the first codec of the offer we support.
 import sdpTransform from 'sdp-transform';
-import type { G711Codec } from '../rtp/g711.js';
+import { codecOfName, codecOfPayloadType, payloadTypeOf, type AudioCodec } from '../rtp/codec.js';
 
-const STATIC_PT: Record<G711Codec, number> = { PCMU: 0, PCMA: 8 };
 export const TELEPHONE_EVENT_PT = 101;
 
 export interface MediaEndpoint {
   address: string;
   port: number;
   /** Negotiated codec, when known (answers; offers list several). */
-  codec?: G711Codec;
+  codec?: AudioCodec;
   payloadType?: number;
   telephoneEventPt?: number;
   ptimeMs: number;
@@ -55,12 +55,12 @@ function describe(address: string, port: number, payloads: Payload[], ptimeMs: n
 }
 
 /** An offer listing `codecs` in preference order plus telephone-event. */
-export function buildOffer(address: string, port: number, codecs: readonly G711Codec[], ptimeMs = 20, direction: MediaEndpoint['direction'] = 'sendrecv'): string {
+export function buildOffer(address: string, port: number, codecs: readonly AudioCodec[], ptimeMs = 20, direction: MediaEndpoint['direction'] = 'sendrecv'): string {
   return describe(
     address,
     port,
     [
-      ...codecs.map((c) => ({ pt: STATIC_PT[c], codec: c, rate: 8000 })),
+      ...codecs.map((c) => ({ pt: payloadTypeOf(c), codec: c, rate: 8000 })),
       { pt: TELEPHONE_EVENT_PT, codec: 'telephone-event', rate: 8000, fmtp: '0-16' },
     ],
     ptimeMs,
@@ -71,21 +71,16 @@ export function buildOffer(address: string, port: number, codecs: readonly G711C
 /** The answer for one chosen codec (and telephone-event when the offer had it). */
 export function buildAnswer(address: string, port: number, chosen: MediaEndpoint, direction: MediaEndpoint['direction'] = 'sendrecv'): string {
   const codec = chosen.codec ?? 'PCMU';
-  const payloads: Payload[] = [{ pt: chosen.payloadType ?? STATIC_PT[codec], codec, rate: 8000 }];
+  const payloads: Payload[] = [{ pt: chosen.payloadType ?? payloadTypeOf(codec), codec, rate: 8000 }];
   if (chosen.telephoneEventPt !== undefined) payloads.push({ pt: chosen.telephoneEventPt, codec: 'telephone-event', rate: 8000, fmtp: '0-16' });
   return describe(address, port, payloads, chosen.ptimeMs, direction);
-}
-
-function codecOf(name: string): G711Codec | undefined {
-  const upper = name.toUpperCase();
-  return upper === 'PCMU' || upper === 'PCMA' ? upper : undefined;
 }
 
 /**
  * Reads the first audio stream of an SDP: where to send, which codec (the first
  * payload of the m= line we support, in the peer's order, restricted to `accept`).
  */
-export function parseMediaEndpoint(sdp: string, accept: readonly G711Codec[] = ['PCMU', 'PCMA']): MediaEndpoint | SdpError {
+export function parseMediaEndpoint(sdp: string, accept: readonly AudioCodec[] = ['PCMU', 'PCMA']): MediaEndpoint | SdpError {
   let parsed: sdpTransform.SessionDescription;
   try {
     parsed = sdpTransform.parse(sdp);
@@ -101,17 +96,17 @@ export function parseMediaEndpoint(sdp: string, accept: readonly G711Codec[] = [
   if (!address) return { code: 'E_SDP', message: 'SDP has no connection address (c=)' };
   const order = sdpTransform.parsePayloads(audio.payloads ?? '');
   const rtpmap = new Map<number, string>(audio.rtp.map((r) => [r.payload, r.codec]));
-  let codec: G711Codec | undefined;
+  let codec: AudioCodec | undefined;
   let payloadType: number | undefined;
   let telephoneEventPt: number | undefined;
   for (const pt of order) {
     // Static payload types may come without an rtpmap (RFC 3551).
-    const name = rtpmap.get(pt) ?? (pt === 0 ? 'PCMU' : pt === 8 ? 'PCMA' : '');
+    const name = rtpmap.get(pt) ?? codecOfPayloadType(pt) ?? '';
     if (name.toLowerCase() === 'telephone-event') {
       telephoneEventPt ??= pt;
       continue;
     }
-    const c = codecOf(name);
+    const c = codecOfName(name);
     if (c && accept.includes(c) && codec === undefined) {
       codec = c;
       payloadType = pt;

@@ -7,7 +7,7 @@
 import type { Command } from 'commander';
 import type { AnsweredCall } from '../call/answerer.js';
 import type { AudioSource } from '../rtp/audio.js';
-import type { G711Codec } from '../rtp/g711.js';
+import { AUDIO_CODECS, type AudioCodec } from '../rtp/codec.js';
 import type { ReceiveFigures, RtpSessionStats } from '../rtp/session.js';
 import { EXIT, loadAudioFlag, parseDuration, parseNumber, runCommand, UsageError } from './common.js';
 import { parseHostPort } from './rtp.js';
@@ -20,7 +20,7 @@ export interface AnsweredCallReport extends ReceiveFigures {
   call_id: string;
   /** From header of the INVITE. */
   from: string;
-  codec: G711Codec;
+  codec: AudioCodec;
   /** When media started (the ACK of our 200), ISO 8601. */
   answered_at: string;
   duration_s: number;
@@ -34,14 +34,12 @@ export interface AnsweredCallReport extends ReceiveFigures {
   mos: number;
 }
 
-const CODECS: readonly G711Codec[] = ['PCMU', 'PCMA'];
-
-function parseCodecs(text: string): G711Codec[] {
+function parseCodecs(text: string): AudioCodec[] {
   const list = text.split(',').map((c) => c.trim().toUpperCase());
   for (const c of list) {
-    if (!CODECS.includes(c as G711Codec)) throw new UsageError(`--codec: "${c}" is not supported (PCMU, PCMA; comma-separated, preferred first)`);
+    if (!AUDIO_CODECS.includes(c as AudioCodec)) throw new UsageError(`--codec: "${c}" is not supported (PCMU, PCMA, G722; comma-separated, preferred first)`);
   }
-  return list as G711Codec[];
+  return list as AudioCodec[];
 }
 
 /** "17000-17999" → [17000, 17999]. */
@@ -111,7 +109,7 @@ interface AnswerOpts {
 interface RunAnswerOptions {
   address: string;
   port: number;
-  codecs: readonly G711Codec[];
+  codecs: readonly AudioCodec[];
   rtpPorts: [number, number];
   /** Stop after this many calls ended; undefined = until the signal. */
   calls?: number;
@@ -208,7 +206,7 @@ export function register(program: Command): void {
     .command('answer')
     .description('answer SIP calls without a registrar and report what each call received (far end for agent-to-agent tests)')
     .requiredOption('--bind <ip:port>', 'local SIP address and UDP port; RTP uses the same address')
-    .option('--codec <list>', 'codecs to accept, preferred first: PCMU, PCMA or "PCMA,PCMU"', 'PCMU,PCMA')
+    .option('--codec <list>', 'codecs to accept, preferred first: PCMU, PCMA, G722 or "G722,PCMA"', 'PCMU,PCMA,G722')
     .option('--calls <n>', 'exit after this many calls ended (default: run until Ctrl-C / SIGTERM)')
     .option('--duration-max <d>', 'hang up a call that lasts longer than this', '10m')
     .option('--rtp-ports <min-max>', 'RTP port range (even RTP / odd RTCP pairs), for firewall pinholes', '17000-17999')

@@ -4,7 +4,7 @@
 import type { Command } from 'commander';
 import type { Config } from '../config/schema.js';
 import type { CallProgress, CallResult, CallSpec } from '../probes/call/probe.js';
-import type { G711Codec } from '../rtp/g711.js';
+import { AUDIO_CODECS, type AudioCodec } from '../rtp/codec.js';
 import { EXIT, loadAudioFlag, parseDuration, parseNumber, printJson, runCommand, UsageError, type CommonOptions } from './common.js';
 import { EVIDENCE_HELP, evidenceOptions, startEvidence, type EvidenceFlags } from './evidence.js';
 import { maybeLoadConfig } from './load-config.js';
@@ -25,14 +25,12 @@ interface CallFlags extends CommonOptions, EvidenceFlags {
   pddMax?: string;
 }
 
-const CODECS: readonly G711Codec[] = ['PCMU', 'PCMA'];
-
-function parseCodecs(text: string): G711Codec[] {
+function parseCodecs(text: string): AudioCodec[] {
   const list = text.split(',').map((c) => c.trim().toUpperCase());
   for (const c of list) {
-    if (!CODECS.includes(c as G711Codec)) throw new UsageError(`--codec: "${c}" is not supported (PCMU, PCMA; comma-separated for an offer order)`);
+    if (!AUDIO_CODECS.includes(c as AudioCodec)) throw new UsageError(`--codec: "${c}" is not supported (PCMU, PCMA, G722; comma-separated for an offer order)`);
   }
-  return list as G711Codec[];
+  return list as AudioCodec[];
 }
 
 function parseTransport(text: string | undefined): 'udp' | 'tcp' | 'tls' | undefined {
@@ -119,7 +117,7 @@ async function executeCall(spec: CallSpec, flags: CallFlags, config: Config | un
 function commonCallOptions(cmd: Command): Command {
   return evidenceOptions(cmd)
     .option('--duration <d>', 'media duration after answer (e.g. 10s, 1m)', '10s')
-    .option('--codec <list>', 'codecs to offer, in order: PCMU, PCMA or "PCMA,PCMU"')
+    .option('--codec <list>', 'codecs to offer, in order: PCMU, PCMA, G722 or "G722,PCMA,PCMU"')
     .option('--audio <file.wav>', 'send this 8 kHz mono 16-bit WAV instead of the built-in speech-like signal')
     .option('--mos-min <mos>', 'fail when a direction\'s MOS is below (default: config thresholds.mos_min, 3.5)')
     .option('--loss-max <percent>', 'fail when a direction loses more (default: config, 1 %)')
@@ -158,6 +156,7 @@ Examples:
   CALLPROBE_1001_PASSWORD=s3cret CALLPROBE_1002_PASSWORD=s3cret probe call 1001 1002
   probe call 1001 1002 --config /etc/callprobe/callprobe.yaml --duration 30s --json
   probe call 1001 9155501234 --codec PCMA          # trunk: needs allowed_destinations: ["9*"]
+  probe call 1001 1002 --codec G722                # wideband; MOS from the G.107.1 E-model
   probe call me x --direct sip:1002@127.0.0.1:5070  # no registrar
   probe call 1001 1002 --pcap /tmp/call.pcap --trace  # ladder on screen, pcap for Wireshark
 ${EVIDENCE_HELP}

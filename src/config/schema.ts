@@ -40,7 +40,7 @@ export const destinationPattern = z
   .regex(/^\+?[0-9#?*]+$/, 'expected a dial pattern like "+1555*" or "9*" (digits, +, ?, *)')
   .describe('dial pattern: "*" any run of characters, "?" one character');
 
-export const codecName = z.enum(['PCMU', 'PCMA']);
+export const codecName = z.enum(['PCMU', 'PCMA', 'G722']);
 export const transport = z.enum(['udp', 'tcp', 'tls']);
 export const severity = z.enum(['info', 'warning', 'critical']);
 

@@ -1,4 +1,4 @@
-// Codec impairment parameters for the E-model (ITU-T G.113 Appendix I).
+// Codec impairment parameters for the E-model (ITU-T G.113 Appendix I; wideband: Appendix IV).
 // Ie = equipment impairment factor, Bpl = packet-loss robustness factor.
 // Only codecs with a value we can cite are listed; adding one needs a source.
 
@@ -11,6 +11,8 @@ export interface CodecImpairment {
   readonly bplWithPlc: number;
   /** Packet-loss robustness Bpl without concealment (G.113 Table I.3, G.711 "no PLC" row). */
   readonly bplWithoutPlc: number;
+  /** Wideband (50–7000 Hz) codec: Ie and Bpl are on the G.107.1 scale (Ro,WB = 129). */
+  readonly wideband?: boolean;
 }
 
 // G.711 (µ-law and A-law share the numbers): Ie 0; Bpl 25.1 with the G.711
@@ -19,6 +21,14 @@ export interface CodecImpairment {
 const G711: Omit<CodecImpairment, 'name'> = { ie: 0, bplWithPlc: 25.1, bplWithoutPlc: 4.3 };
 const G729A: Omit<CodecImpairment, 'name'> = { ie: 11, bplWithPlc: 19.0, bplWithoutPlc: 19.0 };
 
+// G.722 at 64 kbit/s, wideband scale (G.113 Appendix IV, the wideband equipment
+// impairment factors used with G.107.1): Ie,WB 13 (Table IV.1). Bpl,WB 24.4 is the
+// value we recall for G.722 with packet loss concealment (Table IV.2); it was NOT
+// checked against the Recommendation's text (no copy was reachable when this was
+// written) and only matters under loss. Our receiver does not decode, so the PLC
+// is the listener's, as for G.711.
+const G722: Omit<CodecImpairment, 'name'> = { ie: 13, bplWithPlc: 24.4, bplWithoutPlc: 24.4, wideband: true };
+
 const CODECS: ReadonlyMap<string, CodecImpairment> = new Map([
   ['PCMU', { name: 'PCMU', ...G711 }],
   ['PCMA', { name: 'PCMA', ...G711 }],
@@ -26,6 +36,7 @@ const CODECS: ReadonlyMap<string, CodecImpairment> = new Map([
   // the loss robustness for G.729A.
   ['G729', { name: 'G729', ...G729A }],
   ['G729A', { name: 'G729A', ...G729A }],
+  ['G722', { name: 'G722', ...G722 }],
 ]);
 
 /** Accepted codec names (upper case), for help texts and error messages. */

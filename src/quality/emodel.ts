@@ -12,15 +12,26 @@
  *         1 for R ≤ 0, 4.5 for R ≥ 100                            (G.107 Annex B)
  *
  * Codec Ie/Bpl come from G.113 Appendix I (see codecs.ts). Pure: no I/O.
+ *
+ * Wideband codecs (G.722) use the wideband E-model, ITU-T G.107.1, default parameters:
+ *   R_WB = Ro,WB − Id,WB − Ie,eff,WB with Ro,WB = 129 (Is,WB = 0, A = 0)
+ *   Ie,eff,WB = Ie,WB + (129 − Ie,WB) · Ppl / (Ppl / BurstR + Bpl)   (G.107.1 §7.5)
+ *   Id,WB = 1.29 · Idd(Ta) (the narrowband delay impairment on the 129 scale)
+ *   MOS = the G.107 formula of R_WB / 1.29 (G.107.1 Annex A), so MOS stays on 1–4.5;
+ *   r_factor is reported on the wideband scale (0–129).
  */
 import { findCodec, KNOWN_CODECS, type CodecImpairment } from './codecs.js';
 import { round } from '../round.js';
 
 /** R0 − Is with every G.107 parameter at its default value. */
 export const R_DEFAULT = 93.2;
+/** Ro,WB of the wideband E-model (G.107.1) with default parameters. */
+export const R_WB_DEFAULT = 129;
+/** Factor between the wideband and narrowband R scales (G.107.1 Annex A). */
+export const WB_SCALE = 1.29;
 
 export interface QualityInput {
-  /** Codec name (PCMU, PCMA, G729, G729A; case-insensitive) or an impairment record. */
+  /** Codec name (PCMU, PCMA, G729, G729A, G722; case-insensitive) or an impairment record. */
   codec: string | CodecImpairment;
   /** Packet loss Ppl in percent, 0..100. */
   lossPercent: number;
@@ -41,6 +52,8 @@ export interface QualityResult {
   ie_eff: number;
   /** Delay impairment Id (= Idd here), 3 decimals. */
   id: number;
+  /** Which E-model: "G.107" (narrowband, R 0–100) or "G.107.1" (wideband, R 0–129). */
+  emodel: 'G.107' | 'G.107.1';
 }
 
 /** Bad input to the E-model (unknown codec, out-of-range number). */
@@ -49,9 +62,9 @@ export class QualityInputError extends Error {
 }
 
 /** G.107 §3.6: effective equipment impairment under packet loss. */
-export function effectiveIe(ie: number, bpl: number, lossPercent: number, burstRatio: number): number {
+export function effectiveIe(ie: number, bpl: number, lossPercent: number, burstRatio: number, ceiling = 95): number {
   if (lossPercent === 0) return ie;
-  return ie + ((95 - ie) * lossPercent) / (lossPercent / burstRatio + bpl);
+  return ie + ((ceiling - ie) * lossPercent) / (lossPercent / burstRatio + bpl);
 }
 
 /** G.107 §3.5: delay impairment Idd for an absolute one-way delay Ta (ms). */
@@ -89,8 +102,15 @@ export function computeQuality(input: QualityInput): QualityResult {
   requireRange(burstRatio, 'burst ratio', 0, Infinity, true);
   requireRange(delayMs, 'delay (ms)', 0, Infinity);
 
-  const ieEff = effectiveIe(codec.ie, plc ? codec.bplWithPlc : codec.bplWithoutPlc, lossPercent, burstRatio);
+  const bpl = plc ? codec.bplWithPlc : codec.bplWithoutPlc;
+  if (codec.wideband === true) {
+    const ieEff = effectiveIe(codec.ie, bpl, lossPercent, burstRatio, R_WB_DEFAULT);
+    const id = WB_SCALE * delayImpairment(delayMs);
+    const r = R_WB_DEFAULT - id - ieEff;
+    return { r_factor: round(r, 2), mos: round(rToMos(r / WB_SCALE), 2), ie_eff: round(ieEff, 3), id: round(id, 3), emodel: 'G.107.1' };
+  }
+  const ieEff = effectiveIe(codec.ie, bpl, lossPercent, burstRatio);
   const id = delayImpairment(delayMs);
   const r = R_DEFAULT - id - ieEff;
-  return { r_factor: round(r, 2), mos: round(rToMos(r), 2), ie_eff: round(ieEff, 3), id: round(id, 3) };
+  return { r_factor: round(r, 2), mos: round(rToMos(r), 2), ie_eff: round(ieEff, 3), id: round(id, 3), emodel: 'G.107' };
 }

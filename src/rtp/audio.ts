@@ -5,7 +5,9 @@
  * by every stream, so sending costs no per-packet encoding.
  */
 import { readFile } from 'node:fs/promises';
-import { encodeG711, type G711Codec } from './g711.js';
+import type { AudioCodec } from './codec.js';
+import { encodeG711 } from './g711.js';
+import { G722Encoder } from './g722.js';
 
 export const SAMPLE_RATE = 8000;
 
@@ -132,8 +134,34 @@ export function toFrames(source: AudioSource, samplesPerFrame = 160): Int16Array
 
 const encodedCache = new WeakMap<AudioSource, Map<string, readonly Uint8Array[]>>();
 
-/** G.711 payloads of every frame of the source, computed once and shared. */
-export function encodedFrames(source: AudioSource, codec: G711Codec, samplesPerFrame = 160): readonly Uint8Array[] {
+/**
+ * The source at 16 kHz for G.722: linear interpolation between the 8 kHz samples
+ * (the signal has no content above 3.4 kHz, so nothing is missing but the top band).
+ */
+export function upsampleTo16k(samples: Int16Array): Int16Array {
+  const out = new Int16Array(samples.length * 2);
+  for (let i = 0; i < samples.length; i++) {
+    const a = samples[i] ?? 0;
+    const b = samples[i + 1] ?? a;
+    out[2 * i] = a;
+    out[2 * i + 1] = Math.round((a + b) / 2);
+  }
+  return out;
+}
+
+/** G.722 payloads: one encoder over the whole (upsampled) source, 2 × samplesPerFrame samples a frame. */
+function encodeG722Frames(source: AudioSource, samplesPerFrame: number): Uint8Array[] {
+  const wide = { name: source.name, samples: upsampleTo16k(source.samples) };
+  const encoder = new G722Encoder();
+  return toFrames(wide, 2 * samplesPerFrame).map((f) => encoder.encode(f));
+}
+
+/**
+ * Payloads of every frame of the source, computed once and shared. `samplesPerFrame`
+ * counts 8 kHz samples (RTP clock ticks): a G.722 frame carries twice as many 16 kHz
+ * samples in as many bytes.
+ */
+export function encodedFrames(source: AudioSource, codec: AudioCodec, samplesPerFrame = 160): readonly Uint8Array[] {
   let perSource = encodedCache.get(source);
   if (!perSource) {
     perSource = new Map();
@@ -142,7 +170,7 @@ export function encodedFrames(source: AudioSource, codec: G711Codec, samplesPerF
   const key = `${codec}/${samplesPerFrame}`;
   let frames = perSource.get(key);
   if (!frames) {
-    frames = toFrames(source, samplesPerFrame).map((f) => encodeG711(codec, f));
+    frames = codec === 'G722' ? encodeG722Frames(source, samplesPerFrame) : toFrames(source, samplesPerFrame).map((f) => encodeG711(codec, f));
     perSource.set(key, frames);
   }
   return frames;

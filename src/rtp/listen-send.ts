@@ -5,7 +5,7 @@
  */
 import { computeQuality } from '../quality/emodel.js';
 import type { AudioSource } from './audio.js';
-import type { G711Codec } from './g711.js';
+import { codecOfPayloadType, type AudioCodec } from './codec.js';
 import { sharedPacer, type LatenessSummary } from './pacer.js';
 import type { PortPair } from './ports.js';
 import { RtpSession, type ReceiveFigures, type ReceivedStream, type RemoteReport } from './session.js';
@@ -16,18 +16,17 @@ export interface StreamReport extends ReceiveFigures {
   ssrc_hex: string;
   source: string;
   payload_type: number;
-  codec: G711Codec | null;
+  codec: AudioCodec | null;
   r_factor: number | null;
   mos: number | null;
 }
 
-const CODEC_BY_PT: Record<number, G711Codec> = { 0: 'PCMU', 8: 'PCMA' };
 
 
 /** One received SSRC as reported by `probe rtp listen` (E-model only for G.711 payloads). */
 export function streamReport(stream: ReceivedStream, delayMs = 0): StreamReport {
   const s = stream.stats;
-  const codec = CODEC_BY_PT[stream.payloadType] ?? null;
+  const codec = codecOfPayloadType(stream.payloadType) ?? null;
   const quality = codec ? computeQuality({ codec, lossPercent: s.lossPercent, burstRatio: s.burstRatio, delayMs }) : null;
   return {
     ssrc: stream.ssrc,
@@ -129,7 +128,7 @@ export interface SendOptions {
   ports: PortPair;
   to: { address: string; port: number };
   durationMs: number;
-  codec: G711Codec;
+  codec: AudioCodec;
   ptimeMs: number;
   audio?: AudioSource;
   /** Expect the packets back from `probe rtp echo` and report the round trip. */
@@ -141,7 +140,7 @@ export interface SendOptions {
 export interface SendResult {
   local: string;
   to: string;
-  codec: G711Codec;
+  codec: AudioCodec;
   ptime_ms: number;
   duration_s: number;
   packets_sent: number;

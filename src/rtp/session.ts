@@ -34,7 +34,7 @@ import { defaultAudioSource, encodedFrames, SAMPLE_RATE, type AudioSource } from
 import { monotonicClock, type Clock } from './clock.js';
 import type { DetectedDigit } from './dtmf.js';
 import { DtmfSender } from './dtmf-sender.js';
-import { payloadTypeOf, type G711Codec } from './g711.js';
+import { payloadTypeOf, type AudioCodec } from './codec.js';
 import { sharedPacer, type Pacer } from './pacer.js';
 import type { PortPair } from './ports.js';
 import { ReceiveStreams, type ReceivedStream } from './receive-streams.js';
@@ -52,7 +52,7 @@ export type { RemoteAddress } from './sender.js';
 export interface RtpSessionOptions {
   /** Bound socket pair from PortAllocator.allocate() or bindPair(). Released by close(). */
   ports: PortPair;
-  codec?: G711Codec;
+  codec?: AudioCodec;
   /** Packetisation time in ms (10–60, multiple of 10). Default 20. */
   ptimeMs?: number;
   audio?: AudioSource;
@@ -91,7 +91,7 @@ export interface ReceiveFigures {
 
 /** Numbers for one session: what it sent and what it received (its receive direction). */
 export interface RtpSessionStats extends ReceiveFigures {
-  codec: G711Codec;
+  codec: AudioCodec;
   packets_sent: number;
   /** RTCP round trip (RFC 3550 §6.4.1), ms; null until an RR/SR about our SR arrived. */
   rtt_ms: number | null;
@@ -101,6 +101,8 @@ export interface RtpSessionStats extends ReceiveFigures {
   /** E-model of the received direction, delay = rtt/2 when known. */
   r_factor: number;
   mos: number;
+  /** The E-model used: G.107 (narrowband) or G.107.1 (wideband, R on the 0–129 scale). */
+  emodel: 'G.107' | 'G.107.1';
   /** Pacer ticks skipped because the process was too late to send. */
   send_skipped: number;
   /** Datagrams that were not RTP/RTCP or failed to parse. */
@@ -126,7 +128,7 @@ function random32(): number {
 
 export class RtpSession extends EventEmitter<RtpSessionEvents> {
   readonly ssrc: number;
-  readonly codec: G711Codec;
+  readonly codec: AudioCodec;
   readonly payloadType: number;
   readonly ptimeMs: number;
   readonly localPort: number;
@@ -320,6 +322,7 @@ export class RtpSession extends EventEmitter<RtpSessionEvents> {
       last_packet_at: t.lastArrivalMs === null ? null : Math.round(this.wallOrigin + t.lastArrivalMs),
       r_factor: quality.r_factor,
       mos: quality.mos,
+      emodel: quality.emodel,
       send_skipped: this.sender.skipped,
       invalid_packets: this.invalid,
       remote_report: this.rtcp.remoteReport,

@@ -4,7 +4,7 @@
 // RFC 3550 loss/jitter and the G.107 MOS. A failed call reports every phase it
 // reached and names the one that broke.
 import { defaultAudioSource, encodedFrames, type AudioSource } from '../../rtp/audio.js';
-import type { G711Codec } from '../../rtp/g711.js';
+import type { AudioCodec } from '../../rtp/codec.js';
 import { PortAllocator, type PortPair } from '../../rtp/ports.js';
 import { recordedPair } from '../../rtp/record.js';
 import { RtpSession } from '../../rtp/session.js';
@@ -48,7 +48,7 @@ export interface CallSpec {
   durationMs: number;
   ringTimeoutMs: number;
   /** Offer order. */
-  codecs: readonly G711Codec[];
+  codecs: readonly AudioCodec[];
   ptimeMs?: number;
   audio?: AudioSource;
   rtpPortMin?: number;
@@ -84,7 +84,7 @@ export interface CallResult extends ProbeResult {
     timings_ms: { register?: number; pdd?: number; answer?: number; setup?: number; bye?: number };
   };
   media: {
-    codec: G711Codec | null;
+    codec: AudioCodec | null;
     duration_s: number;
     rtt_ms: number | null;
     /**

@@ -2,7 +2,7 @@
 // Pure: the environment is passed in, errors come back as values.
 import { passwordEnvName } from '../../config/accounts.js';
 import type { Config } from '../../config/schema.js';
-import type { G711Codec } from '../../rtp/g711.js';
+import type { AudioCodec } from '../../rtp/codec.js';
 import type { CallAccount, CallSpec } from './probe.js';
 import { classifyDestination } from './policy.js';
 
@@ -13,7 +13,7 @@ export interface CallRequest {
   ringTimeoutMs?: number;
   server?: string;
   transport?: 'udp' | 'tcp' | 'tls';
-  codecs?: readonly G711Codec[];
+  codecs?: readonly AudioCodec[];
   /** Call this URI without a registrar. */
   direct?: string;
   localAddress?: string;

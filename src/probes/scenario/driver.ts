@@ -12,7 +12,7 @@ import { fromReceiver, unmeasured, type DirectionResult } from '../../call/media
 import { buildAnswer, buildOffer, isSdpError, parseMediaEndpoint, type MediaEndpoint } from '../../call/sdp.js';
 import type { Phase } from '../result.js';
 import type { AudioSource } from '../../rtp/audio.js';
-import type { G711Codec } from '../../rtp/g711.js';
+import type { AudioCodec } from '../../rtp/codec.js';
 import { PortAllocator, type PortPair } from '../../rtp/ports.js';
 import { recordedPair } from '../../rtp/record.js';
 import { RtpSession } from '../../rtp/session.js';
@@ -33,7 +33,7 @@ export interface ScenarioTarget {
   accounts: Readonly<Record<string, ScenarioAccount>>;
   server: string;
   transport: 'udp' | 'tcp' | 'tls';
-  codecs: readonly G711Codec[];
+  codecs: readonly AudioCodec[];
   rtpPortMin: number;
   rtpPortMax: number;
   localAddress?: string;
@@ -61,14 +61,14 @@ export interface ScenarioCall {
   final_status: number | null;
   reason: string;
   timings_ms: { pdd?: number; answer?: number; setup?: number; bye?: number };
-  media: { codec: G711Codec; duration_s: number; rtt_ms: number | null; directions: DirectionResult[] } | null;
+  media: { codec: AudioCodec; duration_s: number; rtt_ms: number | null; directions: DirectionResult[] } | null;
 }
 
 interface ActiveCall {
   to: string;
   ua: UserAgent;
   outgoing: OutgoingCall;
-  codecs: readonly G711Codec[];
+  codecs: readonly AudioCodec[];
   startedAt: number;
   ringTimer?: NodeJS.Timeout;
   ringTimeoutMs: number;
@@ -272,7 +272,7 @@ export class ScenarioDriver implements StepDriver<Step> {
     const to = step.to ?? this.opts.scenario.to;
     if (to === undefined) throw new StepFailure('config', 'no destination');
     const ua = await untilAborted(this.uaFor(this.opts.scenario.from), signal, 'invite');
-    const codecs: readonly G711Codec[] = step.codec === undefined ? this.opts.codecs : Array.isArray(step.codec) ? step.codec : [step.codec];
+    const codecs: readonly AudioCodec[] = step.codec === undefined ? this.opts.codecs : Array.isArray(step.codec) ? step.codec : [step.codec];
     let audio: AudioSource | undefined;
     if (step.audio !== undefined) {
       const path = resolve(this.opts.baseDir, step.audio);

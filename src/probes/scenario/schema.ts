@@ -31,7 +31,7 @@ function duration(opts: { min?: string; max?: string } = {}) {
   }, durationText(opts));
 }
 
-const codecs = z.union([codecName, z.array(codecName).min(1)], { error: 'expected PCMU or PCMA, or an offer order like [PCMA, PCMU]' });
+const codecs = z.union([codecName, z.array(codecName).min(1)], { error: 'expected PCMU, PCMA or G722, or an offer order like [G722, PCMA, PCMU]' });
 
 /** `- hold:` with nothing after it is the same as `- hold: {}`. */
 function optionsOf<T extends z.ZodType>(schema: T) {

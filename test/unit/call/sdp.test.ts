@@ -50,3 +50,29 @@ describe('answerReoffer (RFC 3264 §8)', () => {
     expect(answerReoffer(ours, 'inactive')).toMatch(/a=inactive/);
   });
 });
+
+describe('call SDP with G.722', () => {
+  it('offers G722 as static payload type 9 with an 8000 Hz RTP clock (RFC 3551 §4.5.2)', () => {
+    const offer = buildOffer('127.0.0.1', 20000, ['G722', 'PCMU']);
+    expect(offer).toMatch(/^m=audio 20000 RTP\/AVP 9 0 101\r?$/m);
+    expect(offer).toMatch(/^a=rtpmap:9 G722\/8000\r?$/m);
+  });
+  it('the answerer picks G722 when offered first and accepted, and answers it as PT 9', () => {
+    const offer = buildOffer('127.0.0.1', 20000, ['G722', 'PCMU']);
+    const chosen = parseMediaEndpoint(offer, ['PCMU', 'PCMA', 'G722']);
+    if (isSdpError(chosen)) throw new Error(chosen.message);
+    expect(chosen.codec).toBe('G722');
+    expect(chosen.payloadType).toBe(9);
+    const answer = buildAnswer('127.0.0.2', 30000, chosen);
+    expect(answer).toMatch(/^m=audio 30000 RTP\/AVP 9 101\r?$/m);
+    const back = parseMediaEndpoint(answer, ['G722', 'PCMU']);
+    expect(isSdpError(back) ? back.message : back.codec).toBe('G722');
+  });
+  it('reads a bare static PT 9 without rtpmap as G722, and refuses it when G722 is not accepted', () => {
+    const bare = 'v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 9\r\n';
+    const ok = parseMediaEndpoint(bare, ['G722']);
+    expect(isSdpError(ok) ? ok.message : ok.codec).toBe('G722');
+    const refused = parseMediaEndpoint(bare, ['PCMU', 'PCMA']);
+    expect(isSdpError(refused)).toBe(true);
+  });
+});

@@ -105,3 +105,22 @@ describe('E-model pieces', () => {
     }
   });
 });
+
+describe('wideband E-model (G.107.1) for G.722, hand-computed', () => {
+  it('no loss, no delay: R_WB = 129 − Ie,WB 13 = 116; MOS = G.107 MOS of 116/1.29 = 89.92 → 4.34', () => {
+    // 1 + 0.035·89.9225 + 89.9225·29.9225·10.0775·7e-6 = 1 + 3.1473 + 0.1898 = 4.337
+    expect(computeQuality({ codec: 'G722', lossPercent: 0 })).toEqual({ r_factor: 116, mos: 4.34, ie_eff: 13, id: 0, emodel: 'G.107.1' });
+  });
+  it('2 % random loss: Ie,eff,WB = 13 + 116·2/(2 + 24.4) = 21.788; R 107.21; MOS of 83.11 → 4.14', () => {
+    // 1 + 0.035·83.110 + 83.110·23.110·16.890·7e-6 = 1 + 2.9089 + 0.2271 = 4.136
+    expect(computeQuality({ codec: 'g.722', lossPercent: 2 })).toEqual({ r_factor: 107.21, mos: 4.14, ie_eff: 21.788, id: 0, emodel: 'G.107.1' });
+  });
+  it('200 ms one-way delay: Id,WB = 1.29 · Idd(200) = 1.29 · 3.0444 = 3.927; R 112.07', () => {
+    const q = computeQuality({ codec: 'G722', lossPercent: 0, delayMs: 200 });
+    expect(q.id).toBe(3.927);
+    expect(q.r_factor).toBe(112.07);
+  });
+  it('G.711 stays on the narrowband model', () => {
+    expect(computeQuality({ codec: 'PCMU', lossPercent: 0 }).emodel).toBe('G.107');
+  });
+});

@@ -94,3 +94,32 @@ describe('speech-like signal', () => {
     back.forEach((s, i) => expect(Math.abs(s - (orig[i] ?? 0))).toBeLessThanOrEqual(Math.abs(orig[i] ?? 0) / 16 + 16));
   });
 });
+
+describe('G.722 frames', () => {
+  it('20 ms = 160 RTP clock ticks = 320 samples at 16 kHz = 160 bytes, and decodes back to the signal', async () => {
+    const { G722Decoder } = await import('../../../src/rtp/g722.js');
+    const { upsampleTo16k } = await import('../../../src/rtp/audio.js');
+    const src = speechLikeSignal(1);
+    const frames = encodedFrames(src, 'G722', 160);
+    expect(frames).toHaveLength(50);
+    for (const f of frames) expect(f.length).toBe(160);
+    // The decoded audio follows the 16 kHz input (ADPCM, so not exactly): compare energy
+    // of the difference with the signal's, after the codec's 22-sample QMF delay.
+    const decoder = new G722Decoder();
+    const out = new Int16Array(frames.length * 320);
+    frames.forEach((f, i) => out.set(decoder.decode(f), i * 320));
+    const wide = upsampleTo16k(src.samples);
+    let sig = 0;
+    let err = 0;
+    for (let i = 0; i < wide.length - 22; i++) {
+      sig += (wide[i] ?? 0) ** 2;
+      err += ((out[i + 22] ?? 0) * 1 - (wide[i] ?? 0)) ** 2;
+    }
+    const snrDb = 10 * Math.log10(sig / err);
+    expect(snrDb).toBeGreaterThan(10);
+  });
+  it('upsampling interpolates between neighbours', async () => {
+    const { upsampleTo16k } = await import('../../../src/rtp/audio.js');
+    expect([...upsampleTo16k(Int16Array.from([0, 100, -100]))]).toEqual([0, 50, 100, 0, -100, -100]);
+  });
+});
