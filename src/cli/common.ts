@@ -16,15 +16,15 @@ export interface CommonOptions {
 
 /**
  * Runs a command body and turns its outcome into an exit code.
- * UsageError → message on stderr, exit 2. Anything else unexpected → one-line
+ * UsageError or refused SIP input → message on stderr, exit 2. Anything else unexpected → one-line
  * message (stack only with --log-level debug/trace), exit 3. Never a bare stack trace.
  */
 export async function runCommand(body: () => Promise<number>, opts: { logLevel?: string } = {}): Promise<void> {
   try {
     process.exitCode = await body();
   } catch (err) {
-    if (err instanceof UsageError) {
-      process.stderr.write(`probe: ${err.message}\n`);
+    if (err instanceof UsageError || isInputError(err)) {
+      process.stderr.write(`probe: ${(err as Error).message}\n`);
       process.exitCode = EXIT.USAGE;
       return;
     }
@@ -34,6 +34,15 @@ export async function runCommand(body: () => Promise<number>, opts: { logLevel?:
     if (opts.logLevel === 'debug' || opts.logLevel === 'trace') process.stderr.write(`${e.stack ?? ''}\n`);
     process.exitCode = EXIT.INTERNAL;
   }
+}
+
+/**
+ * Input the SIP layer refused (src/sip/input.ts SipInputError: CR/LF/NUL, a
+ * malformed URI, a password inside a URI) is the user's to fix: exit 2. Matched
+ * by code so that one-shot commands need not load src/sip/ to recognise it.
+ */
+function isInputError(err: unknown): boolean {
+  return err instanceof Error && (err as { code?: unknown }).code === 'E_SIP_INPUT';
 }
 
 const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };

@@ -14,10 +14,16 @@ function portInRange(port: string | undefined): boolean {
 }
 
 /** sip:/sips: URI with a host (user part optional), e.g. "sip:127.0.0.1:5060;transport=udp". */
-export const sipUri = z.string().refine((s) => {
-  const m = SIP_URI_RE.exec(s);
-  return m !== null && portInRange(m[1]);
-}, 'expected a SIP URI like "sip:pbx.example.com:5060" or "sips:127.0.0.1:5061"').describe('SIP URI, e.g. "sip:127.0.0.1:5060;transport=udp"');
+export const sipUri = z
+  .string()
+  .refine((s) => {
+    const m = SIP_URI_RE.exec(s);
+    return m !== null && portInRange(m[1]);
+  }, 'expected a SIP URI like "sip:pbx.example.com:5060" or "sips:127.0.0.1:5061"')
+  // sip:user:password@host (RFC 3261 §19.1.1, NOT RECOMMENDED): the password would travel in clear
+  // in every request. The message never repeats the value (zod issues do not carry it).
+  .refine((s) => !/^sips?:[^@]*:[^@]*@/i.test(s), 'a password inside a SIP URI is not allowed: put it in accounts.<name>.password')
+  .describe('SIP URI, e.g. "sip:127.0.0.1:5060;transport=udp"');
 
 /** "host:port", e.g. "127.0.0.1:9464" or "[::1]:9464"; port 0 picks a free port (tests). */
 export const hostPort = z.string().refine((s) => {

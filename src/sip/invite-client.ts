@@ -4,6 +4,7 @@
 // One role of the user agent (ua.ts); it sees the UA through UaHost.
 import { performance } from 'node:perf_hooks';
 import { Dialog } from './dialog.js';
+import { checkSipUri } from './input.js';
 import { createRequest, type SipRequest, type SipResponse } from './message.js';
 import { ClientTransaction, newBranch, newTag } from './transaction.js';
 import type { Destination } from './transport.js';
@@ -24,6 +25,7 @@ export class InviteClient {
   /** Places a call to `target` (an extension, or a SIP URI). */
   invite(target: string, opts: CallOptions): OutgoingCall {
     const targetUri = target.includes(':') ? target : `sip:${target}@${hostText(this.ua.domain)}`;
+    checkSipUri('call target', targetUri);
     const callId = newCallId();
     const fromTag = newTag();
     const req = createRequest({

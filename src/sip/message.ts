@@ -17,6 +17,7 @@
 //   createRequest({ method, uri, headers, body }) / createResponse(request, status, reason?, opts)
 //   parseVia(value), formatVia(via), parseCSeq(value)
 // URIs and name-addr: see ./uri.ts (parseUri, parseNameAddr, formatNameAddr).
+import { checkHeader, checkMessageLine } from './input.js';
 import {
   parseHeaderParams,
   parseHostPort,
@@ -369,12 +370,20 @@ function parseUnsafe(buf: Buffer): ParseResult {
   const headText = buf.subarray(start, end.headersEnd).toString('utf8');
   const lines = headText.split(/\r?\n/);
   const startLine = (lines.shift() ?? '').replace(/\r$/, '');
+  // RFC 3261 §25.1: CR appears only in CRLF (quoted-pair excludes it), and no control
+  // character in a start line. A bare CR or NUL would survive into what we echo (Via,
+  // Record-Route, Call-ID) and end a line at the next hop; serializeMessage refuses it.
+  // eslint-disable-next-line no-control-regex
+  if (/[\x00-\x08\x0a-\x1f\x7f]/.test(startLine)) return fail('E_START_LINE', `control character in the start line: ${truncate(JSON.stringify(startLine))}`);
 
   // Unfold continuation lines (RFC 3261 §7.3.1: LWS = [*WSP CRLF] 1*WSP).
   const fields: HeaderField[] = [];
   for (const raw of lines) {
     const line = raw.replace(/\r$/, '');
     if (line === '') continue;
+    // NUL only as an escaped quoted-pair ("\\\0", RFC 4475 §3.1.1.6 esc02 carries one).
+    // eslint-disable-next-line no-control-regex
+    if (/\r|(?<!\\)\x00/.test(line)) return fail('E_HEADER_SYNTAX', `bare CR or NUL in a header line: ${truncate(JSON.stringify(line))}`);
     if (line[0] === ' ' || line[0] === '\t') {
       const last = fields[fields.length - 1];
       if (!last) return fail('E_HEADER_SYNTAX', 'continuation line before the first header field');
@@ -487,10 +496,14 @@ function truncate(text: string, max = 80): string {
 
 /** Serializes a message; Content-Length is always recomputed from the body (RFC 3261 §18.3). */
 export function serializeMessage(msg: SipMessage): Buffer {
+  // The wire's last line of defence against header injection (src/sip/input.ts): throws SipInputError.
+  if (msg.kind === 'request') checkMessageLine(msg.method, msg.uri, undefined);
+  else checkMessageLine(undefined, undefined, msg.reason);
   const startLine = msg.kind === 'request' ? `${msg.method} ${msg.uri} SIP/2.0` : `SIP/2.0 ${msg.status} ${msg.reason}`;
   let head = `${startLine}\r\n`;
   for (const f of msg.headers.entries()) {
     if (canonicalHeaderName(f.name) === 'content-length') continue;
+    checkHeader(f.name, f.value);
     head += `${f.name}: ${f.value}\r\n`;
   }
   head += `Content-Length: ${msg.body.length}\r\n\r\n`;

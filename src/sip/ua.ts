@@ -31,6 +31,7 @@ import type { DetailedPeerCertificate } from 'node:tls';
 import { dialogId, type Dialog, type DialogHost, type InDialogResult } from './dialog.js';
 import { RealmCredentials } from './digest.js';
 import { DnsError, resolveSipTarget } from './dns.js';
+import { checkUaIdentity, SipInputError } from './input.js';
 import { createRequest, createResponse, responseHasSingleVia, type SipRequest, type SipResponse } from './message.js';
 import { ClientTransaction, clientKey, newBranch, newTag, serverKey, ServerTransaction, timerConfig, TimerSet, type TimerConfig, type TransactionHost } from './transaction.js';
 import { TransportLayer, type Destination, type Flow, type Inbound } from './transport.js';
@@ -142,8 +143,9 @@ export class UserAgent {
   }
 
   static async create(opts: UserAgentOptions): Promise<UserAgent> {
+    checkUaIdentity(opts); // throws SipInputError: nothing is bound or sent for unsafe input
     const serverUri = parseServer(opts.server);
-    if (!serverUri) throw new UaError('EURI', 'dns', `server "${opts.server}" is not a SIP URI or host[:port]`);
+    if (!serverUri) throw new SipInputError('server', `"${opts.server}" is not a SIP URI or host[:port]`);
     let resolved;
     try {
       resolved = await resolveSipTarget(serverUri, opts.transport, opts.resolver);

@@ -43,6 +43,11 @@ const PARAMCHAR_RE = /^(?:[A-Za-z0-9\-_.!~*'()[\]/:&+$]|%[0-9A-Fa-f]{2})+$/;
 const HEADERCHAR_RE = /^(?:[A-Za-z0-9\-_.!~*'()[\]/?:+$]|%[0-9A-Fa-f]{2})*$/;
 const SCHEME_RE = /^[A-Za-z][A-Za-z0-9+\-.]*$/;
 
+/** RFC 3261 §25.1 `user`: what may stand before "@" in a SIP URI (unreserved, escaped, user-unreserved). */
+export function isSipUser(text: string): boolean {
+  return USER_RE.test(text);
+}
+
 export function isIPv4(host: string): boolean {
   return IPV4_RE.test(host);
 }
