@@ -17,6 +17,7 @@ import {
   waitUdpBound,
 } from '../lab/netns.js';
 import { NsProcesses, parseJson, useTopology } from './helpers/impairment.js';
+import { roundingSteps } from '../rounding.js';
 
 const SIP_PORT = 5080;
 const B_RTP: [number, number] = [17000, 17999];
@@ -90,8 +91,9 @@ describe('a call with 5 % loss on one direction (network namespaces)', () => {
       burstRatio: far.burst_ratio,
       delayMs: (far.rtt_ms ?? 0) / 2,
     });
-    expect(Math.abs(far.mos - farQ.mos), `caller→callee MOS ${far.mos} vs E-model ${farQ.mos}`).toBeLessThanOrEqual(0.01);
-    expect(Math.abs(far.r_factor - farQ.r_factor)).toBeLessThanOrEqual(0.1);
+    // Both sides are rounded (MOS and R to 2 decimals): count rounding steps, not float differences.
+    expect(roundingSteps(far.mos, farQ.mos, 2), `caller→callee MOS ${far.mos} vs E-model ${farQ.mos}`).toBeLessThanOrEqual(1);
+    expect(roundingSteps(far.r_factor, farQ.r_factor, 2), `caller→callee R ${far.r_factor} vs E-model ${farQ.r_factor}`).toBeLessThanOrEqual(10);
     const backQ = computeQuality({ codec, lossPercent: 0, burstRatio: toCaller?.burst_ratio ?? 1, delayMs: (caller.media?.rtt_ms ?? 0) / 2 });
     expect(toCaller?.mos, 'callee→caller MOS = E-model with 0 loss').toBe(backQ.mos);
     expect(far.mos, 'the lossy direction scores lower').toBeLessThan(backQ.mos);

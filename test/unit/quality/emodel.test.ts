@@ -9,6 +9,7 @@ import {
   rToMos,
 } from '../../../src/quality/emodel.js';
 import { findCodec } from '../../../src/quality/codecs.js';
+import { roundingSteps } from '../../rounding.js';
 
 interface Vector {
   codec: string;
@@ -39,9 +40,10 @@ describe('computeQuality vs the reference vectors (copy of /work/shared/referenc
     '%s',
     (_name, v) => {
       const q = computeQuality({ ...inputOf(v), lossPercent: v.loss_percent, burstRatio: v.burst_ratio, delayMs: v.delay_ms });
-      expect(Math.abs(q.r_factor - v.r_factor)).toBeLessThanOrEqual(ref.tolerance.r_factor);
-      expect(Math.abs(q.mos - v.mos)).toBeLessThanOrEqual(ref.tolerance.mos);
-      if (v.idd !== undefined) expect(Math.abs(q.id - v.idd)).toBeLessThanOrEqual(0.05);
+      // R and MOS are rounded to 2 decimals, Idd to 3: tolerances counted in rounding steps (issue 14.5).
+      expect(roundingSteps(q.r_factor, v.r_factor, 2)).toBeLessThanOrEqual(Math.round(ref.tolerance.r_factor * 100));
+      expect(roundingSteps(q.mos, v.mos, 2)).toBeLessThanOrEqual(Math.round(ref.tolerance.mos * 100));
+      if (v.idd !== undefined) expect(roundingSteps(q.id, v.idd, 3)).toBeLessThanOrEqual(50);
     },
   );
 
