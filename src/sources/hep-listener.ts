@@ -17,7 +17,10 @@ export interface HepListenerOptions extends Omit<SipEventOptions, 'onEvent' | 'o
   /** 0 picks a free port (tests). */
   port?: number;
   tcp?: boolean;
+  /** TCP connections at once (default 64); at the limit a new one evicts the least recently active. */
   maxTcpConnections?: number;
+  /** A TCP connection silent this long is closed (default 60 s). */
+  tcpIdleTimeoutMs?: number;
   /** Require this HEP authentication key (chunk 14) when set. */
   authKey?: string;
   onEvent: EventSink;
@@ -38,19 +41,24 @@ export interface HepListenerStats {
   rtcpErrors: number;
   rejectedAuth: number;
   tcpConnections: number;
+  /** TCP connections closed to make room for a new one (the least recently active). */
+  tcpEvicted: number;
+  /** TCP connections closed for silence (tcpIdleTimeoutMs). */
+  tcpIdleClosed: number;
 }
 
 const MAX_TCP_BUFFER = 128 * 1024;
 
 export class HepListener {
-  readonly stats: HepListenerStats = { packets: 0, decodeErrors: 0, sipErrors: 0, nonSip: 0, rtcp: 0, rtcpErrors: 0, rejectedAuth: 0, tcpConnections: 0 };
+  readonly stats: HepListenerStats = { packets: 0, decodeErrors: 0, sipErrors: 0, nonSip: 0, rtcp: 0, rtcpErrors: 0, rejectedAuth: 0, tcpConnections: 0, tcpEvicted: 0, tcpIdleClosed: 0 };
   readonly extractor: SipEventExtractor;
   /** Last SR packet count per call and sender SSRC (bounded). */
   readonly #senderPackets = new BoundedMap<string, number>(20_000);
   readonly #opts: HepListenerOptions;
   #udp: UdpSocket | null = null;
   #tcp: Server | null = null;
-  readonly #conns = new Set<Socket>();
+  /** Open TCP connections and when each last sent data (insertion order = connect order). */
+  readonly #conns = new Map<Socket, number>();
   #sweepTimer: NodeJS.Timeout | null = null;
   #closed = false;
   #address: { host: string; port: number } | null = null;
@@ -164,15 +172,22 @@ export class HepListener {
   }
 
   #onConnection(sock: Socket): void {
-    if (this.#closed || this.#conns.size >= (this.#opts.maxTcpConnections ?? 64)) {
+    if (this.#closed) {
       sock.destroy();
       return;
     }
-    this.#conns.add(sock);
+    // At the limit, make room instead of refusing: otherwise 64 idle connections
+    // (a scanner, a crashed sender's half-open sockets) lock out every other sender.
+    if (this.#conns.size >= (this.#opts.maxTcpConnections ?? 64)) this.#evictLeastRecentlyActive();
+    this.#conns.set(sock, this.#now());
     this.stats.tcpConnections++;
     let buf: Buffer = Buffer.alloc(0);
-    sock.setTimeout(300_000, () => sock.destroy());
+    sock.setTimeout(this.#opts.tcpIdleTimeoutMs ?? 60_000, () => {
+      this.stats.tcpIdleClosed++;
+      sock.destroy();
+    });
     sock.on('data', (data: Buffer) => {
+      this.#conns.set(sock, this.#now());
       buf = buf.length === 0 ? data : Buffer.concat([buf, data]);
       for (;;) {
         if (buf.length < 6) break;
@@ -197,13 +212,28 @@ export class HepListener {
     sock.on('close', () => this.#conns.delete(sock));
   }
 
+  #evictLeastRecentlyActive(): void {
+    let oldest: Socket | undefined;
+    let oldestAt = Infinity;
+    for (const [sock, at] of this.#conns) {
+      if (at < oldestAt) {
+        oldest = sock;
+        oldestAt = at;
+      }
+    }
+    if (oldest === undefined) return;
+    this.#conns.delete(oldest);
+    this.stats.tcpEvicted++;
+    oldest.destroy();
+  }
+
   /** Idempotent: closes sockets, connections and timers. */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
     if (this.#sweepTimer) clearInterval(this.#sweepTimer);
     this.#sweepTimer = null;
-    for (const c of this.#conns) c.destroy();
+    for (const c of this.#conns.keys()) c.destroy();
     this.#conns.clear();
     const udp = this.#udp;
     this.#udp = null;

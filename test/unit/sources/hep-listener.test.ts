@@ -1,5 +1,5 @@
 import { createSocket } from 'node:dgram';
-import { connect } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { AnalyticsEvent } from '../../../src/analytics/events.js';
 import { encodeHep3 } from '../../../src/sources/hep.js';
@@ -74,5 +74,42 @@ describe('HepListener', () => {
     listener = new HepListener({ port: 0, authKey: 'secret', onEvent: () => undefined });
     listener.handleDatagram(failedRegister(1)[0] as Buffer);
     expect(listener.stats.rejectedAuth).toBe(1);
+  });
+});
+
+describe('HepListener over TCP at its limits (issue 21.9)', () => {
+  it('64 idle connections do not lock out another sender: the least recently active one is evicted', async () => {
+    const events: AnalyticsEvent[] = [];
+    listener = new HepListener({ port: 0, onEvent: (e) => events.push(e) });
+    const { port } = await listener.start();
+    const idle = await Promise.all(
+      Array.from({ length: 64 }, () => new Promise<Socket>((resolve) => {
+        const s = connect(port, '127.0.0.1', () => resolve(s));
+        s.on('error', () => undefined);
+      })),
+    );
+    const closed = idle.map((s) => new Promise<void>((r) => s.once('close', () => r())));
+    await until(() => listener?.stats.tcpConnections === 64);
+    const sender = connect(port, '127.0.0.1');
+    await new Promise<void>((r) => sender.once('connect', () => r()));
+    for (const b of failedRegister(1)) sender.write(b);
+    await until(() => events.some((e) => e.type === 'auth_failure'));
+    expect(events.filter((e) => e.type === 'auth_failure')).toHaveLength(1);
+    expect(listener.stats.tcpEvicted).toBe(1);
+    await Promise.race([closed[0], new Promise((r) => setTimeout(r, 2000))]);
+    expect(idle[0]?.destroyed || idle[0]?.readableEnded).toBe(true);
+    sender.destroy();
+    for (const s of idle) s.destroy();
+  });
+
+  it('closes a TCP connection that stays silent for tcpIdleTimeoutMs', async () => {
+    listener = new HepListener({ port: 0, tcpIdleTimeoutMs: 200, onEvent: () => undefined });
+    const { port } = await listener.start();
+    const s = connect(port, '127.0.0.1');
+    s.on('error', () => undefined);
+    const t0 = Date.now();
+    await new Promise<void>((r) => s.once('close', () => r()));
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(150);
+    expect(listener.stats.tcpIdleClosed).toBe(1);
   });
 });
