@@ -5,7 +5,7 @@
 import type { Logger } from '../log.js';
 import type { AudioSource } from '../rtp/audio.js';
 import type { AudioCodec } from '../rtp/codec.js';
-import type { PortAllocator } from '../rtp/ports.js';
+import { PortAllocatorError, type PortAllocator, type PortPair } from '../rtp/ports.js';
 import { RtpSession } from '../rtp/session.js';
 import type { Dialog } from '../sip/dialog.js';
 import type { IncomingCall, UserAgent } from '../sip/ua.js';
@@ -37,15 +37,24 @@ export interface AnswererOptions {
   logger?: Logger;
 }
 
+/** Retry-After (s) on the 503 when every RTP port pair is in use. */
+export const PORTS_BUSY_RETRY_AFTER_S = 5;
+/** How many ended calls get() still knows (a long-running answerer must not grow). */
+const REMEMBER_ENDED_CALLS = 32;
+
 /**
  * Answers every INVITE the UA receives: 100 (by the transaction layer), 180,
  * then 200 with an SDP answer for the first offered codec we support; media
- * starts once the ACK arrives. BYE from the far end ends the call.
+ * starts once the ACK arrives. A BYE (either way) ends the call and releases
+ * its RTP ports (its figures stay readable on the session). With every port
+ * pair in use the INVITE gets 503 with Retry-After instead of ringing.
  */
 export class Answerer {
   private readonly calls = new Map<string, AnsweredCall>();
   private readonly waiters = new Map<string, (call: AnsweredCall) => void>();
   private readonly sessions = new Set<RtpSession>();
+  /** Call-IDs of ended calls, oldest first. */
+  private readonly ended: string[] = [];
   private closed = false;
 
   constructor(private readonly opts: AnswererOptions) {
@@ -78,10 +87,25 @@ export class Answerer {
       this.opts.logger?.warn({ reason: offer?.message ?? 'no SDP offer' }, 'rejected incoming INVITE');
       return;
     }
+    if (this.opts.neverAnswer) {
+      incoming.progress(180);
+      return;
+    }
+    const ports = await this.allocate(incoming);
+    if (!ports) return;
     incoming.progress(180);
-    if (this.opts.neverAnswer) return;
-    if (this.opts.ringMs) await new Promise((r) => setTimeout(r, this.opts.ringMs));
-    const ports = await this.opts.ports.allocate();
+    if (this.opts.ringMs) {
+      let timer: NodeJS.Timeout | undefined;
+      const cancelled = await Promise.race([
+        new Promise<false>((r) => (timer = setTimeout(() => r(false), this.opts.ringMs))),
+        incoming.cancelled.then(() => true),
+      ]);
+      clearTimeout(timer);
+      if (cancelled || this.closed) {
+        await ports.release();
+        return;
+      }
+    }
     const session = new RtpSession({
       ports,
       codec: offer.codec ?? 'PCMU',
@@ -101,7 +125,14 @@ export class Answerer {
       throw err;
     }
     session.start();
-    dialog.on('ended', () => session.stop());
+    // Ended calls give their ports back at once (a long-running `probe answer`
+    // would otherwise run out); listeners added later still read the figures.
+    dialog.on('ended', () => {
+      session.stop();
+      this.sessions.delete(session);
+      void session.close();
+      this.forgetOldCalls(incoming.callId);
+    });
     const call: AnsweredCall = {
       callId: incoming.callId,
       from: incoming.request.headers.get('from') ?? '',
@@ -113,6 +144,30 @@ export class Answerer {
     this.opts.onAnswered?.(call);
     this.waiters.get(incoming.callId)?.(call);
     this.waiters.delete(incoming.callId);
+  }
+
+  /** Ended calls stay readable through get() for a while; the oldest are dropped. */
+  private forgetOldCalls(endedCallId: string): void {
+    this.ended.push(endedCallId);
+    while (this.ended.length > REMEMBER_ENDED_CALLS) {
+      const old = this.ended.shift();
+      if (old !== undefined) this.calls.delete(old);
+    }
+  }
+
+  /** A port pair for the call, or undefined after answering 503 (range exhausted) or 500. */
+  private async allocate(incoming: IncomingCall): Promise<PortPair | undefined> {
+    try {
+      return await this.opts.ports.allocate();
+    } catch (err) {
+      if (err instanceof PortAllocatorError && err.code === 'E_PORTS_EXHAUSTED') {
+        incoming.reject(503, 'Service Unavailable', [['Retry-After', String(PORTS_BUSY_RETRY_AFTER_S)]]);
+        this.opts.logger?.warn({ in_use: this.opts.ports.allocated, capacity: this.opts.ports.capacity }, 'every RTP port pair is in use: answered 503');
+        return undefined;
+      }
+      incoming.reject(500, 'Server Internal Error');
+      throw err;
+    }
   }
 
   /** Releases every media session. Idempotent; the UA is closed by its owner. */

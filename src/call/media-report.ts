@@ -13,6 +13,8 @@ export interface DirectionResult {
   /** Local RTP port of the agent's socket at this direction's end (receiver, or sender for RTCP/none). */
   local_rtp_port: number;
   packets_sent: number | null;
+  /** Packets due over the whole media phase (the sender's count when known; RFC 3550 A.3 plus the missing tail otherwise). */
+  packets_expected: number | null;
   packets_received: number | null;
   packets_lost: number | null;
   loss_percent: number | null;
@@ -23,6 +25,8 @@ export interface DirectionResult {
   /** Mean of the RFC 3550 estimate over the call (tshark's "Mean Jitter"); jitter_ms is its final value. */
   jitter_mean_ms: number | null;
   burst_ratio: number | null;
+  /** Longest stretch without RTP at the receiver during the media phase (ms). */
+  longest_silence_ms: number | null;
   /** R on the model's scale: 0–100 for G.107 (G.711), 0–129 for G.107.1 (G.722). */
   r_factor: number | null;
   mos: number | null;
@@ -37,6 +41,7 @@ export function unmeasured(direction: DirectionResult['direction'], sent: number
     measured_by: 'none',
     local_rtp_port: port,
     packets_sent: sent,
+    packets_expected: null,
     packets_received: null,
     packets_lost: null,
     loss_percent: null,
@@ -46,6 +51,7 @@ export function unmeasured(direction: DirectionResult['direction'], sent: number
     jitter_max_ms: null,
     jitter_mean_ms: null,
     burst_ratio: null,
+    longest_silence_ms: null,
     r_factor: null,
     mos: null,
     emodel: null,
@@ -59,6 +65,7 @@ export function fromReceiver(direction: DirectionResult['direction'], sent: numb
     measured_by: 'receiver',
     local_rtp_port: port,
     packets_sent: sent,
+    packets_expected: rx.packets_expected,
     packets_received: rx.packets_received,
     packets_lost: rx.packets_lost,
     loss_percent: rx.loss_percent,
@@ -68,6 +75,7 @@ export function fromReceiver(direction: DirectionResult['direction'], sent: numb
     jitter_max_ms: rx.jitter_max_ms,
     jitter_mean_ms: rx.jitter_mean_ms,
     burst_ratio: rx.burst_ratio,
+    longest_silence_ms: rx.longest_silence_ms,
     r_factor: rx.r_factor,
     mos: rx.mos,
     emodel: rx.emodel,

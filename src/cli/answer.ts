@@ -6,6 +6,8 @@
 // Thin: parse flags, run the UA + Answerer (src/call/answerer.ts), render.
 import type { Command } from 'commander';
 import type { AnsweredCall } from '../call/answerer.js';
+import { DEFAULT_MEDIA_TIMEOUT_MS, mediaTimeoutFailure } from '../call/media-timeout.js';
+import type { Failure } from '../probes/result.js';
 import type { AudioSource } from '../rtp/audio.js';
 import { AUDIO_CODECS, type AudioCodec } from '../rtp/codec.js';
 import type { ReceiveFigures, RtpSessionStats } from '../rtp/session.js';
@@ -27,12 +29,21 @@ export interface AnsweredCallReport extends ReceiveFigures {
   ended_by: CallEnd;
   /** What we sent back (callee→caller). */
   packets_sent: number;
+  /** Packets due from the caller over the whole call (RFC 3550 A.3 plus the tail missing before the BYE). */
+  packets_expected: number;
+  /** Longest stretch without RTP from the caller (ms). */
+  longest_silence_ms: number;
   /** The received figures (caller→callee) come from ReceiveFigures. */
   rtt_ms: number | null;
   /** G.107 E-model of the received direction (delay = rtt/2 when known). */
   r_factor: number;
   mos: number;
+  /** Media checks that did not hold: one_way_audio / rtp_timeout (silent longer than the media timeout). */
+  failures: Failure[];
 }
+
+/** After --calls calls: time for the last BYE's 200 to leave before the UA closes (ms). */
+const LINGER_MS = 300;
 
 function parseCodecs(text: string): AudioCodec[] {
   const list = text.split(',').map((c) => c.trim().toUpperCase());
@@ -61,7 +72,9 @@ export function callReport(
   stats: RtpSessionStats,
   endedBy: CallEnd,
   endedAt: number,
+  mediaTimeoutMs = DEFAULT_MEDIA_TIMEOUT_MS,
 ): AnsweredCallReport {
+  const timeout = mediaTimeoutFailure('caller_to_callee', stats, mediaTimeoutMs);
   return {
     call_id: call.callId,
     from,
@@ -70,6 +83,8 @@ export function callReport(
     duration_s: Math.round((endedAt - call.answeredAt) / 10) / 100,
     ended_by: endedBy,
     packets_sent: stats.packets_sent,
+    packets_expected: stats.packets_expected,
+    longest_silence_ms: stats.longest_silence_ms,
     packets_received: stats.packets_received,
     packets_lost: stats.packets_lost,
     loss_percent: stats.loss_percent,
@@ -82,6 +97,7 @@ export function callReport(
     rtt_ms: stats.rtt_ms,
     r_factor: stats.r_factor,
     mos: stats.mos,
+    failures: timeout ? [timeout] : [],
   };
 }
 
@@ -90,7 +106,8 @@ export function renderCallReport(r: AnsweredCallReport): string {
     `call ${r.call_id} from ${r.from} ended (${r.ended_by}) after ${r.duration_s} s, ${r.codec}: ` +
     `received ${r.packets_received}, lost ${r.packets_lost} (${r.loss_percent.toFixed(2)} %), ` +
     `jitter ${r.jitter_ms.toFixed(3)} ms (mean ${r.jitter_mean_ms.toFixed(3)}), burst ratio ${r.burst_ratio}, ` +
-    `R ${r.r_factor.toFixed(2)}, MOS ${r.mos.toFixed(2)}; sent back ${r.packets_sent}\n`
+    `R ${r.r_factor.toFixed(2)}, MOS ${r.mos.toFixed(2)}; sent back ${r.packets_sent}\n` +
+    r.failures.map((f) => `  FAILED ${f.check}: ${f.message ?? ''}\n`).join('')
   );
 }
 
@@ -100,6 +117,7 @@ interface AnswerOpts {
   calls?: string;
   durationMax: string;
   rtpPorts: string;
+  mediaTimeout: string;
   audio?: string;
   json?: boolean;
   quiet?: boolean;
@@ -114,6 +132,7 @@ interface RunAnswerOptions {
   /** Stop after this many calls ended; undefined = until the signal. */
   calls?: number;
   durationMaxMs: number;
+  mediaTimeoutMs: number;
   audio?: AudioSource;
   logLevel?: string;
   signal: AbortSignal;
@@ -121,8 +140,8 @@ interface RunAnswerOptions {
   onCall(report: AnsweredCallReport): void;
 }
 
-/** Runs the answering UA until `calls` calls ended or the signal fires; returns how many calls were reported. */
-async function runAnswer(o: RunAnswerOptions): Promise<number> {
+/** Runs the answering UA until `calls` calls ended or the signal fires; returns how many calls were reported and how many failed. */
+async function runAnswer(o: RunAnswerOptions): Promise<{ reported: number; failed: number }> {
   const { UserAgent, UaError } = await import('../sip/ua.js');
   const { Answerer } = await import('../call/answerer.js');
   const { PortAllocator } = await import('../rtp/ports.js');
@@ -153,6 +172,7 @@ async function runAnswer(o: RunAnswerOptions): Promise<number> {
 
   const active = new Map<string, { call: AnsweredCall; from: string; timer: NodeJS.Timeout }>();
   let reported = 0;
+  let failed = 0;
   let finish: () => void = () => undefined;
   const finished = new Promise<void>((resolve) => {
     finish = resolve;
@@ -164,8 +184,11 @@ async function runAnswer(o: RunAnswerOptions): Promise<number> {
     active.delete(callId);
     clearTimeout(entry.timer);
     entry.call.session.stop();
-    o.onCall(callReport(entry.call, entry.from, entry.call.session.stats(), endedBy, Date.now()));
+    // loss over the whole call: what the caller's rate says was due until the BYE
+    const r = callReport(entry.call, entry.from, entry.call.session.stats({ phase: {} }), endedBy, Date.now(), o.mediaTimeoutMs);
+    o.onCall(r);
     reported++;
+    if (r.failures.length > 0) failed++;
     if (o.calls !== undefined && reported >= o.calls) finish();
   };
 
@@ -195,10 +218,13 @@ async function runAnswer(o: RunAnswerOptions): Promise<number> {
       report(callId, 'interrupt');
       await call.dialog.bye().catch(() => undefined);
     }
+    // The 200 to the last call's BYE is still on its way out (and a
+    // retransmitted BYE should find us): linger briefly before closing.
+    if (!o.signal.aborted) await new Promise((r) => setTimeout(r, LINGER_MS));
     await answerer.close();
     await ua.close();
   }
-  return reported;
+  return { reported, failed };
 }
 
 export function register(program: Command): void {
@@ -209,7 +235,8 @@ export function register(program: Command): void {
     .option('--codec <list>', 'codecs to accept, preferred first: PCMU, PCMA, G722 or "G722,PCMA"', 'PCMU,PCMA,G722')
     .option('--calls <n>', 'exit after this many calls ended (default: run until Ctrl-C / SIGTERM)')
     .option('--duration-max <d>', 'hang up a call that lasts longer than this', '10m')
-    .option('--rtp-ports <min-max>', 'RTP port range (even RTP / odd RTCP pairs), for firewall pinholes', '17000-17999')
+    .option('--rtp-ports <min-max>', 'RTP port range (even RTP / odd RTCP pairs), for firewall pinholes; full → 503', '17000-17999')
+    .option('--media-timeout <d>', 'a call whose caller sent no RTP for this long fails (one_way_audio / rtp_timeout)', '2s')
     .option('--audio <file.wav>', 'stream this 8 kHz mono 16-bit WAV instead of the built-in speech-like signal')
     .option('--json', 'one JSON object per ended call, one per line (JSON Lines) on stdout')
     .option('--quiet', 'no start-up line on stderr')
@@ -220,8 +247,12 @@ export function register(program: Command): void {
 Answers every INVITE with 180 and 200 (SDP answer for the first offered codec
 it accepts), streams audio back until the caller hangs up, and then prints the
 caller→callee direction as measured here: packets received/lost, RFC 3550 jitter
-(final and mean), burst ratio, R-factor and MOS. The caller (probe call --direct)
-measures the other direction. No REGISTER is sent; nothing is dialled.
+(final and mean), burst ratio, R-factor and MOS. Loss covers the whole call: a
+caller whose RTP stops before its BYE has the missing tail counted as lost, and
+a silence longer than --media-timeout is reported as a failure. The caller
+(probe call --direct) measures the other direction. No REGISTER is sent; nothing
+is dialled. Each ended call releases its RTP ports; with every pair of
+--rtp-ports busy, new INVITEs get 503 with Retry-After: 5.
 
 Examples:
   probe answer --bind 10.0.0.5:5080
@@ -229,7 +260,8 @@ Examples:
   probe call me demo --direct sip:demo@10.0.0.5:5080 --json     # on the other agent
 
 Exit status: 0 after --calls calls or on Ctrl-C / SIGTERM (calls still up are
-reported and hung up), 2 usage error (bad flag, address not local or port busy).`,
+reported and hung up), 1 with --calls when a reported call failed a media check,
+2 usage error (bad flag, address not local or port busy).`,
     )
     .action(async (opts: AnswerOpts) => {
       await runCommand(async () => {
@@ -244,18 +276,22 @@ reported and hung up), 2 usage error (bad flag, address not local or port busy).
         const durationMaxMs = parseDuration(opts.durationMax, 'duration-max');
         if (durationMaxMs < 1000) throw new UsageError('--duration-max: at least 1s');
         const rtpPorts = parsePortRange(opts.rtpPorts, 'rtp-ports');
+        const mediaTimeoutMs = parseDuration(opts.mediaTimeout, 'media-timeout');
+        if (mediaTimeoutMs < 100) throw new UsageError('--media-timeout: at least 100ms');
         const audio = await loadAudioFlag(opts.audio);
         const controller = new AbortController();
         const onSignal = (): void => controller.abort();
         process.once('SIGINT', onSignal);
         process.once('SIGTERM', onSignal);
+        let outcome: { reported: number; failed: number };
         try {
-          await runAnswer({
+          outcome = await runAnswer({
             address: bind.address,
             port: bind.port,
             codecs,
             rtpPorts,
             durationMaxMs,
+            mediaTimeoutMs,
             signal: controller.signal,
             ...(calls !== undefined ? { calls } : {}),
             ...(audio ? { audio } : {}),
@@ -269,7 +305,8 @@ reported and hung up), 2 usage error (bad flag, address not local or port busy).
           process.off('SIGINT', onSignal);
           process.off('SIGTERM', onSignal);
         }
-        return EXIT.OK; // stopping an answering peer is its normal end
+        // stopping an answering peer is its normal end; a fixed number of calls is a test
+        return calls !== undefined && outcome.failed > 0 ? EXIT.PROBE_FAILED : EXIT.OK;
       }, opts);
     });
 }

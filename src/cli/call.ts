@@ -23,6 +23,7 @@ interface CallFlags extends CommonOptions, EvidenceFlags {
   mosMin?: string;
   lossMax?: string;
   pddMax?: string;
+  mediaTimeout?: string;
 }
 
 function parseCodecs(text: string): AudioCodec[] {
@@ -31,6 +32,12 @@ function parseCodecs(text: string): AudioCodec[] {
     if (!AUDIO_CODECS.includes(c as AudioCodec)) throw new UsageError(`--codec: "${c}" is not supported (PCMU, PCMA, G722; comma-separated for an offer order)`);
   }
   return list as AudioCodec[];
+}
+
+function parseMediaTimeout(text: string): number {
+  const ms = parseDuration(text, 'media-timeout');
+  if (ms < 100 || ms > 60_000) throw new UsageError('--media-timeout: between 100ms and 60s');
+  return ms;
 }
 
 function parseTransport(text: string | undefined): 'udp' | 'tcp' | 'tls' | undefined {
@@ -122,6 +129,7 @@ function commonCallOptions(cmd: Command): Command {
     .option('--mos-min <mos>', 'fail when a direction\'s MOS is below (default: config thresholds.mos_min, 3.5)')
     .option('--loss-max <percent>', 'fail when a direction loses more (default: config, 1 %)')
     .option('--pdd-max <d>', 'fail when post-dial delay is longer (default: config, 3s)')
+    .option('--media-timeout <d>', 'fail when a direction gets no RTP for this long during the call (default: config rtp.media_timeout, 2s)')
     .option('--json', 'one JSON object on stdout (logs on stderr)')
     .option('--junit <file>', 'also write a JUnit XML report (one testcase, failures name the phase)')
     .option('--quiet', 'no output; only the exit code')
@@ -183,6 +191,7 @@ the phase: dns, connect, register, invite, media, bye), 2 usage/config error,
             ...(flags.localAddress !== undefined ? { localAddress: flags.localAddress } : {}),
             ...(flags.insecure ? { insecure: true } : {}),
             ...(flags.sipT1 !== undefined ? { t1Ms: parseT1(flags.sipT1) } : {}),
+            ...(flags.mediaTimeout !== undefined ? { mediaTimeoutMs: parseMediaTimeout(flags.mediaTimeout) } : {}),
           },
           config,
           process.env,
@@ -223,6 +232,7 @@ Examples:
           durationMs,
           ringTimeoutMs: 5000,
           codecs: flags.codec !== undefined ? parseCodecs(flags.codec) : ['PCMU', 'PCMA'],
+          ...(flags.mediaTimeout !== undefined ? { mediaTimeoutMs: parseMediaTimeout(flags.mediaTimeout) } : {}),
         };
         return executeCall(spec, flags, undefined, () => peer.close());
       }, flags);

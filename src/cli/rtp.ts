@@ -71,7 +71,8 @@ export function renderStreams(streams: StreamReport[]): string {
 }
 
 function renderListen(r: ListenResult): string {
-  return `listened on ${r.local} for ${r.duration_s} s (stopped by ${r.stopped_by})\n${renderStreams(r.streams)}`;
+  const failures = r.failures.map((f) => `FAILED ${f.check}: ${f.message}\n`).join('');
+  return `listened on ${r.local} for ${r.duration_s} s (stopped by ${r.stopped_by})\n${renderStreams(r.streams)}${failures}`;
 }
 
 function renderSend(r: SendResult): string {
@@ -90,6 +91,10 @@ function renderSend(r: SendResult): string {
   return `${lines.join('\n')}\n`;
 }
 
+function listenJson(r: ListenResult): object {
+  return { streams: r.streams, failures: r.failures, local: r.local, duration_s: r.duration_s, stopped_by: r.stopped_by };
+}
+
 function progressWriter(enabled: boolean): ((text: string) => void) | undefined {
   if (!enabled || !process.stderr.isTTY) return undefined;
   return (text) => process.stderr.write(`\r${text}\x1b[K`);
@@ -98,6 +103,7 @@ function progressWriter(enabled: boolean): ((text: string) => void) | undefined 
 interface ListenOpts {
   bind: string;
   duration: string;
+  mediaTimeout: string;
   count?: string;
   idle?: string;
   json?: boolean;
@@ -143,14 +149,20 @@ Examples:
     .option('--duration <d>', 'how long to listen', '10s')
     .option('--count <n>', 'stop after this many RTP packets')
     .option('--idle <d>', 'stop when no packet arrived for this long (after the first)')
-    .option('--json', 'one JSON object on stdout: { "streams": [ … ] }')
+    .option('--media-timeout <d>', 'a stream silent this long (a gap, or stopping early without RTCP BYE) fails', '2s')
+    .option('--json', 'one JSON object on stdout: { "streams": [ … ], "failures": [ … ] }')
     .option('--quiet', 'no live progress on stderr')
     .addHelpText(
       'after',
       `
-Jitter is the RFC 3550 A.8 estimator (same as Wireshark/tshark), loss counts
-sequence numbers never received (packets lost after the last one received are
-not counted). Exit status: 0 when RTP arrived, 1 when none did, 2 usage error.
+Jitter is the RFC 3550 A.8 estimator (same as Wireshark/tshark). Loss counts
+sequence numbers never received, and for a stream that stopped before the end
+of listening without an RTCP BYE also the packets due until the end (at its own
+packet rate; at least the count of the sender's last RTCP SR). A stream silent
+longer than --media-timeout fails (rtp_timeout). Stopping on --count or --idle
+takes the stream's end as normal (no tail). A sender restart (new sequence and
+timestamp, same SSRC) keeps counting; an SSRC change is a new row. Exit status:
+0 when RTP arrived and no stream timed out, 1 otherwise, 2 usage error.
 
 Examples:
   probe rtp listen --bind 127.0.0.1:16000
@@ -163,14 +175,18 @@ Examples:
         const durationMs = parseDuration(opts.duration, 'duration');
         const count = opts.count === undefined ? undefined : parseNumber(opts.count, 'count', 1, 1e9);
         const idleMs = opts.idle === undefined ? undefined : parseDuration(opts.idle, 'idle');
-        const ports = await bindOrExplain(bind.address, bind.port, 'bind');
+        const mediaTimeoutMs = parseDuration(opts.mediaTimeout, 'media-timeout');
+        if (mediaTimeoutMs < 100) throw new UsageError('--media-timeout: at least 100ms');
+        // load the media engine before binding: a packet that arrives in between would be dropped
         const { runListen } = await import('../rtp/listen-send.js');
+        const ports = await bindOrExplain(bind.address, bind.port, 'bind');
         const progress = progressWriter(!opts.json && !opts.quiet);
         const stop = interruptSignal();
         try {
           const result = await runListen({
             ports,
             durationMs,
+            mediaTimeoutMs,
             signal: stop.signal,
             ...(count !== undefined ? { count } : {}),
             ...(idleMs !== undefined ? { idleMs } : {}),
@@ -186,10 +202,10 @@ Examples:
               : {}),
           });
           if (progress) process.stderr.write('\n');
-          if (opts.json) printJson({ streams: result.streams, local: result.local, duration_s: result.duration_s, stopped_by: result.stopped_by });
+          if (opts.json) printJson(listenJson(result));
           else process.stdout.write(renderListen(result));
           if (result.stopped_by === 'interrupt') return EXIT.INTERRUPTED;
-          return result.streams.length > 0 ? EXIT.OK : EXIT.PROBE_FAILED;
+          return result.streams.length > 0 && result.failures.length === 0 ? EXIT.OK : EXIT.PROBE_FAILED;
         } finally {
           stop.dispose();
         }
@@ -286,8 +302,8 @@ Examples:
       await runCommand(async () => {
         const bind = parseHostPort(opts.bind, 'bind');
         const durationMs = opts.duration === undefined ? Infinity : parseDuration(opts.duration, 'duration');
-        const ports = await bindOrExplain(bind.address, bind.port, 'bind');
         const { runListen } = await import('../rtp/listen-send.js');
+        const ports = await bindOrExplain(bind.address, bind.port, 'bind');
         const progress = progressWriter(!opts.json && !opts.quiet);
         const stop = interruptSignal();
         if (!opts.quiet && !opts.json) process.stderr.write(`echoing RTP on ${bind.address}:${bind.port} (Ctrl-C to stop)\n`);
@@ -302,7 +318,7 @@ Examples:
               : {}),
           });
           if (progress) process.stderr.write('\n');
-          if (opts.json) printJson({ streams: result.streams, local: result.local, duration_s: result.duration_s, stopped_by: result.stopped_by });
+          if (opts.json) printJson(listenJson(result));
           else process.stdout.write(renderListen(result));
           return EXIT.OK; // stopping an echo server is its normal end
         } finally {

@@ -165,6 +165,8 @@ export function buildConfigSchema(secrets: SecretEnvironment | null) {
           port_min: z.number().int().min(1024).max(65534).default(16000),
           port_max: z.number().int().min(1025).max(65535).default(16999),
           codecs: z.array(codecName).min(1).default(['PCMU', 'PCMA']),
+          /** A receive direction silent this long during a call's media phase fails it (one_way_audio / rtp_timeout). */
+          media_timeout: duration({ min: '100ms', max: '60s' }).prefault('2s'),
         })
         .refine((r) => r.port_max - r.port_min >= 3, {
           message: 'port_max must be at least port_min + 3 (one RTP/RTCP pair per call leg)',

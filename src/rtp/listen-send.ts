@@ -4,6 +4,8 @@
  * CLI only parses flags and renders what these return.
  */
 import { computeQuality } from '../quality/emodel.js';
+import { coverMediaPhase } from './activity.js';
+import { monotonicClock } from './clock.js';
 import type { AudioSource } from './audio.js';
 import { codecOfPayloadType, type AudioCodec } from './codec.js';
 import { sharedPacer, type LatenessSummary } from './pacer.js';
@@ -17,32 +19,68 @@ export interface StreamReport extends ReceiveFigures {
   source: string;
   payload_type: number;
   codec: AudioCodec | null;
+  /** RFC 3550 A.3 expected, plus the tail due until the end of listening when the stream stopped early, at least the sender's RTCP SR count. */
+  packets_expected: number;
+  /** Longest stretch without a packet of this stream (ms), a missing tail included. */
+  longest_silence_ms: number;
+  /** The sender ended the stream with RTCP BYE. */
+  rtcp_bye: boolean;
   r_factor: number | null;
   mos: number | null;
 }
 
+/** A stream that was silent longer than the media timeout. */
+export interface StreamFailure {
+  check: 'rtp_timeout';
+  ssrc_hex: string;
+  expected: number;
+  actual: number;
+  message: string;
+}
+
+/**
+ * Until when a stream's packets were due: the end of listening, unless the
+ * listener stopped on count/idle, the sender said BYE, or a newer SSRC from
+ * the same source replaced it (a sender that changed SSRC). Null: no tail.
+ */
+export interface StreamPhase {
+  tailUntilMs: number | null;
+}
 
 
-/** One received SSRC as reported by `probe rtp listen` (E-model only for G.711 payloads). */
-export function streamReport(stream: ReceivedStream, delayMs = 0): StreamReport {
+
+/**
+ * One received SSRC as reported by `probe rtp listen` (E-model only for G.711
+ * payloads). With `phase`, loss covers the missing tail and the sender's SR
+ * count (activity.ts); the packet interval is the stream's own mean.
+ */
+export function streamReport(stream: ReceivedStream, delayMs = 0, phase: StreamPhase = { tailUntilMs: null }): StreamReport {
   const s = stream.stats;
   const codec = codecOfPayloadType(stream.payloadType) ?? null;
-  const quality = codec ? computeQuality({ codec, lossPercent: s.lossPercent, burstRatio: s.burstRatio, delayMs }) : null;
+  const last = s.lastArrivalMs;
+  const packetMs = s.expected > 1 && last !== null && s.firstArrivalMs !== null ? Math.max(1, (last - s.firstArrivalMs) / (s.expected - 1)) : 20;
+  const tailUntil = phase.tailUntilMs !== null && last !== null ? Math.max(last, phase.tailUntilMs) : last;
+  const covered = coverMediaPhase(s, { untilMs: tailUntil ?? 0, startMs: s.firstArrivalMs ?? 0, packetMs, lastArrivalMs: last, sent: stream.senderPackets });
+  const tailMs = tailUntil !== null && last !== null ? tailUntil - last : 0;
+  const quality = codec ? computeQuality({ codec, lossPercent: covered.lossPercent, burstRatio: covered.burstRatio, delayMs }) : null;
   return {
     ssrc: stream.ssrc,
     ssrc_hex: `0x${stream.ssrc.toString(16).toUpperCase().padStart(8, '0')}`,
     source: stream.source,
     payload_type: stream.payloadType,
     codec,
+    packets_expected: covered.expected,
     packets_received: s.received,
-    packets_lost: s.lost,
-    loss_percent: round(s.lossPercent, 2),
+    packets_lost: covered.lost,
+    loss_percent: round(covered.lossPercent, 2),
     duplicates: s.duplicates,
     out_of_order: s.outOfOrder,
     jitter_ms: round(s.jitterMs, 3),
     jitter_max_ms: round(s.jitterMaxMs, 3),
     jitter_mean_ms: round(s.jitterMeanMs, 3),
-    burst_ratio: round(s.burstRatio, 3),
+    burst_ratio: round(covered.burstRatio, 3),
+    longest_silence_ms: Math.round(Math.max(s.longestGapMs, tailMs)),
+    rtcp_bye: stream.bye,
     r_factor: quality?.r_factor ?? null,
     mos: quality?.mos ?? null,
   };
@@ -74,6 +112,8 @@ export interface ListenOptions {
   idleMs?: number;
   /** Reflect packets back (echo server) instead of only counting them. */
   reflect?: boolean;
+  /** A stream silent this long (a gap, or stopping before the end without RTCP BYE) fails. Default 2000. */
+  mediaTimeoutMs?: number;
   signal?: AbortSignal;
   /** Called about once a second with the streams so far (live progress). */
   onProgress?: (streams: StreamReport[]) => void;
@@ -85,6 +125,47 @@ export interface ListenResult {
   /** Why it stopped. */
   stopped_by: 'duration' | 'count' | 'idle' | 'interrupt';
   streams: StreamReport[];
+  /** Streams silent longer than the media timeout. */
+  failures: StreamFailure[];
+}
+
+const secs = (ms: number): string => `${Math.round(ms / 100) / 10} s`;
+
+/**
+ * Reports for every stream at the end of listening (`untilMs`, session
+ * clock; null when the listener stopped on count or idle: no tail), with the
+ * streams silent longer than `timeoutMs`.
+ */
+export function listenReports(
+  streams: ReceivedStream[],
+  untilMs: number | null,
+  timeoutMs: number,
+  delayMs = 0,
+): { streams: StreamReport[]; failures: StreamFailure[] } {
+  const failures: StreamFailure[] = [];
+  const reports = streams.map((stream) => {
+    const last = stream.stats.lastArrivalMs ?? 0;
+    const replaced = streams.some((o) => o !== stream && o.source === stream.source && (o.stats.lastArrivalMs ?? 0) > last);
+    const tailUntilMs = untilMs !== null && !stream.bye && !replaced ? untilMs : null;
+    const report = streamReport(stream, delayMs, { tailUntilMs });
+    if (report.longest_silence_ms > timeoutMs) {
+      const first = stream.stats.firstArrivalMs ?? 0;
+      const tail = tailUntilMs !== null ? tailUntilMs - last : 0;
+      const where =
+        tail >= stream.stats.longestGapMs
+          ? `stopped ${secs(last - first)} after its first packet and was silent for the last ${secs(tail)} (no RTCP BYE)`
+          : `was silent for ${secs(stream.stats.longestGapMs)} from ${secs((stream.stats.longestGapFromMs ?? first) - first)} after its first packet`;
+      failures.push({
+        check: 'rtp_timeout',
+        ssrc_hex: report.ssrc_hex,
+        expected: timeoutMs,
+        actual: report.longest_silence_ms,
+        message: `stream ${report.ssrc_hex} from ${report.source} ${where} (media timeout ${secs(timeoutMs)})`,
+      });
+    }
+    return report;
+  });
+  return { streams: reports, failures };
 }
 
 /** `probe rtp listen` / `probe rtp echo`: receive until duration, count, idle timeout or abort. */
@@ -114,13 +195,17 @@ export async function runListen(opts: ListenOptions): Promise<ListenResult> {
   if (why === 'aborted') stoppedBy = 'interrupt';
   else if (why === 'done' && earlyWhy) stoppedBy = earlyWhy;
   const rtt = session.stats().rtt_ms;
-  const streams = session.receivedStreams().map((s) => streamReport(s, rtt === null ? 0 : rtt / 2));
+  // A stream that stopped before the end of listening (without BYE) was cut off;
+  // stopping on count or idle means the user took its end as normal.
+  const untilMs = stoppedBy === 'duration' || stoppedBy === 'interrupt' ? monotonicClock.now() : null;
+  const { streams, failures } = listenReports(session.receivedStreams(), untilMs, opts.mediaTimeoutMs ?? 2000, rtt === null ? 0 : rtt / 2);
   await session.close();
   return {
     local: `${opts.ports.address}:${opts.ports.rtpPort}`,
     duration_s: round((performance.now() - started) / 1000, 3),
     stopped_by: stoppedBy,
     streams,
+    failures,
   };
 }
 
@@ -196,7 +281,8 @@ export async function runSend(opts: SendOptions): Promise<SendResult> {
     send_lateness: pacer.lateness(),
     rtt_ms: stats.rtt_ms,
     forward: stats.remote_report,
-    round_trip: opts.echo && echoed ? streamReport(echoed) : null,
+    // the round trip is due every packet we sent
+    round_trip: opts.echo && echoed ? streamReport({ ...echoed, senderPackets: stats.packets_sent }) : null,
     interrupted: why === 'aborted',
   };
   await session.close();

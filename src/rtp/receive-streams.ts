@@ -3,7 +3,7 @@
 // SSRC, the session's receive figures summed over SSRCs, and the report blocks of our RTCP.
 import { SAMPLE_RATE } from './audio.js';
 import { DtmfDetector, type DetectedDigit } from './dtmf.js';
-import { msToCompact, type ReportBlock } from './rtcp.js';
+import { msToCompact, type ParsedRtcp, type ReportBlock } from './rtcp.js';
 import { RtpReceiverStats, type ReceiverStatsSnapshot } from './stats.js';
 
 /** update() options, shared: nothing allocated per packet. */
@@ -16,6 +16,10 @@ export interface ReceivedStream {
   source: string;
   payloadType: number;
   stats: ReceiverStatsSnapshot;
+  /** The sender's packet count from its last RTCP SR, if it sent one. */
+  senderPackets: number | null;
+  /** The sender said RTCP BYE (it ended the stream on purpose). */
+  bye: boolean;
 }
 
 /** Receive counters of a session, summed over its SSRCs (jitter and burst ratio: the busiest SSRC). */
@@ -38,6 +42,8 @@ interface ReceiveState {
   source: string;
   payloadType: number;
   dtmf: DtmfDetector;
+  senderPackets: number | null;
+  bye: boolean;
 }
 
 export class ReceiveStreams {
@@ -65,6 +71,8 @@ export class ReceiveStreams {
         source: `${from.address}:${from.port}`,
         payloadType: pt,
         dtmf: new DtmfDetector(SAMPLE_RATE),
+        senderPackets: null,
+        bye: false,
       };
       this.rx.set(ssrc, state);
     }
@@ -90,7 +98,21 @@ export class ReceiveStreams {
       source: s.source,
       payloadType: s.payloadType,
       stats: s.stats.snapshot(),
+      senderPackets: s.senderPackets,
+      bye: s.bye,
     }));
+  }
+
+  /** Takes in what a sender said about its stream in RTCP: its SR packet count, its BYE. */
+  noteRtcp(parsed: ParsedRtcp): void {
+    for (const report of parsed.reports) {
+      const state = report.sender ? this.rx.get(report.ssrc) : undefined;
+      if (state && report.sender) state.senderPackets = Math.max(state.senderPackets ?? 0, report.sender.packetCount);
+    }
+    for (const ssrc of parsed.byes) {
+      const state = this.rx.get(ssrc);
+      if (state) state.bye = true;
+    }
   }
 
   totals(): ReceiveTotals {

@@ -29,7 +29,9 @@
  */
 import { EventEmitter } from 'node:events';
 import { randomBytes } from 'node:crypto';
+import { emptyTransitions } from '../quality/burst.js';
 import { computeQuality } from '../quality/emodel.js';
+import { ActivityTracker, coverMediaPhase, type Silence } from './activity.js';
 import { defaultAudioSource, encodedFrames, SAMPLE_RATE, type AudioSource } from './audio.js';
 import { monotonicClock, type Clock } from './clock.js';
 import type { DetectedDigit } from './dtmf.js';
@@ -93,6 +95,15 @@ export interface ReceiveFigures {
 export interface RtpSessionStats extends ReceiveFigures {
   codec: AudioCodec;
   packets_sent: number;
+  /**
+   * Packets the receive direction should have delivered: RFC 3550 A.3's count,
+   * or with `phase` the whole media phase (see activity.ts).
+   */
+  packets_expected: number;
+  /** Longest stretch without RTP since the session started (ms), the tail to now (or the stop) included. */
+  longest_silence_ms: number;
+  /** Where it was and when it began, in s after the session started. */
+  silence: { where: Silence['where']; from_s: number };
   /** RTCP round trip (RFC 3550 §6.4.1), ms; null until an RR/SR about our SR arrived. */
   rtt_ms: number | null;
   /** Epoch ms of the first / last RTP packet received; null before any. */
@@ -150,6 +161,10 @@ export class RtpSession extends EventEmitter<RtpSessionEvents> {
   private invalid = 0;
   private gotRtp = false;
   private closing: Promise<void> | undefined;
+  /** RTP arrivals (any SSRC): silences and the media phase. */
+  private readonly activity: ActivityTracker;
+  /** When sending stopped (end of the media phase for stats({ phase })). */
+  private stoppedAtMs: number | undefined;
 
   constructor(opts: RtpSessionOptions) {
     super();
@@ -172,6 +187,7 @@ export class RtpSession extends EventEmitter<RtpSessionEvents> {
     this.reflect = opts.reflect ?? false;
     this.localPort = opts.ports.rtpPort;
     this.localRtcpPort = opts.ports.rtcpPort;
+    this.activity = new ActivityTracker(this.clock.now());
     this.dtmf = new DtmfSender(this.ptimeMs, samplesPerFrame);
     this.sender = new RtpSender({
       socket: opts.ports.rtp,
@@ -226,11 +242,13 @@ export class RtpSession extends EventEmitter<RtpSessionEvents> {
   start(): void {
     if (this.closing || this.reflect) return;
     this.wantSending = true;
+    this.stoppedAtMs = undefined;
     this.maybeStartPacing();
   }
 
   /** Stops sending; receiving and RTCP go on until close(). */
   stop(): void {
+    if (this.wantSending) this.stoppedAtMs = this.clock.now();
     this.wantSending = false;
     this.sender.stop();
     this.dtmf.cancel();
@@ -253,6 +271,23 @@ export class RtpSession extends EventEmitter<RtpSessionEvents> {
 
   get closed(): boolean {
     return this.closing !== undefined;
+  }
+
+  /** RTP packets sent so far (the sender's count a receiver's loss is checked against). */
+  get sentPackets(): number {
+    return this.sender.packetsSent;
+  }
+
+  /**
+   * The far end is expected to be silent (on hold) until expectMedia(); the
+   * silence does not count as a media timeout.
+   */
+  expectSilence(): void {
+    this.activity.suspend(this.clock.now());
+  }
+
+  expectMedia(): void {
+    this.activity.resume(this.clock.now());
   }
 
   /** Whether any RTP has arrived yet (the one-way-audio check). */
@@ -296,20 +331,38 @@ export class RtpSession extends EventEmitter<RtpSessionEvents> {
     return this.receivers.streams();
   }
 
-  /** Session numbers; counters add up over SSRCs, jitter and burst ratio come from the busiest SSRC. */
-  stats(opts: { delayMs?: number } = {}): RtpSessionStats {
+  /**
+   * Session numbers; counters add up over SSRCs, jitter and burst ratio come
+   * from the busiest SSRC. With `phase`, loss covers the whole media phase
+   * (from the session's start until stop(), or now): packets due after the
+   * last arrival count as lost, and so do packets the sender says it sent
+   * (`phase.sent`, when the probe holds the sending end) but never arrived.
+   */
+  stats(opts: { delayMs?: number; phase?: { sent?: number | null } } = {}): RtpSessionStats {
     const t = this.receivers.totals();
     const main = t.main;
     const rttMs = this.rtcp.rttMs;
-    const lossPercent = t.expected > 0 ? (t.lost / t.expected) * 100 : 0;
-    const burstRatio = main?.burstRatio ?? 1;
+    let { expected, lost } = t;
+    let lossPercent = expected > 0 ? (lost / expected) * 100 : 0;
+    let burstRatio = main?.burstRatio ?? 1;
+    const untilMs = this.stoppedAtMs ?? this.clock.now();
+    if (opts.phase) {
+      ({ expected, lost, lossPercent, burstRatio } = coverMediaPhase(
+        { ...t, transitions: main?.transitions ?? emptyTransitions() },
+        { untilMs, startMs: this.activity.startMs, packetMs: this.ptimeMs, lastArrivalMs: this.activity.last, sent: opts.phase.sent ?? null },
+      ));
+    }
+    const silence = this.activity.silence(untilMs);
     const delayMs = opts.delayMs ?? (rttMs !== null ? rttMs / 2 : 0);
     const quality = computeQuality({ codec: this.codec, lossPercent, burstRatio, delayMs });
     return {
       codec: this.codec,
       packets_sent: this.sender.packetsSent,
+      packets_expected: expected,
+      longest_silence_ms: Math.round(silence.longestMs),
+      silence: { where: silence.where, from_s: round((silence.fromMs - this.activity.startMs) / 1000, 2) },
       packets_received: t.received,
-      packets_lost: t.lost,
+      packets_lost: lost,
       loss_percent: round(lossPercent, 2),
       duplicates: t.duplicates,
       out_of_order: t.outOfOrder,
@@ -364,6 +417,7 @@ export class RtpSession extends EventEmitter<RtpSessionEvents> {
       return;
     }
     const hasPackets = this.receivers.update(msg, payloadStart, now, rinfo);
+    this.activity.note(now);
     if (this.latch && !this.latched) {
       this.latched = true;
       const remote = this.sender.remote;
@@ -397,6 +451,7 @@ export class RtpSession extends EventEmitter<RtpSessionEvents> {
       this.invalid++;
       return;
     }
+    this.receivers.noteRtcp(parsed);
     if (this.latch && !this.rtcpLatched) {
       this.rtcpLatched = true;
       this.rtcp.remote = { address: rinfo.address, port: rinfo.port };

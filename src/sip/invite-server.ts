@@ -71,11 +71,11 @@ export class InviteServer {
         if (sdp !== undefined) headers.push(['Content-Type', 'application/sdp']);
         stx.respond(createResponse(invite, status, undefined, { toTag: localTag, headers, ...(sdp !== undefined ? { body: sdp } : {}) }));
       },
-      reject: (status, reason) => {
+      reject: (status, reason, headers) => {
         if (answered) return;
         answered = true;
         this.pendingInvites.delete(stx.key);
-        stx.respond(createResponse(invite, status, reason, { toTag: localTag }));
+        stx.respond(createResponse(invite, status, reason, { toTag: localTag, ...(headers ? { headers: [...headers] } : {}) }));
       },
       accept: (sdp) => {
         if (answered) return Promise.reject(new UaError('ESTATE', 'request', 'call already answered, rejected or cancelled'));

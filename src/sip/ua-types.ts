@@ -129,7 +129,8 @@ export interface IncomingCall {
   progress(status: 180 | 183, sdp?: string): void;
   /** 200 OK with SDP, retransmitted until the ACK (RFC 3261 §13.3.1.4); resolves on ACK. */
   accept(sdp: string): Promise<Dialog>;
-  reject(status: number, reason?: string): void;
+  /** A final non-2xx; `headers` e.g. Retry-After on a 503 (RFC 3261 §21.5.4). */
+  reject(status: number, reason?: string, headers?: ReadonlyArray<[string, string]>): void;
   /** Resolves when the caller CANCELs before we answered. */
   readonly cancelled: Promise<void>;
 }

@@ -34,6 +34,7 @@
  *   rtpStreams(pcap, { decodeAs? })            rows of `tshark -q -z rtp,streams`
  *   kamcmd(...args), kamcmdOn(instance, ...args), registeredContacts(aor, instance?), resetAuthFailures()
  *   kamailioLog(instance?), stopKamailio(), startKamailio() (main: also restarts baresips), restartBaresips()
+ *   labPid(name), killRtpengine() (SIGKILL by PID: a media relay dying mid-call), startRtpengine()
  *   sipp(scenario, args, opts?)                runs sipp from the workdir (-nostdin -trace_err, own -cp)
  *   baresipCommand(port, command, params?)     ctrl_tcp client (netstring JSON)
  *   startLab(opts?), stopLab(handle)           used by global-setup only
@@ -785,6 +786,56 @@ export async function restartBaresips(): Promise<void> {
   await waitBaresipsReady((['1003', '1004'] as const).map((u) => launchBaresip(w, u)));
 }
 
+async function launchRtpengine(workdir: string): Promise<ProcRecord> {
+  const rtp = startDaemon(
+    workdir,
+    'rtpengine',
+    'rtpengine',
+    [
+      '--config-file=none', '--foreground', '--log-stderr', '--table=-1',
+      `--interface=${LAB.host}`, `--listen-ng=${LAB.host}:${LAB.ports.rtpengineNg}`,
+      `--listen-cli=${LAB.host}:${LAB.ports.rtpengineCli}`,
+      `--port-min=${LAB.rtpengineRange[0]}`, `--port-max=${LAB.rtpengineRange[1]}`,
+      '--delete-delay=0', `--pidfile=${path.join(workdir, 'rtpengine.pid')}`,
+    ],
+    'rtpengine.log',
+  );
+  await waitFor('rtpengine ng ping', 10_000, async () => {
+    assertAlive(rtp);
+    return rtpenginePing();
+  });
+  return rtp;
+}
+
+/** PID of a running lab process by name (kamailio, kamailio-direct, rtpengine, carrier, baresip-100X), or undefined. */
+export function labPid(name: string): number | undefined {
+  const rec = getProcess(labWorkdir(), name);
+  return rec && isSameProcessAlive(rec) ? rec.pid : undefined;
+}
+
+/** SIGKILL rtpengine by PID (no clean-up: calls it relays just lose their media); its record is removed. */
+export async function killRtpengine(): Promise<void> {
+  const w = labWorkdir();
+  const rec = getProcess(w, 'rtpengine');
+  if (!rec) return;
+  if (isSameProcessAlive(rec)) process.kill(rec.pid, 'SIGKILL');
+  await waitFor(`rtpengine pid ${rec.pid} to die`, 5_000, () => Promise.resolve(!isSameProcessAlive(rec)));
+  forgetProcess(w, 'rtpengine');
+}
+
+/**
+ * Start rtpengine again (after killRtpengine) and tell the main kamailio it is
+ * back at once (it would skip it for rtpengine_disable_tout after failures).
+ */
+export async function startRtpengine(): Promise<number> {
+  const w = labWorkdir();
+  const old = getProcess(w, 'rtpengine');
+  if (old && isSameProcessAlive(old)) throw new Error(`lab: rtpengine is already running (pid ${old.pid})`);
+  const rec = await launchRtpengine(w);
+  await kamcmd('rtpengine.enable', 'all', '1');
+  return rec.pid;
+}
+
 export async function startLab(opts: StartLabOptions = {}): Promise<LabHandle> {
   const t0 = performance.now();
   const log = opts.log ?? ((): void => undefined);
@@ -802,24 +853,7 @@ export async function startLab(opts: StartLabOptions = {}): Promise<LabHandle> {
     log(`lab: files ready in ${Math.round(performance.now() - t0)} ms`);
 
     // rtpengine first, or kamailio marks it dead for rtpengine_disable_tout
-    const rtp = startDaemon(
-      workdir,
-      'rtpengine',
-      'rtpengine',
-      [
-        '--config-file=none', '--foreground', '--log-stderr', '--table=-1',
-        `--interface=${LAB.host}`, `--listen-ng=${LAB.host}:${LAB.ports.rtpengineNg}`,
-        `--listen-cli=${LAB.host}:${LAB.ports.rtpengineCli}`,
-        `--port-min=${LAB.rtpengineRange[0]}`, `--port-max=${LAB.rtpengineRange[1]}`,
-        '--delete-delay=0', `--pidfile=${path.join(workdir, 'rtpengine.pid')}`,
-      ],
-      'rtpengine.log',
-    );
-    handle.pids.rtpengine = rtp.pid;
-    await waitFor('rtpengine ng ping', 10_000, async () => {
-      assertAlive(rtp);
-      return rtpenginePing();
-    });
+    handle.pids.rtpengine = (await launchRtpengine(workdir)).pid;
 
     const [kMain, kDirect] = await Promise.all([launchKamailio(workdir, 'main'), launchKamailio(workdir, 'direct')]);
     handle.pids.kamailio = kMain.pid;

@@ -16,6 +16,7 @@ import type { ProbeContext } from '../context.js';
 import type { Failure, Phase, ProbeResult } from '../result.js';
 import { Answerer, type AnsweredCall } from '../../call/answerer.js';
 import { answerReoffer, buildOffer, isSdpError, parseMediaEndpoint } from '../../call/sdp.js';
+import { DEFAULT_MEDIA_TIMEOUT_MS, mediaTimeoutFailure } from '../../call/media-timeout.js';
 import { dialTarget } from '../../call/dial-target.js';
 import { fromReceiver, fromRemoteReport, type DirectionResult } from '../../call/media-report.js';
 import { round } from '../../round.js';
@@ -57,8 +58,12 @@ export interface CallSpec {
   sipTimeoutMs?: number;
   /** SIP T1 (RFC 3261 §17.1.1.1; default 500 ms). */
   t1Ms?: number;
-  /** A direction with no RTP this long after answer fails the call (one-way audio). */
-  oneWayTimeoutMs?: number;
+  /**
+   * A receive direction silent this long during the media phase (no RTP
+   * within it of answer, a pause, or a stream that stopped before the BYE)
+   * fails the call: `one_way_audio` / `rtp_timeout`. Default 2000.
+   */
+  mediaTimeoutMs?: number;
   onProgress?(p: CallProgress): void;
 }
 
@@ -371,13 +376,16 @@ export async function probeCall(ctx: ProbeContext, spec: CallSpec): Promise<Call
       session.setRemote({ address: offer.address, port: offer.port });
       if (offer.direction === 'sendonly' || offer.direction === 'inactive') session.stop();
       else if (!mediaOver) session.start();
+      // a far end that puts the call on hold may go silent: not a media timeout
+      if (offer.direction !== 'sendrecv') session.expectSilence();
+      else session.expectMedia();
     });
     let mediaOver = false;
     let remoteHungUp = false;
     dialog.on('ended', ({ by }) => {
       if (by === 'remote') remoteHungUp = true;
     });
-    const oneWayMs = spec.oneWayTimeoutMs ?? 2000;
+    const oneWayMs = spec.mediaTimeoutMs ?? DEFAULT_MEDIA_TIMEOUT_MS;
     const mediaEnd = answeredAt + spec.durationMs;
     const [callerGot, calleeGot] = await Promise.all([
       session.waitForRtp(oneWayMs),
@@ -404,8 +412,10 @@ export async function probeCall(ctx: ProbeContext, spec: CallSpec): Promise<Call
     session.stop();
     far?.session.stop();
     await sleep(80, new AbortController().signal);
-    const callerStats = session.stats();
-    const calleeStats = far?.session.stats();
+    // Loss over the whole media phase: the packets due until we stopped, and
+    // at least what the other end (when it is ours) says it sent.
+    const callerStats = session.stats({ phase: { sent: far ? far.session.sentPackets : null } });
+    const calleeStats = far?.session.stats({ phase: { sent: session.sentPackets } });
     const delayMs = callerStats.rtt_ms !== null ? callerStats.rtt_ms / 2 : 0;
     result.media = {
       codec,
@@ -423,6 +433,15 @@ export async function probeCall(ctx: ProbeContext, spec: CallSpec): Promise<Call
       // Without the far end's own count, what it sent is unknown: we only know what arrived.
       const back = result.media.directions[1];
       if (back) back.packets_sent = null;
+    }
+    // A receiver that went silent for longer than the media timeout (the
+    // one-way checks above already cover "nothing within it of answer").
+    if (callerGot && calleeGot) {
+      const timeouts = [
+        calleeStats ? mediaTimeoutFailure('caller_to_callee', calleeStats, oneWayMs) : undefined,
+        mediaTimeoutFailure('callee_to_caller', callerStats, oneWayMs),
+      ];
+      for (const f of timeouts) if (f) result.failures.push(f);
     }
 
     // ---- bye ----

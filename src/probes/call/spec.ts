@@ -4,6 +4,7 @@ import { passwordEnvName } from '../../config/accounts.js';
 import type { Config } from '../../config/schema.js';
 import type { AudioCodec } from '../../rtp/codec.js';
 import type { CallAccount, CallSpec } from './probe.js';
+import { DEFAULT_MEDIA_TIMEOUT_MS } from '../../call/media-timeout.js';
 import { classifyDestination } from './policy.js';
 
 export interface CallRequest {
@@ -21,6 +22,8 @@ export interface CallRequest {
   sipTimeoutMs?: number;
   /** SIP T1 (default 500 ms); Timer B/F default to 64·T1. */
   t1Ms?: number;
+  /** --media-timeout (overrides config rtp.media_timeout). */
+  mediaTimeoutMs?: number;
 }
 
 export type SpecResult = { ok: true; spec: CallSpec } | { ok: false; message: string };
@@ -48,6 +51,7 @@ export function buildCallSpec(req: CallRequest, config: Config | undefined, env:
     transport: req.transport ?? config?.pbx.transport ?? 'udp',
     rtpPortMin: config?.rtp.port_min ?? 16000,
     rtpPortMax: config?.rtp.port_max ?? 16999,
+    mediaTimeoutMs: req.mediaTimeoutMs ?? config?.rtp.media_timeout ?? DEFAULT_MEDIA_TIMEOUT_MS,
     ...(req.localAddress !== undefined ? { localAddress: req.localAddress } : {}),
     ...(req.insecure ? { tls: { insecure: true } } : {}),
     ...(req.sipTimeoutMs !== undefined ? { sipTimeoutMs: req.sipTimeoutMs } : {}),

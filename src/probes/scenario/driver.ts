@@ -7,6 +7,7 @@ import { performance } from 'node:perf_hooks';
 import type { PacketRecorder } from '../../evidence/recorder.js';
 import type { Logger } from '../../log.js';
 import { Answerer, type AnsweredCall } from '../../call/answerer.js';
+import { DEFAULT_MEDIA_TIMEOUT_MS, mediaTimeoutFailure } from '../../call/media-timeout.js';
 import { dialTarget } from '../../call/dial-target.js';
 import { fromReceiver, unmeasured, type DirectionResult } from '../../call/media-report.js';
 import { buildAnswer, buildOffer, isSdpError, parseMediaEndpoint, type MediaEndpoint } from '../../call/sdp.js';
@@ -38,6 +39,8 @@ export interface ScenarioTarget {
   rtpPortMax: number;
   localAddress?: string;
   tls?: { insecure?: boolean };
+  /** A receiver we own silent this long (outside hold) fails the step: config rtp.media_timeout. */
+  mediaTimeoutMs?: number;
 }
 
 /** Everything a run needs: the target, where audio files are, and the run's own settings. */
@@ -111,8 +114,6 @@ const PHASES: Record<Step['kind'], Phase> = {
 /** How long the far end may keep sending after a hold answer before it counts (packets in flight). */
 const HOLD_SETTLE_MS = 300;
 const HOLD_WINDOW_MS = 700;
-/** A `wait` this long after answer with no RTP from a receiver we own fails (one-way audio). */
-const ONE_WAY_MS = 2000;
 
 export class ScenarioDriver implements StepDriver<Step> {
   private readonly uas = new Map<string, UserAgent>();
@@ -439,13 +440,18 @@ export class ScenarioDriver implements StepDriver<Step> {
     if (call?.remoteHungUp) throw new StepFailure('media', 'the far end hung up during the wait');
     const session = call?.session;
     if (!call || !session || call.hungUp) return undefined;
-    // One-way audio: media has had time to start and a receiver we own heard nothing.
-    if (!call.onHold && call.answeredAt !== undefined && Date.now() - call.answeredAt >= ONE_WAY_MS) {
-      if (!session.hasReceivedRtp) throw new StepFailure('media', `no RTP callee→caller within ${ONE_WAY_MS} ms of answer (one-way audio)`);
-      if (call.far && !call.far.session.hasReceivedRtp) throw new StepFailure('media', `no RTP caller→callee within ${ONE_WAY_MS} ms of answer (one-way audio)`);
-    }
+    // One-way audio, or a stream that stopped: a receiver we own heard nothing for longer than the media timeout.
+    this.checkMediaTimeout(call, session);
     const s = session.stats();
     return `rx ${s.packets_received} pkts, loss ${s.loss_percent}%`;
+  }
+
+  private checkMediaTimeout(call: ActiveCall, session: RtpSession): void {
+    const limit = this.opts.mediaTimeoutMs ?? DEFAULT_MEDIA_TIMEOUT_MS;
+    const f =
+      mediaTimeoutFailure('callee_to_caller', session.stats(), limit) ??
+      (call.far ? mediaTimeoutFailure('caller_to_callee', call.far.session.stats(), limit) : undefined);
+    if (f) throw new StepFailure('media', f.message, f.expected, f.actual);
   }
 
   private async cancelAfter(step: StepOf<'cancel_after'>, signal: AbortSignal): Promise<string> {
@@ -479,6 +485,9 @@ export class ScenarioDriver implements StepDriver<Step> {
       throw new StepFailure('invite', `re-INVITE (${what}) answered a=${got}, expected a=${wanted.join(' or a=')}`, wanted.join('|'), got);
     }
     call.onHold = direction === 'sendonly';
+    // on hold the far end's silence towards us is expected, not a media timeout
+    if (call.onHold) session.expectSilence();
+    else session.expectMedia();
     if (!checkRtp) return `a=${got}`;
     const received = () => session.stats().packets_received;
     if (direction === 'sendonly') {
@@ -572,8 +581,8 @@ export class ScenarioDriver implements StepDriver<Step> {
     session.stop();
     call.far?.session.stop();
     await sleep(80);
-    const mine = session.stats();
-    const theirs = call.far?.session.stats();
+    const mine = session.stats({ phase: { sent: call.far ? call.far.session.sentPackets : null } });
+    const theirs = call.far?.session.stats({ phase: { sent: session.sentPackets } });
     const codec = call.answer.codec ?? 'PCMU';
     call.report.media = {
       codec,

@@ -39,6 +39,7 @@ export function buildScenarioSpec(scenario: Scenario, config: Config, file?: str
     codecs: config.rtp.codecs,
     rtpPortMin: config.rtp.port_min,
     rtpPortMax: config.rtp.port_max,
+    mediaTimeoutMs: config.rtp.media_timeout,
     thresholds: thresholds ?? baseThresholds(config),
   };
 }

@@ -15,7 +15,7 @@ describe('parseConfigText', () => {
     expect(c.thresholds).toMatchObject({ mos_min: 3.5, loss_max_percent: 1, pdd_max_ms: 3000, cert_warn_days: 30, cert_crit_days: 7, asr_min_percent: 95 });
     expect(c.max_call_duration).toBe(120_000);
     expect(c.fraud.auth_fail_window).toBe(60_000);
-    expect(c.rtp).toEqual({ port_min: 16000, port_max: 16999, codecs: ['PCMU', 'PCMA'] });
+    expect(c.rtp).toEqual({ port_min: 16000, port_max: 16999, codecs: ['PCMU', 'PCMA'], media_timeout: 2000 });
   });
 
   it('resolves relative paths against the config file directory', () => {

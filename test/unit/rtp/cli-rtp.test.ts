@@ -19,7 +19,8 @@ describe('probe rtp flag parsing and rendering', () => {
     const table = renderStreams([
       {
         ssrc: 0xca110000, ssrc_hex: '0xCA110000', source: '127.0.0.1:16080', payload_type: 8, codec: 'PCMA',
-        packets_received: 500, packets_lost: 3, loss_percent: 0.6, duplicates: 0, out_of_order: 1,
+        packets_expected: 503, packets_received: 500, packets_lost: 3, loss_percent: 0.6, duplicates: 0, out_of_order: 1,
+        longest_silence_ms: 60, rtcp_bye: true,
         jitter_ms: 0.256, jitter_max_ms: 0.455, jitter_mean_ms: 0.25, burst_ratio: 1, r_factor: 91.02, mos: 4.37,
       },
     ]);

@@ -98,16 +98,69 @@ describe('RtpReceiverStats', () => {
     expect(snap.lost).toBe(0);
   });
 
-  it('ignores one jump beyond MAX_DROPOUT, re-syncs on two sequential packets (A.1)', () => {
+  it('ignores one jump beyond MAX_DROPOUT, re-syncs on two sequential packets (A.1) and keeps the first segment', () => {
     const s = new RtpReceiverStats({ clockRate: 8000 });
     feed(s, [1, 2, 3]);
     expect(s.update(3 + MAX_DROPOUT + 10, 0, 100)).toBe('bad_seq');
     expect(s.snapshot().received).toBe(3);
-    expect(s.update(3 + MAX_DROPOUT + 11, 160, 120)).toBe('in_order');
+    expect(s.update(3 + MAX_DROPOUT + 11, 160, 120)).toBe('restart');
     const snap = s.snapshot();
-    expect(snap.baseSeq).toBe(3 + MAX_DROPOUT + 11);
-    expect(snap.received).toBe(1);
-    expect(snap.expected).toBe(1);
+    // the new segment starts at the packet that was held back, which really arrived
+    expect(snap.baseSeq).toBe(3 + MAX_DROPOUT + 10);
+    expect(snap).toMatchObject({ received: 5, expected: 5, lost: 0, restarts: 1 });
+  });
+
+  describe('sender restart mid-stream (same SSRC, new sequence and timestamp base)', () => {
+    /** 20 ms G.711 packets: `n` of them from (seq0, ts0), arriving every 20 ms from `t0`. */
+    function stream(s: RtpReceiverStats, seq0: number, ts0: number, t0: number, n: number, skip: (i: number) => boolean = () => false): void {
+      for (let i = 0; i < n; i++) if (!skip(i)) s.update((seq0 + i) & 0xffff, (ts0 + i * 160) >>> 0, t0 + i * 20);
+    }
+
+    it('far jump: loss and jitter stay right (A.1 re-sync resets the transit reference)', () => {
+      const s = new RtpReceiverStats({ clockRate: 8000 });
+      stream(s, 1000, 123_456, 0, 200, (i) => i === 50); // 1 lost before the restart
+      stream(s, 40_000, 3_900_000_000, 4000, 300, (i) => i === 100 || i === 101); // 2 lost after
+      const snap = s.snapshot();
+      expect(snap).toMatchObject({ received: 497, expected: 500, lost: 3, restarts: 1 });
+      expect(snap.lossPercent).toBeCloseTo(0.6, 10);
+      // today's bug read ~456,744 ms here: the new timestamp base entered the estimate
+      expect(snap.jitterMs).toBeLessThan(0.001);
+      expect(snap.jitterMaxMs).toBeLessThan(0.001);
+    });
+
+    it('jump inside MAX_DROPOUT is recognised by the timestamp, not counted as a gap of lost packets', () => {
+      const s = new RtpReceiverStats({ clockRate: 8000 });
+      stream(s, 1000, 500, 0, 100);
+      // restarted sender whose random sequence lands 1500 ahead; its timestamp is unrelated
+      stream(s, 2600, 2_000_000_000, 2000, 100);
+      const snap = s.snapshot();
+      expect(snap).toMatchObject({ received: 200, expected: 200, lost: 0, restarts: 1 });
+      expect(snap.jitterMaxMs).toBeLessThan(0.001);
+    });
+
+    it('a real outage (timestamps in step with the clock) is still loss, not a restart', () => {
+      const s = new RtpReceiverStats({ clockRate: 8000 });
+      stream(s, 1000, 500, 0, 300, (i) => i >= 100 && i < 250); // 3 s without packets
+      const snap = s.snapshot();
+      expect(snap).toMatchObject({ received: 150, expected: 300, lost: 150, restarts: 0 });
+      expect(snap.burstRatio).toBeGreaterThan(10);
+    });
+
+    it('timestamp reset with consecutive sequence numbers moves the jitter reference only', () => {
+      const s = new RtpReceiverStats({ clockRate: 8000 });
+      stream(s, 10, 0, 0, 50);
+      stream(s, 60, 1_234_567_890, 1000, 50);
+      const snap = s.snapshot();
+      expect(snap).toMatchObject({ received: 100, expected: 100, lost: 0 });
+      expect(snap.jitterMaxMs).toBeLessThan(0.001);
+    });
+
+    it('RTCP cumulative lost covers both segments', () => {
+      const s = new RtpReceiverStats({ clockRate: 8000 });
+      stream(s, 100, 0, 0, 10, (i) => i === 5);
+      stream(s, 50_000, 9_999_999, 1000, 10, (i) => i === 5);
+      expect(s.takeReportBlock().cumulativeLost).toBe(2);
+    });
   });
 
   it('computes fraction lost per interval (A.3)', () => {

@@ -29,8 +29,8 @@ function failedResult(): ScenarioResult {
         duration_s: 0.1,
         rtt_ms: null,
         directions: [
-          { direction: 'caller_to_callee', measured_by: 'none', local_rtp_port: 17100, packets_sent: 5, packets_received: null, packets_lost: null, loss_percent: null, duplicates: null, out_of_order: null, jitter_ms: null, jitter_max_ms: null, jitter_mean_ms: null, burst_ratio: null, r_factor: null, mos: null, emodel: null },
-          { direction: 'callee_to_caller', measured_by: 'receiver', local_rtp_port: 17100, packets_sent: 5, packets_received: 5, packets_lost: 0, loss_percent: 0, duplicates: 0, out_of_order: 0, jitter_ms: 0.1, jitter_max_ms: 0.2, jitter_mean_ms: 0.1, burst_ratio: 1, r_factor: 93.2, mos: 4.41, emodel: 'G.107' },
+          { direction: 'caller_to_callee', measured_by: 'none', local_rtp_port: 17100, packets_sent: 5, packets_expected: null, packets_received: null, packets_lost: null, loss_percent: null, duplicates: null, out_of_order: null, jitter_ms: null, jitter_max_ms: null, jitter_mean_ms: null, burst_ratio: null, longest_silence_ms: null, r_factor: null, mos: null, emodel: null },
+          { direction: 'callee_to_caller', measured_by: 'receiver', local_rtp_port: 17100, packets_sent: 5, packets_expected: 5, packets_received: 5, packets_lost: 0, loss_percent: 0, duplicates: 0, out_of_order: 0, jitter_ms: 0.1, jitter_max_ms: 0.2, jitter_mean_ms: 0.1, burst_ratio: 1, longest_silence_ms: 20, r_factor: 93.2, mos: 4.41, emodel: 'G.107' },
         ],
       },
     },
