@@ -12,6 +12,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { capture, LAB, labWorkdir, removeBindings, rtpStreams, USERS } from '../lab/lab.js';
+import { writeCallConfig } from './helpers/call-config.js';
 import { udpBackend } from '../../src/rtp/udp.js';
 import { HookReceiver, ROOT, startCliAgent, until } from './helpers/agent.js';
 
@@ -81,28 +82,13 @@ async function rtpTimes(pcap: string): Promise<Map<string, number>> {
 
 const key = (r: SipRow): string => `${r.callId} ${r.what} ${r.cseq} ${r.ports}`;
 
-function writeConfig(): string {
-  const file = path.join(labWorkdir(), 'evidence-call.yaml');
-  fs.writeFileSync(
-    file,
-    `pbx: { uri: "sip:127.0.0.1:${LAB.ports.udp}", transport: udp }
-accounts:
-  "1001": { password: "${USERS['1001']}" }
-  "1002": { password: "${USERS['1002']}" }
-rtp: { port_min: 16600, port_max: 16699, codecs: [PCMU] }
-state_dir: ${labWorkdir()}/evidence-state
-`,
-  );
-  return file;
-}
-
 beforeAll(async () => {
   await removeBindings(['1001', '1002']);
 });
 
 describe('probe call --pcap --trace', () => {
   it('pcap = capture on lo (SIP count and order, RTP packets and loss per stream); ladder shows 407 then 200; no secrets', async () => {
-    const config = writeConfig();
+    const config = writeCallConfig('evidence-call', { rtp: [16600, 16699] });
     const pcap = path.join(labWorkdir(), 'evidence-call.pcap');
     const cap = await capture({ filter: 'udp and (port 5060 or portrange 10000-14999 or portrange 16600-16699)' });
     const run = await probe(['call', '1001', '1002', '--duration', '3s', '--json', '--config', config, '--pcap', pcap, '--trace=full']);

@@ -3,27 +3,11 @@
 // 4 s into the media. The call must fail at phase media, with the missing
 // tail counted as loss both ways and the MOS showing it. rtpengine is started
 // again (and re-enabled in Kamailio) before the next test file runs.
-import fs from 'node:fs';
-import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { CallResult } from '../../src/probes/call/index.js';
-import { kamailioLog, killRtpengine, labPid, labWorkdir, removeBindings, spawnTracked, startRtpengine, USERS } from '../lab/lab.js';
+import { kamailioLog, killRtpengine, labPid, removeBindings, spawnTracked, startRtpengine } from '../lab/lab.js';
+import { writeCallConfig } from './helpers/call-config.js';
 import { probeCommand, ROOT } from './helpers/impairment.js';
-
-function writeConfig(): string {
-  const file = path.join(labWorkdir(), 'media-outage.yaml');
-  fs.writeFileSync(
-    file,
-    `pbx: { uri: "sip:127.0.0.1:5060", transport: udp }
-accounts:
-  "1001": { password: "${USERS['1001']}" }
-  "1002": { password: "${USERS['1002']}" }
-rtp: { port_min: 16700, port_max: 16799, codecs: [PCMU], media_timeout: 2s }
-state_dir: ${labWorkdir()}/state
-`,
-  );
-  return file;
-}
 
 async function restoreRtpengine(): Promise<void> {
   if (labPid('rtpengine') === undefined) await startRtpengine();
@@ -40,7 +24,7 @@ async function answered(from: number, timeoutMs: number): Promise<void> {
 }
 
 function runCall(args: string[]) {
-  const [cmd, argv] = probeCommand(['call', '1001', '1002', '--config', writeConfig(), '--json', ...args]);
+  const [cmd, argv] = probeCommand(['call', '1001', '1002', '--config', writeCallConfig('media-outage', { rtp: [16700, 16799], rtpExtra: 'media_timeout: 2s' }), '--json', ...args]);
   return spawnTracked(cmd, argv, { cwd: ROOT });
 }
 
