@@ -52,7 +52,7 @@ async function sipRows(pcap: string): Promise<SipRow[]> {
 /** Capture time (s) of every RTP packet by "ssrc seq dstport". */
 describe('probe run --trace --pcap', () => {
   it('a scenario (cancel): the ladder shows INVITE, CANCEL and 487 in order; the pcap holds the same messages', async () => {
-    const config = writeConfig();
+    const config = writeCallConfig('evidence-call', { rtp: [16600, 16699] });
     fs.appendFileSync(config, `allowed_destinations: ["1003", "1004"]\nscenarios_dir: ${JSON.stringify(path.join(ROOT, 'scenarios'))}\n`);
     const pcap = path.join(labWorkdir(), 'evidence-run.pcap');
     const run = await probe(['run', 'cancel', '--config', config, '--pcap', pcap, '--trace']);
