@@ -4,13 +4,11 @@
 // unregisters what it registered and releases every socket and port.
 import { resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import type { PacketRecorder } from '../../evidence/recorder.js';
-import type { Logger } from '../../log.js';
 import { Answerer, type AnsweredCall } from '../../call/answerer.js';
 import { DEFAULT_MEDIA_TIMEOUT_MS, mediaTimeoutFailure } from '../../call/media-timeout.js';
 import { dialTarget } from '../../call/dial-target.js';
-import { fromReceiver, unmeasured, type DirectionResult } from '../../call/media-report.js';
-import { buildAnswer, buildOffer, isSdpError, parseMediaEndpoint, type MediaEndpoint } from '../../call/sdp.js';
+import { fromReceiver, unmeasured } from '../../call/media-report.js';
+import { buildAnswer, buildOffer, isSdpError, parseMediaEndpoint } from '../../call/sdp.js';
 import type { Phase } from '../result.js';
 import type { AudioSource } from '../../rtp/audio.js';
 import type { AudioCodec } from '../../rtp/codec.js';
@@ -19,82 +17,12 @@ import { recordedPair } from '../../rtp/record.js';
 import { RtpSession } from '../../rtp/session.js';
 import { round } from '../../round.js';
 import type { Dialog, ReinviteRequest } from '../../sip/dialog.js';
-import { UserAgent, type CallOutcome, type OutgoingCall } from '../../sip/ua.js';
+import { UserAgent, type CallOutcome } from '../../sip/ua.js';
 import { sleep, StepFailure, untilAborted, type StepDriver } from './executor.js';
-import { describeStep, type Scenario, type Step, type StepOf } from './schema.js';
+import type { ActiveCall, DriverOptions, ScenarioCall } from './driver-types.js';
+import { describeStep, type Step, type StepOf } from './schema.js';
 
-export interface ScenarioAccount {
-  password: string;
-  auth_user?: string;
-}
-
-/** Where a scenario's calls go and as whom: the PBX, credentials, media settings. */
-export interface ScenarioTarget {
-  scenario: Scenario;
-  accounts: Readonly<Record<string, ScenarioAccount>>;
-  server: string;
-  transport: 'udp' | 'tcp' | 'tls';
-  codecs: readonly AudioCodec[];
-  rtpPortMin: number;
-  rtpPortMax: number;
-  localAddress?: string;
-  tls?: { insecure?: boolean };
-  /** A receiver we own silent this long (outside hold) fails the step: config rtp.media_timeout. */
-  mediaTimeoutMs?: number;
-}
-
-/** Everything a run needs: the target, where audio files are, and the run's own settings. */
-export interface DriverOptions extends ScenarioTarget {
-  /** Directory relative audio paths are resolved against. */
-  baseDir: string;
-  /** SIP transaction timeout (Timer B/F); default 90 % of the step timeout. */
-  sipTimeoutMs?: number;
-  logger: Logger;
-  /** Loads a WAV (injected in tests). */
-  readAudio?: (path: string) => Promise<AudioSource>;
-  /** Keeps the run's SIP and RTP packets (evidence). */
-  recorder?: PacketRecorder;
-}
-
-/** The scenario's call as reported: SIP outcome and media per direction. */
-export interface ScenarioCall {
-  from: string;
-  to: string;
-  call_id: string;
-  final_status: number | null;
-  reason: string;
-  timings_ms: { pdd?: number; answer?: number; setup?: number; bye?: number };
-  media: { codec: AudioCodec; duration_s: number; rtt_ms: number | null; directions: DirectionResult[] } | null;
-}
-
-interface ActiveCall {
-  to: string;
-  ua: UserAgent;
-  outgoing: OutgoingCall;
-  codecs: readonly AudioCodec[];
-  startedAt: number;
-  ringTimer?: NodeJS.Timeout;
-  ringTimeoutMs: number;
-  ringTimedOut: boolean;
-  /** Resolves once the final answer is in and media (if answered) is set up. Never rejects. */
-  settled: Promise<CallOutcome>;
-  outcome?: CallOutcome;
-  /** An `expect` or `cancel_after` step looked at the final status. */
-  statusChecked: boolean;
-  pair?: PortPair;
-  session?: RtpSession;
-  far?: AnsweredCall;
-  answer?: MediaEndpoint;
-  sdpError?: string;
-  answeredAt?: number;
-  remoteHungUp: boolean;
-  hungUp: boolean;
-  /** Between a successful hold and resume: silence from the far end is expected. */
-  onHold: boolean;
-  report: ScenarioCall;
-  /** Digits already matched by expect_dtmf, per receiving leg. */
-  consumed: { caller: number; callee: number };
-}
+export type { DriverOptions, ScenarioAccount, ScenarioCall, ScenarioTarget } from './driver-types.js';
 
 /** Steps charge their time-outs and unexpected errors to these phases. */
 const PHASES: Record<Step['kind'], Phase> = {
