@@ -12,10 +12,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
 import { availableKinds } from '../../src/probes/index.js';
 import { freeTcpPort, spawnTracked, startKamailio, stopKamailio, USERS, type TrackedProcess } from '../lab/lab.js';
+import { requiredInCi } from '../ci-required.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const dir = mkdtempSync(join(tmpdir(), 'cp-agent-prom-'));
-const hasPrometheus = existsSync('/usr/bin/prometheus');
+const hasPrometheus = requiredInCi(existsSync('/usr/bin/prometheus'), 'prometheus');
 
 /** Short intervals so the test sees two of them quickly; the shipped file uses 15-60 s. */
 const INTERVAL_S: Record<string, number> = { options: 3, register: 3, call: 20, cert: 30, scenario: 30 };

@@ -17,12 +17,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { freeTcpPort, spawnTracked, type TrackedProcess } from '../lab/lab.js';
 import { startCliAgent, until, type CliAgent } from './helpers/agent.js';
+import { requiredInCi } from '../ci-required.js';
 
 const execFileP = promisify(execFile);
 const AM_BIN = '/usr/bin/prometheus-alertmanager';
 const AMTOOL = '/usr/bin/amtool';
-const hasAm = existsSync(AM_BIN) && existsSync(AMTOOL);
-if (!hasAm && process.env.CI === 'true') throw new Error('prometheus-alertmanager (and amtool) missing: run test/lab/install.sh');
+const hasAm = requiredInCi(existsSync(AM_BIN) && existsSync(AMTOOL), 'prometheus-alertmanager (and amtool)');
 
 const dir = mkdtempSync(join(tmpdir(), 'cp-alertmanager-'));
 const ams: { proc: TrackedProcess; url: string }[] = [];

@@ -17,6 +17,7 @@ PACKAGES=(
   sox openssl iproute2 iptables
   prometheus prometheus-alertmanager
   fail2ban  # fail2ban-regex / fail2ban-server: the shipped filter and jail, end to end
+  systemd  # systemd-analyze and systemd-notify for the unit file tests (present on most hosts)
   libspandsp-dev  # G.722 oracle for the unit tests (an independent ITU-exact codec)
   g++ make python3  # toolchain for the udpio addon (native/udpio), built by npm ci
 )

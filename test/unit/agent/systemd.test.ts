@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createSdNotifier, watchdogInterval } from '../../../src/agent/systemd.js';
 import { createLogger } from '../../../src/log.js';
+import { requiredInCi } from '../../ci-required.js';
 
 const logger = createLogger('silent');
 
@@ -49,8 +50,10 @@ describe('createSdNotifier', () => {
   });
 });
 
-const canTestForReal =
-  existsSync('/usr/bin/systemd-notify') && spawnSync('python3', ['-c', 'import socket'], { encoding: 'utf8' }).status === 0;
+const canTestForReal = requiredInCi(
+  existsSync('/usr/bin/systemd-notify') && spawnSync('python3', ['-c', 'import socket'], { encoding: 'utf8' }).status === 0,
+  'systemd-notify (package systemd) and python3',
+);
 
 describe.skipIf(!canTestForReal)('createSdNotifier with the real systemd-notify', () => {
   it('delivers READY=1, MAINPID and STATUS to $NOTIFY_SOCKET', async () => {

@@ -1,6 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { describeFailure, junitXml, xmlEscape } from '../../../src/report/junit.js';
+import { requiredInCi } from '../../ci-required.js';
 
 const results = [
   { probe: 'smoke-options-udp', kind: 'options', success: true, duration_s: 0.0123, failures: [] },
@@ -37,7 +38,7 @@ interface El {
   children: El[];
 }
 
-const hasPython = spawnSync('python3', ['-c', 'import xml.etree.ElementTree'], { encoding: 'utf8' }).status === 0;
+const hasPython = requiredInCi(spawnSync('python3', ['-c', 'import xml.etree.ElementTree'], { encoding: 'utf8' }).status === 0, 'python3');
 
 describe('junitXml', () => {
   it.skipIf(!hasPython)('is well-formed JUnit with one testcase per probe and the phase in each failure', () => {

@@ -10,9 +10,10 @@ import { PbxVoice } from '../../../src/agent/pbx-voice.js';
 import { KpiTracker } from '../../../src/analytics/kpi.js';
 import { ProbeMetrics } from '../../../src/report/metrics.js';
 import { registerNotifierMetrics } from '../../../src/report/notifier-metrics.js';
+import { requiredInCi } from '../../ci-required.js';
 
 const DIR = resolve(import.meta.dirname, '../../../monitoring');
-const hasPromtool = existsSync('/usr/bin/promtool');
+const hasPromtool = requiredInCi(existsSync('/usr/bin/promtool'), 'promtool (package prometheus)');
 
 function exportedNames(): Set<string> {
   const m = new ProbeMetrics({ selfMetrics: true, lateness: { lateness: () => ({ count: 0, p99_ms: 0, max_ms: 0 }), resetLateness: () => undefined } });

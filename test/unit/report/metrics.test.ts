@@ -2,6 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ProbeMetrics, callResultLabel, metricsForOneResult } from '../../../src/report/metrics.js';
+import { requiredInCi } from '../../ci-required.js';
 
 const CALL_ID = 'a84b4c76e66710@pc33.example.com';
 
@@ -131,7 +132,7 @@ describe('callResultLabel', () => {
   });
 });
 
-describe.skipIf(!existsSync('/usr/bin/promtool'))('promtool check metrics', () => {
+describe.skipIf(!requiredInCi(existsSync('/usr/bin/promtool'), 'promtool (package prometheus)'))('promtool check metrics', () => {
   it('passes on a full agent registry (self-metrics included)', async () => {
     let reset = 0;
     const lateness = { lateness: () => ({ count: 500, p99_ms: 0.4, max_ms: 1.2 }), resetLateness: () => void reset++ };
