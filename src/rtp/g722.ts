@@ -130,6 +130,22 @@ class Band {
   }
 }
 
+/** INVQAL, LOGSCL, SCALEL and block 4L for a lower-band code: the encoder's and decoder's shared adaptation. */
+function adaptLow(band: Band, ilow: number): void {
+  const ril = ilow >> 2;
+  const dlow = wrap16((band.det * (QM4[ril] ?? 0)) >> 15);
+  band.adaptScale(WL[RL42[ril] ?? 0] ?? 0);
+  band.predict(dlow);
+}
+
+/** INVQAH, LOGSCH, SCALEH and block 4H for a higher-band code; returns the quantized difference. */
+function adaptHigh(band: Band, ihigh: number): number {
+  const dhigh = wrap16((band.det * (QM2[ihigh] ?? 0)) >> 15);
+  band.adaptScale(WH[RH2[ihigh] ?? 0] ?? 0);
+  band.predict(dhigh);
+  return dhigh;
+}
+
 /** Σ x[(pos + i) mod 12] · c[i]: the QMF over a 12-sample circular history. */
 function qmf(x: Int16Array, c: readonly number[], pos: number): number {
   let z = 0;
@@ -137,25 +153,37 @@ function qmf(x: Int16Array, c: readonly number[], pos: number): number {
   return z;
 }
 
-export class G722Encoder {
-  private readonly low = new Band(32, 18432, 8);
-  private readonly high = new Band(8, 22528, 10);
-  private readonly x = new Int16Array(12);
-  private readonly y = new Int16Array(12);
-  private ptr = 0;
+/** What encoder and decoder both keep: the two sub-band predictors and the QMF's 12-sample history. */
+abstract class SubBandCodec {
+  protected readonly low = new Band(32, 18432, 8);
+  protected readonly high = new Band(8, 22528, 10);
+  protected readonly x = new Int16Array(12);
+  protected readonly y = new Int16Array(12);
+  protected ptr = 0;
+  /** The last qmfStep's dot products: x·forward and y·reverse (fields, not a tuple: this runs per sample pair). */
+  protected fwd = 0;
+  protected rev = 0;
+
+  /** Puts one pair (stored as int16, as the C reference's arrays) into the QMF history and filters it. */
+  protected qmfStep(a: number, b: number): void {
+    this.x[this.ptr] = a;
+    this.y[this.ptr] = b;
+    this.ptr = (this.ptr + 1) % 12;
+    this.fwd = qmf(this.x, QMF_FWD, this.ptr);
+    this.rev = qmf(this.y, QMF_REV, this.ptr);
+  }
+}
+
+export class G722Encoder extends SubBandCodec {
 
   /** 16 kHz PCM (an even number of samples) → one G.722 byte per two samples. */
   encode(pcm: Int16Array): Buffer {
     const out = Buffer.alloc(pcm.length >> 1);
     for (let j = 0, k = 0; k < out.length; k++) {
       // transmit QMF: split into the two 8 kHz sub-bands (DC gain 4096, 15-bit input)
-      this.x[this.ptr] = pcm[j++] ?? 0;
-      this.y[this.ptr] = pcm[j++] ?? 0;
-      this.ptr = (this.ptr + 1) % 12;
-      const odd = qmf(this.x, QMF_FWD, this.ptr);
-      const even = qmf(this.y, QMF_REV, this.ptr);
-      const xlow = wrap16((even + odd) >> 14);
-      const xhigh = wrap16((even - odd) >> 14);
+      this.qmfStep(pcm[j++] ?? 0, pcm[j++] ?? 0);
+      const xlow = wrap16((this.rev + this.fwd) >> 14);
+      const xhigh = wrap16((this.rev - this.fwd) >> 14);
       out[k] = (this.encodeHigh(xhigh) << 6) | this.encodeLow(xlow);
     }
     return out;
@@ -170,10 +198,7 @@ export class G722Encoder {
     while (i < 30 && wd >= ((Q6[i] ?? 0) * band.det) >> 12) i++;
     const ilow = (el < 0 ? ILN[i] : ILP[i]) ?? 0;
     // INVQAL, LOGSCL, SCALEL, then the predictor
-    const ril = ilow >> 2;
-    const dlow = wrap16((band.det * (QM4[ril] ?? 0)) >> 15);
-    band.adaptScale(WL[RL42[ril] ?? 0] ?? 0);
-    band.predict(dlow);
+    adaptLow(band, ilow);
     return ilow;
   }
 
@@ -185,19 +210,12 @@ export class G722Encoder {
     const mih = wd >= (564 * band.det) >> 12 ? 2 : 1;
     const ihigh = (eh < 0 ? IHN[mih] : IHP[mih]) ?? 0;
     // INVQAH, LOGSCH, SCALEH, then the predictor
-    const dhigh = wrap16((band.det * (QM2[ihigh] ?? 0)) >> 15);
-    band.adaptScale(WH[RH2[ihigh] ?? 0] ?? 0);
-    band.predict(dhigh);
+    adaptHigh(band, ihigh);
     return ihigh;
   }
 }
 
-export class G722Decoder {
-  private readonly low = new Band(32, 18432, 8);
-  private readonly high = new Band(8, 22528, 10);
-  private readonly x = new Int16Array(12);
-  private readonly y = new Int16Array(12);
-  private ptr = 0;
+export class G722Decoder extends SubBandCodec {
 
   /** G.722 bytes → 16 kHz PCM, two samples per byte. */
   decode(data: Uint8Array): Int16Array {
@@ -207,11 +225,9 @@ export class G722Decoder {
       const rlow = this.decodeLow(code & 0x3f);
       const rhigh = this.decodeHigh((code >> 6) & 0x03);
       // receive QMF: recombine the sub-bands
-      this.x[this.ptr] = wrap16(rlow + rhigh);
-      this.y[this.ptr] = wrap16(rlow - rhigh);
-      this.ptr = (this.ptr + 1) % 12;
-      out[n++] = wrap16(qmf(this.y, QMF_REV, this.ptr) >> 11);
-      out[n++] = wrap16(qmf(this.x, QMF_FWD, this.ptr) >> 11);
+      this.qmfStep(rlow + rhigh, rlow - rhigh);
+      out[n++] = wrap16(this.rev >> 11);
+      out[n++] = wrap16(this.fwd >> 11);
     }
     return out;
   }
@@ -220,19 +236,13 @@ export class G722Decoder {
     const band = this.low;
     // INVQBL with the 6-bit table gives the output; INVQAL (4 bits) drives adaptation
     const rlow = sat15(band.s + ((band.det * (QM6[ilow] ?? 0)) >> 15));
-    const ril = ilow >> 2;
-    const dlow = wrap16((band.det * (QM4[ril] ?? 0)) >> 15);
-    band.adaptScale(WL[RL42[ril] ?? 0] ?? 0);
-    band.predict(dlow);
+    adaptLow(band, ilow);
     return rlow;
   }
 
   private decodeHigh(ihigh: number): number {
     const band = this.high;
-    const dhigh = wrap16((band.det * (QM2[ihigh] ?? 0)) >> 15);
-    const rhigh = sat15(dhigh + band.s);
-    band.adaptScale(WH[RH2[ihigh] ?? 0] ?? 0);
-    band.predict(dhigh);
-    return rhigh;
+    const predicted = band.s;
+    return sat15(adaptHigh(band, ihigh) + predicted);
   }
 }
