@@ -282,21 +282,14 @@ export class UserAgent {
       const requestMs = performance.now() - firstSentAt;
       if (result.kind === 'failure') return { kind: 'failure', attempts, flow, failure: result.failure, requestMs };
       const res = result.response;
+      const authFailure = (code: string, message: string) =>
+        ({ kind: 'failure', attempts, flow, response: res, requestMs, failure: { phase: 'auth', code, message } }) as const;
       if ((res.status === 401 || res.status === 407) && this.opts.password !== undefined) {
         const username = this.opts.authUser ?? this.user;
         auth ??= new RealmCredentials({ username, password: this.opts.password }, (nonce) => this.nextNonceCount(nonce));
         const verdict = auth.challenged(res.status, res.headers.getAll(res.status === 401 ? 'www-authenticate' : 'proxy-authenticate'));
         if (!verdict.retry && verdict.reason === 'unsupported') return { kind: 'final', response: res, attempts, flow, requestMs, request: current };
-        if (!verdict.retry) {
-          return {
-            kind: 'failure',
-            attempts,
-            flow,
-            response: res,
-            requestMs,
-            failure: { phase: 'auth', code: 'EAUTH', message: `credentials for ${username}@${verdict.realm} rejected twice (${res.status})` },
-          };
-        }
+        if (!verdict.retry) return authFailure('EAUTH', `credentials for ${username}@${verdict.realm} rejected twice (${res.status})`);
         const next = createRequest({ method: current.method, uri: current.uri, headers: current.headers.entries().map((h) => [h.name, h.value]), body: current.body });
         next.headers.set('CSeq', `${current.cseq.seq + 1} ${current.method}`);
         next.headers.remove('authorization').remove('proxy-authorization');
@@ -305,14 +298,7 @@ export class UserAgent {
         continue;
       }
       if ((res.status === 401 || res.status === 407) && this.opts.password === undefined) {
-        return {
-          kind: 'failure',
-          attempts,
-          flow,
-          response: res,
-          requestMs,
-          failure: { phase: 'auth', code: 'ENOCREDENTIALS', message: `server asked for credentials (${res.status}) and none are configured for ${this.user}` },
-        };
+        return authFailure('ENOCREDENTIALS', `server asked for credentials (${res.status}) and none are configured for ${this.user}`);
       }
       return { kind: 'final', response: res, attempts, flow, requestMs, request: current };
     }
