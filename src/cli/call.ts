@@ -17,6 +17,7 @@ interface CallFlags extends CommonOptions, EvidenceFlags {
   transport?: string;
   codec?: string;
   direct?: string;
+  dial?: string;
   audio?: string;
   localAddress?: string;
   insecure?: boolean;
@@ -149,6 +150,7 @@ export function register(program: Command): void {
     .option('--transport <t>', 'udp, tcp or tls (default: config pbx.transport, else udp)')
     .option('--ring-timeout <d>', 'CANCEL when not answered within this time', '30s')
     .option('--sip-t1 <d>', 'SIP timer T1 (RFC 3261 §17.1.1.1, default 500ms): an unanswered request, and an INVITE whose CANCEL gets no final response, are given up after 64·T1')
+    .option('--dial <number>', 'dial this (a DID, prefix or feature code that reaches <to>) and answer as <to>; must match allowed_destinations')
     .option('--direct <uri>', 'call this SIP URI peer-to-peer, without registering (e.g. sip:1002@10.0.0.5:5060)')
     .option('--local-address <ip>', 'local address for SIP and RTP (default: the route towards the server)')
     .option('--insecure', 'TLS: accept self-signed certificates')
@@ -165,6 +167,7 @@ Examples:
   probe call 1001 1002 --config /etc/callprobe/callprobe.yaml --duration 30s --json
   probe call 1001 9155501234 --codec PCMA          # trunk: needs allowed_destinations: ["9*"]
   probe call 1001 1002 --codec G722                # wideband; MOS from the G.107.1 E-model
+  probe call 1001 1002 --dial +15550102           # DID routed to 1002; needs allowed_destinations
   probe call me x --direct sip:1002@127.0.0.1:5070  # no registrar
   probe call 1001 1002 --pcap /tmp/call.pcap --trace  # ladder on screen, pcap for Wireshark
 ${EVIDENCE_HELP}
@@ -188,6 +191,7 @@ the phase: dns, connect, register, invite, media, bye), 2 usage/config error,
             ...(transport !== undefined ? { transport } : {}),
             ...(flags.codec !== undefined ? { codecs: parseCodecs(flags.codec) } : {}),
             ...(flags.direct !== undefined ? { direct: flags.direct } : {}),
+            ...(flags.dial !== undefined ? { dial: flags.dial } : {}),
             ...(flags.localAddress !== undefined ? { localAddress: flags.localAddress } : {}),
             ...(flags.insecure ? { insecure: true } : {}),
             ...(flags.sipT1 !== undefined ? { t1Ms: parseT1(flags.sipT1) } : {}),

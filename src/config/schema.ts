@@ -43,7 +43,7 @@ export const httpUrl = z.string().refine((s) => {
 /** Dial patterns: digits, "+", "#", "?" (one character) and "*" (any run). */
 export const destinationPattern = z
   .string()
-  .regex(/^\+?[0-9#?*]+$/, 'expected a dial pattern like "+1555*" or "9*" (digits, +, ?, *)')
+  .regex(/^\+?[A-Za-z0-9#?*._-]+$/, 'expected a dial pattern like "+1555*" or "9*" (digits, letters, + . _ - #, ? and *)')
   .describe('dial pattern: "*" any run of characters, "?" one character');
 
 export const codecName = z.enum(['PCMU', 'PCMA', 'G722']);

@@ -10,6 +10,12 @@ import { classifyDestination } from './policy.js';
 export interface CallRequest {
   from: string;
   to: string;
+  /**
+   * Dial this number or SIP URI instead of `to` while still answering as `to` (a DID, a
+   * prefixed number or a feature code that routes to the extension). Not one of our
+   * extensions, so it must match allowed_destinations like any external number.
+   */
+  dial?: string;
   durationMs: number;
   ringTimeoutMs?: number;
   server?: string;
@@ -70,7 +76,9 @@ export function buildCallSpec(req: CallRequest, config: Config | undefined, env:
     };
   }
   const callee = account(req.to, config, env);
-  const dest = classifyDestination(req.to, callee ? [req.to] : [], config?.allowed_destinations ?? []);
+  const dialled = req.dial ?? req.to;
+  const own = callee && dialled === req.to ? [req.to] : [];
+  const dest = classifyDestination(dialled, own, config?.allowed_destinations ?? []);
   if (dest.kind === 'refused') return { ok: false, message: `refusing to dial: ${dest.reason}` };
-  return { ok: true, spec: { ...common, from, to: req.to, server, ...(callee ? { callee } : {}) } };
+  return { ok: true, spec: { ...common, from, to: dialled, server, ...(callee ? { callee } : {}) } };
 }

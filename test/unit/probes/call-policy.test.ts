@@ -14,3 +14,21 @@ describe('classifyDestination', () => {
     expect(classifyDestination('1003', own, []).kind).toBe('refused');
   });
 });
+
+describe('buildCallSpec --dial', () => {
+  const env = { CALLPROBE_1001_PASSWORD: 'a', CALLPROBE_1002_PASSWORD: 'b' };
+  it('dials the given string and still answers as the callee extension', async () => {
+    const { buildCallSpec } = await import('../../../src/probes/call/spec.js');
+    const { buildConfigSchema } = await import('../../../src/config/schema.js');
+    const config = buildConfigSchema(null).parse({ pbx: { uri: 'sip:127.0.0.1:5060' }, allowed_destinations: ['xc.*'] });
+    const built = buildCallSpec({ from: '1001', to: '1002', dial: 'xc.m-PCMU.t-PCMA.1002', durationMs: 2000 }, config, env);
+    expect(built.ok && built.spec.to).toBe('xc.m-PCMU.t-PCMA.1002');
+    expect(built.ok && built.spec.callee?.user).toBe('1002');
+  });
+  it('a dial string is external: refused unless allowed_destinations matches it (toll-fraud guard)', async () => {
+    const { buildCallSpec } = await import('../../../src/probes/call/spec.js');
+    const built = buildCallSpec({ from: '1001', to: '1002', dial: '900441234', durationMs: 2000 }, undefined, env);
+    expect(built.ok).toBe(false);
+    expect(!built.ok && built.message).toMatch(/refusing to dial: 900441234/);
+  });
+});
