@@ -17,7 +17,11 @@ import type { Notifier } from '../report/notifier.js';
 import { registerNotifierMetrics } from '../report/notifier-metrics.js';
 import { startAnalytics, type RunningAnalytics } from './analytics.js';
 import { AgentEvidence } from './evidence.js';
-import { startHttpServer, type HttpServer } from './http.js';
+import { exposureIssue } from '../config/http.js';
+import { readTlsMaterial } from '../config/tls-files.js';
+import { HttpAuthenticator } from './http-auth.js';
+import { startHttpServer, type HttpServer, type HttpServerOptions, type ProbeAnswer } from './http.js';
+import { OnDemandLimiter } from './on-demand.js';
 import type { SdNotifier } from './systemd.js';
 import { Scheduler } from './scheduler.js';
 
@@ -48,9 +52,12 @@ export interface AgentState {
 }
 
 /** Loads config and probes; throws ConfigError with every issue. */
-export function loadAgentState(opts: Pick<AgentOptions, 'configFile' | 'probeFiles' | 'env'>): AgentState {
+export function loadAgentState(opts: Pick<AgentOptions, 'configFile' | 'probeFiles' | 'env' | 'listen'>): AgentState {
   const { file, config } = loadConfig({ file: opts.configFile, env: opts.env });
   const { files, issues } = agentStartIssues(config, opts.probeFiles);
+  // --listen overrides listen.metrics: the exposure rule applies to the address actually bound.
+  const exposed = opts.listen === undefined ? undefined : exposureIssue(opts.listen, config.http, '--listen');
+  if (exposed !== undefined) issues.push(exposed);
   if (issues.length > 0) throw new ConfigError(file, issues);
   return { file, config, probes: loadProbeFiles(files, config) };
 }
@@ -83,6 +90,7 @@ export class Agent {
   readonly #opts: AgentOptions;
   readonly #scheduler: Scheduler<ProbeDefinition>;
   readonly #shutdown = new AbortController();
+  readonly #onDemand: OnDemandLimiter;
   #http: HttpServer | undefined;
   #notifier: Notifier | undefined;
   #analytics: RunningAnalytics | undefined;
@@ -94,6 +102,7 @@ export class Agent {
     this.#state = state;
     this.#opts = opts;
     this.metrics = new ProbeMetrics({ selfMetrics: true, version: opts.version, lateness });
+    this.#onDemand = new OnDemandLimiter(state.config.http.probe_min_interval);
     this.#scheduler = new Scheduler<ProbeDefinition>({
       concurrency: opts.concurrency ?? 4,
       maxStartOffsetMs: opts.maxStartOffsetMs,
@@ -134,6 +143,7 @@ export class Agent {
           evidence: (probe, run) => agent.#evidence?.read(probe, run),
         },
         (err) => opts.logger.error({ err }, 'http error'),
+        agent.#httpOptions(state),
       );
     } catch (err) {
       await agent.#analytics?.close();
@@ -200,13 +210,42 @@ export class Agent {
     });
   }
 
-  async #probeNow(name: string, format: 'prometheus' | 'json'): Promise<{ contentType: string; body: string } | undefined> {
+  /** TLS and authentication of the listener (http:); the files were checked by loadAgentState. */
+  #httpOptions(state: AgentState): HttpServerOptions {
+    const { http } = state.config;
+    const out: HttpServerOptions = {};
+    const auth = new HttpAuthenticator(http);
+    if (auth.enabled) out.auth = auth;
+    const files = http.tls_server_config;
+    if (files !== undefined) {
+      const read = () => {
+        const m = readTlsMaterial(files);
+        if (!Array.isArray(m)) return m;
+        this.#opts.logger.error({ errors: formatIssues(m) }, 'TLS certificate or key changed but is not usable; keeping the loaded one');
+        return null;
+      };
+      const material = read();
+      if (material === null) throw new ConfigError(state.file, [{ path: 'http.tls_server_config', message: 'not usable' }]);
+      out.tls = { files, material, reread: read };
+      out.onTlsReload = (loaded) => loaded && this.#opts.logger.info({ cert: files.cert_file }, 'TLS certificate reloaded');
+    }
+    return out;
+  }
+
+  async #probeNow(name: string, format: 'prometheus' | 'json'): Promise<ProbeAnswer> {
     const def = this.#state.probes.find((p) => p.name === name);
-    if (def === undefined) return undefined;
+    if (def === undefined) return { status: 'unknown' };
+    // A run in progress (scheduled or on demand) is joined: it costs nothing more. A new run must wait its turn.
+    const joining = this.#scheduler.busy(name);
+    if (!joining) {
+      const wait = this.#onDemand.waitMs(name);
+      if (wait > 0) return { status: 'limited', retryAfterS: Math.ceil(wait / 1000) };
+    }
     const result = (await this.#scheduler.trigger(name)) as RunResult | undefined;
+    if (!joining) this.#onDemand.ended(name);
     const final: ProbeResult = result ?? { probe: name, success: false, failures: [{ check: 'agent', phase: 'internal', message: 'agent stopping' }] };
-    if (format === 'json') return { contentType: 'application/json', body: `${JSON.stringify(final, null, 2)}\n` };
-    return { contentType: this.metrics.contentType, body: await metricsForOneResult(final, def) };
+    if (format === 'json') return { status: 'ran', contentType: 'application/json', body: `${JSON.stringify(final, null, 2)}\n` };
+    return { status: 'ran', contentType: this.metrics.contentType, body: await metricsForOneResult(final, def) };
   }
 
   /** SIGHUP: re-read config and probes. An invalid config keeps the running one. */
@@ -216,7 +255,7 @@ export class Agent {
     void this.#analytics?.reopenLogs();
     let next: AgentState;
     try {
-      next = loadAgentState({ configFile: this.#state.file, probeFiles: this.#opts.probeFiles, env: this.#opts.env });
+      next = loadAgentState({ configFile: this.#state.file, probeFiles: this.#opts.probeFiles, env: this.#opts.env, listen: this.#opts.listen });
     } catch (err) {
       const message = err instanceof ConfigError ? formatIssues(err.issues) : String(err);
       this.#opts.logger.error({ errors: message }, 'reload failed; keeping the running config');
@@ -238,6 +277,10 @@ export class Agent {
     if (next.config.listen.metrics !== this.#state.config.listen.metrics && this.#opts.listen === undefined) {
       this.#opts.logger.warn({ listen: next.config.listen.metrics }, 'listen address changed: takes effect after a restart');
     }
+    if (JSON.stringify(next.config.http) !== JSON.stringify(this.#state.config.http)) {
+      this.#opts.logger.warn({ key: 'http' }, 'http changed: takes effect after a restart');
+    }
+    this.#onDemand.retain(names);
     this.#state = next;
     this.#scheduler.schedule(next.probes);
     this.#opts.logger.info({ probes: next.probes.length }, 'config reloaded');

@@ -84,6 +84,12 @@ export class Scheduler<P extends Schedulable> {
     }
   }
 
+  /** Whether the probe is running or waiting for a slot (a trigger() now joins that run). */
+  busy(name: string): boolean {
+    const entry = this.#entries.get(name);
+    return entry !== undefined && (entry.running !== undefined || entry.queued);
+  }
+
   /**
    * Runs a probe now, out of schedule (/probe). Joins the run in progress if
    * there is one; otherwise waits for a free slot like any other run.

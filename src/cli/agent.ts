@@ -30,6 +30,10 @@ Endpoints:
   /probe?target=<probe>     run one configured probe now (blackbox style); &format=json for the result
   /healthz, /-/ready        liveness / readiness
   /evidence/<probe>/<run>.pcap   SIP + RTP of a failed run (config evidence:, linked from alerts)
+With http.basic_auth_users / http.bearer_token every path but /healthz and /-/ready needs
+credentials; http.tls_server_config serves HTTPS. Listening beyond loopback without them is
+refused (exit 2) unless http.allow_unauthenticated: true. /probe runs a probe on demand at
+most once per http.probe_min_interval (429 + Retry-After otherwise).
 
 Signals: SIGHUP reloads the config and probes (an invalid config keeps the old one);
 SIGTERM aborts running probes (calls hang up) and exits within 10 s.

@@ -1,7 +1,8 @@
 // `probe config check <file>`: validates a config (and the probe files in its
 // probes_dir, when that directory exists) and prints OK or every error.
+// `probe config hash-password`: a password hash for http.basic_auth_users.
 import type { Command } from 'commander';
-import { EXIT, runCommand, printJson } from './common.js';
+import { EXIT, runCommand, printJson, UsageError } from './common.js';
 
 interface CheckOptions {
   json?: boolean;
@@ -43,5 +44,29 @@ Examples:
         }
         return result.ok ? EXIT.OK : EXIT.USAGE;
       }, opts);
+    });
+  config
+    .command('hash-password')
+    .description('read a password on stdin, print its scrypt hash for http.basic_auth_users')
+    .addHelpText(
+      'after',
+      `
+The password is the first line of stdin (nothing is echoed). The hash is a PHC string,
+$scrypt$ln=15,r=8,p=1$<salt>$<hash>; passlib's scrypt hashes are accepted as well.
+
+Example:
+  printf '%s' "$PW" | probe config hash-password
+  # callprobe.yaml:  http: { basic_auth_users: { prometheus: "<that line>" } }`,
+    )
+    .action(async () => {
+      await runCommand(async () => {
+        const chunks: Buffer[] = [];
+        for await (const c of process.stdin) chunks.push(c as Buffer);
+        const password = Buffer.concat(chunks).toString('utf8').split(/\r?\n/)[0] ?? '';
+        if (password === '') throw new UsageError('no password on stdin');
+        const { hashPassword } = await import('../agent/http-auth.js');
+        process.stdout.write(`${await hashPassword(password)}\n`);
+        return EXIT.OK;
+      });
     });
 }

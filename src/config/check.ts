@@ -6,6 +6,7 @@ import { ConfigError, type ConfigIssue } from './errors.js';
 import { loadConfig } from './load.js';
 import { continuousProbeFiles, loadProbeFiles } from './probes.js';
 import type { Config } from './schema.js';
+import { readTlsMaterial } from './tls-files.js';
 
 export interface CheckResult {
   ok: boolean;
@@ -41,6 +42,9 @@ export function agentStartIssues(config: Config, probeFiles?: readonly string[])
   const issues: ConfigIssue[] = [];
   const stateDir = stateDirIssue(config.state_dir);
   if (stateDir !== undefined) issues.push(stateDir);
+  const tls = config.http.tls_server_config;
+  const material = tls === undefined ? undefined : readTlsMaterial(tls);
+  if (Array.isArray(material)) issues.push(...material);
   if (probeFiles !== undefined) return { files: [...probeFiles], issues };
   if (!existsSync(config.probes_dir)) {
     issues.push({ path: 'probes_dir', message: `${config.probes_dir} does not exist (the agent runs the probe files in it)` });

@@ -63,6 +63,11 @@ export function parseConfigText(text: string, file: string, env: LoadOptions['en
   config.state_dir = abs(config.state_dir);
   if (config.sources.cdr !== undefined) config.sources.cdr = abs(config.sources.cdr);
   if (config.sources.security_log !== undefined) config.sources.security_log.path = abs(config.sources.security_log.path);
+  const tls = config.http.tls_server_config;
+  if (tls !== undefined) {
+    tls.cert_file = abs(tls.cert_file);
+    tls.key_file = abs(tls.key_file);
+  }
   if (typeof config.fraud.fail2ban_log === 'string') config.fraud.fail2ban_log = abs(config.fraud.fail2ban_log);
   return deepFreeze(config);
 }

@@ -3,6 +3,7 @@
 // so a typo'd key is an error with its path instead of a silently ignored line.
 import { z } from 'zod';
 import { duration } from './duration.js';
+import { exposureIssue, httpSchema } from './http.js';
 import type { SecretEnvironment } from './secrets.js';
 import { resolveSecret } from './secrets.js';
 
@@ -177,6 +178,8 @@ export function buildConfigSchema(secrets: SecretEnvironment | null) {
       probes_dir: z.string().min(1).default('/etc/callprobe/probes'),
       scenarios_dir: z.string().min(1).default('/etc/callprobe/scenarios'),
       listen: z.strictObject({ metrics: hostPort.default('127.0.0.1:9464') }).prefault({}),
+      /** The HTTP listener: TLS, authentication, /probe rate limit (docs/operations.md "Securing the endpoints"). */
+      http: httpSchema(secret(secrets)),
       webhooks: z
         .array(
           z.strictObject({
@@ -268,6 +271,8 @@ export function buildConfigSchema(secrets: SecretEnvironment | null) {
       max_call_duration: duration({ min: '1s', max: '24h' }).prefault('120s'),
     })
     .superRefine((cfg, ctx) => {
+      const exposed = exposureIssue(cfg.listen.metrics, cfg.http);
+      if (exposed !== undefined) ctx.addIssue({ code: 'custom', path: ['listen', 'metrics'], message: exposed.message });
       if (cfg.thresholds.cert_crit_days > cfg.thresholds.cert_warn_days) {
         ctx.addIssue({
           code: 'custom',

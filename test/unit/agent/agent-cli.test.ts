@@ -72,4 +72,38 @@ describe('probe agent (process)', () => {
     const longest = (ls: string[]) => Math.max(...ls.map((l) => l.length));
     expect(longest(lines.slice(-6))).toBeLessThanOrEqual(longest(lines.slice(0, 8)));
   });
+
+  it('refuses a listener beyond loopback without authentication, and unusable TLS files: exit 2 from the agent and config check (issue 21.9)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cp-agent-cli-'));
+    const probes = join(dir, 'probes.yaml');
+    writeFileSync(probes, 'probes:\n  - { name: o, kind: options, interval: 1h }\n');
+    const open = join(dir, 'open.yaml');
+    writeFileSync(open, `pbx: { uri: "sip:127.0.0.1" }\nlisten: { metrics: "0.0.0.0:${await freeTcpPort()}" }\nstate_dir: ${JSON.stringify(dir)}\n`);
+    const refused = /listen\.metrics: 0\.0\.0\.0:\d+ is reachable beyond loopback but the HTTP listener has no authentication/;
+    const loopback = join(dir, 'loopback.yaml');
+    writeFileSync(
+      loopback,
+      `pbx: { uri: "sip:127.0.0.1" }\nlisten: { metrics: "127.0.0.1:${await freeTcpPort()}" }\nstate_dir: ${JSON.stringify(dir)}\n` +
+        `http: { tls_server_config: { cert_file: probes.yaml, key_file: missing.key } }\n`,
+    );
+    const agentOpen = startAgent(['--config', open, '--probes', probes]);
+    const agentOverride = startAgent(['--config', loopback, '--probes', probes, '--listen', '0.0.0.0:0']);
+    const check = (file: string) =>
+      new Promise<{ code: number | null; stderr: string }>((done) => {
+        const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'config', 'check', file, '--probes', probes], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
+        let stderr = '';
+        child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+        child.on('exit', (code) => done({ code, stderr }));
+      });
+    const [checkOpen, checkTls] = await Promise.all([check(open), check(loopback)]);
+    expect(await agentOpen.exited).toBe(2);
+    expect(agentOpen.stderr()).toMatch(refused);
+    expect(agentOpen.stderr()).not.toMatch(/listening on/);
+    expect(await agentOverride.exited).toBe(2);
+    expect(agentOverride.stderr()).toMatch(/--listen: 0\.0\.0\.0:0 is reachable beyond loopback/);
+    expect(checkOpen.code).toBe(2);
+    expect(checkOpen.stderr).toMatch(refused);
+    expect(checkTls.code).toBe(2);
+    expect(checkTls.stderr).toMatch(/http\.tls_server_config\.key_file: \S+missing\.key /);
+  }, 60_000); // four CLI processes started under tsx at once: ~4 s idle, up to ~17 s measured at load 10
 });

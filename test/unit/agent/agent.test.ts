@@ -57,7 +57,7 @@ describe('Agent', () => {
   });
 
   it('serves /metrics, /probe, /healthz and /-/ready', async () => {
-    const dir = workdir('probes:\n  - { name: opt, kind: options, interval: 1s }\n');
+    const dir = workdir('probes:\n  - { name: opt, kind: options, interval: 1s }\n', 'http: { probe_min_interval: 0s }\n');
     agent = await Agent.start({ logger, configFile: join(dir, 'callprobe.yaml'), kinds: OPTIONS_OK, maxStartOffsetMs: 0 });
     await waitFor(async () => (await get('/metrics')).body.includes('probe_success{probe="opt",kind="options"} 1'));
     const metrics = await get('/metrics');
@@ -153,6 +153,78 @@ describe('Agent', () => {
     expect(sent.at(-1)).toEqual(['--pid=4242', 'STOPPING=1']);
     await expect(fetch(`http://127.0.0.1:${port}/healthz`)).rejects.toThrow();
     agent = undefined;
+  });
+});
+
+describe('Agent HTTP exposure (issue 21.9)', () => {
+  it('runs a probe on demand at most once per probe_min_interval: parallel GETs join one run, then 429 with Retry-After', async () => {
+    const dir = workdir('probes:\n  - { name: slow, kind: options, interval: 1h }\n', 'http: { probe_min_interval: 30s }\n');
+    let runs = 0;
+    const kinds: ProbeKindMap = {
+      options: {
+        run: async () => {
+          runs++;
+          await new Promise((r) => setTimeout(r, 300));
+          return { probe: 'slow', success: true, failures: [] };
+        },
+      },
+    };
+    agent = await Agent.start({ logger, configFile: join(dir, 'callprobe.yaml'), kinds, maxStartOffsetMs: 3_600_000 });
+    const answers = await Promise.all(Array.from({ length: 5 }, () => get('/probe?target=slow&format=json')));
+    expect(answers.map((a) => a.status)).toEqual([200, 200, 200, 200, 200]);
+    expect(runs).toBe(1);
+    const { port } = agent.address();
+    const again = await fetch(`http://127.0.0.1:${port}/probe?target=slow`);
+    expect(again.status).toBe(429);
+    const retry = Number(again.headers.get('retry-after'));
+    expect(retry).toBeGreaterThanOrEqual(29);
+    expect(retry).toBeLessThanOrEqual(30);
+    expect(runs).toBe(1);
+  });
+
+  it('asks for credentials on every path but /healthz and /-/ready; Basic (scrypt hash) and Bearer both work', async () => {
+    const { hashPassword } = await import('../../../src/agent/http-auth.js');
+    const hash = await hashPassword('s3cret', 10);
+    const dir = workdir(
+      'probes:\n  - { name: opt, kind: options, interval: 1h }\n',
+      `http: { basic_auth_users: { prom: ${JSON.stringify(hash)} }, bearer_token: "env:CP_TEST_TOKEN" }\n`,
+    );
+    agent = await Agent.start({ logger, configFile: join(dir, 'callprobe.yaml'), kinds: OPTIONS_OK, env: { CP_TEST_TOKEN: 'tok-123' } });
+    const { port } = agent.address();
+    const at = (path: string, authorization?: string) =>
+      fetch(`http://127.0.0.1:${port}${path}`, authorization === undefined ? {} : { headers: { authorization } });
+    for (const path of ['/metrics', '/probe?target=opt', '/', '/evidence/opt/x.pcap']) {
+      const res = await at(path);
+      expect(res.status, path).toBe(401);
+      expect(res.headers.get('www-authenticate')).toBe('Basic realm="callprobe", charset="UTF-8", Bearer realm="callprobe"');
+    }
+    expect((await at('/healthz')).status).toBe(200);
+    expect((await at('/-/ready')).status).toBe(200);
+    const basic = (user: string, pw: string) => `Basic ${Buffer.from(`${user}:${pw}`).toString('base64')}`;
+    expect((await at('/metrics', basic('prom', 's3cret'))).status).toBe(200);
+    expect((await at('/metrics', basic('prom', 's3cret'))).status).toBe(200); // cached verification
+    expect((await at('/metrics', basic('prom', 's3creT'))).status).toBe(401);
+    expect((await at('/metrics', basic('other', 's3cret'))).status).toBe(401);
+    expect((await at('/metrics', 'Bearer tok-123')).status).toBe(200);
+    expect((await at('/metrics', 'Bearer tok-1234')).status).toBe(401);
+    expect((await at('/metrics', 'Bearer')).status).toBe(401);
+    expect((await at('/metrics', 'Digest x')).status).toBe(401);
+  });
+
+  it('refuses to listen beyond loopback without authentication unless allowed explicitly', async () => {
+    const open = workdir('probes:\n  - { name: o, kind: options, interval: 1h }\n');
+    // workdir's config listens on loopback; this one is written whole.
+    writeFileSync(join(open, 'callprobe.yaml'), 'pbx: { uri: "sip:127.0.0.1:5060" }\nprobes_dir: probes\nlisten: { metrics: "0.0.0.0:0" }\n');
+    await expect(Agent.start({ logger, configFile: join(open, 'callprobe.yaml'), kinds: OPTIONS_OK })).rejects.toThrow(
+      /listen\.metrics: 0\.0\.0\.0:0 is reachable beyond loopback but the HTTP listener has no authentication/,
+    );
+    const loopback = workdir('probes:\n  - { name: o, kind: options, interval: 1h }\n');
+    await expect(Agent.start({ logger, configFile: join(loopback, 'callprobe.yaml'), kinds: OPTIONS_OK, listen: '0.0.0.0:0' })).rejects.toThrow(
+      /--listen: 0\.0\.0\.0:0 is reachable beyond loopback/,
+    );
+    writeFileSync(join(open, 'callprobe.yaml'), 'http: { allow_unauthenticated: true }\n', { flag: 'a' });
+    agent = await Agent.start({ logger, configFile: join(open, 'callprobe.yaml'), kinds: OPTIONS_OK });
+    expect(agent.address().host).toBe('0.0.0.0');
   });
 });
 
