@@ -146,8 +146,8 @@ export function register(program: Command): void {
       .argument('<to>', 'extension, number or SIP URI to call'),
   )
     .option('--config <file>', 'config file (default: $CALLPROBE_CONFIG, ./callprobe.yaml, /etc/callprobe/callprobe.yaml)')
-    .option('--server <uri>', 'registrar/proxy (default: config pbx.uri, else sip:127.0.0.1:5060)')
-    .option('--transport <t>', 'udp, tcp or tls (default: config pbx.transport, else udp)')
+    .option('--server <uri>', "next hop: registrar/outbound proxy, or the PBX behind it (default: the account's registrar, else config pbx.uri, else sip:127.0.0.1:5060)")
+    .option('--transport <t>', 'udp, tcp or tls (default: from --server, else config pbx.transport, else udp)')
     .option('--ring-timeout <d>', 'CANCEL when not answered within this time', '30s')
     .option('--sip-t1 <d>', 'SIP timer T1 (RFC 3261 §17.1.1.1, default 500ms): an unanswered request, and an INVITE whose CANCEL gets no final response, are given up after 64·T1')
     .option('--dial <number>', 'dial this (a DID, prefix or feature code that reaches <to>) and answer as <to>; must match allowed_destinations')
@@ -166,6 +166,8 @@ Examples:
   CALLPROBE_1001_PASSWORD=s3cret CALLPROBE_1002_PASSWORD=s3cret probe call 1001 1002
   probe call 1001 1002 --config /etc/callprobe/callprobe.yaml --duration 30s --json
   probe call 1001 9155501234 --codec PCMA          # trunk: needs allowed_destinations: ["9*"]
+  probe call 1001 '*97'                            # feature code: needs allowed_destinations: ["\\*97"]
+  probe call 1001 1002 --server sip:127.0.0.1:5160 # the PBX behind the proxy, directly
   probe call 1001 1002 --codec G722                # wideband; MOS from the G.107.1 E-model
   probe call 1001 1002 --dial +15550102           # DID routed to 1002; needs allowed_destinations
   probe call me x --direct sip:1002@127.0.0.1:5070  # no registrar

@@ -17,12 +17,14 @@ export function register(program: Command): void {
     .description('validate a config file: print OK, or every error as "path: message" (exit 2)')
     .argument('[file]', 'config file (default: $CALLPROBE_CONFIG, ./callprobe.yaml, /etc/callprobe/callprobe.yaml)')
     .option('--probes <files...>', 'probe definition files to check against it (default: *.yaml in its probes_dir)')
-    .option('--json', 'print {"ok": bool, "errors": [{file, path, message, line}]} on stdout')
+    .option('--json', 'print {"ok": bool, "errors": [{file, path, message, line}], "warnings": [...]} on stdout')
     .option('--log-level <level>', 'log level', 'warn')
     .addHelpText(
       'after',
       `
 Secrets (env:NAME, file:/path) are resolved, so run it with the agent's environment.
+Warnings (exit 0): the probe's RTP ports overlap rtp.relay (rtpengine on this host),
+or an allowed destination like "*97" that matches every number ending in 97.
 Exit codes: 0 valid, 2 invalid.
 
 Examples:
@@ -36,11 +38,11 @@ Examples:
         const result = checkConfig({ file, probeFiles: opts.probes });
         if (opts.json) {
           printJson(result);
-        } else if (result.ok) {
-          process.stdout.write(`OK ${result.file} (${result.probes} probe${result.probes === 1 ? '' : 's'})\n`);
         } else {
           const { formatIssue } = await import('../config/errors.js');
-          for (const e of result.errors) process.stderr.write(`${formatIssue(e)}\n`);
+          for (const w of result.warnings) process.stderr.write(`warning: ${formatIssue(w)}\n`);
+          if (result.ok) process.stdout.write(`OK ${result.file} (${result.probes} probe${result.probes === 1 ? '' : 's'})\n`);
+          else for (const e of result.errors) process.stderr.write(`${formatIssue(e)}\n`);
         }
         return result.ok ? EXIT.OK : EXIT.USAGE;
       }, opts);

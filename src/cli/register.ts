@@ -1,11 +1,12 @@
 // `probe register <ext>`: REGISTER an extension with digest auth (or remove
 // the probe's own binding; --unregister-all removes every binding), phases timed. Credentials: --password-env VAR, else the
 // config's accounts.<ext>.password, else $CALLPROBE_<EXT>_PASSWORD; the
-// registrar: --server, else the config's pbx.uri, else sip:127.0.0.1:5060.
+// next hop: --server, else the account's registrar, else the config's pbx.uri,
+// else sip:127.0.0.1:5060; the AOR domain: --domain, else the account's domain.
 import type { Command } from 'commander';
 import { EXIT, parseDuration, parseNumber, printJson, runCommand, UsageError } from './common.js';
 import type { Config } from '../config/schema.js';
-import { passwordEnvName } from '../config/accounts.js';
+import { accountEndpoint, passwordEnvName } from '../config/accounts.js';
 import { EVIDENCE_HELP, evidenceOptions, startEvidence, type EvidenceFlags } from './evidence.js';
 import { maybeLoadConfig } from './load-config.js';
 import { parseTransport, renderSipResult, tlsOptions } from './options.js';
@@ -32,10 +33,10 @@ export function register(program: Command): void {
     .description("REGISTER an extension with digest auth and report timings (or --unregister the probe's own binding)")
     .argument('<ext>', 'extension / SIP user to register, e.g. 1001')
     .option('--config <file>', 'config file (default: $CALLPROBE_CONFIG, ./callprobe.yaml, /etc/callprobe/callprobe.yaml)')
-    .option('--server <uri>', 'registrar: sip:host[:port], sips:host[:port] or host[:port] (default: config pbx.uri, else sip:127.0.0.1:5060)')
+    .option('--server <uri>', "next hop: sip:host[:port], sips:host[:port] or host[:port] (default: the account's registrar, else config pbx.uri, else sip:127.0.0.1:5060)")
     .option('--password-env <VAR>', 'environment variable holding the password (default CALLPROBE_<EXT>_PASSWORD)')
-    .option('--auth-user <name>', 'digest username when it differs from the extension')
-    .option('--domain <domain>', 'AOR domain (default: the server host)')
+    .option('--auth-user <name>', "digest username when it differs from the extension (default: the account's auth_user)")
+    .option('--domain <domain>', "AOR domain (default: the account's domain, else its registrar's host, else the server host)")
     .option('--transport <udp|tcp|tls>', 'transport (default: from the URI, sips: → tls, else udp)')
     .option('--expires <seconds>', 'requested binding lifetime', '300')
     .option('--unregister', "remove only this probe's own binding(s) of the extension; the extension's phones stay registered")
@@ -78,7 +79,12 @@ ${EVIDENCE_HELP}`,
         const expires = parseNumber(opts.expires, 'expires', 0, 2 ** 31 - 1);
         if (opts.unregister && opts.unregisterAll) throw new UsageError('--unregister and --unregister-all exclude each other');
         const config = await maybeLoadConfig(opts.config);
-        const server = opts.server ?? config?.pbx.uri ?? 'sip:127.0.0.1:5060';
+        // --server, else the account's registrar (a trunk at its carrier), else pbx.uri.
+        const account = config?.accounts[ext];
+        const hop = accountEndpoint(account, { server: opts.server, transport }, config?.pbx ?? { uri: 'sip:127.0.0.1:5060' });
+        const server = hop.server;
+        const domain = opts.domain ?? hop.domain;
+        const authUser = opts.authUser ?? account?.auth_user;
         const password = passwordFor(ext, opts.passwordEnv, process.env, config);
         const tls = await tlsOptions(opts);
         const { probeRegister } = await import('../probes/register.js');
@@ -90,9 +96,9 @@ ${EVIDENCE_HELP}`,
             server,
             user: ext,
             ...(password !== undefined ? { password } : {}),
-            ...(opts.authUser ? { authUser: opts.authUser } : {}),
-            ...(opts.domain ? { domain: opts.domain } : {}),
-            ...(transport ? { transport } : {}),
+            ...(authUser ? { authUser } : {}),
+            ...(domain ? { domain } : {}),
+            ...(hop.transport ? { transport: hop.transport } : {}),
             expires,
             unregister: opts.unregister === true,
             unregisterAll: opts.unregisterAll === true,

@@ -113,11 +113,8 @@ ${EVIDENCE_HELP}`,
         try {
           loaded = loadConfig(flags.config !== undefined ? { file: flags.config } : {});
           const { file, scenario } = scenarios.loadScenario(scenarioArg, { config: loaded.config });
-          spec = scenarios.buildScenarioSpec(scenario, loaded.config, file);
-          if (flags.server !== undefined) {
-            if (!/^sips?:/.test(flags.server)) throw new UsageError(`--server: "${flags.server}" is not a SIP URI (sip:host[:port])`);
-            spec.server = flags.server;
-          }
+          if (flags.server !== undefined && !/^sips?:/.test(flags.server)) throw new UsageError(`--server: "${flags.server}" is not a SIP URI (sip:host[:port])`);
+          spec = scenarios.buildScenarioSpec(scenario, loaded.config, file, undefined, flags.server !== undefined ? { server: flags.server } : {});
         } catch (err) {
           if (err instanceof ConfigError) {
             process.stderr.write(`probe run: invalid configuration:\n${formatIssues(err.issues)}\n`);

@@ -7,6 +7,7 @@ import { loadConfig } from './load.js';
 import { continuousProbeFiles, loadProbeFiles } from './probes.js';
 import type { Config } from './schema.js';
 import { readTlsMaterial } from './tls-files.js';
+import { looksLikeUnescapedFeatureCode } from './destinations.js';
 
 export interface CheckResult {
   ok: boolean;
@@ -14,6 +15,31 @@ export interface CheckResult {
   /** Number of valid probe definitions checked. */
   probes: number;
   errors: ConfigIssue[];
+  /** Valid but probably not meant (ok stays true): an RTP range inside the relay's, a "*97" pattern. */
+  warnings: ConfigIssue[];
+}
+
+/** What a valid config probably did not mean. */
+export function configWarnings(config: Config): ConfigIssue[] {
+  const out: ConfigIssue[] = [];
+  const { port_min: min, port_max: max, relay } = config.rtp;
+  if (relay !== undefined && min <= relay.port_max && relay.port_min <= max) {
+    out.push({
+      path: 'rtp.port_min',
+      message:
+        `the probe's RTP ports ${min}-${max} overlap the media relay's ${relay.port_min}-${relay.port_max} (rtp.relay) on this host: ` +
+        'a call can fail when the relay holds a port the probe wants (or the other way round); move one range',
+    });
+  }
+  config.allowed_destinations.forEach((pattern, i) => {
+    if (looksLikeUnescapedFeatureCode(pattern)) {
+      out.push({
+        path: `allowed_destinations[${i}]`,
+        message: `"${pattern}" allows every number ending in ${pattern.slice(1)} ("*" is a wildcard); for the feature code write "\\${pattern}"`,
+      });
+    }
+  });
+  return out;
 }
 
 /** state_dir must be a directory, or creatable: its nearest existing ancestor a directory. */
@@ -80,6 +106,7 @@ export function checkConfig(opts: { file?: string; probeFiles?: string[]; env?: 
   }
   let probes = 0;
   let probeFiles = opts.probeFiles;
+  const warnings = config !== undefined ? configWarnings(config).map((w) => ({ ...w, file })) : [];
   if (config !== undefined) {
     const start = agentStartIssues(config, probeFiles);
     errors.push(...start.issues.map((issue) => ({ ...issue, file })));
@@ -92,5 +119,5 @@ export function checkConfig(opts: { file?: string; probeFiles?: string[]; env?: 
       collect(err);
     }
   }
-  return { ok: errors.length === 0, file, probes, errors };
+  return { ok: errors.length === 0, file, probes, errors, warnings };
 }

@@ -9,7 +9,7 @@ import { duration } from './duration.js';
 import { destinationAllowed } from './destinations.js';
 import { ConfigError, formatPath, type ConfigIssue } from './errors.js';
 import { deepFreeze } from './freeze.js';
-import { codecName, sipUri, transport, type Config } from './schema.js';
+import { codecName, dialNumber, sipUri, transport, type Config } from './schema.js';
 import { MAX_CONFIG_BYTES, readBoundedFile } from './read-file.js';
 import { parseYamlSource } from './yaml-source.js';
 import { issuesFromZod } from './zod-issues.js';
@@ -52,6 +52,15 @@ const tlsSchema = z.strictObject({
 
 const extension = z.string().regex(/^\+?[A-Za-z0-9_.-]+$/, 'expected an extension or number like "1001" or "+15550100"');
 
+/**
+ * The probe's next hop (outbound proxy, or the PBX behind the proxy reached directly):
+ * wins over the account's registrar and the config's pbx.uri.
+ */
+const nextHop = {
+  server: sipUri.optional(),
+  transport: transport.optional(),
+};
+
 export const probeDefinitionSchema = z.discriminatedUnion('kind', [
   z.strictObject({
     ...common,
@@ -65,6 +74,7 @@ export const probeDefinitionSchema = z.discriminatedUnion('kind', [
     ...common,
     kind: z.literal('register'),
     account: extension,
+    ...nextHop,
     /** Binding lifetime asked for, seconds: short, so the probe's binding lapses soon after it stops. */
     expires: z.number().int().min(1).max(86_400).default(60),
     tls: tlsSchema.optional(),
@@ -73,7 +83,9 @@ export const probeDefinitionSchema = z.discriminatedUnion('kind', [
     ...common,
     kind: z.literal('call'),
     from: extension,
-    to: extension,
+    /** An account, a number, or a feature code / short number ("*97", "#21": quote them in YAML). */
+    to: dialNumber,
+    ...nextHop,
     duration: duration({ min: '1s', max: '1h' }).prefault('10s'),
     /** CANCEL when no final answer came this long after the INVITE (any provisional counts as ringing). */
     ring_timeout: duration({ min: '100ms', max: '5m' }).prefault('30s'),
@@ -91,6 +103,8 @@ export const probeDefinitionSchema = z.discriminatedUnion('kind', [
     kind: z.literal('scenario'),
     /** Scenario file, relative to the config's scenarios_dir. */
     file: z.string().min(1),
+    /** Wins over the scenario file's own `server`. */
+    ...nextHop,
   }),
 ]);
 

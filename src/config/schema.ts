@@ -41,11 +41,21 @@ export const httpUrl = z.string().refine((s) => {
   }
 }, 'expected an http:// or https:// URL');
 
-/** Dial patterns: digits, "+", "#", "?" (one character) and "*" (any run). */
+/** Dial patterns: digits, "+", "#", "?" (one character), "*" (any run); "\\*", "\\?" and "\\#" are the characters themselves. */
 export const destinationPattern = z
   .string()
-  .regex(/^\+?[A-Za-z0-9#?*._-]+$/, 'expected a dial pattern like "+1555*" or "9*" (digits, letters, + . _ - #, ? and *)')
-  .describe('dial pattern: "*" any run of characters, "?" one character');
+  .regex(/^\+?(?:[A-Za-z0-9#?*._-]|\\[*?#])+$/, 'expected a dial pattern like "+1555*", "9*" or "\\*97" (digits, letters, + . _ - #, ? and *; \\* a literal star)')
+  .describe('dial pattern: "*" any run of characters, "?" one character, "\\*" a literal "*" (feature codes like "\\*97")');
+
+/** A number to dial: an extension, a number ("+15550100"), a feature code or short number ("*97", "#21"). */
+export const dialNumber = z
+  .string()
+  .regex(/^\+?[A-Za-z0-9_.*#-]+$/, 'expected an extension, number or feature code like "1001", "+15550100" or "*97"');
+
+/** A host name or IP address (no port), e.g. an account's AOR domain "carrier.example". */
+export const hostName = z
+  .string()
+  .regex(/^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?)$/, 'expected a host name or IP address like "carrier.example"');
 
 export const codecName = z.enum(['PCMU', 'PCMA', 'G722']);
 export const transport = z.enum(['udp', 'tcp', 'tls']);
@@ -158,6 +168,10 @@ export function buildConfigSchema(secrets: SecretEnvironment | null) {
             password: secret(secrets),
             auth_user: z.string().min(1).optional(),
             display: z.string().optional(),
+            /** AOR domain (From/To, REGISTER Request-URI); default: the registrar's host, else the server's. */
+            domain: hostName.optional(),
+            /** Where this account registers (a trunk at a carrier): its next hop unless a probe names a `server`. */
+            registrar: sipUri.optional(),
           }),
         )
         .default({}),
@@ -168,6 +182,17 @@ export function buildConfigSchema(secrets: SecretEnvironment | null) {
           codecs: z.array(codecName).min(1).default(['PCMU', 'PCMA']),
           /** A receive direction silent this long during a call's media phase fails it (one_way_audio / rtp_timeout). */
           media_timeout: duration({ min: '100ms', max: '60s' }).prefault('2s'),
+          /**
+           * The port range of a media relay on this host (rtpengine: 10000-20000 unless configured):
+           * `probe config check` warns when port_min..port_max overlaps it. Absent: no relay here.
+           */
+          relay: z
+            .strictObject({
+              port_min: z.number().int().min(1).max(65535).default(10000),
+              port_max: z.number().int().min(1).max(65535).default(20000),
+            })
+            .refine((r) => r.port_max >= r.port_min, { message: 'port_max must not be below port_min', path: ['port_max'] })
+            .optional(),
         })
         .refine((r) => r.port_max - r.port_min >= 3, {
           message: 'port_max must be at least port_min + 3 (one RTP/RTCP pair per call leg)',

@@ -2,6 +2,7 @@
 // module and one entry here. Each entry turns a validated probe definition plus
 // the config into the kind's own spec and calls its ProbeFn. Modules are
 // imported lazily so a suite that never places a call never loads rtp/.
+import { accountEndpoint } from '../config/accounts.js';
 import type { Config } from '../config/schema.js';
 import type { ProbeDefinitionOf, ProbeKind } from '../config/probes.js';
 import { effectiveTimeoutMs } from '../config/probes.js';
@@ -43,9 +44,11 @@ export const PROBE_KIND_MAP: ProbeKindMap = {
     async run(ctx, def, config) {
       const { probeRegister } = await import('./register.js');
       const account = config.accounts[def.account];
+      const hop = accountEndpoint(account, def, config.pbx);
       return probeRegister(ctx, {
-        server: config.pbx.uri,
-        transport: config.pbx.transport,
+        server: hop.server,
+        ...(hop.transport !== undefined ? { transport: hop.transport } : {}),
+        ...(hop.domain !== undefined ? { domain: hop.domain } : {}),
         user: def.account,
         ...(account !== undefined ? { password: account.password } : {}),
         ...(account?.auth_user !== undefined ? { authUser: account.auth_user } : {}),
@@ -65,6 +68,8 @@ export const PROBE_KIND_MAP: ProbeKindMap = {
           to: def.to,
           durationMs: def.duration,
           ringTimeoutMs: def.ring_timeout,
+          ...(def.server !== undefined ? { server: def.server } : {}),
+          ...(def.transport !== undefined ? { transport: def.transport } : {}),
           ...(def.codec !== undefined ? { codecs: [def.codec] } : {}),
           ...(def.tls?.insecure === true ? { insecure: true } : {}),
           // Each SIP transaction gets a share of the run's budget, so a dead PBX fails
@@ -83,7 +88,13 @@ export const PROBE_KIND_MAP: ProbeKindMap = {
   scenario: {
     async run(ctx, def, config) {
       const { runScenarioFile } = await import('./scenario/probe.js');
-      return runScenarioFile(ctx, { file: def.file, config, thresholds: effectiveThresholds(def, config) });
+      return runScenarioFile(ctx, {
+        file: def.file,
+        config,
+        thresholds: effectiveThresholds(def, config),
+        ...(def.server !== undefined ? { server: def.server } : {}),
+        ...(def.transport !== undefined ? { transport: def.transport } : {}),
+      });
     },
     ownThresholds: true,
   },

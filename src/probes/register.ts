@@ -64,6 +64,7 @@ export async function probeRegister(ctx: ProbeContext, spec: RegisterProbeSpec):
     success: false,
     user: spec.user,
     server: spec.server,
+    ...(spec.domain !== undefined ? { domain: spec.domain } : {}),
     transport: spec.transport ?? 'udp',
     action: spec.unregisterAll ? 'unregister-all' : spec.unregister ? 'unregister' : 'register',
     failures: [],

@@ -8,7 +8,7 @@ import { checkSipUri } from './input.js';
 import { createRequest, type SipRequest, type SipResponse } from './message.js';
 import { ClientTransaction, newBranch, newTag } from './transaction.js';
 import type { Destination } from './transport.js';
-import { formatUri, parseNameAddr } from './uri.js';
+import { escapeSipUser, formatUri, parseNameAddr } from './uri.js';
 import { round } from '../round.js';
 import { ALLOW, hostText, newCallId, type UaHost } from './ua-host.js';
 import type { CallOptions, CallOutcome, OutgoingCall } from './ua-types.js';
@@ -24,7 +24,7 @@ export class InviteClient {
 
   /** Places a call to `target` (an extension, or a SIP URI). */
   invite(target: string, opts: CallOptions): OutgoingCall {
-    const targetUri = target.includes(':') ? target : `sip:${target}@${hostText(this.ua.domain)}`;
+    const targetUri = target.includes(':') ? target : `sip:${escapeSipUser(target)}@${hostText(this.ua.domain)}`;
     checkSipUri('call target', targetUri);
     const callId = newCallId();
     const fromTag = newTag();

@@ -48,6 +48,20 @@ export function isSipUser(text: string): boolean {
   return USER_RE.test(text);
 }
 
+/**
+ * A dialled string as a URI user part (RFC 3261 §25.1, §19.1.2): characters outside
+ * unreserved / user-unreserved are %-escaped, so "#21" becomes "%2321" ("#" would start a
+ * fragment); "*97" stays as it is ("*" is unreserved).
+ */
+export function escapeSipUser(text: string): string {
+  return [...Buffer.from(text, 'utf8')]
+    .map((b) => {
+      const ch = String.fromCharCode(b);
+      return b < 0x80 && /[A-Za-z0-9\-_.!~*'()&=+$,;?/]/.test(ch) ? ch : `%${b.toString(16).toUpperCase().padStart(2, '0')}`;
+    })
+    .join('');
+}
+
 export function isIPv4(host: string): boolean {
   return IPV4_RE.test(host);
 }

@@ -27,6 +27,11 @@ export interface CallAccount {
   user: string;
   password?: string;
   authUser?: string;
+  /** AOR domain (default: the server's host). */
+  domain?: string;
+  /** This account's own next hop (its registrar, a trunk's carrier); default: the spec's server. */
+  server?: string;
+  transport?: 'udp' | 'tcp' | 'tls';
 }
 
 export interface CallSpec {
@@ -103,6 +108,11 @@ export interface CallResult extends ProbeResult {
   interrupted?: boolean;
 }
 
+/** Undefined: the UA takes the transport from the server URI (`;transport=`, sips: → tls, else udp). */
+function transportOption(t: 'udp' | 'tcp' | 'tls' | undefined): { transport?: 'udp' | 'tcp' | 'tls' } {
+  return t !== undefined ? { transport: t } : {};
+}
+
 /** The UA layer's failure phases mapped onto the probe's phases. */
 function phaseOf(p: FailurePhase, during: Phase): Phase {
   return p === 'dns' || p === 'connect' || p === 'tls' ? p : during;
@@ -165,12 +175,13 @@ export async function probeCall(ctx: ProbeContext, spec: CallSpec): Promise<Call
   const progress = (p: Omit<CallProgress, 'elapsed_ms'>): void => spec.onProgress?.({ ...p, elapsed_ms: elapsed() });
   const server = spec.direct ?? spec.server;
   if (!server) throw new Error('call spec needs a server or a direct URI');
+  const callerHop = spec.direct ?? spec.from.server ?? server;
   const result: CallResult = {
     probe: 'call',
     success: false,
     from: spec.from.user,
     to: spec.to,
-    target: `${server}${server.includes('transport=') ? '' : `;transport=${spec.transport ?? 'udp'}`}`,
+    target: `${callerHop}${callerHop.includes('transport=') ? '' : `;transport=${(spec.from.server !== undefined ? spec.from.transport : spec.transport) ?? (/^sips:/i.test(callerHop) ? 'tls' : 'udp')}`}`,
     sip: { final_status: null, reason: '', call_id: null, timings_ms: {} },
     media: null,
     failures: [],
@@ -210,9 +221,10 @@ export async function probeCall(ctx: ProbeContext, spec: CallSpec): Promise<Call
 
   const makeUa = async (account: CallAccount): Promise<UserAgent> => {
     const ua = await UserAgent.create({
-      server,
-      transport: spec.transport ?? 'udp',
+      server: account.server ?? server,
+      ...transportOption(account.server !== undefined ? account.transport : spec.transport),
       user: account.user,
+      ...(account.domain !== undefined ? { domain: account.domain } : {}),
       ...(account.password !== undefined ? { password: account.password } : {}),
       ...(account.authUser !== undefined ? { authUser: account.authUser } : {}),
       ...(spec.localAddress !== undefined ? { localAddress: spec.localAddress } : {}),

@@ -1,6 +1,6 @@
 // Turns the config (and CLI flags, or a probe definition) into a CallSpec.
 // Pure: the environment is passed in, errors come back as values.
-import { passwordEnvName } from '../../config/accounts.js';
+import { accountEndpoint, passwordEnvName } from '../../config/accounts.js';
 import type { Config } from '../../config/schema.js';
 import type { AudioCodec } from '../../rtp/codec.js';
 import type { CallAccount, CallSpec } from './probe.js';
@@ -34,12 +34,25 @@ export interface CallRequest {
 
 export type SpecResult = { ok: true; spec: CallSpec } | { ok: false; message: string };
 
-function account(ext: string, config: Config | undefined, env: Readonly<Record<string, string | undefined>>): CallAccount | undefined {
+function account(ext: string, config: Config | undefined, env: Readonly<Record<string, string | undefined>>, req: CallRequest): CallAccount | undefined {
   const fromConfig = config?.accounts[ext];
-  if (fromConfig) return { user: ext, password: fromConfig.password, ...(fromConfig.auth_user ? { authUser: fromConfig.auth_user } : {}) };
+  if (fromConfig) {
+    // An account with its own registrar (a trunk) or domain: its own next hop unless the probe names one.
+    const ep = accountEndpoint(fromConfig, { server: req.server, transport: req.transport }, { uri: config?.pbx.uri ?? DEFAULT_SERVER });
+    const own = fromConfig.registrar !== undefined && req.server === undefined ? { server: ep.server, ...(ep.transport ? { transport: ep.transport } : {}) } : {};
+    return {
+      user: ext,
+      password: fromConfig.password,
+      ...(fromConfig.auth_user ? { authUser: fromConfig.auth_user } : {}),
+      ...(ep.domain !== undefined ? { domain: ep.domain } : {}),
+      ...own,
+    };
+  }
   const password = env[passwordEnvName(ext)];
   return password ? { user: ext, password } : undefined;
 }
+
+const DEFAULT_SERVER = 'sip:127.0.0.1:5060';
 
 const DEFAULT_MAX_CALL_MS = 120_000;
 
@@ -54,7 +67,8 @@ export function buildCallSpec(req: CallRequest, config: Config | undefined, env:
     durationMs: req.durationMs,
     ringTimeoutMs: req.ringTimeoutMs ?? 30_000,
     codecs,
-    transport: req.transport ?? config?.pbx.transport ?? 'udp',
+    // A server named for this call (--server, the probe's `server`) carries its own transport in its URI.
+    ...(req.transport !== undefined ? { transport: req.transport } : req.server === undefined ? { transport: config?.pbx.transport ?? 'udp' } : {}),
     rtpPortMin: config?.rtp.port_min ?? 16000,
     rtpPortMax: config?.rtp.port_max ?? 16999,
     mediaTimeoutMs: req.mediaTimeoutMs ?? config?.rtp.media_timeout ?? DEFAULT_MEDIA_TIMEOUT_MS,
@@ -64,18 +78,19 @@ export function buildCallSpec(req: CallRequest, config: Config | undefined, env:
     ...(req.t1Ms !== undefined ? { t1Ms: req.t1Ms } : {}),
   };
   if (req.direct !== undefined) {
-    const from = account(req.from, config, env) ?? { user: req.from };
+    // Peer to peer: the direct URI is the only next hop.
+    const from = account(req.from, config, env, { ...req, server: req.direct }) ?? { user: req.from };
     return { ok: true, spec: { ...common, from, to: req.to, direct: req.direct } };
   }
-  const server = req.server ?? config?.pbx.uri ?? 'sip:127.0.0.1:5060';
-  const from = account(req.from, config, env);
+  const server = req.server ?? config?.pbx.uri ?? DEFAULT_SERVER;
+  const from = account(req.from, config, env, req);
   if (!from) {
     return {
       ok: false,
       message: `no password for ${req.from}: add accounts."${req.from}".password to the config or set ${passwordEnvName(req.from)}`,
     };
   }
-  const callee = account(req.to, config, env);
+  const callee = account(req.to, config, env, req);
   const dialled = req.dial ?? req.to;
   const own = callee && dialled === req.to ? [req.to] : [];
   const dest = classifyDestination(dialled, own, config?.allowed_destinations ?? []);

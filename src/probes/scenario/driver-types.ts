@@ -14,7 +14,9 @@ import type { Scenario } from './schema.js';
 
 export interface ScenarioAccount {
   password: string;
-  auth_user?: string;
+  auth_user?: string | undefined;
+  domain?: string | undefined;
+  registrar?: string | undefined;
 }
 
 /** Where a scenario's calls go and as whom: the PBX, credentials, media settings. */
@@ -22,7 +24,10 @@ export interface ScenarioTarget {
   scenario: Scenario;
   accounts: Readonly<Record<string, ScenarioAccount>>;
   server: string;
-  transport: 'udp' | 'tcp' | 'tls';
+  /** `server` was named for this run (scenario file, probe, --server): it wins over an account's registrar. */
+  serverExplicit?: boolean;
+  /** Undefined: from the server URI. */
+  transport?: 'udp' | 'tcp' | 'tls';
   codecs: readonly AudioCodec[];
   rtpPortMin: number;
   rtpPortMax: number;

@@ -7,6 +7,7 @@ import { performance } from 'node:perf_hooks';
 import { Answerer, type AnsweredCall } from '../../call/answerer.js';
 import { DEFAULT_MEDIA_TIMEOUT_MS, mediaTimeoutFailure } from '../../call/media-timeout.js';
 import { dialTarget } from '../../call/dial-target.js';
+import { accountEndpoint } from '../../config/accounts.js';
 import { fromReceiver, unmeasured } from '../../call/media-report.js';
 import { buildAnswer, buildOffer, isSdpError, parseMediaEndpoint } from '../../call/sdp.js';
 import type { Phase } from '../result.js';
@@ -126,9 +127,12 @@ export class ScenarioDriver implements StepDriver<Step> {
     if (known) return known;
     const creds = this.opts.accounts[account];
     if (creds === undefined) throw new StepFailure('config', `no credentials for account "${account}" in the config`);
+    const explicit = this.opts.serverExplicit === true ? { server: this.opts.server, transport: this.opts.transport } : {};
+    const hop = accountEndpoint(creds, explicit, { uri: this.opts.server, ...(this.opts.transport ? { transport: this.opts.transport } : {}) });
     const ua = await UserAgent.create({
-      server: this.opts.server,
-      transport: this.opts.transport,
+      server: hop.server,
+      ...(hop.transport !== undefined ? { transport: hop.transport } : {}),
+      ...(hop.domain !== undefined ? { domain: hop.domain } : {}),
       user: account,
       password: creds.password,
       ...(creds.auth_user !== undefined ? { authUser: creds.auth_user } : {}),

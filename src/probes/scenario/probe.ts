@@ -28,14 +28,24 @@ export interface ScenarioResult extends ProbeResult {
   interrupted?: boolean;
 }
 
+/** A next hop named for this run (probe definition, `probe run --server`): wins over the scenario file's. */
+export interface ScenarioHop {
+  server?: string;
+  transport?: 'udp' | 'tcp' | 'tls';
+}
+
 /** The spec for a scenario from the config: credentials, PBX, RTP range, thresholds. */
-export function buildScenarioSpec(scenario: Scenario, config: Config, file?: string, thresholds?: ThresholdSet): ScenarioSpec {
+export function buildScenarioSpec(scenario: Scenario, config: Config, file?: string, thresholds?: ThresholdSet, hop: ScenarioHop = {}): ScenarioSpec {
+  const explicit = hop.server ?? scenario.server;
+  const transport = hop.transport ?? (hop.server === undefined ? scenario.transport : undefined) ?? (explicit === undefined ? config.pbx.transport : undefined);
   return {
     scenario,
     ...(file !== undefined ? { file } : {}),
     accounts: config.accounts,
-    server: scenario.server ?? config.pbx.uri,
-    transport: scenario.transport ?? config.pbx.transport,
+    server: explicit ?? config.pbx.uri,
+    // Accounts with their own registrar use it unless the run names a server.
+    serverExplicit: explicit !== undefined,
+    ...(transport !== undefined ? { transport } : {}),
     codecs: config.rtp.codecs,
     rtpPortMin: config.rtp.port_min,
     rtpPortMax: config.rtp.port_max,
@@ -131,7 +141,7 @@ function callThresholds(call: ScenarioCall, spec: ScenarioSpec): Failure[] {
  * For the runner's kind map: load the scenario file (relative to the config's
  * scenarios_dir) and run it. A bad file is a failed result with phase "config".
  */
-export async function runScenarioFile(ctx: ProbeContext, opts: { file: string; config: Config; thresholds?: ThresholdSet }): Promise<ScenarioResult> {
+export async function runScenarioFile(ctx: ProbeContext, opts: { file: string; config: Config; thresholds?: ThresholdSet } & ScenarioHop): Promise<ScenarioResult> {
   let loaded;
   try {
     loaded = loadScenario(opts.file, { config: opts.config, cwd: opts.config.scenarios_dir });
@@ -139,5 +149,6 @@ export async function runScenarioFile(ctx: ProbeContext, opts: { file: string; c
     if (!(err instanceof ScenarioError)) throw err;
     return { probe: 'scenario', name: opts.file, success: false, steps: [], failures: [{ check: 'scenario_file', phase: 'config', message: err.message }] };
   }
-  return scenarioProbe(ctx, buildScenarioSpec(loaded.scenario, opts.config, loaded.file, opts.thresholds ?? baseThresholds(opts.config)));
+  const hop: ScenarioHop = { ...(opts.server !== undefined ? { server: opts.server } : {}), ...(opts.transport !== undefined ? { transport: opts.transport } : {}) };
+  return scenarioProbe(ctx, buildScenarioSpec(loaded.scenario, opts.config, loaded.file, opts.thresholds ?? baseThresholds(opts.config), hop));
 }

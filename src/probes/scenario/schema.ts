@@ -4,13 +4,12 @@
 // ("steps[2].call.codc: unknown key") instead of a silently ignored line.
 import { z } from 'zod';
 import { duration as durationText } from '../../config/duration.js';
-import { codecName, sipUri, transport } from '../../config/schema.js';
+import { codecName, dialNumber, sipUri, transport } from '../../config/schema.js';
 
-/** An extension or number ("1002", "9155501234", "+15550100") or a SIP URI. */
-const destination = z.union([
-  z.string().regex(/^\+?[A-Za-z0-9_.-]+$/, 'expected an extension or number like "1002" or "+15550100", or a SIP URI'),
-  sipUri,
-]);
+/** An extension, number or feature code ("1002", "+15550100", "*97") or a SIP URI. */
+const destination = z.union([dialNumber, sipUri], {
+  error: 'expected an extension, number or feature code like "1002", "+15550100" or "*97", or a SIP URI',
+});
 
 const account = z.string().regex(/^[A-Za-z0-9_.+-]+$/, 'expected an account name from the config, like "1001"');
 

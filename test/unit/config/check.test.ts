@@ -32,7 +32,7 @@ describe('checkConfig', () => {
     const dir = workdir('pbx: { uri: "sip:127.0.0.1" }\naccounts: { "1001": { password: x } }\nprobes_dir: probes\n', 'probes:\n  - { name: a, kind: register, account: "1001" }\n  - { name: smoke-x, kind: options }\n');
     writeFileSync(join(dir, 'probes', 'smoke.yaml'), 'probes:\n  - { name: a, kind: options }\n');
     const r = checkConfig({ file: join(dir, 'callprobe.yaml'), env: {} });
-    expect(r).toEqual({ ok: true, file: join(dir, 'callprobe.yaml'), probes: 2, errors: [] });
+    expect(r).toEqual({ ok: true, file: join(dir, 'callprobe.yaml'), probes: 2, errors: [], warnings: [] });
   });
 
   it('collects config and probe-file errors together, each with its file', () => {
