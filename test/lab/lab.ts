@@ -9,6 +9,9 @@
  *   kamailio (main)    udp+tcp 5060, tls 5061 (365-day cert, CN pbx.lab),
  *                      tls 5062 (5-day cert, CN expiring.pbx.lab); media via rtpengine
  *   kamailio (direct)  udp+tcp 5160, same users, NO rtpengine (direct media)
+ *   kamailio (carrier) udp+tcp 5164: the carrier tier, realm carrier.lab, its own trunk
+ *                      users (CARRIER_USERS: AOR 49301x0, digest user c49301x0), 403 to
+ *                      wrong credentials, *97 / #21 (as %2321) routed to the carrier SIPp
  *   carrier            SIPp UAS on 5090 (RTP 16090): answers trunk calls
  *                      (R-URI 9<digits> with the 9 stripped, or +<digits>) with 180,
  *                      200 (PCMA only) and streams lab_audio.alaw until BYE
@@ -23,11 +26,11 @@
  * Workdir files (labWorkdir()): lab_audio.alaw / lab_audio.ulaw (raw 8 kHz, 30 s,
  * SIPp rtp_stream reads them relative to its cwd), lab_audio.wav (30 s),
  * lab_audio_long.wav (600 s), sipp/*.xml (copied scenarios), tls/*.crt|key,
- * kamailio.log, kamailio-direct.log, rtpengine.log, carrier.log, baresip-100X.log,
+ * kamailio.log, kamailio-direct.log, kamailio-carrier.log, rtpengine.log, carrier.log, baresip-100X.log,
  * procs/*.json (one record per running process, see procs.ts).
  *
  * API (stable):
- *   LAB, USERS                                 constants (ports, credentials)
+ *   LAB, USERS, CARRIER_USERS                  constants (ports, credentials)
  *   labWorkdir()                               the running lab's workdir (env CALLPROBE_LAB_WORKDIR)
  *   spawnTracked(cmd, args, opts?)             spawn + record; stop() = SIGTERM, SIGKILL after a grace
  *   capture({ file?, filter?, iface? })        dumpcap (tshark's capture engine) pcap; resolves once capturing
@@ -79,6 +82,8 @@ export const LAB = {
     tls: 5061,
     tlsExpiring: 5062,
     direct: 5160,
+    /** The carrier tier (a second SIP tier): Kamailio, realm carrier.lab. */
+    carrierTier: 5164,
     carrier: 5090,
     carrierRtp: 16090,
     baresip1003: 5074,
@@ -104,7 +109,13 @@ export const USERS: Readonly<Record<'1001' | '1002' | '1003' | '1004', string>> 
   '1004': 'lab1004pw',
 });
 
-export type KamailioInstance = 'main' | 'direct';
+export type KamailioInstance = 'main' | 'direct' | 'carrier';
+
+/** Trunk accounts of the carrier tier (realm carrier.lab): AOR user, digest user, password. */
+export const CARRIER_USERS = Object.freeze({
+  '4930100': { authUser: 'c4930100', password: 'carrier100pw' },
+  '4930200': { authUser: 'c4930200', password: 'carrier200pw' },
+});
 
 /** Tools the lab needs, with the Debian package that provides each. */
 export const LAB_TOOLS: ReadonlyArray<{ bin: string; pkg: string }> = [
@@ -356,6 +367,7 @@ async function makeAudio(workdir: string): Promise<void> {
 function copyStatic(workdir: string): void {
   fs.cpSync(path.join(HERE, 'sipp'), path.join(workdir, 'sipp'), { recursive: true });
   fs.cpSync(path.join(HERE, 'dbtext'), path.join(workdir, 'dbtext'), { recursive: true });
+  fs.cpSync(path.join(HERE, 'dbtext-carrier'), path.join(workdir, 'dbtext-carrier'), { recursive: true });
   fs.copyFileSync(path.join(HERE, 'kamailio.cfg'), path.join(workdir, 'kamailio.cfg'));
 }
 
@@ -366,26 +378,27 @@ interface KamailioLayout {
   log: string;
   ctl: string;
   port: number;
+  /** db_text directory (subscribers) under the workdir. */
+  db: string;
   defines: string[];
 }
 
+/** Process name (kamailio[-instance]), port, subscriber db and -A defines of each instance. */
+const KAMAILIO_INSTANCES: Record<KamailioInstance, { name: string; port: number; db: string; defines: (workdir: string) => string[] }> = {
+  main: {
+    name: 'kamailio',
+    port: LAB.ports.udp,
+    db: 'dbtext',
+    defines: (workdir) => ['-A', 'WITH_TLS', '-A', `LAB_TLSCFG="${path.join(workdir, 'tls.cfg')}"`, '-A', 'WITH_RTPENGINE'],
+  },
+  direct: { name: 'kamailio-direct', port: LAB.ports.direct, db: 'dbtext', defines: () => ['-A', 'LAB_DIRECT'] },
+  carrier: { name: 'kamailio-carrier', port: LAB.ports.carrierTier, db: 'dbtext-carrier', defines: () => ['-A', 'LAB_CARRIER'] },
+};
+
 function kamailioLayout(workdir: string, instance: KamailioInstance): KamailioLayout {
-  if (instance === 'main') {
-    return {
-      name: 'kamailio',
-      log: 'kamailio.log',
-      ctl: path.join(workdir, 'kamailio_ctl'),
-      port: LAB.ports.udp,
-      defines: ['-A', 'WITH_TLS', '-A', `LAB_TLSCFG="${path.join(workdir, 'tls.cfg')}"`, '-A', 'WITH_RTPENGINE'],
-    };
-  }
-  return {
-    name: 'kamailio-direct',
-    log: 'kamailio-direct.log',
-    ctl: path.join(workdir, 'kamailio_direct_ctl'),
-    port: LAB.ports.direct,
-    defines: ['-A', 'LAB_DIRECT'],
-  };
+  const i = KAMAILIO_INSTANCES[instance];
+  // ctl sockets keep their historical names: kamailio_ctl, kamailio_direct_ctl, kamailio_carrier_ctl
+  return { name: i.name, log: `${i.name}.log`, ctl: path.join(workdir, `${i.name.replace('-', '_')}_ctl`), port: i.port, db: i.db, defines: i.defines(workdir) };
 }
 
 async function launchKamailio(workdir: string, instance: KamailioInstance): Promise<ProcRecord> {
@@ -395,7 +408,7 @@ async function launchKamailio(workdir: string, instance: KamailioInstance): Prom
   const args = [
     '-f', path.join(workdir, 'kamailio.cfg'), '-DD', '-E', '-m', '64', '-M', '8',
     '-P', path.join(workdir, `${k.name}.pid`), '-Y', runDir,
-    '-A', `LAB_DBURL="text://${path.join(workdir, 'dbtext')}"`,
+    '-A', `LAB_DBURL="text://${path.join(workdir, k.db)}"`,
     '-A', `LAB_CTL="unix:${k.ctl}"`,
     ...k.defines,
   ];
@@ -716,8 +729,8 @@ export interface LabHandle {
   startMs: number;
 }
 
-const LAB_PORTS_UDP = [5060, 5090, 5160, 5074, 5076, 22222];
-const LAB_PORTS_TCP = [5060, 5061, 5062, 5160, 5573, 5574, 9900];
+const LAB_PORTS_UDP = [5060, 5090, 5160, 5164, 5074, 5076, 22222];
+const LAB_PORTS_TCP = [5060, 5061, 5062, 5160, 5164, 5573, 5574, 9900];
 
 /** Throw when a fixed lab port is taken (another lab, or a stock kamailio service). */
 async function assertPortsFree(): Promise<void> {
@@ -855,9 +868,14 @@ export async function startLab(opts: StartLabOptions = {}): Promise<LabHandle> {
     // rtpengine first, or kamailio marks it dead for rtpengine_disable_tout
     handle.pids.rtpengine = (await launchRtpengine(workdir)).pid;
 
-    const [kMain, kDirect] = await Promise.all([launchKamailio(workdir, 'main'), launchKamailio(workdir, 'direct')]);
+    const [kMain, kDirect, kCarrier] = await Promise.all([
+      launchKamailio(workdir, 'main'),
+      launchKamailio(workdir, 'direct'),
+      launchKamailio(workdir, 'carrier'),
+    ]);
     handle.pids.kamailio = kMain.pid;
     handle.pids['kamailio-direct'] = kDirect.pid;
+    handle.pids['kamailio-carrier'] = kCarrier.pid;
     log(`lab: rtpengine + kamailio up at ${Math.round(performance.now() - t0)} ms`);
 
     const carrier = startDaemon(
@@ -899,7 +917,7 @@ export interface StopLabResult {
   survivors: ProcRecord[];
 }
 
-const LAB_DAEMONS = ['baresip-1003', 'baresip-1004', 'carrier', 'kamailio', 'kamailio-direct', 'rtpengine'];
+const LAB_DAEMONS = ['baresip-1003', 'baresip-1004', 'carrier', 'kamailio', 'kamailio-direct', 'kamailio-carrier', 'rtpengine'];
 
 /**
  * Stop every recorded process by PID (test leftovers first, then the daemons,
@@ -933,7 +951,7 @@ export async function stopLab(handle: Pick<LabHandle, 'workdir'>): Promise<StopL
     );
   };
   await stopGroup(['baresip-1003', 'baresip-1004', 'carrier'], 2500);
-  await stopGroup(['kamailio', 'kamailio-direct'], 2500);
+  await stopGroup(['kamailio', 'kamailio-direct', 'kamailio-carrier'], 2500);
   await stopGroup(['rtpengine'], 1500);
 
   for (const r of recs) if (isSameProcessAlive(r)) res.survivors.push(r);
