@@ -33,7 +33,7 @@ export interface TlsClientOptions {
 }
 
 export interface TransportOptions {
-  /** Local IP to bind (default: 0.0.0.0 / ::, with the Contact address found per destination). */
+  /** Local IP to bind (default: 0.0.0.0 / ::; UserAgent.create passes the route source address toward its server). */
   localAddress?: string;
   /** Local UDP port (0 = ephemeral). */
   localPort?: number;
@@ -91,6 +91,27 @@ interface StreamConn {
 
 /** Lowest allowed UDP receive loss: drop datagrams above this size before parsing. */
 const MAX_DATAGRAM = 65_535;
+
+/**
+ * The source address the kernel picks for packets to `host`: a UDP socket is
+ * connected (no packet is sent) and asked its local address. Undefined when
+ * there is no route (the send will say so).
+ */
+export async function routeSourceAddress(host: string): Promise<string | undefined> {
+  if (host === '127.0.0.1' || host === '::1') return host;
+  const probe = dgram.createSocket(net.isIPv6(host) ? 'udp6' : 'udp4');
+  try {
+    await new Promise<void>((resolve, reject) => {
+      probe.once('error', reject);
+      probe.connect(9, host, () => resolve());
+    });
+    return probe.address().address;
+  } catch {
+    return undefined;
+  } finally {
+    probe.close();
+  }
+}
 
 export class TransportLayer {
   private udp4?: dgram.Socket;
@@ -184,22 +205,16 @@ export class TransportLayer {
   async localAddressFor(host: string): Promise<string> {
     const local = this.opts.localAddress;
     if (local && local !== '0.0.0.0' && local !== '::') return local;
-    const family = net.isIPv6(host) ? 6 : 4;
-    if (host === '127.0.0.1' || host === '::1') return host;
-    const probe = dgram.createSocket(family === 4 ? 'udp4' : 'udp6');
-    try {
-      await new Promise<void>((resolve, reject) => {
-        probe.once('error', reject);
-        probe.connect(9, host, () => resolve());
-      });
-      const address = probe.address().address;
-      this.localFor.set(host, address);
-      return address;
-    } catch {
-      return family === 4 ? '127.0.0.1' : '::1';
-    } finally {
-      probe.close();
-    }
+    const address = await routeSourceAddress(host);
+    if (address === undefined) return net.isIPv6(host) ? '::1' : '127.0.0.1';
+    this.localFor.set(host, address);
+    return address;
+  }
+
+  /** The address the UDP socket is bound to (the route's source address unless a wildcard was asked for). */
+  get udpAddress(): string {
+    const s = this.udp4 ?? this.udp6;
+    return s ? s.address().address : '';
   }
 
   /** Best knowledge of our address towards `host` without waiting (for the recorder). */

@@ -34,7 +34,7 @@ import { DnsError, resolveSipTarget } from './dns.js';
 import { checkUaIdentity, SipInputError } from './input.js';
 import { createRequest, createResponse, responseHasSingleVia, type SipRequest, type SipResponse } from './message.js';
 import { ClientTransaction, clientKey, newBranch, newTag, serverKey, ServerTransaction, timerConfig, TimerSet, type TimerConfig, type TransactionHost } from './transaction.js';
-import { TransportLayer, type Destination, type Flow, type Inbound } from './transport.js';
+import { routeSourceAddress, TransportLayer, type Destination, type Flow, type Inbound } from './transport.js';
 import { parseNameAddr, parseUri, formatUri, type SipUri } from './uri.js';
 import { InviteClient } from './invite-client.js';
 import { InviteServer } from './invite-server.js';
@@ -157,10 +157,13 @@ export class UserAgent {
     if (!dest) throw new UaError('EDNS', 'dns', `no address for ${serverUri.host}`);
     if (opts.transport && dest.transport !== opts.transport && serverUri.scheme !== 'sips') dest.transport = opts.transport;
     if (opts.tls?.servername) dest.servername = opts.tls.servername;
+    // Bind the address the route to the server actually uses, not the wildcard (issue 21.9): the
+    // socket then answers only on the interface the PBX talks to, and Via/Contact name it.
+    const localAddress = opts.localAddress ?? (await routeSourceAddress(dest.host));
     let transport: TransportLayer;
     try {
       transport = await TransportLayer.create({
-        ...(opts.localAddress !== undefined ? { localAddress: opts.localAddress } : {}),
+        ...(localAddress !== undefined ? { localAddress } : {}),
         ...(opts.localPort !== undefined ? { localPort: opts.localPort } : {}),
         ...(opts.tls ? { tls: opts.tls } : {}),
         ...(opts.logger ? { logger: opts.logger } : {}),
