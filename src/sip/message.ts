@@ -252,7 +252,7 @@ abstract class SipMessageBase {
   headers: SipHeaders;
   body: Buffer;
 
-  constructor(headers: SipHeaders, body: Buffer) {
+  constructor(headers: SipHeaders = new SipHeaders(), body: Buffer = Buffer.alloc(0)) {
     this.headers = headers;
     this.body = body;
   }
@@ -286,14 +286,15 @@ abstract class SipMessageBase {
 
 export class SipRequest extends SipMessageBase {
   readonly kind = 'request' as const;
-  method: string;
-  /** Request-URI as text. */
-  uri: string;
 
-  constructor(method: string, uri: string, headers: SipHeaders = new SipHeaders(), body: Buffer = Buffer.alloc(0)) {
+  /** `uri`: the Request-URI as text. */
+  constructor(
+    public method: string,
+    public uri: string,
+    headers?: SipHeaders,
+    body?: Buffer,
+  ) {
     super(headers, body);
-    this.method = method;
-    this.uri = uri;
   }
 
   /** Parsed Request-URI (null only if `uri` was set to something unparsable after construction). */
@@ -304,13 +305,14 @@ export class SipRequest extends SipMessageBase {
 
 export class SipResponse extends SipMessageBase {
   readonly kind = 'response' as const;
-  status: number;
-  reason: string;
 
-  constructor(status: number, reason: string, headers: SipHeaders = new SipHeaders(), body: Buffer = Buffer.alloc(0)) {
+  constructor(
+    public status: number,
+    public reason: string,
+    headers?: SipHeaders,
+    body?: Buffer,
+  ) {
     super(headers, body);
-    this.status = status;
-    this.reason = reason;
   }
 }
 

@@ -69,6 +69,28 @@ function ipv6(b: Buffer): string {
   return `${parts.slice(0, best).join(':')}::${parts.slice(best + bestLen).join(':')}`;
 }
 
+type FixedChunk = { size: number; read: (p: HepPacket, data: Buffer) => void };
+const u8Chunk = (set: (p: HepPacket, v: number) => void): FixedChunk => ({ size: 1, read: (p, d) => set(p, d.readUInt8(0)) });
+const u16Chunk = (set: (p: HepPacket, v: number) => void): FixedChunk => ({ size: 2, read: (p, d) => set(p, d.readUInt16BE(0)) });
+const u32Chunk = (set: (p: HepPacket, v: number) => void): FixedChunk => ({ size: 4, read: (p, d) => set(p, d.readUInt32BE(0)) });
+
+/** The generic chunks of a fixed data size: type → size and where the value goes. */
+const FIXED_CHUNKS: Partial<Record<number, FixedChunk>> = {
+  1: u8Chunk((p, v) => (p.ipFamily = v)),
+  2: u8Chunk((p, v) => (p.ipProtocol = v)),
+  3: { size: 4, read: (p, d) => (p.srcIp = [...d].join('.')) },
+  4: { size: 4, read: (p, d) => (p.dstIp = [...d].join('.')) },
+  5: { size: 16, read: (p, d) => (p.srcIp = ipv6(d)) },
+  6: { size: 16, read: (p, d) => (p.dstIp = ipv6(d)) },
+  7: u16Chunk((p, v) => (p.srcPort = v)),
+  8: u16Chunk((p, v) => (p.dstPort = v)),
+  9: u32Chunk((p, v) => (p.timeSec = v)),
+  10: u32Chunk((p, v) => (p.timeUsec = v)),
+  11: u8Chunk((p, v) => (p.protocolType = v)),
+  12: u32Chunk((p, v) => (p.captureId = v)),
+  13: u16Chunk((p, v) => (p.keepAliveS = v)),
+};
+
 /** Length of the HEP3 packet at the start of `buf` (for stream framing), or null if not enough bytes / not HEP3. */
 export function hep3FrameLength(buf: Buffer): number | null {
   if (buf.length < HEP_HEADER_BYTES || !buf.subarray(0, 4).equals(HEP_MAGIC)) return null;
@@ -92,45 +114,13 @@ export function decodeHep3(buf: Buffer): HepDecodeResult {
     const data = buf.subarray(off + CHUNK_HEADER_BYTES, off + len);
     off += len;
     if (vendor !== 0) continue;
-    const need = (n: number): boolean => data.length === n;
-    const sizeError = () => fail('E_CHUNK_SIZE', `chunk type ${type} has ${data.length} data bytes`);
+    const fixed = FIXED_CHUNKS[type];
+    if (fixed !== undefined) {
+      if (data.length !== fixed.size) return fail('E_CHUNK_SIZE', `chunk type ${type} has ${data.length} data bytes`);
+      fixed.read(p, data);
+      continue;
+    }
     switch (type) {
-      case 1:
-      case 2:
-      case 11:
-        if (!need(1)) return sizeError();
-        if (type === 1) p.ipFamily = data.readUInt8(0);
-        else if (type === 2) p.ipProtocol = data.readUInt8(0);
-        else p.protocolType = data.readUInt8(0);
-        break;
-      case 3:
-      case 4:
-        if (!need(4)) return sizeError();
-        if (type === 3) p.srcIp = [...data].join('.');
-        else p.dstIp = [...data].join('.');
-        break;
-      case 5:
-      case 6:
-        if (!need(16)) return sizeError();
-        if (type === 5) p.srcIp = ipv6(data);
-        else p.dstIp = ipv6(data);
-        break;
-      case 7:
-      case 8:
-      case 13:
-        if (!need(2)) return sizeError();
-        if (type === 7) p.srcPort = data.readUInt16BE(0);
-        else if (type === 8) p.dstPort = data.readUInt16BE(0);
-        else p.keepAliveS = data.readUInt16BE(0);
-        break;
-      case 9:
-      case 10:
-      case 12:
-        if (!need(4)) return sizeError();
-        if (type === 9) p.timeSec = data.readUInt32BE(0);
-        else if (type === 10) p.timeUsec = data.readUInt32BE(0);
-        else p.captureId = data.readUInt32BE(0);
-        break;
       case 14:
         p.authKey = data.toString('utf8');
         break;

@@ -1,8 +1,8 @@
 // Rules over authentication failures, keyed by source IP.
 import type { AnalyticsEvent } from '../events.js';
 import type { FraudConfig } from './config.js';
-import type { Detector, FraudEvent } from './types.js';
-import { ThresholdWindow } from './window.js';
+import type { FraudEvent } from './types.js';
+import { WindowDetector } from './window.js';
 
 interface FailureInfo {
   user: string | undefined;
@@ -10,63 +10,47 @@ interface FailureInfo {
 }
 
 /** Brute force: auth_fail_limit failures from one IP within auth_fail_window (fires at the limit-th). */
-export class BruteForceDetector implements Detector {
+export class BruteForceDetector extends WindowDetector<FailureInfo> {
   readonly rule = 'brute_force' as const;
-  readonly #win: ThresholdWindow<string, FailureInfo>;
 
   constructor(private readonly cfg: FraudConfig) {
-    this.#win = new ThresholdWindow(cfg.auth_fail_window, cfg.auth_fail_limit, cfg.max_tracked_keys);
+    super(cfg.auth_fail_window, cfg.auth_fail_limit, cfg.max_tracked_keys);
   }
 
   observe(ev: AnalyticsEvent): FraudEvent[] {
     if (ev.type !== 'auth_failure') return [];
-    const hit = this.#win.add(ev.ip, ev.at, { user: ev.user, ua: ev.ua });
+    const hit = this.win.add(ev.ip, ev.at, { user: ev.user, ua: ev.ua });
     if (!hit) return [];
     const users = new Set(hit.values.map((v) => v.user).filter((u) => u !== undefined));
     const ua = [...hit.values].reverse().find((v) => v.ua)?.ua;
     const window_s = this.cfg.auth_fail_window / 1000;
-    return [
-      {
-        rule: this.rule,
-        severity: 'critical',
-        at: ev.at,
-        evidence: { ip: ev.ip, user: ev.user, ua, count: hit.count, window_s, distinct_users: users.size },
-        message: `${hit.count} authentication failures from ${ev.ip} within ${window_s}s (last user ${ev.user ?? '?'})`,
-      },
-    ];
-  }
-
-  trackedKeys(): number {
-    return this.#win.size;
+    return this.detection(
+      'critical',
+      ev.at,
+      { ip: ev.ip, user: ev.user, ua, count: hit.count, window_s, distinct_users: users.size },
+      `${hit.count} authentication failures from ${ev.ip} within ${window_s}s (last user ${ev.user ?? '?'})`,
+    );
   }
 }
 
 /** Credential stuffing / password spraying: many distinct usernames failing from one IP. */
-export class CredentialStuffingDetector implements Detector {
+export class CredentialStuffingDetector extends WindowDetector<string> {
   readonly rule = 'credential_stuffing' as const;
-  readonly #win: ThresholdWindow<string, string>;
 
   constructor(private readonly cfg: FraudConfig) {
-    this.#win = new ThresholdWindow(cfg.stuffing_window, cfg.stuffing_user_limit, cfg.max_tracked_keys, true);
+    super(cfg.stuffing_window, cfg.stuffing_user_limit, cfg.max_tracked_keys, true);
   }
 
   observe(ev: AnalyticsEvent): FraudEvent[] {
     if (ev.type !== 'auth_failure' || !ev.user) return [];
-    const hit = this.#win.add(ev.ip, ev.at, ev.user);
+    const hit = this.win.add(ev.ip, ev.at, ev.user);
     if (!hit) return [];
     const window_s = this.cfg.stuffing_window / 1000;
-    return [
-      {
-        rule: this.rule,
-        severity: 'critical',
-        at: ev.at,
-        evidence: { ip: ev.ip, user: ev.user, ua: ev.ua, count: hit.count, window_s, users: hit.values.slice(0, 20).join(',') },
-        message: `${hit.count} distinct usernames failed authentication from ${ev.ip} within ${window_s}s`,
-      },
-    ];
-  }
-
-  trackedKeys(): number {
-    return this.#win.size;
+    return this.detection(
+      'critical',
+      ev.at,
+      { ip: ev.ip, user: ev.user, ua: ev.ua, count: hit.count, window_s, users: hit.values.slice(0, 20).join(',') },
+      `${hit.count} distinct usernames failed authentication from ${ev.ip} within ${window_s}s`,
+    );
   }
 }

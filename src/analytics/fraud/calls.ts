@@ -3,7 +3,7 @@ import { BoundedMap } from '../lru.js';
 import type { AnalyticsEvent } from '../events.js';
 import type { FraudConfig } from './config.js';
 import type { Detector, FraudEvent } from './types.js';
-import { ThresholdWindow } from './window.js';
+import { WindowDetector } from './window.js';
 
 interface ActiveCall {
   answerAt: number;
@@ -71,31 +71,23 @@ export class LongCallDetector implements Detector {
 }
 
 /** More than max_calls_per_minute call attempts by one account within 60 s (once per minute). */
-export class CallVelocityDetector implements Detector {
+export class CallVelocityDetector extends WindowDetector<undefined> {
   readonly rule = 'call_velocity' as const;
-  readonly #win: ThresholdWindow<string>;
 
   constructor(private readonly cfg: FraudConfig) {
-    this.#win = new ThresholdWindow(60_000, cfg.max_calls_per_minute + 1, cfg.max_tracked_keys);
+    super(60_000, cfg.max_calls_per_minute + 1, cfg.max_tracked_keys);
   }
 
   observe(ev: AnalyticsEvent): FraudEvent[] {
     if (ev.type !== 'call_attempt' || !ev.caller) return [];
-    const hit = this.#win.add(ev.caller, ev.at, undefined);
+    const hit = this.win.add(ev.caller, ev.at, undefined);
     if (!hit) return [];
-    return [
-      {
-        rule: this.rule,
-        severity: 'warning',
-        at: ev.at,
-        evidence: { ip: ev.ip, user: ev.caller, ua: ev.ua, count: hit.count, window_s: 60, max: this.cfg.max_calls_per_minute },
-        message: `${hit.count} calls by ${ev.caller} within 60s (max ${this.cfg.max_calls_per_minute})`,
-      },
-    ];
-  }
-
-  trackedKeys(): number {
-    return this.#win.size;
+    return this.detection(
+      'warning',
+      ev.at,
+      { ip: ev.ip, user: ev.caller, ua: ev.ua, count: hit.count, window_s: 60, max: this.cfg.max_calls_per_minute },
+      `${hit.count} calls by ${ev.caller} within 60s (max ${this.cfg.max_calls_per_minute})`,
+    );
   }
 }
 

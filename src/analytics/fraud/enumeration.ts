@@ -4,44 +4,36 @@
 // IP removes that user, so ordinary phones behind one NAT do not count.
 import type { AnalyticsEvent } from '../events.js';
 import type { FraudConfig } from './config.js';
-import type { Detector, FraudEvent } from './types.js';
-import { ThresholdWindow } from './window.js';
+import type { FraudEvent } from './types.js';
+import { WindowDetector } from './window.js';
 
 const ALWAYS_PROBE_STATUSES = new Set([404, 484, 403]);
 const CHALLENGE_STATUSES = new Set([401, 407]);
 
-export class EnumerationDetector implements Detector {
+export class EnumerationDetector extends WindowDetector<string> {
   readonly rule = 'extension_enumeration' as const;
-  readonly #win: ThresholdWindow<string, string>;
 
   constructor(private readonly cfg: FraudConfig) {
-    this.#win = new ThresholdWindow(cfg.enumeration_window, cfg.enumeration_user_limit, cfg.max_tracked_keys, true);
+    super(cfg.enumeration_window, cfg.enumeration_user_limit, cfg.max_tracked_keys, true);
   }
 
   observe(ev: AnalyticsEvent): FraudEvent[] {
     if (ev.type !== 'request' || ev.status === undefined || !ev.user) return [];
     if (ev.status >= 200 && ev.status < 300) {
-      this.#win.forget(ev.ip, ev.user);
+      this.win.forget(ev.ip, ev.user);
       return [];
     }
     const probing =
       ALWAYS_PROBE_STATUSES.has(ev.status) || (CHALLENGE_STATUSES.has(ev.status) && ev.method === 'REGISTER');
     if (!probing) return [];
-    const hit = this.#win.add(ev.ip, ev.at, ev.user);
+    const hit = this.win.add(ev.ip, ev.at, ev.user);
     if (!hit) return [];
     const window_s = this.cfg.enumeration_window / 1000;
-    return [
-      {
-        rule: this.rule,
-        severity: 'warning',
-        at: ev.at,
-        evidence: { ip: ev.ip, ua: ev.ua, user: ev.user, count: hit.count, window_s, method: ev.method, users: hit.values.slice(0, 20).join(',') },
-        message: `${hit.count} distinct extensions probed from ${ev.ip} within ${window_s}s`,
-      },
-    ];
-  }
-
-  trackedKeys(): number {
-    return this.#win.size;
+    return this.detection(
+      'warning',
+      ev.at,
+      { ip: ev.ip, ua: ev.ua, user: ev.user, count: hit.count, window_s, method: ev.method, users: hit.values.slice(0, 20).join(',') },
+      `${hit.count} distinct extensions probed from ${ev.ip} within ${window_s}s`,
+    );
   }
 }

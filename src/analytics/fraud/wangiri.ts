@@ -3,15 +3,14 @@
 import type { AnalyticsEvent } from '../events.js';
 import type { FraudConfig } from './config.js';
 import { dialledDigits, toInternational } from './numbers.js';
-import type { Detector, FraudEvent } from './types.js';
-import { ThresholdWindow } from './window.js';
+import type { FraudEvent } from './types.js';
+import { WindowDetector } from './window.js';
 
-export class WangiriDetector implements Detector {
+export class WangiriDetector extends WindowDetector<string> {
   readonly rule = 'wangiri' as const;
-  readonly #win: ThresholdWindow<string, string>;
 
   constructor(private readonly cfg: FraudConfig) {
-    this.#win = new ThresholdWindow(cfg.wangiri_window, cfg.wangiri_call_limit, cfg.max_tracked_keys);
+    super(cfg.wangiri_window, cfg.wangiri_call_limit, cfg.max_tracked_keys);
   }
 
   observe(ev: AnalyticsEvent): FraudEvent[] {
@@ -22,21 +21,14 @@ export class WangiriDetector implements Detector {
     if (rangMs > this.cfg.wangiri_max_ring) return [];
     const number = toInternational(ev.caller, this.cfg.international_prefixes) ?? dialledDigits(ev.caller);
     const prefix = number.slice(0, this.cfg.wangiri_prefix_digits + (number.startsWith('+') ? 1 : 0));
-    const hit = this.#win.add(prefix, ev.at, number);
+    const hit = this.win.add(prefix, ev.at, number);
     if (!hit) return [];
     const window_s = this.cfg.wangiri_window / 1000;
-    return [
-      {
-        rule: this.rule,
-        severity: 'warning',
-        at: ev.at,
-        evidence: { caller: number, route: ev.route, count: hit.count, window_s, prefix, distinct_numbers: new Set(hit.values).size },
-        message: `${hit.count} short unanswered inbound calls from ${prefix}* within ${window_s}s`,
-      },
-    ];
-  }
-
-  trackedKeys(): number {
-    return this.#win.size;
+    return this.detection(
+      'warning',
+      ev.at,
+      { caller: number, route: ev.route, count: hit.count, window_s, prefix, distinct_numbers: new Set(hit.values).size },
+      `${hit.count} short unanswered inbound calls from ${prefix}* within ${window_s}s`,
+    );
   }
 }

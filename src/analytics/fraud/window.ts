@@ -1,6 +1,8 @@
 // Per-key sliding-window counters that fire once when a threshold is reached
 // and then stay quiet for one window (so one attack burst = one detection).
+import type { AnalyticsEvent } from '../events.js';
 import { BoundedMap } from '../lru.js';
+import type { Detector, FraudEvent, FraudEvidence, FraudRule, Severity } from './types.js';
 
 export interface Crossing<V> {
   /** The count at the moment of crossing (= the limit). */
@@ -75,5 +77,29 @@ export class ThresholdWindow<K, V = undefined> {
       return { count: this.limit, values };
     }
     return null;
+  }
+}
+
+/**
+ * A detector that counts per key in one ThresholdWindow (string keys: an IP, a
+ * number prefix, an account): it owns the window, reports its size, and builds
+ * the one detection a crossing gives.
+ */
+export abstract class WindowDetector<V> implements Detector {
+  abstract readonly rule: FraudRule;
+  protected readonly win: ThresholdWindow<string, V>;
+
+  constructor(windowMs: number, limit: number, maxKeys: number, distinct = false) {
+    this.win = new ThresholdWindow(windowMs, limit, maxKeys, distinct);
+  }
+
+  abstract observe(ev: AnalyticsEvent): FraudEvent[];
+
+  trackedKeys(): number {
+    return this.win.size;
+  }
+
+  protected detection(severity: Severity, at: number, evidence: FraudEvidence, message: string): FraudEvent[] {
+    return [{ rule: this.rule, severity, at, evidence, message }];
   }
 }
