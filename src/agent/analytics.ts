@@ -132,20 +132,19 @@ export async function startAnalytics(
       deps.notifier?.observe(v.result, v.labels).catch((err: unknown) => log.error({ err, probe: v.result.probe }, 'ASR alert not spooled'));
     }
   };
-  const tick = setInterval(() => {
-    engine.tick(Date.now());
-    voice.sweep(Date.now());
-  }, TICK_MS);
+  const tick = setInterval(() => engine.tick(Date.now()), TICK_MS);
+  // a real call's MOS is due endGraceMs after its BYE: look every second
+  const voiceSweep = setInterval(() => voice.sweep(Date.now()), 1000);
   const kpis = setInterval(() => kpi.publish(), Math.min(KPI_EVERY_MS, config.kpi.interval));
   const asr = setInterval(judgeAsr, config.kpi.interval);
-  for (const t of [tick, kpis, asr]) t.unref();
+  for (const t of [tick, voiceSweep, kpis, asr]) t.unref();
   let closed: Promise<void> | undefined;
   return {
     fail2banLog: logPath,
     reopenLogs: async () => fail2ban?.reopen(),
     close() {
       closed ??= (async () => {
-        for (const t of [tick, kpis, asr]) clearInterval(t);
+        for (const t of [tick, voiceSweep, kpis, asr]) clearInterval(t);
         await sources.close();
         await fail2ban?.close();
       })();

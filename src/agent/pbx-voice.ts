@@ -7,6 +7,15 @@
 // vq-rtcpxr PUBLISH reports in the HEP stream add their jitter and, at the
 // call's end, the reporting endpoint's direction.
 //
+// The call's end: endpoints send their last RTCP (with BYE, RFC 3550 §6.6) as they
+// hang up, i.e. just after the SIP BYE, and rtpengine still relays it (its
+// --delete-delay keeps the call 30 s by default). So a call is finished `endGraceMs`
+// after its BYE (by `sweep`, which the agent runs every second), and reports that
+// arrive in between count for it. Reports of a call already finished are dropped
+// (a bounded set of finished Call-IDs), never counted again as a new call.
+// Loss for the E-model = cumulative lost over the freshest packet count of the
+// source's own SRs in the call (what it had sent), else the last fraction lost.
+//
 // Bounded: at most `maxCalls` calls and 8 directions per call are tracked; the
 // oldest call is finished early when a new one would exceed the cap.
 import { Counter, Histogram } from 'prom-client';
@@ -23,6 +32,7 @@ export const MOS_BUCKETS = [1, 2, 2.5, 3, 3.25, 3.5, 3.75, 4, 4.2, 4.4, 4.5];
 export const JITTER_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.02, 0.03, 0.05, 0.1, 0.2];
 
 interface Direction {
+  sourceSsrc: number;
   lastLost: number;
   lost: number;
   fractionLost: number;
@@ -32,7 +42,11 @@ interface Direction {
 
 interface CallVoice {
   lastAt: number;
+  /** When its BYE was seen. */
+  endedAt: number | undefined;
   directions: Map<string, Direction>;
+  /** Packets sent per SSRC, from that SSRC's own SRs (bounded like the directions). */
+  sent: Map<number, number>;
 }
 
 /** The NTP "middle 32 bits" (RFC 3550 §6.4.1) of a Unix time in ms, in 1/65536 s. */
@@ -60,15 +74,18 @@ export function lossPercent(d: Pick<Direction, 'lost' | 'senderPackets' | 'fract
 
 export class PbxVoice {
   readonly #calls: BoundedMap<string, CallVoice>;
+  /** Call-IDs finished lately: their late reports are not a new call. */
+  readonly #finished: BoundedMap<string, true>;
   readonly #lost: Counter;
   readonly #jitter: Histogram;
   readonly #mos: Histogram;
 
   constructor(
     metrics: ProbeMetrics,
-    private readonly opts: { maxCalls?: number; idleMs?: number } = {},
+    private readonly opts: { maxCalls?: number; idleMs?: number; endGraceMs?: number; now?: () => number } = {},
   ) {
-    this.#calls = new BoundedMap(opts.maxCalls ?? 5000, (_id, call) => this.#finish(call));
+    this.#calls = new BoundedMap(opts.maxCalls ?? 5000, (id, call) => this.#finish(id, call));
+    this.#finished = new BoundedMap(opts.maxCalls ?? 5000);
     this.#lost = new Counter({
       name: 'callprobe_pbx_rtp_packets_lost_total',
       help: 'RTP packets lost in the PBX’s real calls, from the RTCP reports the media relay forwards over HEP (cumulative lost, RFC 3550).',
@@ -97,35 +114,41 @@ export class PbxVoice {
     else if (ev.type === 'vq_report') this.#vq(ev);
     else if (ev.type === 'call_end') {
       const call = this.#calls.peek(ev.callId);
-      if (call !== undefined) {
-        this.#calls.delete(ev.callId);
-        this.#finish(call);
-      }
+      if (call !== undefined) call.endedAt ??= (this.opts.now ?? Date.now)();
     }
   }
 
-  /** Finishes calls without a report for idleMs (a BYE the HEP stream never showed). */
+  /**
+   * Finishes calls `endGraceMs` (default 2 s) after their BYE, and calls without
+   * a report for `idleMs` (a BYE the HEP stream never showed).
+   */
   sweep(now: number): void {
     const idle = this.opts.idleMs ?? 120_000;
+    const grace = this.opts.endGraceMs ?? 2000;
     for (const [id, call] of [...this.#calls.entries()]) {
-      if (now - call.lastAt < idle) continue;
+      const ended = call.endedAt !== undefined && now - call.endedAt >= grace;
+      if (!ended && now - call.lastAt < idle) continue;
       this.#calls.delete(id);
-      this.#finish(call);
+      this.#finish(id, call);
     }
   }
 
   #report(ev: RtcpReportEvent): void {
+    if (this.#finished.peek(ev.callId) !== undefined) return;
     let call = this.#calls.get(ev.callId);
     if (call === undefined) {
-      call = { lastAt: ev.at, directions: new Map() };
+      call = { lastAt: ev.at, endedAt: undefined, directions: new Map(), sent: new Map() };
       this.#calls.set(ev.callId, call);
     }
     call.lastAt = ev.at;
+    if (ev.reporterSsrc !== undefined && ev.reporterPackets !== undefined && (call.sent.has(ev.reporterSsrc) || call.sent.size < MAX_DIRECTIONS)) {
+      call.sent.set(ev.reporterSsrc, Math.max(ev.reporterPackets, call.sent.get(ev.reporterSsrc) ?? 0));
+    }
     const key = `${ev.reporterSsrc ?? ev.reporterIp ?? '?'}>${ev.sourceSsrc}`;
     let d = call.directions.get(key);
     if (d === undefined) {
       if (call.directions.size >= MAX_DIRECTIONS) return;
-      d = { lastLost: 0, lost: 0, fractionLost: 0, senderPackets: undefined, rttMs: undefined };
+      d = { sourceSsrc: ev.sourceSsrc, lastLost: 0, lost: 0, fractionLost: 0, senderPackets: undefined, rttMs: undefined };
       call.directions.set(key, d);
     }
     const delta = ev.cumulativeLost - d.lastLost;
@@ -149,9 +172,12 @@ export class PbxVoice {
     this.#mos.observe(computeQuality({ codec: 'PCMA', lossPercent: ev.lossPercent, delayMs: (ev.rttMs ?? 0) / 2 }).mos);
   }
 
-  #finish(call: CallVoice): void {
+  #finish(callId: string, call: CallVoice): void {
+    this.#finished.set(callId, true);
     for (const d of call.directions.values()) {
-      const q = computeQuality({ codec: 'PCMA', lossPercent: lossPercent(d), delayMs: (d.rttMs ?? 0) / 2 });
+      const sent = Math.max(call.sent.get(d.sourceSsrc) ?? 0, d.senderPackets ?? 0);
+      const loss = lossPercent({ ...d, senderPackets: sent > 0 ? sent : undefined });
+      const q = computeQuality({ codec: 'PCMA', lossPercent: loss, delayMs: (d.rttMs ?? 0) / 2 });
       this.#mos.observe(q.mos);
     }
   }

@@ -103,6 +103,8 @@ export interface RtcpReportEvent extends EventBase {
   highestSeq?: number;
   /** Packets the source had sent at its last SR, when seen (the loss denominator). */
   senderPackets?: number;
+  /** Packets the reporter itself had sent: the SR in the same compound packet, when it sends media. */
+  reporterPackets?: number;
 }
 
 /** An RFC 6035 vq-rtcpxr report (SIP PUBLISH) of one endpoint's received media. */

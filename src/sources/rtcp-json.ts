@@ -66,6 +66,7 @@ export function rtcpJsonToEvents(payload: Buffer, meta: RtcpJsonMeta): { events:
       lsr: u32(r.lsr) ?? 0,
       dlsr: u32(r.dlsr) ?? 0,
       ...(highestSeq !== undefined ? { highestSeq } : {}),
+      ...(senderPackets !== undefined ? { reporterPackets: senderPackets } : {}),
     });
   }
   return { events, ...(reporter !== undefined && senderPackets !== undefined ? { sender: { ssrc: reporter, packets: senderPackets } } : {}) };

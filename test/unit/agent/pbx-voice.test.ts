@@ -9,7 +9,9 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { lossPercent, ntpMiddle, roundTripMs } from '../../../src/agent/pbx-voice.js';
+import { PbxVoice, lossPercent, ntpMiddle, roundTripMs } from '../../../src/agent/pbx-voice.js';
+import type { RtcpReportEvent } from '../../../src/analytics/events.js';
+import { ProbeMetrics } from '../../../src/report/metrics.js';
 import { computeQuality } from '../../../src/quality/emodel.js';
 import { encodeHep3 } from '../../../src/sources/hep.js';
 import { rtcpJsonToEvents } from '../../../src/sources/rtcp-json.js';
@@ -72,6 +74,55 @@ const VQ_BODY = [
   'DialogID: 1890463548@alice.example.org;to-tag=8472761;from-tag=9123dh311',
   '',
 ].join('\r\n');
+
+describe('PbxVoice: the end of a call', () => {
+  const report = (o: Partial<RtcpReportEvent> & Pick<RtcpReportEvent, 'reporterSsrc' | 'sourceSsrc' | 'cumulativeLost'>): RtcpReportEvent => ({
+    type: 'rtcp_report', source: 'hep', at: 0, callId: 'c1', fractionLost: 0, jitterUnits: 8, lsr: 0, dlsr: 0, ...o,
+  });
+  const setup = () => {
+    const m = new ProbeMetrics({ selfMetrics: false, lateness: { lateness: () => ({ count: 0, p99_ms: 0, max_ms: 0 }), resetLateness: () => undefined } });
+    let now = 0; // the reports' event time (at: 0) is the same clock
+    const voice = new PbxVoice(m, { endGraceMs: 2000, now: () => now });
+    const read = async () => {
+      const text = await m.registry.metrics();
+      const v = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1]);
+      return { lost: v('callprobe_pbx_rtp_packets_lost_total'), mosCount: v('callprobe_pbx_call_mos_count'), mosSum: v('callprobe_pbx_call_mos_sum') };
+    };
+    return { voice, read, advance: (ms: number) => (now += ms), get now() { return now; } };
+  };
+  const end = { type: 'call_end', source: 'hep', at: 0, callId: 'c1' } as const;
+
+  it('the RTCP BYE report that follows the SIP BYE counts for the call, once; later ones are dropped', async () => {
+    const t = setup();
+    // A sends (SR 300 packets); B reports 10 lost of A's stream
+    t.voice.observe(report({ reporterSsrc: A, reporterPackets: 300, sourceSsrc: B, cumulativeLost: 0 }));
+    t.voice.observe(report({ reporterSsrc: B, reporterPackets: 300, sourceSsrc: A, cumulativeLost: 10 }));
+    t.voice.observe(end as never);
+    t.advance(500);
+    t.voice.sweep(t.now);
+    expect((await t.read()).mosCount).toBe(0); // within the grace: not finished yet
+    // the endpoints' last compound packets (RTCP BYE) after the SIP BYE: A sent 500 in all, B lost 25
+    t.voice.observe(report({ reporterSsrc: A, reporterPackets: 500, sourceSsrc: B, cumulativeLost: 0 }));
+    t.voice.observe(report({ reporterSsrc: B, reporterPackets: 500, sourceSsrc: A, cumulativeLost: 25 }));
+    t.advance(1600);
+    t.voice.sweep(t.now);
+    let r = await t.read();
+    expect(r.lost).toBe(25); // 10 + 15, not 10 + 25
+    expect(r.mosCount).toBe(2);
+    // loss over what A had sent by its last SR (25 of 500 = 5 %), not its first one (300)
+    const lossy = computeQuality({ codec: 'PCMA', lossPercent: 5 }).mos;
+    const clean = computeQuality({ codec: 'PCMA', lossPercent: 0 }).mos;
+    expect(r.mosSum).toBeCloseTo(lossy + clean, 6);
+    // a straggler after the finish is no new call
+    t.voice.observe(report({ reporterSsrc: B, reporterPackets: 500, sourceSsrc: A, cumulativeLost: 25 }));
+    t.advance(200_000);
+    t.voice.sweep(t.now);
+    r = await t.read();
+    expect(r.lost).toBe(25);
+    expect(r.mosCount).toBe(2);
+    expect(t.voice.calls).toBe(0);
+  });
+});
 
 describe('RFC 6035 vq-rtcpxr', () => {
   it('reads the local metrics of a session report; anything else is no report', () => {
@@ -140,7 +191,8 @@ describe('probe agent: voice quality of real calls from RTCP over HEP', () => {
     udp.close();
 
     let metrics = '';
-    for (let i = 0; i < 50 && !/^callprobe_pbx_call_mos_count 3$/m.test(metrics); i++) {
+    // the MOS is due 2 s after the BYE (the agent sweeps every second)
+    for (let i = 0; i < 150 && !/^callprobe_pbx_call_mos_count 3$/m.test(metrics); i++) {
       await new Promise((r) => setTimeout(r, 100));
       metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
     }
