@@ -3,7 +3,9 @@
 // stream as a dumpcap capture of the same call on lo (order: per user agent and Call-ID), tshark finds the same
 // loss; --trace shows the 407-challenged INVITE and the authenticated one in
 // order; no password or digest response in any output or pcap. The agent,
-// probing an address where nothing answers, alerts with the evidence URL, serves
+// With 5 % of the relay's RTP to the probe dropped on lo before the capture, the
+// pcap still equals the capture per stream and the probe reports the same loss.
+// The agent, probing an address where nothing answers, alerts with the evidence URL, serves
 // the pcap of the failed transaction there, and keeps only the newest `keep`.
 import { execFile } from 'node:child_process';
 import dgram from 'node:dgram';
@@ -15,6 +17,7 @@ import { capture, LAB, labWorkdir, removeBindings, rtpStreams, USERS } from '../
 import { writeCallConfig } from './helpers/call-config.js';
 import { udpBackend } from '../../src/rtp/udp.js';
 import { HookReceiver, ROOT, startCliAgent, until } from './helpers/agent.js';
+import { addLoopbackDropRule, removeRule, rulePackets } from '../lab/netns.js';
 
 const execFileP = promisify(execFile);
 
@@ -80,6 +83,20 @@ async function rtpTimes(pcap: string): Promise<Map<string, number>> {
   return out;
 }
 
+/** tshark's RTP streams of our pcap: the four legs through rtpengine, each with the packets and loss tshark finds for it on lo. */
+async function sameStreams(pcap: string, lo: string): Promise<Awaited<ReturnType<typeof rtpStreams>>> {
+  const ourStreams = await rtpStreams(pcap);
+  const wireStreams = await rtpStreams(lo);
+  expect(ourStreams).toHaveLength(4);
+  for (const s of ourStreams) {
+    const w = wireStreams.find((x) => x.ssrc === s.ssrc && x.srcPort === s.srcPort && x.dstPort === s.dstPort);
+    expect(w, `stream ${s.ssrc.toString(16)} ${s.srcPort}>${s.dstPort} on lo`).toBeDefined();
+    expect(s.packets, `packets of ${s.srcPort}>${s.dstPort}: pcap vs lo`).toBe(w?.packets);
+    expect(s.lost, `tshark loss of ${s.srcPort}>${s.dstPort}: pcap vs lo`).toBe(w?.lost);
+  }
+  return ourStreams;
+}
+
 const key = (r: SipRow): string => `${r.callId} ${r.what} ${r.cseq} ${r.ports}`;
 
 beforeAll(async () => {
@@ -126,14 +143,8 @@ describe('probe call --pcap --trace', () => {
     expect(invite.indexOf('200 2 INVITE')).toBeGreaterThan(invite.indexOf('407 1 INVITE'));
 
     // RTP: the four legs through rtpengine, same packets and loss as tshark on lo.
-    const ourStreams = await rtpStreams(pcap);
-    const wireStreams = await rtpStreams(lo);
-    expect(ourStreams).toHaveLength(4);
+    const ourStreams = await sameStreams(pcap, lo);
     for (const s of ourStreams) {
-      const w = wireStreams.find((x) => x.ssrc === s.ssrc && x.srcPort === s.srcPort && x.dstPort === s.dstPort);
-      expect(w, `stream ${s.ssrc.toString(16)} ${s.srcPort}>${s.dstPort} on lo`).toBeDefined();
-      expect(s.packets).toBe(w?.packets);
-      expect(s.lost).toBe(w?.lost);
       expect(s.packets).toBeGreaterThanOrEqual(140);
     }
     // Real timestamps: RTP the probe received carries the kernel's receive time,
@@ -170,6 +181,47 @@ describe('probe call --pcap --trace', () => {
     }
     // ...while the capture on lo shows they were really sent (the check can fail).
     expect(fs.readFileSync(lo).toString('latin1')).toMatch(/response="[0-9a-f]{32}"/);
+  });
+});
+
+describe('probe call --pcap with loss', () => {
+  it('5 % of the relay → probe RTP dropped on lo: pcap = capture on lo per stream (packets, tshark loss) = the loss the probe reports', async () => {
+    const RTP: [number, number] = [16600, 16699];
+    const config = writeCallConfig('evidence-loss', { rtp: RTP });
+    const pcap = path.join(labWorkdir(), 'evidence-loss.pcap');
+    // OUTPUT on lo: dropped before dumpcap sees it (rtpengine's sendto() gets EPERM and goes on)
+    const drop = await addLoopbackDropRule({ src: '127.0.0.1', dst: '127.0.0.1', sport: [...LAB.rtpengineRange], dportMin: RTP[0], dportMax: RTP[1], evenPortsOnly: true }, 0.05);
+    try {
+      const cap = await capture({ filter: `udp and (port 5060 or portrange 10000-14999 or portrange ${RTP[0]}-${RTP[1]})` });
+      const run = await probe(['call', '1001', '1002', '--duration', '4s', '--json', '--config', config, '--pcap', pcap, '--loss-max', '100', '--mos-min', '1']);
+      const lo = await cap.stop();
+      const dropped = await rulePackets(drop);
+      expect(run.code, run.stderr).toBe(0);
+      const result = JSON.parse(run.stdout) as { media: { directions: { direction: string; local_rtp_port: number; packets_received: number; packets_lost: number }[] } };
+
+      const toProbe = (s: { srcPort: number; dstPort: number }): boolean => s.dstPort >= RTP[0] && s.dstPort <= RTP[1] && s.srcPort >= LAB.rtpengineRange[0] && s.srcPort <= LAB.rtpengineRange[1];
+      const ourStreams = await sameStreams(pcap, lo);
+      for (const s of ourStreams) if (!toProbe(s)) expect(s.lost, 'the probe → relay legs lose nothing').toBe(0);
+      // each relay → probe stream against the direction the probe measured at that port
+      const rows = ourStreams.filter(toProbe).map((s) => {
+        const d = result.media.directions.find((x) => x.local_rtp_port === s.dstPort);
+        return { port: s.dstPort, packets: s.packets, tsharkLost: s.lost, received: d?.packets_received, lost: d?.packets_lost ?? NaN };
+      });
+      process.stderr.write(`evidence with loss: iptables dropped ${dropped}; per relay → probe stream (pcap = lo): ${rows.map((r) => `:${r.port} ${r.packets} pkts, tshark lost ${r.tsharkLost}, probe received ${r.received} lost ${r.lost}`).join('; ')}\n`);
+      expect(rows).toHaveLength(2);
+      expect(dropped, '5 % of ~400 packets: the rule applied').toBeGreaterThan(0);
+      for (const r of rows) {
+        expect(r.received, `probe's received count at :${r.port} = packets in the pcap`).toBe(r.packets);
+        // the probe knows what its other end sent, so it also counts drops after the last
+        // received packet, which tshark's sequence range cannot see (lab-facts §3c)
+        expect(r.lost).toBeGreaterThanOrEqual(r.tsharkLost);
+        expect(r.lost - r.tsharkLost).toBeLessThanOrEqual(3);
+      }
+      // what the probe lost is what iptables dropped (the probe → relay legs lose nothing)
+      expect(rows.reduce((n, r) => n + r.lost, 0)).toBe(dropped);
+    } finally {
+      await removeRule(drop);
+    }
   });
 });
 

@@ -138,6 +138,8 @@ export async function deleteTopology(t: Pick<Topology, 'a' | 'r' | 'b'>): Promis
 export interface DropMatch {
   src?: string;
   dst?: string;
+  /** UDP source port range [min, max] */
+  sport?: [number, number];
   /** UDP destination port, or the first of a range */
   dportMin: number;
   dportMax?: number;
@@ -146,10 +148,16 @@ export interface DropMatch {
 }
 
 export interface IptablesRule {
-  ns: string;
+  /** the namespace; undefined = the root namespace */
+  ns: string | undefined;
+  chain: 'FORWARD' | 'OUTPUT';
   comment: string;
-  /** the iptables arguments after `-A FORWARD` / `-D FORWARD` */
+  /** the iptables arguments after `-A <chain>` / `-D <chain>` */
   spec: string[];
+}
+
+function iptables(ns: string | undefined, args: string[]): Promise<ExecResult> {
+  return ns === undefined ? run('iptables', ['-w', ...args]) : nsExec(ns, 'iptables', ['-w', ...args]);
 }
 
 let ruleSerial = 0;
@@ -161,6 +169,7 @@ function matchSpec(match: DropMatch): string[] {
     ...(match.dst ? ['-d', match.dst] : []),
     '-p',
     'udp',
+    ...(match.sport ? ['--sport', `${match.sport[0]}:${match.sport[1]}`] : []),
     '--dport',
     ports,
     // u32: the 32-bit word at the start of the UDP header is sport<<16 | dport; low bit 0 = even dport
@@ -168,18 +177,32 @@ function matchSpec(match: DropMatch): string[] {
   ];
 }
 
-/** Appends `<matches> -m comment --comment <unique> [<target>]` to R's FORWARD chain. */
-async function appendRule(t: Topology, matches: string[], target: string[]): Promise<IptablesRule> {
+/** Appends `<matches> -m comment --comment <unique> [<target>]` to a chain (R's FORWARD by default). */
+async function appendRule(at: Pick<IptablesRule, 'ns' | 'chain'>, matches: string[], target: string[]): Promise<IptablesRule> {
   const comment = `callprobe-${process.pid}-${++ruleSerial}`;
   const spec = [...matches, '-m', 'comment', '--comment', comment, ...target];
-  await nsExec(t.r, 'iptables', ['-w', '-A', 'FORWARD', ...spec]);
-  return { ns: t.r, comment, spec };
+  await iptables(at.ns, ['-A', at.chain, ...spec]);
+  return { ...at, comment, spec };
+}
+
+function randomDrop(match: DropMatch, probability: number): string[] {
+  if (!(probability > 0 && probability < 1)) throw new Error(`netns: drop probability ${probability} is not in (0, 1)`);
+  return [...matchSpec(match), '-m', 'statistic', '--mode', 'random', '--probability', String(probability)];
 }
 
 /** Adds `-m statistic --mode random --probability p -j DROP` for matching UDP to R's FORWARD chain. */
-export async function addDropRule(t: Topology, match: DropMatch, probability: number): Promise<IptablesRule> {
-  if (!(probability > 0 && probability < 1)) throw new Error(`netns: drop probability ${probability} is not in (0, 1)`);
-  return appendRule(t, [...matchSpec(match), '-m', 'statistic', '--mode', 'random', '--probability', String(probability)], ['-j', 'DROP']);
+export function addDropRule(t: Topology, match: DropMatch, probability: number): Promise<IptablesRule> {
+  return appendRule({ ns: t.r, chain: 'FORWARD' }, randomDrop(match, probability), ['-j', 'DROP']);
+}
+
+/**
+ * The same random DROP for loopback UDP in the ROOT namespace's OUTPUT chain
+ * (`-o lo`): the packet is gone before dumpcap on lo could see it, so a capture
+ * on lo and the receiver agree; the sender's sendto() fails with EPERM. Match
+ * narrowly (ports of one test) and remove it in a finally/afterAll.
+ */
+export function addLoopbackDropRule(match: DropMatch, probability: number): Promise<IptablesRule> {
+  return appendRule({ ns: undefined, chain: 'OUTPUT' }, ['-o', 'lo', ...randomDrop(match, probability)], ['-j', 'DROP']);
 }
 
 /**
@@ -188,21 +211,21 @@ export async function addDropRule(t: Topology, match: DropMatch, probability: nu
  * that reached R, i.e. what was sent on the wire.
  */
 export function addCountRule(t: Topology, match: DropMatch): Promise<IptablesRule> {
-  return appendRule(t, matchSpec(match), []);
+  return appendRule({ ns: t.r, chain: 'FORWARD' }, matchSpec(match), []);
 }
 
 /** Packets the rule matched so far (its iptables packet counter, exact). */
 export async function rulePackets(rule: IptablesRule): Promise<number> {
-  const { stdout } = await nsExec(rule.ns, 'iptables', ['-w', '-L', 'FORWARD', '-v', '-x', '-n']);
+  const { stdout } = await iptables(rule.ns, ['-L', rule.chain, '-v', '-x', '-n']);
   const line = stdout.split('\n').find((l) => l.includes(`/* ${rule.comment} */`));
-  if (!line) throw new Error(`netns: rule ${rule.comment} not found in ${rule.ns} FORWARD:\n${stdout}`);
+  if (!line) throw new Error(`netns: rule ${rule.comment} not found in ${rule.ns ?? 'the root namespace'} ${rule.chain}:\n${stdout}`);
   const pkts = Number(line.trim().split(/\s+/)[0]);
   if (!Number.isInteger(pkts)) throw new Error(`netns: cannot read the packet counter from "${line}"`);
   return pkts;
 }
 
 export async function removeRule(rule: IptablesRule): Promise<void> {
-  await nsExec(rule.ns, 'iptables', ['-w', '-D', 'FORWARD', ...rule.spec]);
+  await iptables(rule.ns, ['-D', rule.chain, ...rule.spec]);
 }
 
 /** True once something in the namespace has bound this UDP port (reads the namespace's /proc/net/udp). */
