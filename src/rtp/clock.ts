@@ -21,6 +21,9 @@ export const monotonicClock: Clock = {
   now: () => Number(process.hrtime.bigint() - origin) / 1e6,
 };
 
+/** Epoch ms at monotonicClock 0: both clocks are CLOCK_MONOTONIC-based, so this stays put (kernel stamps → wall time). */
+export const epochAtMonotonicZero = performance.timeOrigin + performance.now() - monotonicClock.now();
+
 /** A clock you move by hand (tests). */
 export class ManualClock implements Clock {
   constructor(private t = 0) {}

@@ -3,12 +3,10 @@
 // the kernel receive stamp when the udpio addon gives one. The session never
 // knows it is being recorded; without a recorder nothing is wrapped.
 import type { PacketRecorder } from '../evidence/recorder.js';
-import { monotonicClock } from './clock.js';
+import { epochAtMonotonicZero } from './clock.js';
 import type { PortPair } from './ports.js';
 import type { MediaMessageListener, MediaRemoteInfo, MediaSocket } from './udp.js';
 
-/** Epoch ms at monotonicClock 0: both clocks are CLOCK_MONOTONIC-based, so this stays put. */
-const epochAtMonotonicZero = performance.timeOrigin + performance.now() - monotonicClock.now();
 
 /** RTCP packet types 192-223 share the RTP port under rtcp-mux (RFC 5761 §4). */
 function kindOf(data: Uint8Array, rtcpSocket: boolean): 'rtp' | 'rtcp' {

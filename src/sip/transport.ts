@@ -1,7 +1,10 @@
-// SIP transports over node:dgram / node:net / node:tls (RFC 3261 §18).
+// SIP transports over UDP / node:net / node:tls (RFC 3261 §18).
 // One UDP socket per address family (bound once, so it is also the UA's
 // listening socket: Contact and Via name it; RFC 3581 rport makes NATs and
-// proxies answer to it). TCP/TLS connections are reused per destination and
+// proxies answer to it). UDP goes through the udpio addon when it is built
+// (recvmsg with SO_TIMESTAMPNS, as RTP does): a received message then carries
+// the kernel's receive time, so the evidence pcap sorts SIP and RTP in the
+// order they crossed the wire; otherwise node:dgram, stamped when read. TCP/TLS connections are reused per destination and
 // carry requests both ways, so Contact names the connection's local port.
 // Every connection reports its connect and TLS handshake time.
 import dgram from 'node:dgram';
@@ -12,6 +15,8 @@ import { SipStreamFramer } from './framer.js';
 import { parseMessage, serializeMessage, type SipMessage } from './message.js';
 import type { Logger } from '../log.js';
 import type { Endpoint, PacketRecorder } from '../evidence/recorder.js';
+import { epochAtMonotonicZero } from '../rtp/clock.js';
+import { bindUdpio, type MediaRemoteInfo, type MediaSocket } from '../rtp/udp.js';
 
 export type TransportProto = 'udp' | 'tcp' | 'tls';
 
@@ -114,8 +119,8 @@ export async function routeSourceAddress(host: string): Promise<string | undefin
 }
 
 export class TransportLayer {
-  private udp4?: dgram.Socket;
-  private udp6?: dgram.Socket;
+  private udp4?: MediaSocket;
+  private udp6?: MediaSocket;
   private readonly conns = new Map<string, StreamConn>();
   private readonly pending = new Map<string, Promise<StreamConn>>();
   private readonly handlers: Array<(m: Inbound) => void> = [];
@@ -144,29 +149,39 @@ export class TransportLayer {
     return s ? s.address().port : 0;
   }
 
-  private async udpSocket(family: 4 | 6): Promise<dgram.Socket> {
+  private async udpSocket(family: 4 | 6): Promise<MediaSocket> {
     const existing = family === 4 ? this.udp4 : this.udp6;
     if (existing) return existing;
-    const socket = dgram.createSocket({ type: family === 4 ? 'udp4' : 'udp6', reuseAddr: false });
+    const type = family === 4 ? 'udp4' : 'udp6';
+    const local = this.opts.localAddress;
+    const address = local && net.isIPv6(local) === (family === 6) ? local : family === 4 ? '0.0.0.0' : '::';
+    const port = this.opts.localPort ?? 0;
+    // udpio binds at once and throws the bind error as dgram reports it (EADDRINUSE, …)
+    const kernelStamped = bindUdpio(type, address, port);
+    const socket: MediaSocket = kernelStamped ?? dgram.createSocket({ type, reuseAddr: false });
     if (family === 4) this.udp4 = socket;
     else this.udp6 = socket;
     socket.on('message', (data, rinfo) => this.onDatagram(data, rinfo));
     socket.on('error', (err) => this.opts.logger?.warn({ err: err.message }, 'sip udp socket error'));
-    const local = this.opts.localAddress;
-    const address = local && net.isIPv6(local) === (family === 6) ? local : family === 4 ? '0.0.0.0' : '::';
+    if (kernelStamped) return socket;
+    const plain = socket as dgram.Socket;
     await new Promise<void>((resolve, reject) => {
-      socket.once('error', reject);
-      socket.bind({ address, port: this.opts.localPort ?? 0, exclusive: true }, () => {
-        socket.off('error', reject);
+      plain.once('error', reject);
+      plain.bind({ address, port, exclusive: true }, () => {
+        plain.off('error', reject);
         resolve();
       });
     });
     return socket;
   }
 
-  private onDatagram(data: Buffer, rinfo: dgram.RemoteInfo): void {
+  /** `rinfo` may be refilled for the next datagram (udpio): read it now. */
+  private onDatagram(received: Buffer, rinfo: MediaRemoteInfo): void {
     this.stats.received++;
-    if (data.length > MAX_DATAGRAM) return;
+    if (received.length > MAX_DATAGRAM) return;
+    // udpio hands a view into the buffer of a whole receive batch: a parsed message
+    // (a dialog keeps its INVITE) must not pin that
+    const data = Buffer.from(received);
     this.opts.recorder?.record({
       direction: 'in',
       kind: 'sip',
@@ -174,6 +189,7 @@ export class TransportLayer {
       src: { address: rinfo.address, port: rinfo.port },
       dst: { address: this.localAddressSync(rinfo.address), port: this.udpPort },
       data,
+      ...(rinfo.arrivalMs !== undefined ? { at: epochAtMonotonicZero + rinfo.arrivalMs } : {}),
     });
     // RFC 5626 keepalive over UDP: a bare CRLFCRLF; answer nothing (STUN is not ours).
     if (data.length <= 4 && /^[\r\n]*$/.test(data.toString('latin1'))) return;
