@@ -9,6 +9,7 @@ import { PortAllocatorError, type PortAllocator, type PortPair } from '../rtp/po
 import { RtpSession } from '../rtp/session.js';
 import type { Dialog } from '../sip/dialog.js';
 import type { IncomingCall, UserAgent } from '../sip/ua.js';
+import { answerReinvite } from './reinvite.js';
 import { buildAnswer, isSdpError, parseMediaEndpoint } from './sdp.js';
 
 export interface AnsweredCall {
@@ -45,7 +46,7 @@ const REMEMBER_ENDED_CALLS = 32;
 /**
  * Answers every INVITE the UA receives: 100 (by the transaction layer), 180,
  * then 200 with an SDP answer for the first offered codec we support; media
- * starts once the ACK arrives. A BYE (either way) ends the call and releases
+ * starts once the ACK arrives; re-INVITEs are answered per RFC 3264. A BYE (either way) ends the call and releases
  * its RTP ports (its figures stay readable on the session). With every port
  * pair in use the INVITE gets 503 with Retry-After instead of ringing.
  */
@@ -125,6 +126,8 @@ export class Answerer {
       throw err;
     }
     session.start();
+    // Hold, unhold, a moved far end, a session refresh: RFC 3264 (reinvite.ts), not our first SDP again.
+    dialog.on('reinvite', (req) => answerReinvite(dialog, session, req, () => !this.closed && !dialog.ended));
     // Ended calls give their ports back at once (a long-running `probe answer`
     // would otherwise run out); listeners added later still read the figures.
     dialog.on('ended', () => {

@@ -157,6 +157,8 @@ export class RtpSession extends EventEmitter<RtpSessionEvents> {
 
   private latched = false;
   private rtcpLatched = false;
+  /** The remote the signalling (SDP) named last. */
+  private signalled: RemoteAddress | undefined;
   private wantSending = false;
   private invalid = 0;
   private gotRtp = false;
@@ -227,9 +229,23 @@ export class RtpSession extends EventEmitter<RtpSessionEvents> {
 
   /** Sets where to send (SDP answer). A latched source, once seen, takes precedence. */
   setRemote(remote: RemoteAddress): void {
+    this.signalled = { ...remote };
     if (!this.latched) this.sender.remote = { ...remote };
     if (!this.rtcpLatched) this.rtcp.remote = { address: remote.address, port: remote.rtcpPort ?? remote.port + 1 };
     this.maybeStartPacing();
+  }
+
+  /**
+   * A renegotiated remote (a re-INVITE's offer): a new address or port is where
+   * packets go from now on, even over a latched source (latching starts again);
+   * the same one changes nothing.
+   */
+  redirect(remote: RemoteAddress): void {
+    const was = this.signalled;
+    if (was !== undefined && was.address === remote.address && was.port === remote.port) return;
+    this.latched = false;
+    this.rtcpLatched = false;
+    this.setRemote(remote);
   }
 
   /** Where packets go now (after latching), if anywhere. */

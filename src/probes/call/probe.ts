@@ -15,7 +15,8 @@ import { UserAgent, UaError, type CallOutcome, type FailurePhase, type UaFailure
 import type { ProbeContext } from '../context.js';
 import type { Failure, Phase, ProbeResult } from '../result.js';
 import { Answerer, type AnsweredCall } from '../../call/answerer.js';
-import { answerReoffer, buildOffer, isSdpError, parseMediaEndpoint } from '../../call/sdp.js';
+import { answerReinvite } from '../../call/reinvite.js';
+import { buildOffer, isSdpError, parseMediaEndpoint } from '../../call/sdp.js';
 import { DEFAULT_MEDIA_TIMEOUT_MS, mediaTimeoutFailure } from '../../call/media-timeout.js';
 import { dialTarget } from '../../call/dial-target.js';
 import { fromReceiver, fromRemoteReport, type DirectionResult } from '../../call/media-report.js';
@@ -378,20 +379,8 @@ export async function probeCall(ctx: ProbeContext, spec: CallSpec): Promise<Call
 
     // ---- media ----
     // A far-end re-INVITE (session refresh, hold, unhold, new address) is answered per
-    // RFC 3264 and applied to our sender: on hold (sendonly/inactive offer) we answer
-    // recvonly/inactive and stop sending; on unhold we resume.
-    dialog.on('reinvite', ({ request, respond }) => {
-      const offer = request.body.length > 0 ? parseMediaEndpoint(request.body.toString(), [codec]) : undefined;
-      if (offer === undefined) return respond(200);
-      if (isSdpError(offer)) return respond(488);
-      respond(200, answerReoffer(dialog.localSdp ?? '', offer.direction));
-      session.setRemote({ address: offer.address, port: offer.port });
-      if (offer.direction === 'sendonly' || offer.direction === 'inactive') session.stop();
-      else if (!mediaOver) session.start();
-      // a far end that puts the call on hold may go silent: not a media timeout
-      if (offer.direction !== 'sendrecv') session.expectSilence();
-      else session.expectMedia();
-    });
+    // RFC 3264 and applied to our sender (call/reinvite.ts); after the media phase we stay stopped.
+    dialog.on('reinvite', (req) => answerReinvite(dialog, session, req, () => !mediaOver));
     let mediaOver = false;
     let remoteHungUp = false;
     dialog.on('ended', ({ by }) => {

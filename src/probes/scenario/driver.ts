@@ -4,12 +4,12 @@
 // unregisters what it registered and releases every socket and port.
 import { resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { Answerer, type AnsweredCall } from '../../call/answerer.js';
+import { Answerer } from '../../call/answerer.js';
 import { DEFAULT_MEDIA_TIMEOUT_MS, mediaTimeoutFailure } from '../../call/media-timeout.js';
 import { dialTarget } from '../../call/dial-target.js';
 import { accountEndpoint } from '../../config/accounts.js';
 import { fromReceiver, unmeasured } from '../../call/media-report.js';
-import { buildAnswer, buildOffer, isSdpError, parseMediaEndpoint } from '../../call/sdp.js';
+import { buildOffer, isSdpError, parseMediaEndpoint } from '../../call/sdp.js';
 import type { Phase } from '../result.js';
 import type { AudioSource } from '../../rtp/audio.js';
 import type { AudioCodec } from '../../rtp/codec.js';
@@ -17,7 +17,7 @@ import { PortAllocator, type PortPair } from '../../rtp/ports.js';
 import { recordedPair } from '../../rtp/record.js';
 import { RtpSession } from '../../rtp/session.js';
 import { round } from '../../round.js';
-import type { Dialog, ReinviteRequest } from '../../sip/dialog.js';
+import type { Dialog } from '../../sip/dialog.js';
 import { UserAgent, type CallOutcome } from '../../sip/ua.js';
 import { sleep, StepFailure, untilAborted, type StepDriver } from './executor.js';
 import type { ActiveCall, DriverOptions, ScenarioCall } from './driver-types.js';
@@ -316,30 +316,9 @@ export class ScenarioDriver implements StepDriver<Step> {
     const answerer = this.answerers.get(call.to);
     if (answerer) {
       const far = await Promise.race([answerer.waitFor(call.outgoing.callId), sleep(2000).then(() => undefined)]);
-      if (far) {
-        call.far = far;
-        far.dialog.on('reinvite', (req) => this.answerReinvite(far, req));
-      }
+      if (far) call.far = far; // its re-INVITEs are answered by the Answerer (call/reinvite.ts)
     }
     return o;
-  }
-
-  /**
-   * The agent's answering leg honours hold (RFC 3264 §8.4): a sendonly offer
-   * gets a recvonly answer and our RTP stops; sendrecv resumes it. The
-   * Answerer alone would answer every re-INVITE with its first SDP.
-   */
-  private answerReinvite(far: AnsweredCall, req: ReinviteRequest): void {
-    const offer = parseMediaEndpoint(req.request.body.toString(), [far.session.codec]);
-    if (isSdpError(offer)) {
-      req.respond(488);
-      return;
-    }
-    const mirror = { sendonly: 'recvonly', recvonly: 'sendonly', inactive: 'inactive', sendrecv: 'sendrecv' } as const;
-    const direction = mirror[offer.direction];
-    req.respond(200, buildAnswer(this.mediaAddress ?? '127.0.0.1', far.session.localPort, offer, direction));
-    if (direction === 'sendrecv' || direction === 'sendonly') far.session.start();
-    else far.session.stop();
   }
 
   private async expect(step: StepOf<'expect'>, signal: AbortSignal): Promise<string> {
