@@ -860,6 +860,44 @@ static napi_value LocalPort(napi_env env, napi_callback_info info) {
   return result;
 }
 
+/* setTos(socketHandle | fd, tos): the IP TOS / traffic class byte (DSCP << 2, RFC 2474)
+   of a socket: IP_TOS on IPv4, IPV6_TCLASS on IPv6 (and IP_TOS too, for v4-mapped
+   peers). Takes a udpio handle or the fd of any socket (node's own SIP sockets).
+   Returns 0 or -errno. */
+static napi_value SetTos(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int fd = -1;
+  int tos = 0;
+  napi_valuetype type;
+  CHECK(napi_typeof(env, argv[0], &type));
+  if (type == napi_number) {
+    CHECK(napi_get_value_int32(env, argv[0], &fd));
+  } else {
+    sock_t *s = get_sock(env, argv[0]);
+    if (s == NULL) return NULL;
+    fd = s->base.closing ? -1 : s->base.fd;
+  }
+  CHECK(napi_get_value_int32(env, argv[1], &tos));
+  int rc = 0;
+  struct sockaddr_storage sa;
+  socklen_t len = sizeof sa;
+  if (fd < 0 || tos < 0 || tos > 255) {
+    rc = -EINVAL;
+  } else if (getsockname(fd, (struct sockaddr *)&sa, &len) != 0) {
+    rc = -errno;
+  } else if (sa.ss_family == AF_INET6) {
+    if (setsockopt(fd, IPPROTO_IPV6, IPV6_TCLASS, &tos, sizeof tos) != 0) rc = -errno;
+    else (void)setsockopt(fd, IPPROTO_IP, IP_TOS, &tos, sizeof tos);
+  } else if (setsockopt(fd, IPPROTO_IP, IP_TOS, &tos, sizeof tos) != 0) {
+    rc = -errno;
+  }
+  napi_value result;
+  napi_create_int32(env, rc, &result);
+  return result;
+}
+
 /* close(socket) and timerClose(timer): both are polled_t underneath. */
 static napi_value Close(napi_env env, napi_callback_info info) {
   size_t argc = 1;
@@ -924,6 +962,7 @@ NAPI_MODULE_INIT() {
     {"parseAddress", NULL, ParseAddress, NULL, NULL, NULL, napi_enumerable, NULL},
     {"sendBatch", NULL, SendBatch, NULL, NULL, NULL, napi_enumerable, NULL},
     {"localPort", NULL, LocalPort, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"setTos", NULL, SetTos, NULL, NULL, NULL, napi_enumerable, NULL},
     {"close", NULL, Close, NULL, NULL, NULL, napi_enumerable, NULL},
     {"monotonicNs", NULL, MonotonicNs, NULL, NULL, NULL, napi_enumerable, NULL},
     {"timerOpen", NULL, TimerOpen, NULL, NULL, NULL, napi_enumerable, NULL},

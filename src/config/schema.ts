@@ -57,6 +57,9 @@ export const hostName = z
   .string()
   .regex(/^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?)$/, 'expected a host name or IP address like "carrier.example"');
 
+/** An IPv4 or IPv6 address (no host names: it goes into Via, Contact and SDP as is). */
+export const ipAddress = z.union([z.ipv4(), z.ipv6()], { error: 'expected an IP address like "203.0.113.7"' });
+
 export const codecName = z.enum(['PCMU', 'PCMA', 'G722']);
 export const transport = z.enum(['udp', 'tcp', 'tls']);
 export const severity = z.enum(['info', 'warning', 'critical']);
@@ -182,6 +185,8 @@ export function buildConfigSchema(secrets: SecretEnvironment | null) {
           codecs: z.array(codecName).min(1).default(['PCMU', 'PCMA']),
           /** A receive direction silent this long during a call's media phase fails it (one_way_audio / rtp_timeout). */
           media_timeout: duration({ min: '100ms', max: '60s' }).prefault('2s'),
+          /** Behind a NAT: the public address written into our SDP (c= and o=); RTP ports stay the local ones. */
+          external_ip: ipAddress.optional(),
           /**
            * The port range of a media relay on this host (rtpengine: 10000-20000 unless configured):
            * `probe config check` warns when port_min..port_max overlaps it. Absent: no relay here.
@@ -197,6 +202,21 @@ export function buildConfigSchema(secrets: SecretEnvironment | null) {
         .refine((r) => r.port_max - r.port_min >= 3, {
           message: 'port_max must be at least port_min + 3 (one RTP/RTCP pair per call leg)',
           path: ['port_max'],
+        })
+        .prefault({}),
+      sip: z
+        .strictObject({
+          /** Behind a NAT: the public address written into Via (sent-by) and Contact; ports stay the local ones. */
+          external_ip: ipAddress.optional(),
+        })
+        .prefault({}),
+      /** DSCP marks (0-63, RFC 2474) set on the probe's sockets; 0 sends unmarked. */
+      qos: z
+        .strictObject({
+          /** EF (46) by default: voice (RFC 4594). */
+          rtp_dscp: z.number().int().min(0).max(63).default(46),
+          /** CS3 (24) by default: signaling (RFC 4594). */
+          sip_dscp: z.number().int().min(0).max(63).default(24),
         })
         .prefault({}),
       allowed_destinations: z.array(destinationPattern).default([]),

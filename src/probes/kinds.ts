@@ -3,6 +3,7 @@
 // the config into the kind's own spec and calls its ProbeFn. Modules are
 // imported lazily so a suite that never places a call never loads rtp/.
 import { accountEndpoint } from '../config/accounts.js';
+import { networkSettings } from '../config/network.js';
 import type { Config } from '../config/schema.js';
 import type { ProbeDefinitionOf, ProbeKind } from '../config/probes.js';
 import { effectiveTimeoutMs } from '../config/probes.js';
@@ -32,7 +33,10 @@ export const PROBE_KIND_MAP: ProbeKindMap = {
   options: {
     async run(ctx, def, config) {
       const { probeOptions } = await import('./options.js');
+      const net = networkSettings(config);
       return probeOptions(ctx, {
+        ...(net.sipExternalIp !== undefined ? { externalAddress: net.sipExternalIp } : {}),
+        dscp: net.sipDscp,
         target: def.target ?? config.pbx.uri,
         ...(def.transport !== undefined ? { transport: def.transport } : def.target === undefined ? { transport: config.pbx.transport } : {}),
         timeoutMs: sipTimeout(effectiveTimeoutMs(def, config)),
@@ -45,7 +49,10 @@ export const PROBE_KIND_MAP: ProbeKindMap = {
       const { probeRegister } = await import('./register.js');
       const account = config.accounts[def.account];
       const hop = accountEndpoint(account, def, config.pbx);
+      const net = networkSettings(config);
       return probeRegister(ctx, {
+        ...(net.sipExternalIp !== undefined ? { externalAddress: net.sipExternalIp } : {}),
+        dscp: net.sipDscp,
         server: hop.server,
         ...(hop.transport !== undefined ? { transport: hop.transport } : {}),
         ...(hop.domain !== undefined ? { domain: hop.domain } : {}),

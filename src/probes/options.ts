@@ -16,6 +16,10 @@ export interface OptionsProbeSpec {
   tls?: { insecure?: boolean; ca?: string; servername?: string };
   localAddress?: string;
   t1Ms?: number;
+  /** Behind a NAT: the public address for Via and Contact (config sip.external_ip). */
+  externalAddress?: string;
+  /** DSCP of the SIP socket (config qos.sip_dscp; default CS3, 24). */
+  dscp?: number;
 }
 
 export interface SipTimingsMs {
@@ -87,6 +91,8 @@ export async function probeOptions(ctx: ProbeContext, spec: OptionsProbeSpec): P
       ...(spec.t1Ms !== undefined ? { t1Ms: spec.t1Ms } : {}),
       ...(spec.tls ? { tls: spec.tls } : {}),
       ...(spec.localAddress ? { localAddress: spec.localAddress } : {}),
+      ...(spec.externalAddress !== undefined ? { externalAddress: spec.externalAddress } : {}),
+      ...(spec.dscp !== undefined ? { dscp: spec.dscp } : {}),
     },
     base,
     async (ua) => {

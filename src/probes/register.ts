@@ -38,6 +38,10 @@ export interface RegisterProbeSpec {
   localAddress?: string;
   localPort?: number;
   t1Ms?: number;
+  /** Behind a NAT: the public address for Via and Contact (config sip.external_ip). */
+  externalAddress?: string;
+  /** DSCP of the SIP socket (config qos.sip_dscp; default CS3, 24). */
+  dscp?: number;
 }
 
 /** Fixed namespace of callprobe's name-based instance ids (RFC 4122 §4.3). */
@@ -88,6 +92,8 @@ export async function probeRegister(ctx: ProbeContext, spec: RegisterProbeSpec):
       ...(spec.tls ? { tls: spec.tls } : {}),
       ...(spec.localAddress ? { localAddress: spec.localAddress } : {}),
       ...(spec.localPort !== undefined ? { localPort: spec.localPort } : {}),
+      ...(spec.externalAddress !== undefined ? { externalAddress: spec.externalAddress } : {}),
+      ...(spec.dscp !== undefined ? { dscp: spec.dscp } : {}),
       ...(instanceId !== undefined ? { instanceId } : {}),
     },
     base,

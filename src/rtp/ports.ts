@@ -10,6 +10,14 @@ import { createSocket } from 'node:dgram';
 import { lookup as dnsLookup } from 'node:dns';
 import { isIP } from 'node:net';
 import { bindUdpio, openUdpioSockets, type MediaSocket } from './udp.js';
+import { DEFAULT_RTP_DSCP, markSocket } from './dscp.js';
+import type { Logger } from '../log.js';
+
+/** The DSCP a pair's sockets get, and where a failure to set it is logged. */
+interface Mark {
+  dscp: number | null;
+  logger?: Logger;
+}
 
 export const RTP_PORT_FLOOR = 10000;
 export const RTP_PORT_CEILING = 20000;
@@ -25,6 +33,10 @@ export interface PortAllocatorOptions {
   type?: 'udp4' | 'udp6';
   /** Applied to each pair handed out (evidence: rtp/record.ts's recordedPair). */
   wrap?: (pair: PortPair) => PortPair;
+  /** DSCP of both sockets of every pair (default EF, 46; null: unmarked). */
+  dscp?: number | null;
+  /** Where a DSCP that cannot be set is reported (once per process). */
+  logger?: Logger;
 }
 
 /** A bound RTP/RTCP socket pair; `release()` is idempotent. */
@@ -106,6 +118,7 @@ export class PortAllocator {
   readonly address: string;
   private readonly type: 'udp4' | 'udp6';
   private readonly wrap: ((pair: PortPair) => PortPair) | undefined;
+  private readonly mark: Mark;
   private readonly inUse = new Set<number>();
   /** Next RTP port to try: round robin, so a just-released pair is reused last. */
   private cursor: number;
@@ -128,6 +141,7 @@ export class PortAllocator {
     this.type = opts.type ?? (this.address.includes(':') ? 'udp6' : 'udp4');
     this.cursor = this.min;
     this.wrap = opts.wrap;
+    this.mark = { dscp: opts.dscp === undefined ? DEFAULT_RTP_DSCP : opts.dscp, ...(opts.logger ? { logger: opts.logger } : {}) };
   }
 
   /** Number of pairs the range holds. */
@@ -156,7 +170,7 @@ export class PortAllocator {
 
   private async tryBind(rtpPort: number): Promise<PortPair | undefined> {
     try {
-      return await bindPairOnce(this.type, this.address, rtpPort, () => this.inUse.delete(rtpPort));
+      return await bindPairOnce(this.type, this.address, rtpPort, () => this.inUse.delete(rtpPort), this.mark);
     } catch (err) {
       if (isBusy(err)) return undefined;
       throw err;
@@ -169,6 +183,7 @@ async function bindPairOnce(
   address: string,
   rtpPort: number,
   onRelease: () => void,
+  mark: Mark,
 ): Promise<PortPair> {
   const rtp = await bindSocket(type, rtpPort, address);
   let rtcp: MediaSocket;
@@ -178,6 +193,9 @@ async function bindPairOnce(
     await closeSocket(rtp);
     throw err;
   }
+  // RTP and RTCP alike: the receiver's reports travel with the voice they describe.
+  markSocket(rtp, 'rtp', mark.dscp, mark.logger);
+  markSocket(rtcp, 'rtp', mark.dscp, mark.logger);
   let released: Promise<void> | undefined;
   const release = (): Promise<void> => {
     released ??= Promise.all([closeSocket(rtp), closeSocket(rtcp)]).then(onRelease);
@@ -191,8 +209,8 @@ async function bindPairOnce(
  * --bind 127.0.0.1:16000`), outside any allocator range. Rejects with the
  * socket error (EADDRINUSE etc.).
  */
-export function bindPair(address: string, rtpPort: number): Promise<PortPair> {
-  return bindPairOnce(address.includes(':') ? 'udp6' : 'udp4', address, rtpPort, () => undefined);
+export function bindPair(address: string, rtpPort: number, mark: Mark = { dscp: DEFAULT_RTP_DSCP }): Promise<PortPair> {
+  return bindPairOnce(address.includes(':') ? 'udp6' : 'udp4', address, rtpPort, () => undefined, mark);
 }
 
 function isBusy(err: unknown): boolean {

@@ -53,6 +53,8 @@ interface UdpIoBinding {
   parseAddress(family: 4 | 6, address: string, out: Int32Array): boolean;
   sendBatch(bytes: Uint8Array, meta: Int32Array, count: number): number;
   localPort(handle: Handle): number;
+  /** IP TOS / traffic class of a udpio socket or any fd; 0 or -errno (absent in addons built before it). */
+  setTos?(target: Handle | number, tos: number): number;
   close(handle: Handle): void;
   monotonicNs(): number;
   timerOpen(fn: () => void): Handle;
@@ -318,6 +320,11 @@ export class UdpioSocket extends EventEmitter implements MediaSocket {
     return { address: this.boundAddress, family: this.family, port: this.binding.localPort(this.handle) };
   }
 
+  /** @internal the IP TOS byte (rtp/dscp.ts); 0 or -errno. */
+  setTos(tos: number): number {
+    return typeof this.binding.setTos === 'function' ? this.binding.setTos(this.handle, tos) : -38; // ENOSYS: an older addon
+  }
+
   /** Idempotent; the callback runs once the socket is closed. */
   close(callback?: () => void): this {
     if (!this.closed) {
@@ -337,4 +344,15 @@ export class UdpioSocket extends EventEmitter implements MediaSocket {
 export function bindUdpio(type: 'udp4' | 'udp6', address: string, port: number): UdpioSocket | undefined {
   const binding = load().binding;
   return binding ? new UdpioSocket(binding, type, address, port) : undefined;
+}
+
+/**
+ * The IP TOS byte (DSCP << 2) of a socket through the addon: a udpio socket by its handle,
+ * node's own dgram/net sockets by their fd. 0, or -errno (-38 ENOSYS without the addon).
+ */
+export function setTos(socket: object, fd: number | undefined, tos: number): number {
+  if (socket instanceof UdpioSocket) return socket.setTos(tos);
+  const binding = load().binding;
+  if (binding === undefined || typeof binding.setTos !== 'function') return -38;
+  return fd === undefined ? -9 /* EBADF */ : binding.setTos(fd, tos);
 }

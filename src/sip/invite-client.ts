@@ -6,7 +6,7 @@ import { performance } from 'node:perf_hooks';
 import { Dialog } from './dialog.js';
 import { checkSipUri } from './input.js';
 import { createRequest, type SipRequest, type SipResponse } from './message.js';
-import { ClientTransaction, newBranch, newTag } from './transaction.js';
+import { ClientTransaction, newTag } from './transaction.js';
 import type { Destination } from './transport.js';
 import { escapeSipUser, formatUri, parseNameAddr } from './uri.js';
 import { round } from '../round.js';
@@ -171,7 +171,7 @@ export class InviteClient {
     void this.ua.nextHop(dialog).then(async (dest) => {
       try {
         const flow = await this.ua.transport.prepare(dest);
-        ack.headers.set('Via', `SIP/2.0/${dest.transport.toUpperCase()} ${hostText(flow.localAddress)}:${flow.localPort};branch=${newBranch()};rport`);
+        ack.headers.set('Via', this.ua.viaHeader({ ...flow, transport: dest.transport }));
         const key = `${dialog.callId}|${seq}`;
         this.sentAcks.set(key, { ack, dest });
         // 2xx retransmissions stop within 64*T1 (§13.3.1.4): forget the ACK after that.

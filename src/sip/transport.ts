@@ -17,6 +17,7 @@ import type { Logger } from '../log.js';
 import type { Endpoint, PacketRecorder } from '../evidence/recorder.js';
 import { epochAtMonotonicZero } from '../rtp/clock.js';
 import { bindUdpio, type MediaRemoteInfo, type MediaSocket } from '../rtp/udp.js';
+import { DEFAULT_SIP_DSCP, markSocket } from '../rtp/dscp.js';
 
 export type TransportProto = 'udp' | 'tcp' | 'tls';
 
@@ -48,6 +49,8 @@ export interface TransportOptions {
   logger?: Logger;
   /** Gets every message sent and received, as it went over the wire (evidence: --trace, --pcap). */
   recorder?: PacketRecorder;
+  /** DSCP of the UDP socket and every TCP/TLS connection (default CS3, 24; null: unmarked). */
+  dscp?: number | null;
 }
 
 /** A prepared path to a destination: what to put in Via/Contact and what it cost. */
@@ -163,7 +166,10 @@ export class TransportLayer {
     else this.udp6 = socket;
     socket.on('message', (data, rinfo) => this.onDatagram(data, rinfo));
     socket.on('error', (err) => this.opts.logger?.warn({ err: err.message }, 'sip udp socket error'));
-    if (kernelStamped) return socket;
+    if (kernelStamped) {
+      this.markDscp(socket);
+      return socket;
+    }
     const plain = socket as dgram.Socket;
     await new Promise<void>((resolve, reject) => {
       plain.once('error', reject);
@@ -172,7 +178,13 @@ export class TransportLayer {
         resolve();
       });
     });
+    this.markDscp(socket);
     return socket;
+  }
+
+  /** DSCP on one of our sockets (udpio by handle, node's by fd, through the addon); a failure is logged once per process. */
+  private markDscp(socket: object): void {
+    markSocket(socket, 'sip', this.opts.dscp === undefined ? DEFAULT_SIP_DSCP : this.opts.dscp, this.opts.logger);
   }
 
   /** `rinfo` may be refilled for the next datagram (udpio): read it now. */
@@ -283,6 +295,7 @@ export class TransportLayer {
       return new TransportError('EUNREACHABLE', 'connect', `TCP connect to ${dest.host}:${dest.port} failed: ${err.message}`);
     });
     const connectMs = performance.now() - t0;
+    this.markDscp(raw); // the TCP socket under TLS too: one fd
     let socket: net.Socket = raw;
     let tlsMs = 0;
     let peerCertificate: DetailedPeerCertificate | undefined;

@@ -38,6 +38,8 @@ export interface UaHost {
   send(req: SipRequest, dest: Destination, hooks?: SendHooks): Promise<SendResult>;
   /** Our Contact header value for a flow (default: the last one used). */
   contactHeader(flow?: Flow): string;
+  /** Our Via header value for one request on this flow (new branch, rport; sent-by honours the external address). */
+  viaHeader(flow: Flow): string;
   /** The flow a response goes back on (for Contact): the stream connection or our UDP socket. */
   flowFor(dest: Destination): Flow;
   /** In-dialog next hop: first Route (loose routing) or the remote target; the server if neither resolves. */

@@ -12,6 +12,14 @@ export interface UserAgentOptions {
   server: string;
   localAddress?: string;
   localPort?: number;
+  /**
+   * Our address as seen from outside a NAT (config sip.external_ip): written into Via
+   * sent-by and Contact instead of the local address (the port stays the local one:
+   * static NAT / port forwarding). Responses still come back by rport (RFC 3581).
+   */
+  externalAddress?: string;
+  /** DSCP of our SIP sockets (default CS3, 24; null: unmarked). */
+  dscp?: number | null;
   user?: string;
   password?: string;
   /** Digest username when it differs from `user`. */

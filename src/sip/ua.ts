@@ -123,6 +123,7 @@ export class UserAgent {
       dialogHost: this.dialogHost,
       send: (req, dest, hooks) => this.send(req, dest, hooks),
       contactHeader: (flow) => this.contactHeader(flow),
+      viaHeader: (flow) => this.viaHeader(flow),
       flowFor: (dest) => this.flowFor(dest),
       nextHop: (dialog) => this.nextHop(dialog),
       aor: () => this.aor(),
@@ -168,6 +169,7 @@ export class UserAgent {
         ...(opts.tls ? { tls: opts.tls } : {}),
         ...(opts.logger ? { logger: opts.logger } : {}),
         ...(opts.recorder ? { recorder: opts.recorder } : {}),
+        ...(opts.dscp !== undefined ? { dscp: opts.dscp } : {}),
         connectTimeoutMs: opts.timeoutMs ?? 10_000,
       });
     } catch (err) {
@@ -211,9 +213,13 @@ export class UserAgent {
   /** Our Contact header value for a flow (the address the UA listens on for it). */
   contactHeader(flow: Flow | undefined = this.lastFlow): string {
     const f = flow ?? { transport: this.serverDest.transport, localAddress: this.defaultLocalAddress, localPort: this.transport.udpPort };
-    const host = f.localAddress.includes(':') ? `[${f.localAddress}]` : f.localAddress;
     const tp = f.transport === 'udp' ? '' : `;transport=${f.transport}`;
-    return `<sip:${this.user}@${host}:${f.localPort}${tp}>`;
+    return `<sip:${this.user}@${hostText(this.opts.externalAddress ?? f.localAddress)}:${f.localPort}${tp}>`;
+  }
+
+  /** Via for one request on `flow` (RFC 3261 §8.1.1.7, rport RFC 3581); sent-by is the external address when set. */
+  viaHeader(flow: Pick<Flow, 'transport' | 'localAddress' | 'localPort'>): string {
+    return `SIP/2.0/${flow.transport.toUpperCase()} ${hostText(this.opts.externalAddress ?? flow.localAddress)}:${flow.localPort};branch=${newBranch()};rport`;
   }
 
 
@@ -277,7 +283,7 @@ export class UserAgent {
         return { kind: 'failure', attempts, failure: transportFailure(err) };
       }
       const now = this.lastFlow;
-      current.headers.set('Via', `SIP/2.0/${dest.transport.toUpperCase()} ${hostText(now.localAddress)}:${now.localPort};branch=${newBranch()};rport`);
+      current.headers.set('Via', this.viaHeader({ ...now, transport: dest.transport }));
       hooks.decorate?.(current, now);
       attempts++;
       const result = await this.runTransaction(current, dest, hooks);

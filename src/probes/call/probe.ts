@@ -21,6 +21,7 @@ import { DEFAULT_MEDIA_TIMEOUT_MS, mediaTimeoutFailure } from '../../call/media-
 import { dialTarget } from '../../call/dial-target.js';
 import { fromReceiver, fromRemoteReport, type DirectionResult } from '../../call/media-report.js';
 import { round } from '../../round.js';
+import type { NetworkSettings } from '../../config/network.js';
 
 export type { DirectionResult } from '../../call/media-report.js';
 
@@ -64,6 +65,8 @@ export interface CallSpec {
   sipTimeoutMs?: number;
   /** SIP T1 (RFC 3261 §17.1.1.1; default 500 ms). */
   t1Ms?: number;
+  /** NAT addresses and DSCP marks (config sip/rtp.external_ip, qos); defaults: local addresses, EF/CS3. */
+  network?: Partial<NetworkSettings>;
   /**
    * A receive direction silent this long during the media phase (no RTP
    * within it of answer, a pause, or a stream that stopped before the BYE)
@@ -232,6 +235,8 @@ export async function probeCall(ctx: ProbeContext, spec: CallSpec): Promise<Call
       ...(spec.tls ? { tls: spec.tls } : {}),
       ...(spec.sipTimeoutMs !== undefined ? { timeoutMs: spec.sipTimeoutMs } : {}),
       ...(spec.t1Ms !== undefined ? { t1Ms: spec.t1Ms } : {}),
+      ...(spec.network?.sipExternalIp !== undefined ? { externalAddress: spec.network.sipExternalIp } : {}),
+      ...(spec.network?.sipDscp !== undefined ? { dscp: spec.network.sipDscp } : {}),
       logger: ctx.logger,
       ...(ctx.recorder ? { recorder: ctx.recorder } : {}),
     });
@@ -250,11 +255,15 @@ export async function probeCall(ctx: ProbeContext, spec: CallSpec): Promise<Call
       throw err;
     }
     const mediaAddress = spec.localAddress ?? (await callerUa.transport.localAddressFor(callerUa.serverDest.host));
+    // What our SDP names (c=, o=): the public address behind a NAT, else where we listen.
+    const sdpAddress = spec.network?.rtpExternalIp ?? mediaAddress;
     const recorder = ctx.recorder;
     const ports = new PortAllocator({
       min: spec.rtpPortMin ?? 16000,
       max: spec.rtpPortMax ?? 16999,
       address: mediaAddress,
+      ...(spec.network?.rtpDscp !== undefined ? { dscp: spec.network.rtpDscp } : {}),
+      logger: ctx.logger,
       ...(recorder ? { wrap: (pair: PortPair) => recordedPair(pair, recorder) } : {}),
     });
 
@@ -271,7 +280,7 @@ export async function probeCall(ctx: ProbeContext, spec: CallSpec): Promise<Call
         });
       }
       registered.push(calleeUa);
-      answerer = new Answerer({ ua: calleeUa, ports, mediaAddress, codecs: spec.codecs, ...(spec.audio ? { audio: spec.audio } : {}), logger: ctx.logger });
+      answerer = new Answerer({ ua: calleeUa, ports, mediaAddress: sdpAddress, codecs: spec.codecs, ...(spec.audio ? { audio: spec.audio } : {}), logger: ctx.logger });
     } else if (spec.directAnswerer) {
       answerer = spec.directAnswerer;
     }
@@ -294,7 +303,7 @@ export async function probeCall(ctx: ProbeContext, spec: CallSpec): Promise<Call
     // The session is created once the answer names the codec; the ports are
     // bound now so the offer can name them (and nothing else can take them).
     const callerPorts = await ports.allocate();
-    const offer = buildOffer(mediaAddress, callerPorts.rtpPort, spec.codecs, spec.ptimeMs ?? 20);
+    const offer = buildOffer(sdpAddress, callerPorts.rtpPort, spec.codecs, spec.ptimeMs ?? 20);
     // Parse our own offer once before the INVITE: the first SDP parse compiles
     // sdp-transform's grammar (several ms, more on a busy host), and when we
     // answer ourselves that cost would otherwise land inside the measured PDD.

@@ -2,6 +2,7 @@
 // Pure: the environment is passed in, errors come back as values.
 import { accountEndpoint, passwordEnvName } from '../../config/accounts.js';
 import type { Config } from '../../config/schema.js';
+import { networkSettings } from '../../config/network.js';
 import type { AudioCodec } from '../../rtp/codec.js';
 import type { CallAccount, CallSpec } from './probe.js';
 import { DEFAULT_MEDIA_TIMEOUT_MS } from '../../call/media-timeout.js';
@@ -76,6 +77,7 @@ export function buildCallSpec(req: CallRequest, config: Config | undefined, env:
     ...(req.insecure ? { tls: { insecure: true } } : {}),
     ...(req.sipTimeoutMs !== undefined ? { sipTimeoutMs: req.sipTimeoutMs } : {}),
     ...(req.t1Ms !== undefined ? { t1Ms: req.t1Ms } : {}),
+    ...(config !== undefined ? { network: networkSettings(config) } : {}),
   };
   if (req.direct !== undefined) {
     // Peer to peer: the direct URI is the only next hop.

@@ -11,6 +11,7 @@ import type { PortPair } from '../../rtp/ports.js';
 import type { RtpSession } from '../../rtp/session.js';
 import type { CallOutcome, OutgoingCall, UserAgent } from '../../sip/ua.js';
 import type { Scenario } from './schema.js';
+import type { NetworkSettings } from '../../config/network.js';
 
 export interface ScenarioAccount {
   password: string;
@@ -35,6 +36,8 @@ export interface ScenarioTarget {
   tls?: { insecure?: boolean };
   /** A receiver we own silent this long (outside hold) fails the step: config rtp.media_timeout. */
   mediaTimeoutMs?: number;
+  /** NAT addresses and DSCP marks (config sip/rtp.external_ip, qos). */
+  network?: Partial<NetworkSettings>;
 }
 
 /** Everything a run needs: the target, where audio files are, and the run's own settings. */

@@ -50,6 +50,11 @@ export class ScenarioDriver implements StepDriver<Step> {
   private readonly answerers = new Map<string, Answerer>();
   private allocator?: PortAllocator;
   private mediaAddress?: string;
+
+  /** What our SDP names (c=, o=): the public address behind a NAT, else where we listen. */
+  private get sdpAddress(): string {
+    return this.opts.network?.rtpExternalIp ?? this.mediaAddress ?? '127.0.0.1';
+  }
   private call?: ActiveCall;
   private closing?: Promise<void>;
 
@@ -133,6 +138,8 @@ export class ScenarioDriver implements StepDriver<Step> {
       server: hop.server,
       ...(hop.transport !== undefined ? { transport: hop.transport } : {}),
       ...(hop.domain !== undefined ? { domain: hop.domain } : {}),
+      ...(this.opts.network?.sipExternalIp !== undefined ? { externalAddress: this.opts.network.sipExternalIp } : {}),
+      ...(this.opts.network?.sipDscp !== undefined ? { dscp: this.opts.network.sipDscp } : {}),
       user: account,
       password: creds.password,
       ...(creds.auth_user !== undefined ? { authUser: creds.auth_user } : {}),
@@ -155,9 +162,10 @@ export class ScenarioDriver implements StepDriver<Step> {
       this.mediaAddress = this.opts.localAddress ?? (await ua.transport.localAddressFor(ua.serverDest.host));
       const rec = this.opts.recorder;
       const wrap = rec ? { wrap: (pair: PortPair) => recordedPair(pair, rec) } : {};
-      this.allocator = new PortAllocator({ min: this.opts.rtpPortMin, max: this.opts.rtpPortMax, address: this.mediaAddress, ...wrap });
+      const dscp = this.opts.network?.rtpDscp !== undefined ? { dscp: this.opts.network.rtpDscp } : {};
+      this.allocator = new PortAllocator({ min: this.opts.rtpPortMin, max: this.opts.rtpPortMax, address: this.mediaAddress, ...dscp, logger: this.opts.logger, ...wrap });
     }
-    return { allocator: this.allocator, address: this.mediaAddress };
+    return { allocator: this.allocator, address: this.sdpAddress };
   }
 
   private requireCall(): ActiveCall {
@@ -385,7 +393,7 @@ export class ScenarioDriver implements StepDriver<Step> {
   private async reinvite(direction: 'sendonly' | 'sendrecv', checkRtp: boolean, signal: AbortSignal): Promise<string> {
     const { call, dialog, session } = await this.answered(signal);
     const what = direction === 'sendonly' ? 'hold' : 'resume';
-    const offer = buildOffer(this.mediaAddress ?? '127.0.0.1', session.localPort, [session.codec], session.ptimeMs, direction);
+    const offer = buildOffer(this.sdpAddress, session.localPort, [session.codec], session.ptimeMs, direction);
     const res = await untilAborted(dialog.reinvite(offer), signal, 'invite');
     if (!res.ok) throw new StepFailure('invite', `re-INVITE (${what}): ${res.reason}`, 200, res.response?.status ?? null);
     const answer = res.remoteSdp !== undefined ? parseMediaEndpoint(res.remoteSdp, [session.codec]) : undefined;

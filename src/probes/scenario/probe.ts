@@ -4,6 +4,7 @@
 // runner's kind map and `probe run` call the same function.
 import { performance } from 'node:perf_hooks';
 import type { Config } from '../../config/schema.js';
+import { networkSettings } from '../../config/network.js';
 import type { ProbeContext } from '../context.js';
 import type { Failure, ProbeResult } from '../result.js';
 import { baseThresholds, evaluateThresholds, overlayThresholds, type ThresholdSet } from '../thresholds.js';
@@ -50,6 +51,7 @@ export function buildScenarioSpec(scenario: Scenario, config: Config, file?: str
     rtpPortMin: config.rtp.port_min,
     rtpPortMax: config.rtp.port_max,
     mediaTimeoutMs: config.rtp.media_timeout,
+    network: networkSettings(config),
     thresholds: thresholds ?? baseThresholds(config),
   };
 }
