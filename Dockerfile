@@ -30,9 +30,10 @@ RUN npm ci --ignore-scripts --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
 COPY native/udpio/binding.gyp native/udpio/udpio.c ./native/udpio/
-COPY scripts/build-native.mjs ./scripts/
+COPY scripts/build-native.mjs scripts/bundle.mjs ./scripts/
+# npm run build: tsc, then scripts/bundle.mjs (the CLI as one esbuild bundle, dist/cli/main.js + chunks).
 # CI=true: a failed addon build fails the image build instead of shipping the dgram fallback.
-RUN npx tsc -p tsconfig.build.json \
+RUN npm run build \
  && CI=true node scripts/build-native.mjs \
  && npm prune --omit=dev --ignore-scripts --no-audit --no-fund
 

@@ -140,7 +140,7 @@ async function benchStartup(): Promise<Record<string, unknown>> {
   const result: Record<string, unknown> = {
     machine: machine(),
     budget: '`probe --help` and one-shot commands ≤ `node -e 0` + 60 ms',
-    method: `dist/ (npm run build) run by plain node; ${runs} interleaved runs after 3 warm-up rounds; *_ms fields are medians, stats has mean ± sd`,
+    method: `dist/cli/main.js (npm run build: the esbuild bundle of scripts/bundle.mjs) run by plain node; ${runs} interleaved runs after 3 warm-up rounds; *_ms fields are medians, stats has mean ± sd`,
   };
   if (!existsSync(main)) {
     result.node_e_0_ms = timeInterleaved({ base: [node, ['-e', '0']] }, runs).base?.median_ms;

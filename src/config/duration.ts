@@ -1,6 +1,6 @@
 // Durations in config files are strings with a unit ("60s", "2m", "1500ms"):
 // a bare number would leave the reader guessing seconds or milliseconds.
-import { z } from 'zod';
+import * as z from 'zod';
 
 const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 const DURATION_RE = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)$/;

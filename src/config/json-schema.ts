@@ -1,7 +1,7 @@
 // JSON Schema for editors and other tools, generated from the zod schema so
 // the two can never disagree (test/unit/config/json-schema.test.ts checks the
 // committed docs/config.schema.json is current).
-import { z } from 'zod';
+import * as z from 'zod';
 import { buildConfigSchema } from './schema.js';
 
 export function configJsonSchema(): Record<string, unknown> {

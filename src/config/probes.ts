@@ -4,7 +4,7 @@
 // allowed destinations so a typo'd extension fails at load, not at 3 a.m.
 import { readdirSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
-import { z } from 'zod';
+import * as z from 'zod';
 import { duration } from './duration.js';
 import { destinationAllowed } from './destinations.js';
 import { ConfigError, formatPath, type ConfigIssue } from './errors.js';

@@ -1,7 +1,7 @@
 // The config's shape, once: zod schemas are the single source; the TypeScript
 // type and docs/config.schema.json are derived from them. Objects are strict,
 // so a typo'd key is an error with its path instead of a silently ignored line.
-import { z } from 'zod';
+import * as z from 'zod';
 import { duration } from './duration.js';
 import { exposureIssue, httpSchema } from './http.js';
 import type { SecretEnvironment } from './secrets.js';

@@ -1,5 +1,5 @@
 // Turns zod issues into `path: message` issues with YAML line numbers.
-import type { z } from 'zod';
+import type * as z from 'zod';
 import { formatPath, type ConfigIssue } from './errors.js';
 import type { YamlSource } from './yaml-source.js';
 

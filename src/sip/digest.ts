@@ -1,6 +1,6 @@
 // HTTP Digest for SIP (RFC 3261 §22, RFC 2617, RFC 7616, RFC 8760):
 // MD5, SHA-256 and their -sess variants, qop=auth (and auth-int), nonce count.
-import { createHash, randomBytes } from 'node:crypto';
+import { nodeCrypto, randomHex } from './random.js';
 
 export type DigestAlgorithm = 'MD5' | 'MD5-sess' | 'SHA-256' | 'SHA-256-sess' | 'SHA-512-256' | 'SHA-512-256-sess';
 
@@ -86,7 +86,7 @@ function hashName(alg: DigestAlgorithm): string {
 }
 
 function h(alg: DigestAlgorithm, data: string | Buffer): string {
-  return createHash(hashName(alg)).update(data).digest('hex');
+  return nodeCrypto().createHash(hashName(alg)).update(data).digest('hex');
 }
 
 export interface DigestInput {
@@ -128,7 +128,7 @@ export function buildAuthorization(
   creds: Credentials,
   req: { method: string; uri: string; body?: Buffer },
   nc = 1,
-  cnonce: string = randomBytes(8).toString('hex'),
+  cnonce: string = randomHex(8),
 ): string {
   const qop = challenge.qop.includes('auth') ? 'auth' : challenge.qop.includes('auth-int') ? 'auth-int' : undefined;
   const ncText = nc.toString(16).padStart(8, '0');

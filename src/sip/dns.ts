@@ -1,9 +1,8 @@
 // RFC 3263 server location: NAPTR → SRV → A/AAAA, with its own timing.
 // IP literals skip DNS (0 ms). The resolver is injectable for tests.
 import { promises as dnsPromises } from 'node:dns';
-import net from 'node:net';
 import { performance } from 'node:perf_hooks';
-import type { Destination, TransportProto } from './transport.js';
+import { ipFamily, type Destination, type TransportProto } from './transport.js';
 import type { SipUri } from './uri.js';
 
 export interface Resolver {
@@ -44,7 +43,7 @@ export async function resolveSipTarget(uri: SipUri, preferred?: TransportProto, 
   const host = typeof uri.params.maddr === 'string' ? uri.params.maddr : uri.host;
 
   // §4.1/§4.2: numeric IP, or explicit port → A/AAAA only.
-  if (net.isIP(host)) {
+  if (ipFamily(host)) {
     const t = transport ?? 'udp';
     return { targets: [{ transport: t, host, port: uri.port ?? defaultPort(t) }], dnsMs: 0 };
   }

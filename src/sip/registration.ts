@@ -1,16 +1,16 @@
 // Registration (RFC 3261 §10): REGISTER our Contact with digest auth, remove our own bindings
 // (by Contact, or by instance id after a binding query), and read what the registrar lists.
 // One role of the user agent (ua.ts); it sees the UA through UaHost.
-import { randomBytes } from 'node:crypto';
 import { createRequest, type SipResponse } from './message.js';
 import { newTag } from './transaction.js';
 import type { Flow } from './transport.js';
 import { formatUri, parseNameAddr } from './uri.js';
 import { ALLOW, hostText, type SendResult, type UaHost } from './ua-host.js';
 import type { RegisterOutcome } from './ua-types.js';
+import { randomHex } from './random.js';
 
 export class Registration {
-  private readonly callId = `${randomBytes(10).toString('hex')}`;
+  private readonly callId = `${randomHex(10)}`;
   private cseq = 0;
   private readonly fromTag = newTag();
 

@@ -2,9 +2,9 @@
 // Client: INVITE (timers A, B, D) and non-INVITE (E, F, K).
 // Server: INVITE (G, H, I, 100/2xx handled by the TU) and non-INVITE (J).
 // Over TCP/TLS nothing is retransmitted and D/I/J/K are zero (§17.1.1.2, §17.1.2.2).
-import { randomBytes } from 'node:crypto';
 import { createRequest, parseVia, type SipRequest, type SipResponse } from './message.js';
 import type { Destination, TransportLayer } from './transport.js';
+import { randomHex } from './random.js';
 
 /** RFC 3261 §17.1.1.1 T1/T2/T4 and the transaction timeout (Timer B/F, default 64*T1). */
 export interface TimerConfig {
@@ -22,11 +22,11 @@ export function timerConfig(partial: Partial<TimerConfig> = {}): TimerConfig {
 
 /** RFC 3261 §8.1.1.7: branch starting with the magic cookie. */
 export function newBranch(): string {
-  return `z9hG4bK${randomBytes(8).toString('hex')}`;
+  return `z9hG4bK${randomHex(8)}`;
 }
 
 export function newTag(): string {
-  return randomBytes(6).toString('hex');
+  return randomHex(6);
 }
 
 /** Tracks timers so close() can clear every one of them. */

@@ -107,7 +107,7 @@ const MAX_DATAGRAM = 65_535;
  */
 export async function routeSourceAddress(host: string): Promise<string | undefined> {
   if (host === '127.0.0.1' || host === '::1') return host;
-  const probe = dgram.createSocket(net.isIPv6(host) ? 'udp6' : 'udp4');
+  const probe = dgram.createSocket(ipFamily(host) === 6 ? 'udp6' : 'udp4');
   try {
     await new Promise<void>((resolve, reject) => {
       probe.once('error', reject);
@@ -119,6 +119,17 @@ export async function routeSourceAddress(host: string): Promise<string | undefin
   } finally {
     probe.close();
   }
+}
+
+/**
+ * 6, 4 or 0 (not an IP literal), as net.isIP(). Only text with a ':' can be an
+ * IPv6 literal, so a hostname or IPv4 address never reaches net.isIPv6(), whose
+ * regular expression costs ~10 ms to compile on first use: a one-shot
+ * `probe options` would pay that on its start-up budget (issue 19).
+ */
+export function ipFamily(host: string): 0 | 4 | 6 {
+  if (host.includes(':')) return net.isIPv6(host) ? 6 : 0;
+  return net.isIPv4(host) ? 4 : 0;
 }
 
 export class TransportLayer {
@@ -138,7 +149,7 @@ export class TransportLayer {
   /** Binds the UDP socket for the local address family (IPv4 unless localAddress is IPv6). */
   static async create(opts: TransportOptions = {}): Promise<TransportLayer> {
     const t = new TransportLayer(opts);
-    await t.udpSocket(opts.localAddress && net.isIPv6(opts.localAddress) ? 6 : 4);
+    await t.udpSocket(opts.localAddress && ipFamily(opts.localAddress) === 6 ? 6 : 4);
     return t;
   }
 
@@ -157,7 +168,7 @@ export class TransportLayer {
     if (existing) return existing;
     const type = family === 4 ? 'udp4' : 'udp6';
     const local = this.opts.localAddress;
-    const address = local && net.isIPv6(local) === (family === 6) ? local : family === 4 ? '0.0.0.0' : '::';
+    const address = local && (ipFamily(local) === 6) === (family === 6) ? local : family === 4 ? '0.0.0.0' : '::';
     const port = this.opts.localPort ?? 0;
     // udpio binds at once and throws the bind error as dgram reports it (EADDRINUSE, …)
     const kernelStamped = bindUdpio(type, address, port);
@@ -234,7 +245,7 @@ export class TransportLayer {
     const local = this.opts.localAddress;
     if (local && local !== '0.0.0.0' && local !== '::') return local;
     const address = await routeSourceAddress(host);
-    if (address === undefined) return net.isIPv6(host) ? '::1' : '127.0.0.1';
+    if (address === undefined) return ipFamily(host) === 6 ? '::1' : '127.0.0.1';
     this.localFor.set(host, address);
     return address;
   }
@@ -250,14 +261,14 @@ export class TransportLayer {
     const local = this.opts.localAddress;
     if (local && local !== '0.0.0.0' && local !== '::') return local;
     if (host.startsWith('127.') || host === '::1') return host;
-    return this.localFor.get(host) ?? (net.isIPv6(host) ? '::' : '0.0.0.0');
+    return this.localFor.get(host) ?? (ipFamily(host) === 6 ? '::' : '0.0.0.0');
   }
 
   /** Opens (or reuses) what is needed to reach `dest`; tells the local address for Via/Contact. */
   async prepare(dest: Destination): Promise<Flow> {
     if (this.closed) throw new TransportError('ECLOSED', 'send', 'transport closed');
     if (dest.transport === 'udp') {
-      const socket = await this.udpSocket(net.isIPv6(dest.host) ? 6 : 4);
+      const socket = await this.udpSocket(ipFamily(dest.host) === 6 ? 6 : 4);
       return {
         transport: 'udp',
         localAddress: await this.localAddressFor(dest.host),
@@ -309,7 +320,7 @@ export class TransportLayer {
       const secure = tls.connect({
         socket: raw,
         host: dest.host,
-        ...(servername && !net.isIP(servername) ? { servername } : {}),
+        ...(servername && !ipFamily(servername) ? { servername } : {}),
         ...(o.ca ? { ca: o.ca } : {}),
         rejectUnauthorized: !o.insecure,
         // Without a servername, check the certificate against the IP we dialled.
@@ -383,7 +394,7 @@ export class TransportLayer {
       'sip send',
     );
     if (dest.transport === 'udp') {
-      const socket = await this.udpSocket(net.isIPv6(dest.host) ? 6 : 4);
+      const socket = await this.udpSocket(ipFamily(dest.host) === 6 ? 6 : 4);
       this.recordSent(data, dest, { address: this.localAddressSync(dest.host), port: socket.address().port });
       await new Promise<void>((resolve, reject) =>
         socket.send(data, dest.port, dest.host, (err) => (err ? reject(new TransportError('ESEND', 'send', `UDP send to ${dest.host}:${dest.port} failed: ${err.message}`)) : resolve())),

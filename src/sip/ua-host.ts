@@ -1,13 +1,12 @@
 // What the user agent's roles (registration.ts, invite-client.ts, invite-server.ts) see of it,
 // as transactions see a TransactionHost and dialogs a DialogHost: the transport and timers,
 // the request sender with digest auth, our identity headers, and the dialog table.
-import { randomBytes } from 'node:crypto';
-import net from 'node:net';
 import type { Dialog, DialogHost } from './dialog.js';
 import type { SipRequest, SipResponse } from './message.js';
 import type { ClientTransaction, ServerTransaction, TimerConfig, TimerSet, TransactionHost } from './transaction.js';
-import { TransportError, type Destination, type Flow, type TransportLayer } from './transport.js';
+import { ipFamily, TransportError, type Destination, type Flow, type TransportLayer } from './transport.js';
 import type { FailurePhase, RequestTimings, UaFailure, UserAgentOptions } from './ua-types.js';
+import { randomHex } from './random.js';
 
 /** Result of sending one request with digest retries. */
 export type SendResult =
@@ -66,10 +65,10 @@ export function transportFailure(err: unknown): UaFailure {
 }
 
 export function newCallId(): string {
-  return `${randomBytes(12).toString('hex')}@callprobe`;
+  return `${randomHex(12)}@callprobe`;
 }
 
 export function hostText(host: string): string {
-  return net.isIPv6(host) ? `[${host}]` : host;
+  return ipFamily(host) === 6 ? `[${host}]` : host;
 }
 

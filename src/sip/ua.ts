@@ -25,7 +25,6 @@
 //
 // Out-of-dialog requests go to the configured server (an outbound proxy, RFC 3261
 // §8.1.2); in-dialog requests follow the route set / remote target (§12.2.1.1).
-import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type { DetailedPeerCertificate } from 'node:tls';
 import { dialogId, type Dialog, type DialogHost, type InDialogResult } from './dialog.js';
@@ -52,6 +51,7 @@ import {
   type UaFailure,
   type UserAgentOptions,
 } from './ua-types.js';
+import { randomHex } from './random.js';
 
 export * from './ua-types.js';
 export { isOurBinding, listBindings, type Binding } from './registration.js';
@@ -465,7 +465,7 @@ export class UserAgent {
       this.server.onAck(msg);
       return;
     }
-    const stx = new ServerTransaction(this.txHost, msg, replyTo, key ?? `s|nobranch|${randomBytes(6).toString('hex')}`);
+    const stx = new ServerTransaction(this.txHost, msg, replyTo, key ?? `s|nobranch|${randomHex(6)}`);
     const uri = msg.requestUri;
     if (uri && uri.scheme !== 'sip' && uri.scheme !== 'sips' && uri.scheme !== 'tel') {
       stx.respond(createResponse(msg, 416, undefined, { toTag: newTag() }));

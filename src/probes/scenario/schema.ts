@@ -2,7 +2,7 @@
 // with exactly one key, the step's kind; its value holds the step's options.
 // Objects are strict, so a typo'd key is an error with its path
 // ("steps[2].call.codc: unknown key") instead of a silently ignored line.
-import { z } from 'zod';
+import * as z from 'zod';
 import { duration as durationText } from '../../config/duration.js';
 import { codecName, dialNumber, sipUri, transport } from '../../config/schema.js';
 
