@@ -2,7 +2,7 @@
 // exporter-toolkit's web.config: TLS cert/key files, basic-auth users with
 // password hashes, a bearer token. And the exposure rule: a listener beyond
 // loopback without authentication is refused unless the config says so.
-import { z } from 'zod';
+import * as z from 'zod';
 import { duration } from './duration.js';
 import type { ConfigIssue } from './errors.js';
 
