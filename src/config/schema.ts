@@ -2,6 +2,7 @@
 // type and docs/config.schema.json are derived from them. Objects are strict,
 // so a typo'd key is an error with its path instead of a silently ignored line.
 import * as z from 'zod';
+import { THRESHOLD_DEFAULTS } from './threshold-defaults.js';
 import { duration } from './duration.js';
 import { exposureIssue, httpSchema } from './http.js';
 import type { SecretEnvironment } from './secrets.js';
@@ -86,13 +87,13 @@ function secret(where: SecretEnvironment | null) {
 }
 
 export const thresholdsSchema = z.strictObject({
-  mos_min: z.number().min(1).max(5).default(3.5),
-  loss_max_percent: z.number().min(0).max(100).default(1),
-  pdd_max_ms: z.number().positive().default(3000),
+  mos_min: z.number().min(1).max(5).default(THRESHOLD_DEFAULTS.mos_min),
+  loss_max_percent: z.number().min(0).max(100).default(THRESHOLD_DEFAULTS.loss_max_percent),
+  pdd_max_ms: z.number().positive().default(THRESHOLD_DEFAULTS.pdd_max_ms),
   jitter_max_ms: z.number().positive().optional(),
-  cert_warn_days: z.number().nonnegative().default(30),
-  cert_crit_days: z.number().nonnegative().default(7),
-  asr_min_percent: z.number().min(0).max(100).default(95),
+  cert_warn_days: z.number().nonnegative().default(THRESHOLD_DEFAULTS.cert_warn_days),
+  cert_crit_days: z.number().nonnegative().default(THRESHOLD_DEFAULTS.cert_crit_days),
+  asr_min_percent: z.number().min(0).max(100).default(THRESHOLD_DEFAULTS.asr_min_percent),
 });
 
 const count = z.number().int().min(1);

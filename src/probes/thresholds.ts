@@ -1,9 +1,10 @@
-// Thresholds, once: the defaults (derived from the config schema), how the config, a probe
+// Thresholds, once: the defaults (the config schema's, config/threshold-defaults.ts), how the config, a probe
 // definition, a scenario file and CLI flags overlay them, and the checks common to every
 // kind (MOS, loss and jitter per media direction, post-dial delay). A leaf of probes/: the
 // runner, the scenario kind and `probe call` all come here.
 import type { ProbeDefinition } from '../config/probes.js';
-import { thresholdsSchema, type Config, type Thresholds } from '../config/schema.js';
+import type { Config, Thresholds } from '../config/schema.js';
+import { THRESHOLD_DEFAULTS } from '../config/threshold-defaults.js';
 import type { Failure, ProbeResult } from './result.js';
 
 /** What a probe run is judged by: the config's thresholds without the traffic-level ASR floor. */
@@ -18,7 +19,7 @@ function withoutAsr(t: Thresholds): ThresholdSet {
 }
 
 /** The schema's defaults (config key `thresholds` left out entirely). */
-export const DEFAULT_THRESHOLDS: Readonly<ThresholdSet> = Object.freeze(withoutAsr(thresholdsSchema.parse({})));
+export const DEFAULT_THRESHOLDS: Readonly<ThresholdSet> = Object.freeze(withoutAsr({ ...THRESHOLD_DEFAULTS }));
 
 /** The config's thresholds, or the defaults without a config. */
 export function baseThresholds(config?: Pick<Config, 'thresholds'>): ThresholdSet {

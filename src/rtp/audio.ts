@@ -52,11 +52,19 @@ export function speechLikeSignal(seconds = 4): AudioSource {
       const f0 = f0Start + (f0End - f0Start) * t;
       phase += (2 * Math.PI * f0) / SAMPLE_RATE;
       let value = 0;
+      // sin(h·phase) for h = 1, 2, … by the recurrence sin((h+1)x) = 2cos(x)·sin(hx) − sin((h−1)x):
+      // one sin and one cos per sample instead of one sin per harmonic (issue 19: `probe demo` start-up).
+      const twoCos = 2 * Math.cos(phase);
+      let sinPrev = 0;
+      let sinH = Math.sin(phase);
       for (let h = 1; h * f0 < 3400; h++) {
         const f = h * f0;
         // Two resonances (Lorentzian-shaped gains) give vowel-like spectra.
         const gain = 1 / (1 + ((f - f1) / 120) ** 2) + 0.6 / (1 + ((f - f2) / 180) ** 2) + 0.02;
-        value += gain * Math.sin(h * phase);
+        value += gain * sinH;
+        const sinNext = twoCos * sinH - sinPrev;
+        sinPrev = sinH;
+        sinH = sinNext;
       }
       const envelope = Math.sin(Math.PI * t) ** 2;
       samples[pos + i] = Math.max(-32768, Math.min(32767, Math.round(amplitude * envelope * value * 0.5)));

@@ -3,7 +3,10 @@
  * and out. Segment/bias arithmetic as in the ITU-T reference (and the classic
  * Sun g711.c): µ-law bias 0x84 with clip at 32635, A-law with even-bit
  * inversion (XOR 0x55). Decoding uses 256-entry tables built from the same
- * functions; encoding a whole frame uses a 64 Ki-entry table built on first use.
+ * functions. Encoding calls them per sample: audio is encoded once per source
+ * and codec (rtp/audio.ts encodedFrames), 32 000 samples for the built-in 4 s
+ * source, so a 64 Ki-entry table cost twice the work it saved (issue 19: `probe
+ * demo` start-up).
  */
 
 const ULAW_BIAS = 0x84;
@@ -61,7 +64,6 @@ export function alawToLinear(byte: number): number {
 export type G711Codec = 'PCMU' | 'PCMA';
 
 const decodeTables = new Map<G711Codec, Int16Array>();
-const encodeTables = new Map<G711Codec, Uint8Array>();
 
 function decodeTable(codec: G711Codec): Int16Array {
   let table = decodeTables.get(codec);
@@ -73,21 +75,11 @@ function decodeTable(codec: G711Codec): Int16Array {
   return table;
 }
 
-function encodeTable(codec: G711Codec): Uint8Array {
-  let table = encodeTables.get(codec);
-  if (!table) {
-    table = new Uint8Array(65536);
-    for (let s = -32768; s < 32768; s++) table[s & 0xffff] = codec === 'PCMU' ? linearToUlaw(s) : linearToAlaw(s);
-    encodeTables.set(codec, table);
-  }
-  return table;
-}
-
 /** Encodes 16-bit PCM samples to G.711 bytes (one byte per sample). */
 export function encodeG711(codec: G711Codec, samples: Int16Array): Uint8Array {
-  const table = encodeTable(codec);
+  const encode = codec === 'PCMU' ? linearToUlaw : linearToAlaw;
   const out = new Uint8Array(samples.length);
-  for (let i = 0; i < samples.length; i++) out[i] = table[(samples[i] ?? 0) & 0xffff] ?? 0;
+  for (let i = 0; i < samples.length; i++) out[i] = encode(samples[i] ?? 0);
   return out;
 }
 

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -71,6 +72,13 @@ describe('speech-like signal', () => {
     expect(silent).toBeGreaterThan(10); // pauses between syllables
     expect(loud).toBeGreaterThan(60); // mostly speech
     expect(Math.max(...src.samples.map(Math.abs))).toBeLessThan(32767); // no clipping
+  });
+
+  it('is, sample for sample, the signal of the one-sin-per-harmonic formula it was first written with (issue 19: the recurrence only saves time)', () => {
+    // SHA-256 of speechLikeSignal(4) as 16-bit little-endian PCM, computed with the old formula (main before issue 19 round 2).
+    const le = Buffer.alloc(src.samples.length * 2);
+    src.samples.forEach((v, i) => le.writeInt16LE(v, i * 2));
+    expect(createHash('sha256').update(le).digest('hex')).toBe('5fbd9c06d290733570b1b7405385edb39303472fcf998706c362c1fa347b4748');
   });
 
   it('has a varying envelope at syllable rate (not a steady tone)', () => {
