@@ -176,12 +176,30 @@ function connectError(err: NodeJS.ErrnoException, where: string, handshakeStarte
   return new CertTargetError('tls', code, `${where}: TLS handshake failed: ${err.message}`);
 }
 
+/**
+ * The settle function of a certificate fetch: the first call runs `cleanup`
+ * (timer, abort listener, socket) and settles the promise; later calls do nothing.
+ */
+function settleOnce(
+  resolve: (chain: X509Certificate[]) => void,
+  reject: (err: CertTargetError) => void,
+  cleanup: () => void,
+): (err: CertTargetError | null, chain?: X509Certificate[]) => void {
+  let settled = false;
+  return (err, chain) => {
+    if (settled) return;
+    settled = true;
+    cleanup();
+    if (err) reject(err);
+    else resolve(chain ?? []);
+  };
+}
+
 /** Connects, completes a TLS handshake and returns the peer chain, leaf first. */
 export function fetchPeerChain(ep: TlsEndpoint, timeoutMs: number, signal?: AbortSignal): Promise<X509Certificate[]> {
   const where = `${ep.host.includes(':') ? `[${ep.host}]` : ep.host}:${ep.port}`;
   return new Promise((resolve, reject) => {
     let connected = false;
-    let settled = false;
     const socket = tls.connect({
       host: ep.host,
       port: ep.port,
@@ -189,15 +207,11 @@ export function fetchPeerChain(ep: TlsEndpoint, timeoutMs: number, signal?: Abor
       rejectUnauthorized: false, // we read expiry, we do not judge trust (lab certs are self-signed)
       ALPNProtocols: undefined,
     });
-    const finish = (err: CertTargetError | null, chain?: X509Certificate[]): void => {
-      if (settled) return;
-      settled = true;
+    const finish = settleOnce(resolve, reject, () => {
       clearTimeout(timer);
       signal?.removeEventListener('abort', onAbort);
       socket.destroy();
-      if (err) reject(err);
-      else resolve(chain ?? []);
-    };
+    });
     const onTimeout = (): void =>
       finish(
         connected
@@ -242,16 +256,11 @@ export function fetchX5u(url: string, timeoutMs: number, signal?: AbortSignal): 
   const ep = parseTlsTarget(url);
   if (!ep || !/^https:/i.test(url)) return Promise.reject(new CertTargetError('config', 'EBADTARGET', `${url}: x5u must be an https:// URL`));
   return new Promise((resolve, reject) => {
-    let settled = false;
-    const finish = (err: CertTargetError | null, certs?: X509Certificate[]): void => {
-      if (settled) return;
-      settled = true;
+    const finish = settleOnce(resolve, reject, () => {
       clearTimeout(timer);
       signal?.removeEventListener('abort', onAbort);
       req.destroy();
-      if (err) reject(err);
-      else resolve(certs ?? []);
-    };
+    });
     let connected = false;
     const req = https.get(url, { rejectUnauthorized: false, headers: { accept: 'application/pem-certificate-chain, */*' } }, (res) => {
       const status = res.statusCode ?? 0;

@@ -5,14 +5,11 @@ import type { ProbeContext } from './context.js';
 import type { Failure, Phase, ProbeResult } from './result.js';
 import { UaError, UserAgent, type FailurePhase, type UaFailure, type UserAgentOptions } from '../sip/ua.js';
 
-export interface OptionsProbeSpec {
-  /** Server to ping: "sip:127.0.0.1:5060", "sips:pbx.example", "host[:port]". */
-  target: string;
+/** How a one-request probe (OPTIONS, REGISTER) reaches its server: the UA settings both share. */
+export interface SipHopSpec {
   transport?: 'udp' | 'tcp' | 'tls';
   /** Timer F: how long to wait for the answer (default 32 s = 64*T1). */
   timeoutMs?: number;
-  /** Request-URI (default: the target without user and parameters). */
-  requestUri?: string;
   tls?: { insecure?: boolean; ca?: string; servername?: string };
   localAddress?: string;
   t1Ms?: number;
@@ -20,6 +17,26 @@ export interface OptionsProbeSpec {
   externalAddress?: string;
   /** DSCP of the SIP socket (config qos.sip_dscp; default CS3, 24). */
   dscp?: number;
+}
+
+/** The UA options of a hop spec, only those set (exactOptionalPropertyTypes). */
+export function hopOptions(spec: SipHopSpec): Partial<UserAgentOptions> {
+  return {
+    ...(spec.transport ? { transport: spec.transport } : {}),
+    ...(spec.timeoutMs !== undefined ? { timeoutMs: spec.timeoutMs } : {}),
+    ...(spec.t1Ms !== undefined ? { t1Ms: spec.t1Ms } : {}),
+    ...(spec.tls ? { tls: spec.tls } : {}),
+    ...(spec.localAddress ? { localAddress: spec.localAddress } : {}),
+    ...(spec.externalAddress !== undefined ? { externalAddress: spec.externalAddress } : {}),
+    ...(spec.dscp !== undefined ? { dscp: spec.dscp } : {}),
+  };
+}
+
+export interface OptionsProbeSpec extends SipHopSpec {
+  /** Server to ping: "sip:127.0.0.1:5060", "sips:pbx.example", "host[:port]". */
+  target: string;
+  /** Request-URI (default: the target without user and parameters). */
+  requestUri?: string;
 }
 
 export interface SipTimingsMs {
@@ -86,13 +103,7 @@ export async function probeOptions(ctx: ProbeContext, spec: OptionsProbeSpec): P
     ctx,
     {
       server: spec.target,
-      ...(spec.transport ? { transport: spec.transport } : {}),
-      ...(spec.timeoutMs !== undefined ? { timeoutMs: spec.timeoutMs } : {}),
-      ...(spec.t1Ms !== undefined ? { t1Ms: spec.t1Ms } : {}),
-      ...(spec.tls ? { tls: spec.tls } : {}),
-      ...(spec.localAddress ? { localAddress: spec.localAddress } : {}),
-      ...(spec.externalAddress !== undefined ? { externalAddress: spec.externalAddress } : {}),
-      ...(spec.dscp !== undefined ? { dscp: spec.dscp } : {}),
+      ...hopOptions(spec),
     },
     base,
     async (ua) => {

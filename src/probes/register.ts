@@ -11,13 +11,12 @@ import { createHash } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { ProbeContext } from './context.js';
 import type { Failure, ProbeResult } from './result.js';
-import { timingsMs, toFailure, withProbeUa } from './options.js';
+import { hopOptions, timingsMs, toFailure, withProbeUa, type SipHopSpec } from './options.js';
 import { parseServer } from '../sip/ua.js';
 
-export interface RegisterProbeSpec {
+export interface RegisterProbeSpec extends SipHopSpec {
   /** Registrar: "sip:127.0.0.1:5060", "sips:pbx.example", "host[:port]". */
   server: string;
-  transport?: 'udp' | 'tcp' | 'tls';
   /** Extension / user part of the AOR. */
   user: string;
   /** Resolved secret (the config layer resolves env:/file: references). */
@@ -33,15 +32,7 @@ export interface RegisterProbeSpec {
   unregisterAll?: boolean;
   /** Override of the derived instance id (a UUID), e.g. for an agent whose host name changes per deploy. */
   instanceId?: string;
-  timeoutMs?: number;
-  tls?: { insecure?: boolean; ca?: string; servername?: string };
-  localAddress?: string;
   localPort?: number;
-  t1Ms?: number;
-  /** Behind a NAT: the public address for Via and Contact (config sip.external_ip). */
-  externalAddress?: string;
-  /** DSCP of the SIP socket (config qos.sip_dscp; default CS3, 24). */
-  dscp?: number;
 }
 
 /** Fixed namespace of callprobe's name-based instance ids (RFC 4122 §4.3). */
@@ -86,14 +77,8 @@ export async function probeRegister(ctx: ProbeContext, spec: RegisterProbeSpec):
       ...(spec.password !== undefined ? { password: spec.password } : {}),
       ...(spec.authUser ? { authUser: spec.authUser } : {}),
       ...(spec.domain ? { domain: spec.domain } : {}),
-      ...(spec.transport ? { transport: spec.transport } : {}),
-      ...(spec.timeoutMs !== undefined ? { timeoutMs: spec.timeoutMs } : {}),
-      ...(spec.t1Ms !== undefined ? { t1Ms: spec.t1Ms } : {}),
-      ...(spec.tls ? { tls: spec.tls } : {}),
-      ...(spec.localAddress ? { localAddress: spec.localAddress } : {}),
+      ...hopOptions(spec),
       ...(spec.localPort !== undefined ? { localPort: spec.localPort } : {}),
-      ...(spec.externalAddress !== undefined ? { externalAddress: spec.externalAddress } : {}),
-      ...(spec.dscp !== undefined ? { dscp: spec.dscp } : {}),
       ...(instanceId !== undefined ? { instanceId } : {}),
     },
     base,

@@ -326,18 +326,27 @@ export function formatParams(params: Record<string, string | null>): string {
   return s;
 }
 
-/** Index of `ch` outside quoted strings, or -1. */
-export function findUnquoted(text: string, ch: string): number {
+/**
+ * Calls `visit(c, i)` for every character outside quoted strings (RFC 3261
+ * §25.1 quoted-string, with quoted-pair escapes) until it returns true.
+ * Returns the index where it stopped, -1 at the end, or -2 for an unterminated quote.
+ */
+function scanUnquoted(text: string, visit: (c: string, i: number) => boolean): number {
   let inQuote = false;
   for (let i = 0; i < text.length; i++) {
-    const c = text[i];
+    const c = text[i] ?? '';
     if (inQuote) {
       if (c === '\\') i++;
       else if (c === '"') inQuote = false;
     } else if (c === '"') inQuote = true;
-    else if (c === ch) return i;
+    else if (visit(c, i)) return i;
   }
-  return -1;
+  return inQuote ? -2 : -1;
+}
+
+/** Index of `ch` outside quoted strings, or -1. */
+export function findUnquoted(text: string, ch: string): number {
+  return Math.max(-1, scanUnquoted(text, (c) => c === ch));
 }
 
 /**
@@ -346,23 +355,18 @@ export function findUnquoted(text: string, ch: string): number {
  */
 export function splitHeaderList(value: string): string[] | null {
   const out: string[] = [];
-  let inQuote = false;
   let inAngle = false;
   let start = 0;
-  for (let i = 0; i < value.length; i++) {
-    const c = value[i];
-    if (inQuote) {
-      if (c === '\\') i++;
-      else if (c === '"') inQuote = false;
-    } else if (c === '"') inQuote = true;
-    else if (c === '<') inAngle = true;
+  const end = scanUnquoted(value, (c, i) => {
+    if (c === '<') inAngle = true;
     else if (c === '>') inAngle = false;
     else if (c === ',' && !inAngle) {
       out.push(value.slice(start, i).trim());
       start = i + 1;
     }
-  }
-  if (inQuote) return null;
+    return false;
+  });
+  if (end === -2) return null;
   out.push(value.slice(start).trim());
   return out;
 }

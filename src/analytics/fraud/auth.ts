@@ -43,14 +43,6 @@ export class CredentialStuffingDetector extends WindowDetector<string> {
 
   observe(ev: AnalyticsEvent): FraudEvent[] {
     if (ev.type !== 'auth_failure' || !ev.user) return [];
-    const hit = this.win.add(ev.ip, ev.at, ev.user);
-    if (!hit) return [];
-    const window_s = this.cfg.stuffing_window / 1000;
-    return this.detection(
-      'critical',
-      ev.at,
-      { ip: ev.ip, user: ev.user, ua: ev.ua, count: hit.count, window_s, users: hit.values.slice(0, 20).join(',') },
-      `${hit.count} distinct usernames failed authentication from ${ev.ip} within ${window_s}s`,
-    );
+    return this.distinctUsersFrom(ev, ev.user, 'critical', 'usernames failed authentication');
   }
 }

@@ -26,14 +26,6 @@ export class EnumerationDetector extends WindowDetector<string> {
     const probing =
       ALWAYS_PROBE_STATUSES.has(ev.status) || (CHALLENGE_STATUSES.has(ev.status) && ev.method === 'REGISTER');
     if (!probing) return [];
-    const hit = this.win.add(ev.ip, ev.at, ev.user);
-    if (!hit) return [];
-    const window_s = this.cfg.enumeration_window / 1000;
-    return this.detection(
-      'warning',
-      ev.at,
-      { ip: ev.ip, ua: ev.ua, user: ev.user, count: hit.count, window_s, method: ev.method, users: hit.values.slice(0, 20).join(',') },
-      `${hit.count} distinct extensions probed from ${ev.ip} within ${window_s}s`,
-    );
+    return this.distinctUsersFrom(ev, ev.user, 'warning', 'extensions probed', { method: ev.method });
   }
 }

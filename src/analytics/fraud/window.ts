@@ -88,9 +88,12 @@ export class ThresholdWindow<K, V = undefined> {
 export abstract class WindowDetector<V> implements Detector {
   abstract readonly rule: FraudRule;
   protected readonly win: ThresholdWindow<string, V>;
+  /** The window in seconds, as evidence and messages give it. */
+  protected readonly windowS: number;
 
   constructor(windowMs: number, limit: number, maxKeys: number, distinct = false) {
     this.win = new ThresholdWindow(windowMs, limit, maxKeys, distinct);
+    this.windowS = windowMs / 1000;
   }
 
   abstract observe(ev: AnalyticsEvent): FraudEvent[];
@@ -101,5 +104,29 @@ export abstract class WindowDetector<V> implements Detector {
 
   protected detection(severity: Severity, at: number, evidence: FraudEvidence, message: string): FraudEvent[] {
     return [{ rule: this.rule, severity, at, evidence, message }];
+  }
+
+  /**
+   * A distinct-user rule (stuffing, enumeration): counts `user` under the event's
+   * IP; at the limit, one detection listing the first 20 users:
+   * "<count> distinct <what> from <ip> within <window>s".
+   */
+  protected distinctUsersFrom(
+    this: WindowDetector<string>,
+    ev: { ip: string; at: number; ua?: string | undefined },
+    user: string,
+    severity: Severity,
+    what: string,
+    extra: Partial<FraudEvidence> = {},
+  ): FraudEvent[] {
+    const hit = this.win.add(ev.ip, ev.at, user);
+    if (!hit) return [];
+    const window_s = this.windowS;
+    return this.detection(
+      severity,
+      ev.at,
+      { ip: ev.ip, user, ua: ev.ua, count: hit.count, window_s, ...extra, users: hit.values.slice(0, 20).join(',') },
+      `${hit.count} distinct ${what} from ${ev.ip} within ${window_s}s`,
+    );
   }
 }
