@@ -1,7 +1,10 @@
 // The receiving half of an RTP session, apart from the socket (as pion/interceptor keeps
 // per-stream receiver state apart from I/O): RFC 3550 statistics and a DTMF detector per
 // SSRC, the session's receive figures summed over SSRCs, and the report blocks of our RTCP.
+// With an audio tap, each stream's payloads are also decoded to PCM (decode.ts) and handed
+// to the tap's sink; without one nothing is decoded.
 import { SAMPLE_RATE } from './audio.js';
+import { createDecoder, type PayloadDecoder } from './decode.js';
 import { DtmfDetector, type DetectedDigit } from './dtmf.js';
 import { msToCompact, type ParsedRtcp, type ReportBlock } from './rtcp.js';
 import { RtpReceiverStats, type ReceiverStatsSnapshot } from './stats.js';
@@ -21,6 +24,30 @@ export interface ReceivedStream {
   /** The sender said RTCP BYE (it ended the stream on purpose). */
   bye: boolean;
 }
+
+/** A received stream as the audio tap sees it (once, at its first packet). */
+export interface TappedStream {
+  ssrc: number;
+  /** "address:port" of the first packet. */
+  source: string;
+  payloadType: number;
+  /** Codec name of the payload type (what createDecoder() takes). */
+  codec: string;
+  /** RTP clock rate (8000 for PCMU/PCMA/G722). */
+  clockRate: number;
+}
+
+/**
+ * Receives one stream's decoded audio, packet by packet in arrival order (duplicates and
+ * telephone events left out). The sink places each frame by its RTP timestamp: a lost
+ * packet is a gap of silence, a late one goes back in its place.
+ */
+export interface AudioSink {
+  onFrame(pcm: Int16Array, sampleRate: number, rtpTimestamp: number, arrivalMs: number): void;
+}
+
+/** Called at each new stream's first packet: a sink to decode it into, or undefined to leave it undecoded. */
+export type AudioTap = (stream: TappedStream) => AudioSink | undefined;
 
 /** Receive counters of a session, summed over its SSRCs (jitter and burst ratio: the busiest SSRC). */
 export interface ReceiveTotals {
@@ -44,6 +71,8 @@ interface ReceiveState {
   dtmf: DtmfDetector;
   senderPackets: number | null;
   bye: boolean;
+  /** Decoder + sink when the audio tap took this stream. */
+  audio: { decoder: PayloadDecoder; sink: AudioSink } | undefined;
 }
 
 export class ReceiveStreams {
@@ -53,6 +82,10 @@ export class ReceiveStreams {
     private readonly telephoneEventPt: number,
     /** Called when a packet completes a telephone event (RFC 4733). */
     private readonly onDigit: (digit: DetectedDigit & { ssrc: number }) => void,
+    /** Decoded-audio tap (off when undefined: nothing is decoded). */
+    private readonly audioTap?: AudioTap,
+    /** Codec name of a payload type, for the tap (default: none). */
+    private readonly codecOf: (payloadType: number) => string | undefined = () => undefined,
   ) {}
 
   /**
@@ -73,7 +106,9 @@ export class ReceiveStreams {
         dtmf: new DtmfDetector(SAMPLE_RATE),
         senderPackets: null,
         bye: false,
+        audio: undefined,
       };
+      if (this.audioTap) state.audio = this.tapStream(ssrc, state.source, pt);
       this.rx.set(ssrc, state);
     }
     const isEvent = pt === this.telephoneEventPt;
@@ -82,8 +117,22 @@ export class ReceiveStreams {
       const end = msg.length - ((b0 & 0x20) !== 0 ? (msg[msg.length - 1] ?? 0) : 0);
       const digit = state.dtmf.onPacket(rtpTs, msg.subarray(payloadStart, end));
       if (digit) this.onDigit({ ...digit, ssrc });
+    } else if (state.audio && verdict !== 'duplicate' && !isEvent) {
+      const end = msg.length - ((b0 & 0x20) !== 0 ? (msg[msg.length - 1] ?? 0) : 0);
+      if (end > payloadStart) {
+        const { decoder, sink } = state.audio;
+        sink.onFrame(decoder.decode(msg.subarray(payloadStart, end)), decoder.sampleRate, rtpTs, now);
+      }
     }
     return state.stats.hasPackets;
+  }
+
+  private tapStream(ssrc: number, source: string, payloadType: number): ReceiveState['audio'] {
+    const codec = this.codecOf(payloadType);
+    const decoder = codec !== undefined ? createDecoder(codec) : undefined;
+    if (!decoder || !this.audioTap || codec === undefined) return undefined;
+    const sink = this.audioTap({ ssrc, source, payloadType, codec, clockRate: SAMPLE_RATE });
+    return sink ? { decoder, sink } : undefined;
   }
 
   /** Digits received so far (all SSRCs, arrival order). */

@@ -36,10 +36,10 @@ import { defaultAudioSource, encodedFrames, SAMPLE_RATE, type AudioSource } from
 import { monotonicClock, type Clock } from './clock.js';
 import type { DetectedDigit } from './dtmf.js';
 import { DtmfSender } from './dtmf-sender.js';
-import { payloadTypeOf, type AudioCodec } from './codec.js';
+import { codecOfPayloadType, payloadTypeOf, type AudioCodec } from './codec.js';
 import { sharedPacer, type Pacer } from './pacer.js';
 import type { PortPair } from './ports.js';
-import { ReceiveStreams, type ReceivedStream } from './receive-streams.js';
+import { ReceiveStreams, type AudioTap, type ReceivedStream } from './receive-streams.js';
 import { RtcpReporter, type RemoteReport } from './rtcp-reporter.js';
 import type { ParsedRtcp } from './rtcp.js';
 import { RTP_HEADER, rtpPayloadStart } from './rtp-header.js';
@@ -74,6 +74,11 @@ export interface RtpSessionOptions {
   latch?: boolean;
   /** Echo mode: reflect every received RTP packet, send nothing else. */
   reflect?: boolean;
+  /**
+   * Decoded-audio tap: called at each received stream's first packet; the sink it returns
+   * gets every packet's PCM (receive-streams.ts AudioSink). Undefined: nothing is decoded.
+   */
+  audioTap?: AudioTap;
 }
 
 /** What a receiver measured for one direction (RFC 3550 A.1/A.3/A.8): one shape for every report. */
@@ -205,7 +210,12 @@ export class RtpSession extends EventEmitter<RtpSessionEvents> {
       seq: random32() & 0xffff,
       tsBase: random32(),
     });
-    this.receivers = new ReceiveStreams(telephoneEventPt, (digit) => this.emit('dtmf', digit));
+    this.receivers = new ReceiveStreams(
+      telephoneEventPt,
+      (digit) => this.emit('dtmf', digit),
+      opts.audioTap,
+      (pt) => (pt === this.payloadType ? this.codec : codecOfPayloadType(pt)),
+    );
     this.rtcp = new RtcpReporter({
       socket: opts.ports.rtcp,
       clock: this.clock,
