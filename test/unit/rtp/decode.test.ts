@@ -35,7 +35,7 @@ describe('decoder registry', () => {
     expect(g722?.sampleRate).toBe(16000);
     const enc = new G722Encoder();
     const wide = tone(3200, 16000, 1000);
-    let out = new Int16Array();
+    let out: Int16Array = new Int16Array();
     for (let f = 0; f < 10; f++) out = g722?.decode(enc.encode(wide.subarray(f * 320, f * 320 + 320))) ?? out;
     expect(out.length).toBe(320);
     const rms = Math.sqrt(out.reduce((s, v) => s + v * v, 0) / out.length);
