@@ -27,15 +27,16 @@ export class AudioFormatError extends Error {
  * second with a raised-cosine envelope and short pauses, each a harmonic
  * series on a gliding 95–180 Hz fundamental shaped by two formant-like
  * resonances (F1 300–800 Hz, F2 900–2300 Hz). Active speech level about
- * −20 dBov, so µ-law/A-law companding behaves as with a talker.
+ * −20 dBov, so µ-law/A-law companding behaves as with a talker. Another
+ * `seed` gives another "utterance" of the same kind (tests of content checks).
  */
-export function speechLikeSignal(seconds = 4): AudioSource {
+export function speechLikeSignal(seconds = 4, seed = 0x5eed): AudioSource {
   const total = Math.round(seconds * SAMPLE_RATE);
   const samples = new Int16Array(total);
-  let seed = 0x5eed;
+  let state = seed >>> 0;
   const rand = (): number => {
-    seed = (seed * 1664525 + 1013904223) >>> 0;
-    return seed / 2 ** 32;
+    state = (state * 1664525 + 1013904223) >>> 0;
+    return state / 2 ** 32;
   };
   let pos = 0;
   while (pos < total) {
@@ -80,6 +81,19 @@ function fourcc(buf: Buffer, offset: number): string {
 
 /** Parses a RIFF/WAVE buffer; only 8 kHz mono 16-bit PCM is accepted. */
 export function parseWav(buf: Buffer, name = 'wav'): AudioSource {
+  const { samples } = parsePcmWav(buf, name, [SAMPLE_RATE]);
+  return { name, samples };
+}
+
+/** Mono 16-bit PCM at one of the given rates (reference recordings: 8 or 16 kHz). */
+export interface PcmWav {
+  name: string;
+  rate: number;
+  samples: Int16Array;
+}
+
+/** Parses a RIFF/WAVE buffer of mono 16-bit PCM at one of `rates`. */
+export function parsePcmWav(buf: Buffer, name = 'wav', rates: readonly number[] = [SAMPLE_RATE, 2 * SAMPLE_RATE]): PcmWav {
   if (buf.length < 12 || fourcc(buf, 0) !== 'RIFF' || fourcc(buf, 8) !== 'WAVE') {
     throw new AudioFormatError(`${name}: not a RIFF/WAVE file`);
   }
@@ -100,9 +114,9 @@ export function parseWav(buf: Buffer, name = 'wav'): AudioSource {
       if (fmt.format === 0xfffe && size >= 40 && body + 26 <= buf.length) fmt.format = buf.readUInt16LE(body + 24);
     } else if (id === 'data') {
       if (!fmt) throw new AudioFormatError(`${name}: "data" chunk before "fmt " chunk`);
-      if (fmt.format !== 1 || fmt.channels !== 1 || fmt.rate !== SAMPLE_RATE || fmt.bits !== 16) {
+      if (fmt.format !== 1 || fmt.channels !== 1 || !rates.includes(fmt.rate) || fmt.bits !== 16) {
         throw new AudioFormatError(
-          `${name}: need 8000 Hz mono 16-bit PCM WAV, got format ${fmt.format}, ${fmt.rate} Hz, ` +
+          `${name}: need ${rates.join(' or ')} Hz mono 16-bit PCM WAV, got format ${fmt.format}, ${fmt.rate} Hz, ` +
             `${fmt.channels} channel(s), ${fmt.bits}-bit (convert with: sox in.wav -r 8000 -c 1 -b 16 out.wav)`,
         );
       }
@@ -111,22 +125,50 @@ export function parseWav(buf: Buffer, name = 'wav'): AudioSource {
       if (count === 0) throw new AudioFormatError(`${name}: no audio samples`);
       const samples = new Int16Array(count);
       for (let i = 0; i < count; i++) samples[i] = buf.readInt16LE(body + 2 * i);
-      return { name, samples };
+      return { name, rate: fmt.rate, samples };
     }
     offset = body + size + (size % 2); // chunks are word-aligned
   }
   throw new AudioFormatError(`${name}: no "data" chunk`);
 }
 
-/** Reads an 8 kHz mono 16-bit PCM WAV file. */
-export async function readWav(path: string): Promise<AudioSource> {
-  let buf: Buffer;
+async function readAudioFile(path: string): Promise<Buffer> {
   try {
-    buf = await readFile(path);
+    return await readFile(path);
   } catch (err) {
     throw new AudioFormatError(`${path}: cannot read (${(err as Error).message})`);
   }
-  return parseWav(buf, path);
+}
+
+/** Reads an 8 kHz mono 16-bit PCM WAV file. */
+export async function readWav(path: string): Promise<AudioSource> {
+  return parseWav(await readAudioFile(path), path);
+}
+
+/** Reads an 8 or 16 kHz mono 16-bit PCM WAV file (a reference recording). */
+export async function readPcmWav(path: string): Promise<PcmWav> {
+  return parsePcmWav(await readAudioFile(path), path);
+}
+
+/** A RIFF/WAVE file of mono 16-bit PCM (what `record` writes). */
+export function wavFile(samples: Int16Array, rate: number): Buffer {
+  const data = samples.length * 2;
+  const buf = Buffer.alloc(44 + data);
+  buf.write('RIFF', 0, 'latin1');
+  buf.writeUInt32LE(36 + data, 4);
+  buf.write('WAVE', 8, 'latin1');
+  buf.write('fmt ', 12, 'latin1');
+  buf.writeUInt32LE(16, 16);
+  buf.writeUInt16LE(1, 20); // PCM
+  buf.writeUInt16LE(1, 22); // mono
+  buf.writeUInt32LE(rate, 24);
+  buf.writeUInt32LE(rate * 2, 28);
+  buf.writeUInt16LE(2, 32);
+  buf.writeUInt16LE(16, 34);
+  buf.write('data', 36, 'latin1');
+  buf.writeUInt32LE(data, 40);
+  for (let i = 0; i < samples.length; i++) buf.writeInt16LE(samples[i] as number, 44 + 2 * i);
+  return buf;
 }
 
 /** Splits samples into frames of `samplesPerFrame`, zero-padding the last one. */
