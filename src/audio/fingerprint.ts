@@ -14,6 +14,7 @@
 // similarity = Σ w·(agree ? 1 : −1) / Σ w over the usable bits, clamped to [0, 1]:
 // 1 is the same audio, about 0 unrelated audio (random signs agree half the time).
 // Pure: no I/O.
+import { downsampleTo8k } from '../rtp/audio.js';
 import { PowerSpectrum } from './fft.js';
 
 export const FP_RATE = 8000;
@@ -161,7 +162,16 @@ export interface MatchOptions {
   to?: number;
   /** 1 where the sample was received, 0 where it was lost or not yet received (default: all heard). */
   heard?: Uint8Array;
+  /** Search the best 4 ms alignment again at 1 ms (a delay measurement); default: 4 ms is enough to recognise. */
+  refine?: boolean;
 }
+
+/** Frames analysed (FFTs) between two yields of matchPromptGradually(): a few ms of CPU. */
+const FRAMES_PER_SLICE = 32;
+/** Alignments scored between two yields. */
+const LAGS_PER_SLICE = 64;
+/** Coarse alignment step, in analysis positions (4 ms). */
+const COARSE = 4;
 
 /**
  * Finds the best alignment of the prompt in the received audio (8 kHz) with the
@@ -169,6 +179,19 @@ export interface MatchOptions {
  * the received audio count the missing part as not heard (lower coverage).
  */
 export function matchPrompt(prompt: PromptFingerprint, received: Int16Array | Float32Array, opts: MatchOptions = {}): PromptMatch {
+  const search = matchPromptGradually(prompt, received, opts);
+  for (;;) {
+    const r = search.next();
+    if (r.done === true) return r.value;
+  }
+}
+
+/**
+ * matchPrompt() in slices: yields every few ms of work, so a caller on the media
+ * engine's event loop can let the pacer run between slices (seconds of audio
+ * take tens of ms to analyse).
+ */
+export function* matchPromptGradually(prompt: PromptFingerprint, received: Int16Array | Float32Array, opts: MatchOptions = {}): Generator<void, PromptMatch> {
   const none: PromptMatch = { similarity: 0, coverage: 0, offset: 0 };
   if (prompt.frames === 0 || prompt.totalWeight === 0) return none;
   const from = Math.max(0, Math.floor((opts.from ?? 0) / STEP) * STEP);
@@ -180,15 +203,23 @@ export function matchPrompt(prompt: PromptFingerprint, received: Int16Array | Fl
   const analyser = new BandAnalyser(received);
   const g = new Float64Array(count * BITS);
   const done = new Uint8Array(count);
-  const at = (j: number): number => {
-    if (done[j] === 0) {
-      analyser.differences(from + j * STEP, g, j * BITS);
-      done[j] = 1;
-    }
-    return j * BITS;
-  };
   const usable = heardFrames(opts.heard, from, count, received.length);
   const perHop = HOP / STEP;
+  const lags = Math.floor((to - from) / STEP) + 1;
+
+  /** Analyses the positions the alignments `lagList` need, yielding between slices. */
+  function* analyse(lagList: readonly number[]): Generator<void, void> {
+    let work = 0;
+    for (const lag of lagList) {
+      for (let k = 0; k <= prompt.frames; k++) {
+        const j = lag + k * perHop;
+        if (j >= count || done[j] === 1 || usable[j] === 0) continue;
+        analyser.differences(from + j * STEP, g, j * BITS);
+        done[j] = 1;
+        if (++work % FRAMES_PER_SLICE === 0) yield;
+      }
+    }
+  }
 
   const score = (lagIndex: number): { similarity: number; coverage: number } => {
     let agree = 0;
@@ -197,8 +228,8 @@ export function matchPrompt(prompt: PromptFingerprint, received: Int16Array | Fl
       const j0 = lagIndex + k * perHop;
       const j1 = j0 + perHop;
       if (j1 >= count || usable[j0] === 0 || usable[j1] === 0 || prompt.frameWeights[k] === 0) continue;
-      const o0 = at(j0);
-      const o1 = at(j1);
+      const o0 = j0 * BITS;
+      const o1 = j1 * BITS;
       for (let m = 0; m < BITS; m++) {
         const w = prompt.weights[k * BITS + m] as number;
         if (w === 0) continue;
@@ -210,23 +241,33 @@ export function matchPrompt(prompt: PromptFingerprint, received: Int16Array | Fl
     return { similarity: used > 0 ? Math.max(0, agree / used) : 0, coverage: used / prompt.totalWeight };
   };
 
-  // coarse search every 4 ms, then the best few candidates at 1 ms
-  const lags = Math.floor((to - from) / STEP) + 1;
-  const coarse: Array<{ lag: number; s: number }> = [];
-  for (let lag = 0; lag < lags; lag += 4) coarse.push({ lag, s: score(lag).similarity });
-  coarse.sort((a, b) => b.s - a.s);
   let best = none;
   let bestKey = -1;
-  for (const { lag: centre } of coarse.slice(0, 3)) {
-    for (let lag = Math.max(0, centre - 3); lag <= Math.min(lags - 1, centre + 3); lag++) {
+  let bestLag = 0;
+  function* scoreAll(lagList: readonly number[]): Generator<void, void> {
+    yield* analyse(lagList);
+    for (const lag of lagList) {
       const r = score(lag);
       // rank by the evidence: similarity, with alignments heard less than half discounted
       const key = r.similarity * Math.min(1, r.coverage * 2);
       if (key > bestKey) {
         bestKey = key;
+        bestLag = lag;
         best = { similarity: r.similarity, coverage: r.coverage, offset: from + lag * STEP };
       }
     }
+  }
+  // every 4 ms; then, for a measurement, around the best at 1 ms
+  const coarse = Array.from({ length: Math.ceil(lags / COARSE) }, (_, i) => i * COARSE);
+  for (let i = 0; i < coarse.length; i += LAGS_PER_SLICE) {
+    yield* scoreAll(coarse.slice(i, i + LAGS_PER_SLICE));
+    yield;
+  }
+  if (opts.refine === true) {
+    const centre = bestLag;
+    const fine = [];
+    for (let lag = Math.max(0, centre - COARSE + 1); lag <= Math.min(lags - 1, centre + COARSE - 1); lag++) if (lag !== centre) fine.push(lag);
+    yield* scoreAll(fine);
   }
   return best;
 }
@@ -246,34 +287,9 @@ function heardFrames(heard: Uint8Array | undefined, from: number, count: number,
   return out;
 }
 
-/**
- * 16 kHz → 8 kHz (G.722 audio, wideband WAVs): a 31-tap windowed-sinc low-pass at
- * 3.6 kHz, then every other sample. 8 kHz input is returned as is.
- */
+/** Audio at 8 or 16 kHz (G.722, wideband WAVs) at the fingerprint's 8 kHz. */
 export function toFingerprintRate(samples: Int16Array, rate: number): Int16Array {
   if (rate === FP_RATE) return samples;
   if (rate !== 2 * FP_RATE) throw new RangeError(`audio at ${rate} Hz: 8000 or 16000 Hz expected`);
-  const out = new Int16Array(Math.floor(samples.length / 2));
-  for (let o = 0; o < out.length; o++) {
-    let acc = 0;
-    for (let t = -TAPS_HALF; t <= TAPS_HALF; t++) {
-      const i = 2 * o + t;
-      if (i >= 0 && i < samples.length) acc += (samples[i] as number) * (LOWPASS[t + TAPS_HALF] as number);
-    }
-    out[o] = Math.max(-32768, Math.min(32767, Math.round(acc)));
-  }
-  return out;
+  return downsampleTo8k(samples);
 }
-
-const TAPS_HALF = 15;
-const LOWPASS = (() => {
-  const cutoff = 3600 / 16000;
-  const taps = Array.from({ length: 2 * TAPS_HALF + 1 }, (_, i) => {
-    const n = i - TAPS_HALF;
-    const sinc = n === 0 ? 2 * cutoff : Math.sin(2 * Math.PI * cutoff * n) / (Math.PI * n);
-    const hamming = 0.54 + 0.46 * Math.cos((Math.PI * n) / TAPS_HALF);
-    return sinc * hamming;
-  });
-  const sum = taps.reduce((a, b) => a + b, 0);
-  return taps.map((t) => t / sum);
-})();

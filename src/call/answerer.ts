@@ -6,6 +6,7 @@ import type { Logger } from '../log.js';
 import type { AudioSource } from '../rtp/audio.js';
 import type { AudioCodec } from '../rtp/codec.js';
 import { PortAllocatorError, type PortAllocator, type PortPair } from '../rtp/ports.js';
+import type { AudioTap } from '../rtp/receive-streams.js';
 import { RtpSession } from '../rtp/session.js';
 import type { Dialog } from '../sip/dialog.js';
 import type { IncomingCall, UserAgent } from '../sip/ua.js';
@@ -29,6 +30,13 @@ export interface AnswererOptions {
   mediaAddress: string;
   codecs: readonly AudioCodec[];
   audio?: AudioSource;
+  /**
+   * Echo: every RTP packet received is sent straight back with our SSRC (the
+   * caller hears its own audio after one round trip); nothing else is sent.
+   */
+  echo?: boolean;
+  /** Decoded-audio tap for every answered call's session (undefined: nothing decoded). */
+  audioTap?: AudioTap | undefined;
   /** Delay between 180 Ringing and 200 OK (ms). Default 0: answer at once. */
   ringMs?: number;
   /** Never answer (rings until CANCEL): for ring-timeout tests and demos. */
@@ -114,6 +122,8 @@ export class Answerer {
       remote: { address: offer.address, port: offer.port },
       ...(offer.telephoneEventPt !== undefined ? { telephoneEventPt: offer.telephoneEventPt } : {}),
       ...(this.opts.audio ? { audio: this.opts.audio } : {}),
+      ...(this.opts.echo ? { reflect: true } : {}),
+      ...(this.opts.audioTap ? { audioTap: this.opts.audioTap } : {}),
     });
     this.sessions.add(session);
     const answerSdp = buildAnswer(this.opts.mediaAddress, ports.rtpPort, offer);

@@ -23,6 +23,8 @@ export interface AnsweredCallReport extends ReceiveFigures {
   /** From header of the INVITE. */
   from: string;
   codec: AudioCodec;
+  /** What the caller heard from us: "echo" (its own audio back), the WAV's name, or "speech-like". */
+  sent_audio: string;
   /** When media started (the ACK of our 200), ISO 8601. */
   answered_at: string;
   duration_s: number;
@@ -53,6 +55,16 @@ function parseCodecs(text: string): AudioCodec[] {
   return list as AudioCodec[];
 }
 
+/** --play: an 8 or 16 kHz mono WAV as a prompt repeated after 2 s of silence. */
+async function loadPromptFlag(path: string): Promise<AudioSource> {
+  const { promptSource, readPcmWav } = await import('../rtp/audio.js');
+  try {
+    return promptSource(await readPcmWav(path));
+  } catch (err) {
+    throw new UsageError(`--play: ${(err as Error).message}`);
+  }
+}
+
 /** "17000-17999" → [17000, 17999]. */
 export function parsePortRange(text: string, flag: string): [number, number] {
   const m = /^(\d+)-(\d+)$/.exec(text.trim());
@@ -73,12 +85,14 @@ export function callReport(
   endedBy: CallEnd,
   endedAt: number,
   mediaTimeoutMs = DEFAULT_MEDIA_TIMEOUT_MS,
+  sentAudio = 'speech-like',
 ): AnsweredCallReport {
   const timeout = mediaTimeoutFailure('caller_to_callee', stats, mediaTimeoutMs);
   return {
     call_id: call.callId,
     from,
     codec: stats.codec,
+    sent_audio: sentAudio,
     answered_at: new Date(call.answeredAt).toISOString(),
     duration_s: Math.round((endedAt - call.answeredAt) / 10) / 100,
     ended_by: endedBy,
@@ -106,7 +120,7 @@ export function renderCallReport(r: AnsweredCallReport): string {
     `call ${r.call_id} from ${r.from} ended (${r.ended_by}) after ${r.duration_s} s, ${r.codec}: ` +
     `received ${r.packets_received}, lost ${r.packets_lost} (${r.loss_percent.toFixed(2)} %), ` +
     `jitter ${r.jitter_ms.toFixed(3)} ms (mean ${r.jitter_mean_ms.toFixed(3)}), burst ratio ${r.burst_ratio}, ` +
-    `R ${r.r_factor.toFixed(2)}, MOS ${r.mos.toFixed(2)}; sent back ${r.packets_sent}\n` +
+    `R ${r.r_factor.toFixed(2)}, MOS ${r.mos.toFixed(2)}; sent back ${r.packets_sent} (${r.sent_audio})\n` +
     r.failures.map((f) => `  FAILED ${f.check}: ${f.message ?? ''}\n`).join('')
   );
 }
@@ -119,6 +133,8 @@ interface AnswerOpts {
   rtpPorts: string;
   mediaTimeout: string;
   audio?: string;
+  play?: string;
+  echo?: boolean;
   json?: boolean;
   quiet?: boolean;
   logLevel?: string;
@@ -134,6 +150,7 @@ interface RunAnswerOptions {
   durationMaxMs: number;
   mediaTimeoutMs: number;
   audio?: AudioSource;
+  echo?: boolean;
   logLevel?: string;
   signal: AbortSignal;
   onReady(uri: string): void;
@@ -185,7 +202,8 @@ async function runAnswer(o: RunAnswerOptions): Promise<{ reported: number; faile
     clearTimeout(entry.timer);
     entry.call.session.stop();
     // loss over the whole call: what the caller's rate says was due until the BYE
-    const r = callReport(entry.call, entry.from, entry.call.session.stats({ phase: {} }), endedBy, Date.now(), o.mediaTimeoutMs);
+    const sent = o.echo ? 'echo' : (o.audio?.name ?? 'speech-like');
+    const r = callReport(entry.call, entry.from, entry.call.session.stats({ phase: {} }), endedBy, Date.now(), o.mediaTimeoutMs, sent);
     o.onCall(r);
     reported++;
     if (r.failures.length > 0) failed++;
@@ -204,7 +222,7 @@ async function runAnswer(o: RunAnswerOptions): Promise<{ reported: number; faile
     if (call.dialog.ended) report(call.callId, 'remote');
     else call.dialog.on('ended', ({ by }) => report(call.callId, by));
   };
-  const answerer = new Answerer({ ua, ports, mediaAddress: o.address, codecs: o.codecs, logger, onAnswered, ...(o.audio ? { audio: o.audio } : {}) });
+  const answerer = new Answerer({ ua, ports, mediaAddress: o.address, codecs: o.codecs, logger, onAnswered, ...(o.audio ? { audio: o.audio } : {}), ...(o.echo ? { echo: true } : {}) });
 
   const onAbort = (): void => finish();
   o.signal.addEventListener('abort', onAbort, { once: true });
@@ -238,6 +256,8 @@ export function register(program: Command): void {
     .option('--rtp-ports <min-max>', 'RTP port range (even RTP / odd RTCP pairs), for firewall pinholes; full → 503', '17000-17999')
     .option('--media-timeout <d>', 'a call whose caller sent no RTP for this long fails (one_way_audio / rtp_timeout)', '2s')
     .option('--audio <file.wav>', 'stream this 8 kHz mono 16-bit WAV instead of the built-in speech-like signal')
+    .option('--play <file.wav>', 'IVR stand-in: every answered call hears this prompt (8 or 16 kHz mono 16-bit WAV) from the answer on, repeated after 2 s of silence')
+    .option('--echo', 'echo: send every RTP packet received straight back, so the caller hears itself one round trip later')
     .option('--json', 'one JSON object per ended call, one per line (JSON Lines) on stdout')
     .option('--quiet', 'no start-up line on stderr')
     .option('--log-level <level>', 'log level on stderr: error, warn, info, debug', 'warn')
@@ -254,10 +274,19 @@ a silence longer than --media-timeout is reported as a failure. The caller
 is dialled. Each ended call releases its RTP ports; with every pair of
 --rtp-ports busy, new INVITEs get 503 with Retry-After: 5.
 
+--play greeting.wav makes it an IVR stand-in: a scenario's expect_prompt step
+(docs/scenarios.md) checks that callers hear the greeting through the PBX.
+--echo sends back every RTP packet as it arrives (our SSRC, payload untouched:
+the caller's own audio, no re-encoding, no jitter buffer), so a single-ended
+probe measures the round trip of audio through any PBX with a scenario's
+expect_echo step. The report's sent_audio says which of the three was sent.
+
 Examples:
   probe answer --bind 10.0.0.5:5080
   probe answer --bind 10.0.0.5:5080 --calls 1 --json
   probe call me demo --direct sip:demo@10.0.0.5:5080 --json     # on the other agent
+  probe answer --bind 10.0.0.5:5080 --play greeting.wav         # IVR stand-in
+  probe answer --bind 10.0.0.5:5080 --echo                      # round-trip reflector
 
 Exit status: 0 after --calls calls or on Ctrl-C / SIGTERM (calls still up are
 reported and hung up), 1 with --calls when a reported call failed a media check,
@@ -278,7 +307,10 @@ reported and hung up), 1 with --calls when a reported call failed a media check,
         const rtpPorts = parsePortRange(opts.rtpPorts, 'rtp-ports');
         const mediaTimeoutMs = parseDuration(opts.mediaTimeout, 'media-timeout');
         if (mediaTimeoutMs < 100) throw new UsageError('--media-timeout: at least 100ms');
-        const audio = await loadAudioFlag(opts.audio);
+        if ([opts.audio !== undefined, opts.play !== undefined, opts.echo === true].filter(Boolean).length > 1) {
+          throw new UsageError('--audio, --play and --echo each say what callers hear: give one of them');
+        }
+        const audio = opts.play !== undefined ? await loadPromptFlag(opts.play) : await loadAudioFlag(opts.audio);
         const controller = new AbortController();
         const onSignal = (): void => controller.abort();
         process.once('SIGINT', onSignal);
@@ -295,6 +327,7 @@ reported and hung up), 1 with --calls when a reported call failed a media check,
             signal: controller.signal,
             ...(calls !== undefined ? { calls } : {}),
             ...(audio ? { audio } : {}),
+            ...(opts.echo === true ? { echo: true } : {}),
             ...(opts.logLevel !== undefined ? { logLevel: opts.logLevel } : {}),
             onReady: (uri) => {
               if (!opts.quiet) process.stderr.write(`answering calls to ${uri} (RTP ${rtpPorts[0]}-${rtpPorts[1]})\n`);

@@ -76,6 +76,8 @@ export interface StepReport {
   message?: string;
   /** Where a failed step broke. */
   phase?: Phase;
+  /** What the step measured, by name (expect_prompt: similarity, coverage, prompt_start_s). */
+  values?: Record<string, number>;
 }
 
 /**

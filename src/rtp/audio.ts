@@ -199,6 +199,47 @@ export function upsampleTo16k(samples: Int16Array): Int16Array {
   return out;
 }
 
+/**
+ * 16 kHz → 8 kHz (G.722 audio, wideband WAVs): a 31-tap windowed-sinc low-pass at
+ * 3.6 kHz (Hamming window), then every other sample.
+ */
+export function downsampleTo8k(samples: Int16Array): Int16Array {
+  const out = new Int16Array(Math.floor(samples.length / 2));
+  for (let o = 0; o < out.length; o++) {
+    let acc = 0;
+    for (let t = -TAPS_HALF; t <= TAPS_HALF; t++) {
+      const i = 2 * o + t;
+      if (i >= 0 && i < samples.length) acc += (samples[i] as number) * (LOWPASS[t + TAPS_HALF] as number);
+    }
+    out[o] = Math.max(-32768, Math.min(32767, Math.round(acc)));
+  }
+  return out;
+}
+
+const TAPS_HALF = 15;
+const LOWPASS = (() => {
+  const cutoff = 3600 / 16000;
+  const taps = Array.from({ length: 2 * TAPS_HALF + 1 }, (_, i) => {
+    const n = i - TAPS_HALF;
+    const sinc = n === 0 ? 2 * cutoff : Math.sin(2 * Math.PI * cutoff * n) / (Math.PI * n);
+    return sinc * (0.54 + 0.46 * Math.cos((Math.PI * n) / TAPS_HALF));
+  });
+  const sum = taps.reduce((a, b) => a + b, 0);
+  return taps.map((t) => t / sum);
+})();
+
+/**
+ * An IVR stand-in's source (`probe answer --play`): the prompt (8 or 16 kHz, brought
+ * to 8 kHz) then `pauseSeconds` of silence; the sender loops it, so callers hear the
+ * prompt from the answer on, repeated like a menu.
+ */
+export function promptSource(wav: PcmWav, pauseSeconds = 2): AudioSource {
+  const narrow = wav.rate === SAMPLE_RATE ? wav.samples : downsampleTo8k(wav.samples);
+  const samples = new Int16Array(narrow.length + Math.round(pauseSeconds * SAMPLE_RATE));
+  samples.set(narrow);
+  return { name: wav.name, samples };
+}
+
 /** G.722 payloads: one encoder over the whole (upsampled) source, 2 × samplesPerFrame samples a frame. */
 function encodeG722Frames(source: AudioSource, samplesPerFrame: number): Uint8Array[] {
   const wide = { name: source.name, samples: upsampleTo16k(source.samples) };

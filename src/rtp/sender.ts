@@ -51,6 +51,8 @@ export class RtpSender {
   /** Pacer deadline (NaN before the first) and RTP timestamp of the last tick sent, for continuing after a resume. */
   private lastTickDeadline = Number.NaN;
   private lastTickTs = 0;
+  /** Clock ms of tick 0 of the current slot (frame `tick % frames` goes out at tickZeroMs + tick·ptime). */
+  tickZeroMs = Number.NaN;
   /** Set the marker bit on the next packet (first after a start). */
   private markNext = true;
   private sendView = Buffer.alloc(0);
@@ -104,6 +106,7 @@ export class RtpSender {
     if (!remote) return;
     const o = this.o;
     const ts = (this.tsBase + tick * o.samplesPerFrame) >>> 0;
+    this.tickZeroMs = deadline - tick * o.ptimeMs;
     this.lastTickDeadline = deadline;
     this.lastTickTs = ts;
     let payload: Uint8Array;

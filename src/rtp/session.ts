@@ -159,6 +159,8 @@ export class RtpSession extends EventEmitter<RtpSessionEvents> {
   private readonly dtmf: DtmfSender;
   private readonly receivers: ReceiveStreams;
   private readonly rtcp: RtcpReporter;
+  private readonly audio: AudioSource;
+  private readonly frameCount: number;
 
   private latched = false;
   private rtcpLatched = false;
@@ -183,7 +185,9 @@ export class RtpSession extends EventEmitter<RtpSessionEvents> {
       throw new RangeError(`ptime must be 10, 20, 30, 40, 50 or 60 ms, got ${this.ptimeMs}`);
     }
     const samplesPerFrame = (SAMPLE_RATE * this.ptimeMs) / 1000;
-    const frames = encodedFrames(opts.audio ?? defaultAudioSource(), this.codec, samplesPerFrame);
+    this.audio = opts.audio ?? defaultAudioSource();
+    const frames = encodedFrames(this.audio, this.codec, samplesPerFrame);
+    this.frameCount = frames.length;
     this.pacer = opts.pacer ?? sharedPacer();
     this.clock = opts.clock ?? monotonicClock;
     this.wallOrigin = (opts.wallClock ?? Date.now)() - this.clock.now();
@@ -297,6 +301,28 @@ export class RtpSession extends EventEmitter<RtpSessionEvents> {
 
   get closed(): boolean {
     return this.closing !== undefined;
+  }
+
+  /**
+   * Which sample of the (looped) audio source went out at epoch `epochMs`, while
+   * sending: what an echo of our own audio must bring back (the samples from
+   * there on are `source`'s, wrapping at `sourceLoop`).
+   */
+  sourcePositionAt(epochMs: number): number | undefined {
+    const zero = this.sender.tickZeroMs;
+    if (Number.isNaN(zero) || this.reflect) return undefined;
+    const loop = this.sourceLoop;
+    const at = Math.round(((epochMs - this.wallOrigin - zero) * SAMPLE_RATE) / 1000);
+    return ((at % loop) + loop) % loop;
+  }
+
+  /** The audio source sent and its loop length in samples (whole frames: the last one zero-padded). */
+  get source(): AudioSource {
+    return this.audio;
+  }
+
+  get sourceLoop(): number {
+    return this.frameCount * ((SAMPLE_RATE * this.ptimeMs) / 1000);
   }
 
   /** RTP packets sent so far (the sender's count a receiver's loss is checked against). */

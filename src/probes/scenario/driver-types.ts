@@ -5,7 +5,7 @@ import type { DirectionResult } from '../../call/media-report.js';
 import type { MediaEndpoint } from '../../call/sdp.js';
 import type { PacketRecorder } from '../../evidence/recorder.js';
 import type { Logger } from '../../log.js';
-import type { AudioSource } from '../../rtp/audio.js';
+import type { AudioSource, PcmWav } from '../../rtp/audio.js';
 import type { AudioCodec } from '../../rtp/codec.js';
 import type { PortPair } from '../../rtp/ports.js';
 import type { RtpSession } from '../../rtp/session.js';
@@ -49,6 +49,8 @@ export interface DriverOptions extends ScenarioTarget {
   logger: Logger;
   /** Loads a WAV (injected in tests). */
   readAudio?: (path: string) => Promise<AudioSource>;
+  /** Loads a reference recording for expect_prompt (injected in tests). */
+  readPcm?: (path: string) => Promise<PcmWav>;
   /** Keeps the run's SIP and RTP packets (evidence). */
   recorder?: PacketRecorder;
 }

@@ -19,8 +19,9 @@ import { RtpSession } from '../../rtp/session.js';
 import { round } from '../../round.js';
 import type { Dialog } from '../../sip/dialog.js';
 import { UserAgent, type CallOutcome } from '../../sip/ua.js';
-import { sleep, StepFailure, untilAborted, type StepDriver } from './executor.js';
+import { sleep, StepFailure, untilAborted, type StepDone, type StepDriver } from './executor.js';
 import type { ActiveCall, DriverOptions, ScenarioCall } from './driver-types.js';
+import { listensToAudio, PromptSteps, type ListenStep } from './prompt-steps.js';
 import { describeStep, type Step, type StepOf } from './schema.js';
 
 export type { DriverOptions, ScenarioAccount, ScenarioCall, ScenarioTarget } from './driver-types.js';
@@ -38,6 +39,7 @@ const PHASES: Record<Step['kind'], Phase> = {
   expect_dtmf: 'media',
   bye: 'bye',
   options: 'options',
+  ...{ record: 'media', expect_prompt: 'media', expect_echo: 'media' },
 };
 
 /** How long the far end may keep sending after a hold answer before it counts (packets in flight). */
@@ -57,8 +59,11 @@ export class ScenarioDriver implements StepDriver<Step> {
   }
   private call?: ActiveCall;
   private closing?: Promise<void>;
+  private readonly prompts: PromptSteps;
 
-  constructor(private readonly opts: DriverOptions) {}
+  constructor(private readonly opts: DriverOptions) {
+    this.prompts = new PromptSteps({ baseDir: opts.baseDir, enabled: listensToAudio(opts.scenario.steps), readPcm: opts.readPcm });
+  }
 
   // ---- StepDriver ----------------------------------------------------------
 
@@ -93,12 +98,14 @@ export class ScenarioDriver implements StepDriver<Step> {
         return step.digits.length * (step.duration + step.pause + 100) + base;
       case 'expect_dtmf':
         return step.timeout + 1000;
+      case 'record': case 'expect_prompt': case 'expect_echo':
+        return this.prompts.timeoutMs(step, base);
       default:
         return base;
     }
   }
 
-  run(step: Step, _index: number, signal: AbortSignal): Promise<string | undefined> {
+  run(step: Step, _index: number, signal: AbortSignal): Promise<string | StepDone | undefined> {
     switch (step.kind) {
       case 'register':
         return this.register(step, signal);
@@ -122,6 +129,8 @@ export class ScenarioDriver implements StepDriver<Step> {
         return this.bye(step, signal);
       case 'options':
         return this.options(step, signal);
+      case 'record': case 'expect_prompt': case 'expect_echo':
+        return this.listenStep(step, signal);
     }
   }
 
@@ -196,7 +205,7 @@ export class ScenarioDriver implements StepDriver<Step> {
       const { allocator, address } = await this.ports(ua);
       this.answerers.set(
         step.account,
-        new Answerer({ ua, ports: allocator, mediaAddress: address, codecs: this.opts.codecs, neverAnswer: step.answer === 'never', logger: this.opts.logger }),
+        new Answerer({ ua, ports: allocator, mediaAddress: address, codecs: this.opts.codecs, neverAnswer: step.answer === 'never', logger: this.opts.logger, audioTap: this.prompts.tap('callee') }),
       );
     }
     const t0 = performance.now();
@@ -315,16 +324,21 @@ export class ScenarioDriver implements StepDriver<Step> {
       ptimeMs: answer.ptimeMs,
       ...(answer.telephoneEventPt !== undefined ? { telephoneEventPt: answer.telephoneEventPt } : {}),
       ...(audio ? { audio } : {}),
+      audioTap: this.prompts.tap('caller'),
     });
     call.pair = undefined;
     call.session = session;
     session.setRemote({ address: answer.address, port: answer.port });
     session.start();
     call.answeredAt = Date.now();
+    this.prompts.answered('caller', call.answeredAt);
     const answerer = this.answerers.get(call.to);
     if (answerer) {
       const far = await Promise.race([answerer.waitFor(call.outgoing.callId), sleep(2000).then(() => undefined)]);
-      if (far) call.far = far; // its re-INVITEs are answered by the Answerer (call/reinvite.ts)
+      if (far) {
+        call.far = far; // its re-INVITEs are answered by the Answerer (call/reinvite.ts)
+        this.prompts.answered('callee', far.answeredAt);
+      }
     }
     return o;
   }
@@ -478,6 +492,12 @@ export class ScenarioDriver implements StepDriver<Step> {
     call.report.timings_ms.bye = round(performance.now() - t0);
     if (!res.ok) throw new StepFailure('bye', `BYE: ${res.response ? `${res.response.status} ` : ''}${res.reason}`, 200, res.response?.status ?? null);
     return `${res.response.status} ${res.response.reason}`;
+  }
+
+  private async listenStep(step: ListenStep, signal: AbortSignal): Promise<StepDone> {
+    const { call, session } = await this.answered(signal);
+    if (step.kind !== 'expect_echo') this.legSession(call, step.leg, session, step.kind);
+    return this.prompts.run(step, signal, session);
   }
 
   private async options(step: StepOf<'options'>, signal: AbortSignal): Promise<string> {

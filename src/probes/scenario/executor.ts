@@ -16,14 +16,22 @@ export class StepFailure extends Error {
     message: string,
     readonly expected?: number | string | boolean,
     readonly actual?: number | string | boolean | null,
+    /** What the step measured before it failed (reported with the step). */
+    readonly values?: Record<string, number>,
   ) {
     super(message);
   }
 }
 
+/** A step's note for the table and what it measured (StepReport.values). */
+export interface StepDone {
+  message: string;
+  values: Record<string, number>;
+}
+
 export interface StepDriver<S> {
-  /** Runs one step; resolves with a note for the table, throws StepFailure when the step fails. */
-  run(step: S, index: number, signal: AbortSignal): Promise<string | undefined>;
+  /** Runs one step; resolves with a note for the table (and measured values), throws StepFailure when the step fails. */
+  run(step: S, index: number, signal: AbortSignal): Promise<string | StepDone | undefined>;
   /** The step's time limit, ms. */
   timeoutMs(step: S): number;
   /** The phase a timeout of this step is charged to. */
@@ -82,16 +90,25 @@ export async function executeSteps<S>(steps: readonly S[], driver: StepDriver<S>
     const running = driver.run(step, index, controller.signal);
     running.catch(() => undefined); // abandoned on timeout: it settles later, nobody listens
     try {
-      const message = await Promise.race([running, stopped]);
-      results.push({ index, step: label, ok: true, ms: ms(t0), ...(message !== undefined && message !== '' ? { message } : {}) });
+      const done = await Promise.race([running, stopped]);
+      const message = typeof done === 'object' ? done.message : done;
+      results.push({
+        index,
+        step: label,
+        ok: true,
+        ms: ms(t0),
+        ...(message !== undefined && message !== '' ? { message } : {}),
+        ...(typeof done === 'object' ? { values: done.values } : {}),
+      });
     } catch (err) {
       const check = `step[${index}] ${driver.kindOf(step)}`;
       let phase: Phase;
       let message: string;
       let expected: StepFailure['expected'];
       let actual: StepFailure['actual'];
+      let values: StepFailure['values'];
       if (err instanceof StepFailure) {
-        ({ phase, message, expected, actual } = err);
+        ({ phase, message, expected, actual, values } = err);
         if (signal.aborted && message === 'interrupted') interrupted = true;
       } else if (err instanceof StepTimeout) {
         phase = driver.phaseOf(step);
@@ -102,7 +119,7 @@ export async function executeSteps<S>(steps: readonly S[], driver: StepDriver<S>
         phase = phaseOfError(e, driver.phaseOf(step));
         message = `${e.message}${typeof code === 'string' ? ` (${code})` : ''}`;
       }
-      results.push({ index, step: label, ok: false, ms: ms(t0), message, phase });
+      results.push({ index, step: label, ok: false, ms: ms(t0), message, phase, ...(values !== undefined ? { values } : {}) });
       if (!interrupted) {
         failure = {
           check,

@@ -87,6 +87,27 @@ export const STEP_SCHEMAS = {
   cancel_after: duration({ min: '0ms', max: '5m' }).transform((ms) => ({ ms })),
   /** Hangs up: stops media, measures it, BYE must get 200. */
   bye: optionsOf(z.strictObject({ by: leg.default('caller') })),
+  /** Writes what a leg heard for `seconds` from now as a WAV file (relative to the scenario), for a human. */
+  record: z.strictObject({
+    file: z.string().min(1),
+    seconds: z.number().positive().max(600),
+    leg: leg.default('caller'),
+  }),
+  /** A reference recording (8/16 kHz mono WAV) must be heard on the leg, starting within `within`; fingerprint match. */
+  expect_prompt: z.strictObject({
+    file: z.string().min(1),
+    within: duration({ min: '0ms', max: '5m' }).prefault('5s'),
+    min_similarity: z.number().min(0).max(1).default(0.8),
+    leg: leg.default('caller'),
+  }),
+  /** Our own audio must come back within `max_delay` (a far end that echoes, `probe answer --echo`): reports the round trip. */
+  expect_echo: optionsOf(
+    z.strictObject({
+      seconds: z.number().min(0.5).max(30).default(2),
+      max_delay: duration({ min: '1ms', max: '10s' }).prefault('1s'),
+      min_similarity: z.number().min(0).max(1).default(0.8),
+    }),
+  ),
   /** Out-of-dialog OPTIONS ping. */
   options: optionsOf(
     z.strictObject({
@@ -105,7 +126,7 @@ export type StepOf<K extends StepKind> = { kind: K } & z.output<(typeof STEP_SCH
 export type Step = { [K in StepKind]: StepOf<K> }[StepKind];
 
 /** Steps that act on the call, so a `call` step must come first. */
-const NEEDS_CALL: ReadonlySet<StepKind> = new Set(['expect', 'hold', 'resume', 'send_dtmf', 'expect_dtmf', 'cancel_after', 'bye']);
+const NEEDS_CALL: ReadonlySet<StepKind> = new Set(['expect', 'hold', 'resume', 'send_dtmf', 'expect_dtmf', 'cancel_after', 'bye', 'record', 'expect_prompt', 'expect_echo']);
 
 /** Levenshtein distance, for "did you mean" on a typo'd step kind. */
 function distance(a: string, b: string): number {
@@ -215,6 +236,10 @@ export function describeStep(step: Step): string {
       return step.by === 'callee' ? 'bye (callee)' : 'bye';
     case 'options':
       return `options${step.uri ? ` ${step.uri}` : ''}`;
+    case 'record':
+      return `record ${step.file}`;
+    case 'expect_prompt':
+      return `expect_prompt ${step.file}`;
     default:
       return step.kind;
   }
