@@ -157,7 +157,10 @@ export function promptFingerprint(samples: Int16Array | Float32Array): PromptFin
 }
 
 export interface MatchOptions {
-  /** Earliest / latest start of the prompt in `received`, samples (default: anywhere it fits). */
+  /**
+   * Earliest / latest start of the prompt in `received`, samples (default: anywhere it fits).
+   * `from` may be negative: the prompt began before the first sample received (its head counts as not heard).
+   */
   from?: number;
   to?: number;
   /** 1 where the sample was received, 0 where it was lost or not yet received (default: all heard). */
@@ -194,7 +197,7 @@ export function matchPrompt(prompt: PromptFingerprint, received: Int16Array | Fl
 export function* matchPromptGradually(prompt: PromptFingerprint, received: Int16Array | Float32Array, opts: MatchOptions = {}): Generator<void, PromptMatch> {
   const none: PromptMatch = { similarity: 0, coverage: 0, offset: 0 };
   if (prompt.frames === 0 || prompt.totalWeight === 0) return none;
-  const from = Math.max(0, Math.floor((opts.from ?? 0) / STEP) * STEP);
+  const from = Math.floor((opts.from ?? 0) / STEP) * STEP;
   const to = Math.max(from, Math.min(opts.to ?? received.length - prompt.samples, received.length - FRAME));
   if (received.length < FRAME || to < from) return none;
   // analysis positions every STEP from `from` to the last frame the latest alignment needs
@@ -275,12 +278,15 @@ export function* matchPromptGradually(prompt: PromptFingerprint, received: Int16
 /** 1 per analysis position (every STEP from `from`) whose whole frame was heard. */
 function heardFrames(heard: Uint8Array | undefined, from: number, count: number, length: number): Uint8Array {
   const out = new Uint8Array(count).fill(1);
+  // before the first sample nothing was heard
+  for (let f = 0; f < count && from + f * STEP < 0; f++) out[f] = 0;
   if (!heard) return out;
   // prefix sums: a frame is heard when none of its samples is missing
   const missing = new Uint32Array(length + 1);
   for (let i = 0; i < length; i++) missing[i + 1] = (missing[i] as number) + (heard[i] === 1 ? 0 : 1);
   for (let f = 0; f < count; f++) {
     const p = from + f * STEP;
+    if (p < 0) continue;
     const end = Math.min(length, p + FRAME);
     if ((missing[end] as number) - (missing[p] as number) > 0) out[f] = 0;
   }

@@ -16,15 +16,20 @@ export interface BaresipConf {
   audioFile: string;
   /** registrar host:port (default 127.0.0.1:5060; another value becomes the account's outbound proxy) */
   registrar?: string;
+  /** address to listen on (default 127.0.0.1; a namespace's address for impairment tests) */
+  address?: string;
+  /** false: no REGISTER (regint=0), the instance is called directly at address:sipPort */
+  register?: boolean;
 }
 
 /** Write <dir>/config, accounts, contacts for one baresip instance; returns dir. */
 export function writeBaresipConf(dir: string, c: BaresipConf): string {
   fs.mkdirSync(dir, { recursive: true });
   const outbound = c.registrar && c.registrar !== '127.0.0.1:5060' ? `outbound="sip:${c.registrar}";` : '';
+  const address = c.address ?? '127.0.0.1';
   const config = [
     'poll_method epoll',
-    `sip_listen 127.0.0.1:${c.sipPort}`,
+    `sip_listen ${address}:${c.sipPort}`,
     'sip_trans_def udp',
     `audio_player alsa,null`,
     `audio_source aufile,${c.audioFile}`,
@@ -33,7 +38,7 @@ export function writeBaresipConf(dir: string, c: BaresipConf): string {
     `rtp_ports ${c.rtpPortMin}-${c.rtpPortMax}`,
     'rtp_stats yes',
     'jitter_buffer_delay 0-20',
-    'net_interface 127.0.0.1',
+    `net_interface ${address}`,
     'net_prefer_ipv6 no',
     'module_path /usr/lib/baresip/modules',
     'module g711.so',
@@ -49,8 +54,8 @@ export function writeBaresipConf(dir: string, c: BaresipConf): string {
     '',
   ].join('\n');
   const account =
-    `<sip:${c.user}@127.0.0.1>;auth_user=${c.user};auth_pass=${c.password};` +
-    `${outbound}answermode=${c.answermode};audio_codecs=PCMA,PCMU;ptime=20;regint=600\n`;
+    `<sip:${c.user}@${address}>;auth_user=${c.user};auth_pass=${c.password};` +
+    `${outbound}answermode=${c.answermode};audio_codecs=PCMA,PCMU;ptime=20;regint=${c.register === false ? 0 : 600}\n`;
   fs.writeFileSync(path.join(dir, 'config'), config);
   fs.writeFileSync(path.join(dir, 'accounts'), account);
   fs.writeFileSync(path.join(dir, 'contacts'), '');

@@ -15,6 +15,7 @@ PACKAGES=(
   sip-tester baresip-core sipvicious sipsak tshark
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
   sox openssl iproute2 iptables
+  espeak-ng  # spoken IVR prompts for the expect_prompt tests (ivr-prompt.test.ts)
   prometheus prometheus-alertmanager
   fail2ban  # fail2ban-regex / fail2ban-server: the shipped filter and jail, end to end
   systemd  # systemd-analyze and systemd-notify for the unit file tests (present on most hosts)

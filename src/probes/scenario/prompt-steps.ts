@@ -24,6 +24,12 @@ export const MIN_PROMPT_COVERAGE = 0.5;
 const MAX_PROMPT_SECONDS = 60;
 /** How often expect_prompt looks at what has arrived (each look costs tens of ms of CPU, in slices). */
 const POLL_MS = 1000;
+/**
+ * A prompt may have begun this long before the first audio we kept: a far end that
+ * starts playing as it sends its 200 OK has its first packets arrive before our
+ * media session listens. The missing head counts as not heard.
+ */
+const EARLY_START_MS = 500;
 /** Audio still in flight (jitter, relay buffers) when the window closes. */
 const SETTLE_MS = 300;
 
@@ -168,7 +174,8 @@ export class PromptSteps {
       if (snap.samples.length > 0) {
         const { samples, heard } = atFingerprintRate(snap);
         const to = Math.round(((latestStart - snap.startMs) * FP_RATE) / 1000);
-        const m = await inSlices(matchPromptGradually(ref.fp, samples, { from: 0, to: Math.max(0, to), heard }));
+        const from = -Math.round((EARLY_START_MS * FP_RATE) / 1000);
+        const m = await inSlices(matchPromptGradually(ref.fp, samples, { from, to: Math.max(from, to), heard }));
         best = { similarity: m.similarity, coverage: m.coverage, startMs: snap.startMs + (m.offset * 1000) / FP_RATE };
         if (m.similarity >= step.min_similarity && m.coverage >= MIN_PROMPT_COVERAGE && this.complete(m.offset, ref.fp.samples, samples.length)) break;
       }
@@ -182,19 +189,14 @@ export class PromptSteps {
       prompt_start_s: round((best.startMs - since) / 1000, 3),
     };
     const where = `starting ${values.prompt_start_s} s after ${leg.sinceLabel}`;
+    const heardPct = `${Math.round(best.coverage * 100)} % of the prompt heard`;
+    if (best.similarity < step.min_similarity) {
+      throw new StepFailure('media', `prompt ${name} not heard: best similarity ${values.similarity} < ${step.min_similarity} (${where}, ${heardPct})`, step.min_similarity, values.similarity, values);
+    }
     if (best.coverage < MIN_PROMPT_COVERAGE) {
       throw new StepFailure(
         'media',
-        `prompt ${name} not heard: only ${Math.round(best.coverage * 100)} % of it arrived (similarity ${values.similarity} over that part, min ${step.min_similarity})`,
-        step.min_similarity,
-        values.similarity,
-        values,
-      );
-    }
-    if (best.similarity < step.min_similarity) {
-      throw new StepFailure(
-        'media',
-        `prompt ${name} not heard: best similarity ${values.similarity} < ${step.min_similarity} (${where}, ${Math.round(best.coverage * 100)} % of the prompt heard)`,
+        `prompt ${name} not heard: only ${Math.round(best.coverage * 100)} % of it arrived (similarity ${values.similarity} over that part, ${where})`,
         step.min_similarity,
         values.similarity,
         values,
@@ -212,6 +214,8 @@ export class PromptSteps {
    */
   private async expectEcho(step: StepOf<'expect_echo'>, signal: AbortSignal, session: RtpSession): Promise<StepDone> {
     const leg = this.leg('caller');
+    // right after the answer the pacer may not have sent its first packet yet
+    for (let waited = 0; session.sourcePositionAt(Date.now()) === undefined && waited < 1000 && !signal.aborted; waited += 20) await sleep(20, signal);
     const t0 = Date.now();
     const start = session.sourcePositionAt(t0);
     if (start === undefined) throw new StepFailure('media', 'we are not sending audio (on hold?): nothing to echo');

@@ -107,6 +107,16 @@ describe('prompt fingerprint', () => {
     expect(matchPrompt(fp, rx.samples, { from: 0, to: 8000 }).similarity).toBeLessThanOrEqual(0.3);
   });
 
+  it('finds a prompt whose head was cut off (it began before the first sample kept)', () => {
+    const rx = through(PROMPT, {});
+    const cut = rx.samples.subarray(400); // the first 50 ms never arrived
+    expect(matchPrompt(fp, cut, { from: 0 }).similarity).toBeLessThan(0.5);
+    const m = matchPrompt(fp, cut, { from: -4000 });
+    expect(m.similarity).toBeGreaterThanOrEqual(0.9);
+    expect(Math.abs(m.offset + 400)).toBeLessThanOrEqual(16);
+    expect(m.coverage).toBeLessThan(1);
+  });
+
   it('counts audio not yet received as not heard', () => {
     const rx = through(PROMPT, {});
     const half = rx.samples.subarray(0, PROMPT.length / 2);
