@@ -21,7 +21,7 @@ import type { Dialog } from '../../sip/dialog.js';
 import { UserAgent, type CallOutcome } from '../../sip/ua.js';
 import { sleep, StepFailure, untilAborted, type StepDone, type StepDriver } from './executor.js';
 import type { ActiveCall, DriverOptions, ScenarioCall } from './driver-types.js';
-import { listensToAudio, PromptSteps, type ListenStep } from './prompt-steps.js';
+import { listensToAudio, PromptSteps } from './prompt-steps.js';
 import { describeStep, type Step, type StepOf } from './schema.js';
 
 export type { DriverOptions, ScenarioAccount, ScenarioCall, ScenarioTarget } from './driver-types.js';
@@ -130,7 +130,7 @@ export class ScenarioDriver implements StepDriver<Step> {
       case 'options':
         return this.options(step, signal);
       case 'record': case 'expect_prompt': case 'expect_echo':
-        return this.listenStep(step, signal);
+        return this.answered(signal).then(({ session }) => this.prompts.run(step, signal, session));
     }
   }
 
@@ -492,12 +492,6 @@ export class ScenarioDriver implements StepDriver<Step> {
     call.report.timings_ms.bye = round(performance.now() - t0);
     if (!res.ok) throw new StepFailure('bye', `BYE: ${res.response ? `${res.response.status} ` : ''}${res.reason}`, 200, res.response?.status ?? null);
     return `${res.response.status} ${res.response.reason}`;
-  }
-
-  private async listenStep(step: ListenStep, signal: AbortSignal): Promise<StepDone> {
-    const { call, session } = await this.answered(signal);
-    if (step.kind !== 'expect_echo') this.legSession(call, step.leg, session, step.kind);
-    return this.prompts.run(step, signal, session);
   }
 
   private async options(step: StepOf<'options'>, signal: AbortSignal): Promise<string> {

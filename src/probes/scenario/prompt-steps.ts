@@ -114,6 +114,9 @@ export class PromptSteps {
 
   private leg(leg: Leg): LegAudio {
     const known = this.legs.get(leg);
+    if (!known && leg === 'callee') {
+      throw new StepFailure('config', 'listening on the callee leg needs the agent to answer the call: add a "register" step for the callee before the call');
+    }
     if (!known) throw new StepFailure('media', `no audio of the ${leg} leg is kept (the call has no media on that leg)`);
     return known;
   }

@@ -78,7 +78,7 @@ describe('expect_prompt', () => {
 
   it('a leg without kept audio is a media failure; nothing is kept when no step listens', async () => {
     const steps = stepsWith();
-    await expect(steps.run({ kind: 'expect_prompt', file: 'p.wav', within: 0, min_similarity: 0.8, leg: 'callee' }, never, {} as RtpSession)).rejects.toThrow(/no audio of the callee leg/);
+    await expect(steps.run({ kind: 'expect_prompt', file: 'p.wav', within: 0, min_similarity: 0.8, leg: 'callee' }, never, {} as RtpSession)).rejects.toThrow(/listening on the callee leg needs the agent to answer the call/);
     expect(new PromptSteps({ baseDir: '/', enabled: false }).tap('caller')).toBeUndefined();
   });
 });
