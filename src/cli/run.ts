@@ -86,8 +86,11 @@ export function register(program: Command): void {
       'after',
       `
 A scenario is a YAML file of steps (docs/scenarios.md): register, call, expect,
-wait, hold, resume, send_dtmf, expect_dtmf, cancel_after, bye, options. The
-first failing step stops the run; the call is hung up and every port released.
+wait, hold, resume, send_dtmf, expect_dtmf, cancel_after, bye, options, and
+the ones that listen to the audio: record (a WAV of what was heard),
+expect_prompt (a reference recording must be heard; similarity reported) and
+expect_echo (round trip of our audio through an echoing far end). The first
+failing step stops the run; the call is hung up and every port released.
 Errors in the file are printed as "file:line: path: message" (exit 2).
 
 Exit codes: 0 every step and threshold passed, 1 a step or threshold failed,
