@@ -3,7 +3,7 @@
 // stop (abort every probe so calls hang up, close everything, within budget).
 import { hostname } from 'node:os';
 import type { ProbeDefinition } from '../config/probes.js';
-import { agentStartIssues } from '../config/check.js';
+import { agentStartIssues, configWarnings } from '../config/check.js';
 import { loadProbeFiles } from '../config/probes.js';
 import { ConfigError, formatIssues } from '../config/errors.js';
 import { loadConfig } from '../config/load.js';
@@ -121,6 +121,7 @@ export class Agent {
     // The process-wide RTP pacer: its lateness is an agent self-metric.
     const { sharedPacer } = await import('../rtp/pacer.js');
     const agent = new Agent(state, opts, sharedPacer());
+    for (const w of configWarnings(state.config)) opts.logger.warn({ path: w.path }, w.message);
     try {
       agent.#notifier = await openNotifier(state.config, opts.logger);
       const notifier = agent.#notifier;

@@ -126,6 +126,30 @@ export async function startAnalytics(
     },
     onError: (source, err) => log.warn({ source, err }, 'event source error'),
   });
+  const hep = sources.hep;
+  if (hep !== undefined) {
+    // The listener's own counts, read at scrape time.
+    new Counter({
+      name: 'callprobe_hep_packets_total',
+      help: 'HEP packets received (UDP datagrams and TCP frames), whatever became of them.',
+      registers: [deps.metrics.registry],
+      collect() {
+        this.reset();
+        this.inc(hep.stats.packets);
+      },
+    });
+    new Counter({
+      name: 'callprobe_hep_packets_dropped_total',
+      help: 'HEP packets dropped: reason="auth_key" (wrong or missing sources.hep_auth_key), "decode" (not HEP3).',
+      labelNames: ['reason'],
+      registers: [deps.metrics.registry],
+      collect() {
+        this.reset();
+        this.inc({ reason: 'auth_key' }, hep.stats.rejectedAuth);
+        this.inc({ reason: 'decode' }, hep.stats.decodeErrors);
+      },
+    });
+  }
   // ASR verdicts go through the notifier's alert tracker: `alerts.for`, repeat and resolve as for probes.
   const judgeAsr = () => {
     for (const v of kpi.judge()) {

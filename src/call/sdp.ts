@@ -2,6 +2,7 @@
 // We offer G.711 (PCMU/PCMA, static payload types 0/8) and G.722 (9, "G722/8000":
 // its RTP clock is 8000 by RFC 3551 §4.5.2) plus RFC 4733 telephone-event, and
 // answer with the first codec of the offer we support.
+import { isIP } from 'node:net';
 import sdpTransform from 'sdp-transform';
 import { codecOfName, codecOfPayloadType, payloadTypeOf, type AudioCodec } from '../rtp/codec.js';
 
@@ -92,9 +93,18 @@ export function parseMediaEndpoint(sdp: string, accept: readonly AudioCodec[] = 
   if (!Number.isInteger(audio.port) || audio.port < 1 || audio.port > 65535) {
     return { code: 'E_SDP', message: `SDP m=audio port ${String(audio.port)} is not a UDP port (1-65535)` };
   }
-  const address = audio.connection?.ip ?? parsed.connection?.ip;
-  if (!address) return { code: 'E_SDP', message: 'SDP has no connection address (c=)' };
-  const order = sdpTransform.parsePayloads(audio.payloads ?? '');
+  // sdp-transform turns "c=IN IP4 1" into the number 1: take the text and insist on an IP
+  // address (RFC 4566 allows a host name; we would have to resolve a stranger's name to send RTP).
+  const rawAddress = audio.connection?.ip ?? parsed.connection?.ip;
+  if (rawAddress === undefined || String(rawAddress) === '') return { code: 'E_SDP', message: 'SDP has no connection address (c=)' };
+  const address = String(rawAddress);
+  if (isIP(address) === 0) return { code: 'E_SDP', message: `SDP connection address "${address.slice(0, 64)}" is not an IP address` };
+  // The m= line's formats; an empty list is no payload type 0 (sdp-transform's parsePayloads('') is [0]).
+  const order = String(audio.payloads ?? '')
+    .split(' ')
+    .filter((f) => /^\d{1,3}$/.test(f))
+    .map(Number)
+    .filter((pt) => pt <= 127);
   const rtpmap = new Map<number, string>(audio.rtp.map((r) => [r.payload, r.codec]));
   let codec: AudioCodec | undefined;
   let payloadType: number | undefined;

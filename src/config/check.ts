@@ -3,6 +3,7 @@
 import { existsSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { ConfigError, type ConfigIssue } from './errors.js';
+import { isLoopbackHost } from './http.js';
 import { loadConfig } from './load.js';
 import { continuousProbeFiles, loadProbeFiles } from './probes.js';
 import type { Config } from './schema.js';
@@ -15,7 +16,7 @@ export interface CheckResult {
   /** Number of valid probe definitions checked. */
   probes: number;
   errors: ConfigIssue[];
-  /** Valid but probably not meant (ok stays true): an RTP range inside the relay's, a "*97" pattern. */
+  /** Valid but probably not meant (ok stays true): an RTP range inside the relay's, a "*97" pattern, HEP open without a key. */
   warnings: ConfigIssue[];
 }
 
@@ -39,6 +40,18 @@ export function configWarnings(config: Config): ConfigIssue[] {
       });
     }
   });
+  // A HEP listener beyond loopback without a key takes SIP and RTCP reports (so fraud
+  // detections and KPIs) from anyone who reaches it (issue 14: sources.hep_auth_key).
+  const hep = config.sources.hep;
+  const hepHost = hep === undefined ? undefined : (/^(\[[^\]]+\]|[^:]+):\d+$/.exec(hep)?.[1] ?? hep);
+  if (hepHost !== undefined && !isLoopbackHost(hepHost) && config.sources.hep_auth_key === undefined) {
+    out.push({
+      path: 'sources.hep',
+      message:
+        `HEP listens on ${hep}, beyond loopback, without sources.hep_auth_key: anyone who reaches it can feed fraud detection and KPIs ` +
+        "(set the same key in Kamailio siptrace's auth_key or heplify's -hk)",
+    });
+  }
   return out;
 }
 

@@ -279,6 +279,8 @@ export function buildConfigSchema(secrets: SecretEnvironment | null) {
       sources: z
         .strictObject({
           hep: hostPort.optional(),
+          /** HEP3 authentication key (chunk 0x000e, Kamailio siptrace `auth_key`): packets without it are dropped and counted. */
+          hep_auth_key: secret(secrets).optional(),
           cdr: z.string().min(1).optional(),
           security_log: z
             .strictObject({

@@ -3,6 +3,7 @@
 // project's SIP parser and then SipEventExtractor. Bounded everywhere: TCP
 // connections, per-connection buffers and the extractor's tables are capped,
 // and garbage is counted, never thrown.
+import { createHash, timingSafeEqual } from 'node:crypto';
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { createServer, type Server, type Socket } from 'node:net';
 import type { EventSink } from '../analytics/events.js';
@@ -63,8 +64,12 @@ export class HepListener {
   #closed = false;
   #address: { host: string; port: number } | null = null;
 
+  /** SHA-256 of the required key: compared in constant time. */
+  readonly #authKey: Buffer | undefined;
+
   constructor(opts: HepListenerOptions) {
     this.#opts = opts;
+    this.#authKey = opts.authKey === undefined ? undefined : createHash('sha256').update(opts.authKey).digest();
     this.extractor = new SipEventExtractor({ ...opts, onEvent: opts.onEvent, onError: opts.onError });
   }
 
@@ -115,6 +120,11 @@ export class HepListener {
     return this.#address;
   }
 
+  #keyMatches(key: string | undefined): boolean {
+    if (key === undefined || this.#authKey === undefined) return false;
+    return timingSafeEqual(createHash('sha256').update(key).digest(), this.#authKey);
+  }
+
   #now(): number {
     return (this.#opts.now ?? Date.now)();
   }
@@ -130,7 +140,7 @@ export class HepListener {
         return;
       }
       const p = r.packet;
-      if (this.#opts.authKey !== undefined && p.authKey !== this.#opts.authKey) {
+      if (this.#authKey !== undefined && !this.#keyMatches(p.authKey)) {
         this.stats.rejectedAuth++;
         return;
       }

@@ -11,6 +11,8 @@ import { SECURITY_LOG_PRESETS, SecurityLogSource, type SecurityLogPreset } from 
 export interface SourcesConfig {
   /** "host:port" of the HEP collector (UDP + TCP). */
   hep?: string;
+  /** HEP3 authentication key every packet must carry (chunk 14). */
+  hep_auth_key?: string;
   /** CDR file: Asterisk Master.csv, or JSON lines when it ends in .json/.jsonl/.ndjson. */
   cdr?: string;
   /** `pattern`: a fail2ban-style regex with <HOST>, or a preset name ("kamailio", "asterisk"); default both presets. */
@@ -68,6 +70,7 @@ export async function startSources(cfg: SourcesConfig, opts: StartSourcesOptions
         onEvent: opts.onEvent,
         onError: err('hep'),
         trunkIps: opts.trunkIps,
+        ...(cfg.hep_auth_key !== undefined ? { authKey: cfg.hep_auth_key } : {}),
         ...(opts.routeHeader !== undefined ? { routeOf: routeFromHeader(opts.routeHeader) } : {}),
       });
       await running.hep.start();

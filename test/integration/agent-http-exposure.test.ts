@@ -4,8 +4,6 @@
 // call through the lab's Kamailio: five parallel GETs share one call, the next GET inside
 // http.probe_min_interval gets 429 with Retry-After; and the exposure rule: listening beyond
 // loopback without authentication is a config error (exit 2): test/unit/agent/agent-cli.test.ts.
-import { execFileSync } from 'node:child_process';
-import { X509Certificate } from 'node:crypto';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
 import type { TLSSocket } from 'node:tls';
@@ -15,31 +13,11 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { hashPassword } from '../../src/agent/http-auth.js';
 import { freeTcpPort, kamailioLog, LAB, spawnTracked, USERS, type TrackedProcess } from '../lab/lab.js';
-import { requiredInCi } from '../ci-required.js';
 import { ROOT, until } from './helpers/agent.js';
+import { hasOpenssl, makeCert as makeTestCert } from './helpers/openssl.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'cp-http-exposure-'));
-const hasOpenssl = requiredInCi(
-  (() => {
-    try {
-      execFileSync('openssl', ['version'], { stdio: 'ignore' });
-      return true;
-    } catch {
-      return false;
-    }
-  })(),
-  'openssl',
-);
-
-function makeCert(name: string): { cert: string; key: string; fingerprint: string } {
-  const cert = join(dir, `${name}.crt`);
-  const key = join(dir, `${name}.key`);
-  execFileSync('openssl', [
-    'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '2',
-    '-subj', `/CN=${name}`, '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', key, '-out', cert,
-  ], { stdio: 'ignore' });
-  return { cert, key, fingerprint: new X509Certificate(readFileSync(cert)).fingerprint256 };
-}
+const makeCert = (name: string) => makeTestCert(dir, name);
 
 interface Answer {
   status: number;

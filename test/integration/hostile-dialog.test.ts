@@ -1,8 +1,12 @@
 // Hostile-peer suite, established calls (issue 14 item 1): what real PBXs and SBCs do
-// mid-dialog, scripted by small UDP/TCP peers on ephemeral 127.0.0.1 ports, against
+// mid-dialog, scripted by small UDP/TCP/TLS peers on ephemeral 127.0.0.1 ports, against
 // the shipped CLI (`probe call --direct ... --json`).
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { SipRequest, SipResponse } from '../../src/sip/message.js';
+import { hasOpenssl, makeCert } from './helpers/openssl.js';
 import { answerSdp, jsonOf, runProbe, sdpTarget, startFarEnd, startRtpPeer, type FarEnd, type RtpPeer } from './helpers/far-end.js';
 
 const open: Array<FarEnd | RtpPeer> = [];
@@ -21,7 +25,8 @@ interface CallJson {
 async function answering(
   rtp: RtpPeer,
   opts: {
-    transport?: 'udp' | 'tcp';
+    transport?: 'udp' | 'tcp' | 'tls';
+    tls?: { cert: string; key: string };
     onAck?: (invite: SipRequest, fe: FarEnd) => void;
     onRequest?: (req: SipRequest, fe: FarEnd) => boolean;
     onResponse?: (res: SipResponse, fe: FarEnd) => void;
@@ -39,7 +44,7 @@ async function answering(
       } else if (req.method === 'ACK' && invite && f.requests('ACK').length === 1) opts.onAck?.(invite, f);
       else if (req.method === 'BYE') f.reply(req, 200);
     },
-    { transport: opts.transport ?? 'udp', ...(opts.onResponse ? { onResponse: opts.onResponse } : {}) },
+    { transport: opts.transport ?? 'udp', ...(opts.tls ? { tls: opts.tls } : {}), ...(opts.onResponse ? { onResponse: opts.onResponse } : {}) },
   );
   open.push(fe);
   return fe;
@@ -161,4 +166,22 @@ describe('responses a probe must cope with', () => {
     expect(run.code, JSON.stringify(json.failures)).toBe(0);
     expect(fe.requests('BYE')).toHaveLength(1);
   });
+
+  it.runIf(hasOpenssl)('TLS: the PBX closes the connection mid-dialog; the BYE goes out on a new TLS connection (issue 14 item 4)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cp-hostile-tls-'));
+    const cert = makeCert(dir, 'far-end');
+    const rtp = await rtpPeer();
+    const fe = await answering(rtp, {
+      transport: 'tls',
+      tls: { cert: readFileSync(cert.cert, 'utf8'), key: readFileSync(cert.key, 'utf8') },
+      onAck: (_invite, f) => setTimeout(() => f.dropConnections(), 300),
+    });
+    const run = await runProbe(['call', 'me', 'far', '--direct', fe.uri(), '--transport', 'tls', '--insecure', '--duration', '2s', '--json']);
+    const json = jsonOf<CallJson>(run);
+    expect(run.code, JSON.stringify(json.failures)).toBe(0);
+    // INVITE/ACK on the first TLS connection; the BYE on a second one, after the far end closed the first.
+    expect(fe.accepted).toBe(2);
+    expect(fe.requests('BYE')).toHaveLength(1);
+  });
 });
+

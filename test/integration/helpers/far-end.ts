@@ -5,6 +5,7 @@
 import { spawn } from 'node:child_process';
 import dgram from 'node:dgram';
 import net from 'node:net';
+import tls from 'node:tls';
 import { fileURLToPath } from 'node:url';
 import { SipStreamFramer } from '../../../src/sip/framer.js';
 import {
@@ -28,10 +29,10 @@ export interface Received {
 
 export interface FarEnd {
   readonly port: number;
-  readonly transport: 'udp' | 'tcp';
+  readonly transport: 'udp' | 'tcp' | 'tls';
   /** Every message received, in order, with its arrival time (performance.now()). */
   readonly received: Received[];
-  /** `sip:<user>@127.0.0.1:<port>` (with `;transport=tcp` over TCP). */
+  /** `sip:<user>@127.0.0.1:<port>` (with `;transport=tcp` / `;transport=tls` over TCP / TLS). */
   uri(user?: string): string;
   /** Answers `req` (To-tag `tag` on non-100 responses). */
   reply(req: SipRequest, status: number, init?: { headers?: Array<[string, string]>; body?: string; reason?: string }): SipResponse;
@@ -39,7 +40,9 @@ export interface FarEnd {
   resend(res: SipResponse): void;
   /** Sends an in-dialog request to the caller (BYE, re-INVITE) of the dialog `invite` created. */
   request(invite: SipRequest, method: string, init?: { body?: string; cseq?: number }): SipRequest;
-  /** Drops the TCP connection(s) to the caller (TCP only). */
+  /** TCP/TLS connections the caller opened so far. */
+  readonly accepted: number;
+  /** Drops the TCP/TLS connection(s) to the caller (not UDP). */
   dropConnections(): void;
   requests(method: string): SipRequest[];
   responses(status?: number): SipResponse[];
@@ -52,13 +55,14 @@ export type Script = (req: SipRequest, fe: FarEnd) => void;
 /** A far end on an ephemeral port; `script` decides what each request gets (ACKs are recorded too). */
 export async function startFarEnd(
   script: Script,
-  opts: { transport?: 'udp' | 'tcp'; onResponse?: (res: SipResponse, fe: FarEnd) => void } = {},
+  opts: { transport?: 'udp' | 'tcp' | 'tls'; tls?: { cert: string; key: string }; onResponse?: (res: SipResponse, fe: FarEnd) => void } = {},
 ): Promise<FarEnd> {
   const transport = opts.transport ?? 'udp';
   const received: Received[] = [];
   const tag = `fe${Math.random().toString(16).slice(2, 10)}`;
   let lastSource: { address: string; port: number } | undefined;
   const conns = new Set<net.Socket>();
+  let accepted = 0;
   let cseq = 100;
   let send: (data: Buffer) => void = () => undefined;
 
@@ -86,7 +90,8 @@ export async function startFarEnd(
       if (lastSource) s.send(data, lastSource.port, lastSource.address);
     };
   } else {
-    const srv = net.createServer((sock) => {
+    const onConnection = (sock: net.Socket): void => {
+      accepted++;
       conns.add(sock);
       const framer = new SipStreamFramer();
       sock.on('data', (chunk: Buffer) => {
@@ -94,7 +99,10 @@ export async function startFarEnd(
       });
       sock.on('error', () => undefined);
       sock.on('close', () => conns.delete(sock));
-    });
+    };
+    if (transport === 'tls' && !opts.tls) throw new Error('a TLS far end needs opts.tls (cert and key)');
+    // TLS: 'secureConnection' hands over the decrypted socket, like net's 'connection'.
+    const srv = transport === 'tls' && opts.tls ? tls.createServer({ cert: opts.tls.cert, key: opts.tls.key }, onConnection) : net.createServer(onConnection);
     server = srv;
     await new Promise<void>((r) => srv.listen(0, HOST, r));
     port = (srv.address() as net.AddressInfo).port;
@@ -103,7 +111,7 @@ export async function startFarEnd(
       sock?.write(data);
     };
   }
-  const tp = transport === 'tcp' ? ';transport=tcp' : '';
+  const tp = transport === 'udp' ? '' : `;transport=${transport}`;
 
   const fe: FarEnd = {
     port,
@@ -144,6 +152,9 @@ export async function startFarEnd(
       const req = createRequest({ method, uri: target, headers, ...(init.body !== undefined ? { body: init.body } : {}) });
       send(serializeMessage(req));
       return req;
+    },
+    get accepted() {
+      return accepted;
     },
     dropConnections() {
       for (const c of conns) c.destroy();

@@ -266,6 +266,32 @@ describe('Agent alerts', () => {
 
 
 describe('Agent analytics', () => {
+  it('drops and counts HEP packets without the configured sources.hep_auth_key (issue 14 item 6)', async () => {
+    const { freeTcpPort } = await import('../../lab/lab.js');
+    const { encodeHep3 } = await import('../../../src/sources/hep.js');
+    const dgram = await import('node:dgram');
+    const port = await freeTcpPort();
+    const dir = workdir('probes:\n  - { name: o, kind: options, interval: 1h }\n');
+    writeFileSync(
+      join(dir, 'callprobe.yaml'),
+      `state_dir: ${JSON.stringify(join(dir, 'state'))}\nsources: { hep: "127.0.0.1:${port}", hep_auth_key: "env:CP_HEP_KEY" }\n`,
+      { flag: 'a' },
+    );
+    mkdirSync(join(dir, 'state'));
+    agent = await Agent.start({ logger, configFile: join(dir, 'callprobe.yaml'), kinds: OPTIONS_OK, env: { CP_HEP_KEY: 'right-key' } });
+    const packet = (authKey?: string) =>
+      encodeHep3({ srcIp: '10.0.0.1', dstIp: '10.0.0.2', srcPort: 5060, dstPort: 5060, payload: Buffer.from('OPTIONS sip:x SIP/2.0\r\n\r\n'), ...(authKey !== undefined ? { authKey } : {}) });
+    const sock = dgram.createSocket('udp4');
+    for (const p of [packet('wrong-key'), packet(), packet('right-key'), packet('right-key ')]) {
+      await new Promise<void>((r) => sock.send(p, port, '127.0.0.1', () => r()));
+    }
+    sock.close();
+    await waitFor(async () => /^callprobe_hep_packets_total 4$/m.test((await get('/metrics')).body));
+    const body = (await get('/metrics')).body;
+    expect(body).toMatch(/^callprobe_hep_packets_dropped_total\{reason="auth_key"\} 3$/m);
+    expect(body).toMatch(/^callprobe_hep_packets_dropped_total\{reason="decode"\} 0$/m);
+  });
+
   it('counts fraud events from a security log source by rule', async () => {
     const dir = workdir('probes:\n  - { name: o, kind: options, interval: 1h }\n');
     const log = join(dir, 'kamailio.log');

@@ -45,6 +45,22 @@ describe('checkConfig', () => {
   });
 });
 
+describe('configWarnings: HEP beyond loopback (issue 14 item 6)', () => {
+  it('warns when HEP listens beyond loopback without sources.hep_auth_key, and only then', () => {
+    const base = 'pbx: { uri: "sip:127.0.0.1" }\nprobes_dir: probes\n';
+    const probes = 'probes:\n  - { name: a, kind: options }\n';
+    const open = checkConfig({ file: join(workdir(`${base}sources: { hep: "0.0.0.0:9060" }\n`, probes), 'callprobe.yaml'), env: {} });
+    expect(open.ok).toBe(true);
+    expect(open.warnings).toEqual([expect.objectContaining({ path: 'sources.hep', message: expect.stringMatching(/beyond loopback, without sources\.hep_auth_key/) })]);
+    const keyed = checkConfig({ file: join(workdir(`${base}sources: { hep: "0.0.0.0:9060", hep_auth_key: "env:HEPKEY" }\n`, probes), 'callprobe.yaml'), env: { HEPKEY: 'k' } });
+    expect(keyed.warnings).toEqual([]);
+    const local = checkConfig({ file: join(workdir(`${base}sources: { hep: "127.0.0.1:9060" }\n`, probes), 'callprobe.yaml'), env: {} });
+    expect(local.warnings).toEqual([]);
+    const missing = checkConfig({ file: join(workdir(`${base}sources: { hep: "0.0.0.0:9060", hep_auth_key: "env:NOPE" }\n`, probes), 'callprobe.yaml'), env: {} });
+    expect(missing.errors).toEqual([expect.objectContaining({ path: 'sources.hep_auth_key', message: 'environment variable NOPE is not set' })]);
+  });
+});
+
 describe('probe config check (CLI)', () => {
   it('exits 2 with one path-qualified line per error: typo, bad URI, missing secret file', async () => {
     const dir = workdir(BROKEN);
