@@ -8,10 +8,13 @@ import type { AudioCodec } from '../rtp/codec.js';
 import { PortAllocatorError, type PortAllocator, type PortPair } from '../rtp/ports.js';
 import type { AudioTap } from '../rtp/receive-streams.js';
 import { RtpSession } from '../rtp/session.js';
+import { srtpPair, type SrtpReceiveCounters } from '../rtp/srtp-socket.js';
 import type { Dialog } from '../sip/dialog.js';
 import type { IncomingCall, UserAgent } from '../sip/ua.js';
 import { answerReinvite } from './reinvite.js';
 import { buildAnswer, isSdpError, parseMediaEndpoint } from './sdp.js';
+import { answerSrtpOffer } from './srtp.js';
+import type { SrtpMode } from '../config/srtp-keys.js';
 
 export interface AnsweredCall {
   callId: string;
@@ -21,6 +24,8 @@ export interface AnsweredCall {
   dialog: Dialog;
   /** Epoch ms when the 200 OK was acknowledged and media started. */
   answeredAt: number;
+  /** The SRTP receive counters when the call's media is SRTP; undefined for plain RTP. */
+  srtp?: () => SrtpReceiveCounters;
 }
 
 export interface AnswererOptions {
@@ -29,6 +34,8 @@ export interface AnswererOptions {
   /** Address written into our SDP (c=): where the caller must send RTP. */
   mediaAddress: string;
   codecs: readonly AudioCodec[];
+  /** SRTP policy for offers (call/srtp.ts). Default off. */
+  srtp?: SrtpMode;
   audio?: AudioSource;
   /**
    * Echo: every RTP packet received is sent straight back with our SSRC (the
@@ -96,12 +103,20 @@ export class Answerer {
       this.opts.logger?.warn({ reason: offer?.message ?? 'no SDP offer' }, 'rejected incoming INVITE');
       return;
     }
+    const security = answerSrtpOffer(this.opts.srtp ?? 'off', offer);
+    if (!security.ok) {
+      incoming.reject(488, 'Not Acceptable Here');
+      this.opts.logger?.warn({ reason: security.message }, 'rejected incoming INVITE');
+      return;
+    }
     if (this.opts.neverAnswer) {
       incoming.progress(180);
       return;
     }
-    const ports = await this.allocate(incoming);
-    if (!ports) return;
+    const plainPorts = await this.allocate(incoming);
+    if (!plainPorts) return;
+    const protectedPorts = security.keys ? srtpPair(plainPorts, security.keys) : undefined;
+    const ports = protectedPorts?.pair ?? plainPorts;
     incoming.progress(180);
     if (this.opts.ringMs) {
       let timer: NodeJS.Timeout | undefined;
@@ -126,7 +141,7 @@ export class Answerer {
       ...(this.opts.audioTap ? { audioTap: this.opts.audioTap } : {}),
     });
     this.sessions.add(session);
-    const answerSdp = buildAnswer(this.opts.mediaAddress, ports.rtpPort, offer);
+    const answerSdp = buildAnswer(this.opts.mediaAddress, ports.rtpPort, offer, 'sendrecv', security.security);
     let dialog: Dialog;
     try {
       dialog = await incoming.accept(answerSdp);
@@ -152,6 +167,7 @@ export class Answerer {
       session,
       dialog,
       answeredAt: Date.now(),
+      ...(protectedPorts ? { srtp: protectedPorts.counters } : {}),
     };
     this.calls.set(incoming.callId, call);
     this.opts.onAnswered?.(call);

@@ -3,6 +3,7 @@
 // or that nobody measured it. Shared by the call probe and scenarios.
 import { computeQuality } from '../quality/emodel.js';
 import type { AudioCodec } from '../rtp/codec.js';
+import type { SrtpReceiveCounters } from '../rtp/srtp-socket.js';
 import type { RtpSessionStats } from '../rtp/session.js';
 import { round } from '../round.js';
 
@@ -32,6 +33,26 @@ export interface DirectionResult {
   mos: number | null;
   /** The E-model that gave r_factor and mos (null when not measured). */
   emodel: 'G.107' | 'G.107.1' | null;
+  /**
+   * Only on calls with media.srtp optional/required: what this direction's
+   * receiver (ours) verified. null: it received plain RTP; absent: not our receiver.
+   * Packets failing authentication or replaying are dropped, so they are loss too.
+   */
+  srtp?: DirectionSrtp | null;
+}
+
+export interface DirectionSrtp {
+  suite: SrtpReceiveCounters['suite'];
+  packets_authenticated: number;
+  auth_failures: number;
+  replays: number;
+  malformed: number;
+}
+
+/** The receive side's SRTP counters as a direction reports them (undefined: no SRTP on that leg). */
+export function directionSrtp(c: SrtpReceiveCounters | undefined): DirectionSrtp | null {
+  if (!c) return null;
+  return { suite: c.suite, packets_authenticated: c.packets_authenticated, auth_failures: c.auth_failures, replays: c.replays, malformed: c.malformed };
 }
 
 /** A direction nobody measured: only what was sent (if known). */

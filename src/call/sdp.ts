@@ -5,6 +5,7 @@
 import { isIP } from 'node:net';
 import sdpTransform from 'sdp-transform';
 import { codecOfName, codecOfPayloadType, payloadTypeOf, type AudioCodec } from '../rtp/codec.js';
+import { formatSdesCrypto, parseSdesCrypto, type SdesCrypto } from '../rtp/srtp.js';
 
 export const TELEPHONE_EVENT_PT = 101;
 
@@ -17,6 +18,16 @@ export interface MediaEndpoint {
   telephoneEventPt?: number;
   ptimeMs: number;
   direction: 'sendrecv' | 'sendonly' | 'recvonly' | 'inactive';
+  /** The m= line's transport protocol (RTP/AVP, RTP/SAVP, ...). */
+  profile?: string;
+  /** SDES keys (RFC 4568) of the m= line we can use, in the peer's order. */
+  crypto?: SdesCrypto[];
+}
+
+/** How an offer or answer protects its media: the m= profile and the a=crypto lines (RFC 4568). */
+export interface MediaSecurity {
+  profile: string;
+  crypto: readonly SdesCrypto[];
 }
 
 export type SdpError = { code: 'E_SDP'; message: string };
@@ -30,7 +41,7 @@ interface Payload {
   fmtp?: string;
 }
 
-function describe(address: string, port: number, payloads: Payload[], ptimeMs: number, direction: MediaEndpoint['direction']): string {
+function describe(address: string, port: number, payloads: Payload[], ptimeMs: number, direction: MediaEndpoint['direction'], security?: MediaSecurity): string {
   const v6 = address.includes(':');
   sessionCounter += 1;
   const session = {
@@ -43,12 +54,15 @@ function describe(address: string, port: number, payloads: Payload[], ptimeMs: n
       {
         type: 'audio',
         port,
-        protocol: 'RTP/AVP',
+        protocol: security?.profile ?? 'RTP/AVP',
         payloads: payloads.map((p) => p.pt).join(' '),
         rtp: payloads.map((p) => ({ payload: p.pt, codec: p.codec, rate: p.rate })),
         fmtp: payloads.filter((p) => p.fmtp).map((p) => ({ payload: p.pt, config: p.fmtp as string })),
         ptime: ptimeMs,
         direction,
+        ...(security && security.crypto.length > 0
+          ? { crypto: security.crypto.map((c) => ({ id: c.tag, suite: c.suite, config: formatSdesCrypto(c).split(' ')[2] ?? '' })) }
+          : {}),
       },
     ],
   };
@@ -56,7 +70,14 @@ function describe(address: string, port: number, payloads: Payload[], ptimeMs: n
 }
 
 /** An offer listing `codecs` in preference order plus telephone-event. */
-export function buildOffer(address: string, port: number, codecs: readonly AudioCodec[], ptimeMs = 20, direction: MediaEndpoint['direction'] = 'sendrecv'): string {
+export function buildOffer(
+  address: string,
+  port: number,
+  codecs: readonly AudioCodec[],
+  ptimeMs = 20,
+  direction: MediaEndpoint['direction'] = 'sendrecv',
+  security?: MediaSecurity,
+): string {
   return describe(
     address,
     port,
@@ -66,15 +87,16 @@ export function buildOffer(address: string, port: number, codecs: readonly Audio
     ],
     ptimeMs,
     direction,
+    security,
   );
 }
 
 /** The answer for one chosen codec (and telephone-event when the offer had it). */
-export function buildAnswer(address: string, port: number, chosen: MediaEndpoint, direction: MediaEndpoint['direction'] = 'sendrecv'): string {
+export function buildAnswer(address: string, port: number, chosen: MediaEndpoint, direction: MediaEndpoint['direction'] = 'sendrecv', security?: MediaSecurity): string {
   const codec = chosen.codec ?? 'PCMU';
   const payloads: Payload[] = [{ pt: chosen.payloadType ?? payloadTypeOf(codec), codec, rate: 8000 }];
   if (chosen.telephoneEventPt !== undefined) payloads.push({ pt: chosen.telephoneEventPt, codec: 'telephone-event', rate: 8000, fmtp: '0-16' });
-  return describe(address, port, payloads, chosen.ptimeMs, direction);
+  return describe(address, port, payloads, chosen.ptimeMs, direction, security);
 }
 
 /**
@@ -127,6 +149,10 @@ export function parseMediaEndpoint(sdp: string, accept: readonly AudioCodec[] = 
   }
   const ptime = Number(audio.ptime ?? 20);
   const dir = audio.direction ?? parsed.direction ?? 'sendrecv';
+  const crypto = (audio.crypto ?? []).flatMap((c) => {
+    const usable = parseSdesCrypto(`${c.id} ${c.suite} ${c.config}${c.sessionConfig ? ` ${c.sessionConfig}` : ''}`);
+    return usable ? [usable] : [];
+  });
   return {
     address,
     port: audio.port,
@@ -135,6 +161,8 @@ export function parseMediaEndpoint(sdp: string, accept: readonly AudioCodec[] = 
     ...(telephoneEventPt !== undefined ? { telephoneEventPt } : {}),
     ptimeMs: Number.isFinite(ptime) && ptime > 0 ? ptime : 20,
     direction: dir,
+    profile: audio.protocol,
+    crypto,
   };
 }
 

@@ -13,6 +13,9 @@ import { AUDIO_CODECS, type AudioCodec } from '../rtp/codec.js';
 import type { ReceiveFigures, RtpSessionStats } from '../rtp/session.js';
 import { EXIT, loadAudioFlag, parseDuration, parseNumber, runCommand, UsageError } from './common.js';
 import { parseHostPort } from './rtp.js';
+import { directionSrtp, type DirectionSrtp } from '../call/media-report.js';
+import { srtpSignallingError, type SrtpMode } from '../config/srtp-keys.js';
+import { parseSrtpMode, renderSrtp } from './srtp-flag.js';
 
 /** How one answered call ended. */
 export type CallEnd = 'remote' | 'local' | 'duration-max' | 'interrupt';
@@ -42,6 +45,8 @@ export interface AnsweredCallReport extends ReceiveFigures {
   mos: number;
   /** Media checks that did not hold: one_way_audio / rtp_timeout (silent longer than the media timeout). */
   failures: Failure[];
+  /** With --srtp optional/required: what the SRTP receive side verified (null: the call was plain RTP). */
+  srtp?: DirectionSrtp | null;
 }
 
 /** After --calls calls: time for the last BYE's 200 to leave before the UA closes (ms). */
@@ -79,13 +84,14 @@ export function parsePortRange(text: string, flag: string): [number, number] {
 
 /** The report for one call from its session's numbers. Pure. */
 export function callReport(
-  call: Pick<AnsweredCall, 'callId' | 'answeredAt'>,
+  call: Pick<AnsweredCall, 'callId' | 'answeredAt' | 'srtp'>,
   from: string,
   stats: RtpSessionStats,
   endedBy: CallEnd,
   endedAt: number,
   mediaTimeoutMs = DEFAULT_MEDIA_TIMEOUT_MS,
   sentAudio = 'speech-like',
+  srtpMode: SrtpMode = 'off',
 ): AnsweredCallReport {
   const timeout = mediaTimeoutFailure('caller_to_callee', stats, mediaTimeoutMs);
   return {
@@ -112,6 +118,7 @@ export function callReport(
     r_factor: stats.r_factor,
     mos: stats.mos,
     failures: timeout ? [timeout] : [],
+    ...(srtpMode !== 'off' ? { srtp: directionSrtp(call.srtp?.()) } : {}),
   };
 }
 
@@ -121,6 +128,7 @@ export function renderCallReport(r: AnsweredCallReport): string {
     `received ${r.packets_received}, lost ${r.packets_lost} (${r.loss_percent.toFixed(2)} %), ` +
     `jitter ${r.jitter_ms.toFixed(3)} ms (mean ${r.jitter_mean_ms.toFixed(3)}), burst ratio ${r.burst_ratio}, ` +
     `R ${r.r_factor.toFixed(2)}, MOS ${r.mos.toFixed(2)}; sent back ${r.packets_sent} (${r.sent_audio})\n` +
+    (r.srtp !== undefined ? `  ${renderSrtp(r.srtp)}\n` : '') +
     r.failures.map((f) => `  FAILED ${f.check}: ${f.message ?? ''}\n`).join('')
   );
 }
@@ -138,6 +146,8 @@ interface AnswerOpts {
   json?: boolean;
   quiet?: boolean;
   logLevel?: string;
+  srtp?: string;
+  allowInsecureKeys?: boolean;
 }
 
 interface RunAnswerOptions {
@@ -149,6 +159,7 @@ interface RunAnswerOptions {
   calls?: number;
   durationMaxMs: number;
   mediaTimeoutMs: number;
+  srtp: SrtpMode;
   audio?: AudioSource;
   echo?: boolean;
   logLevel?: string;
@@ -203,7 +214,7 @@ async function runAnswer(o: RunAnswerOptions): Promise<{ reported: number; faile
     entry.call.session.stop();
     // loss over the whole call: what the caller's rate says was due until the BYE
     const sent = o.echo ? 'echo' : (o.audio?.name ?? 'speech-like');
-    const r = callReport(entry.call, entry.from, entry.call.session.stats({ phase: {} }), endedBy, Date.now(), o.mediaTimeoutMs, sent);
+    const r = callReport(entry.call, entry.from, entry.call.session.stats({ phase: {} }), endedBy, Date.now(), o.mediaTimeoutMs, sent, o.srtp);
     o.onCall(r);
     reported++;
     if (r.failures.length > 0) failed++;
@@ -222,7 +233,7 @@ async function runAnswer(o: RunAnswerOptions): Promise<{ reported: number; faile
     if (call.dialog.ended) report(call.callId, 'remote');
     else call.dialog.on('ended', ({ by }) => report(call.callId, by));
   };
-  const answerer = new Answerer({ ua, ports, mediaAddress: o.address, codecs: o.codecs, logger, onAnswered, ...(o.audio ? { audio: o.audio } : {}), ...(o.echo ? { echo: true } : {}) });
+  const answerer = new Answerer({ ua, ports, mediaAddress: o.address, codecs: o.codecs, srtp: o.srtp, logger, onAnswered, ...(o.audio ? { audio: o.audio } : {}), ...(o.echo ? { echo: true } : {}) });
 
   const onAbort = (): void => finish();
   o.signal.addEventListener('abort', onAbort, { once: true });
@@ -256,8 +267,13 @@ export function register(program: Command): void {
     .option('--rtp-ports <min-max>', 'RTP port range (even RTP / odd RTCP pairs), for firewall pinholes; full → 503', '17000-17999')
     .option('--media-timeout <d>', 'a call whose caller sent no RTP for this long fails (one_way_audio / rtp_timeout)', '2s')
     .option('--audio <file.wav>', 'stream this 8 kHz mono 16-bit WAV instead of the built-in speech-like signal')
+<<<<<<< HEAD
     .option('--play <file.wav>', 'IVR stand-in: every answered call hears this prompt (8 or 16 kHz mono 16-bit WAV) from the answer on, repeated after 2 s of silence')
     .option('--echo', 'echo: send every RTP packet received straight back, so the caller hears itself one round trip later')
+=======
+    .option('--srtp <mode>', 'off, optional or required: SDES-SRTP (RFC 4568) on answered calls; needs --allow-insecure-keys (answer speaks UDP only)', 'off')
+    .option('--allow-insecure-keys', 'with --srtp: accept and send SDES keys over plain UDP signalling')
+>>>>>>> a1231d4 (SRTP in calls (issue 17 item 4, part 1): media.srtp off|optional|required per call probe, --srtp and --allow-insecure-keys on probe call and probe answer; SDES offer/answer (RTP/SAVP or best-effort RTP/AVP with a=crypto, _80 and _32), keys only over TLS unless allowed (exit 2 / config error); SRTP/SRTCP applied by a PortPair wrapper (rtp/srtp-socket.ts) so sender/pacer stay untouched; tampered/replayed/junk packets dropped and counted per direction (media.directions[].srtp, callprobe_srtp_failures_total, CLI). Verified: unit tests (negotiation, real-socket sessions through the wrapper, tamper/replay counts); a manual probe call --direct to probe answer --srtp required (UDP, insecure keys) passed)
     .option('--json', 'one JSON object per ended call, one per line (JSON Lines) on stdout')
     .option('--quiet', 'no start-up line on stderr')
     .option('--log-level <level>', 'log level on stderr: error, warn, info, debug', 'warn')
@@ -307,10 +323,17 @@ reported and hung up), 1 with --calls when a reported call failed a media check,
         const rtpPorts = parsePortRange(opts.rtpPorts, 'rtp-ports');
         const mediaTimeoutMs = parseDuration(opts.mediaTimeout, 'media-timeout');
         if (mediaTimeoutMs < 100) throw new UsageError('--media-timeout: at least 100ms');
+<<<<<<< HEAD
         if ([opts.audio !== undefined, opts.play !== undefined, opts.echo === true].filter(Boolean).length > 1) {
           throw new UsageError('--audio, --play and --echo each say what callers hear: give one of them');
         }
         const audio = opts.play !== undefined ? await loadPromptFlag(opts.play) : await loadAudioFlag(opts.audio);
+=======
+        const srtp = parseSrtpMode(opts.srtp);
+        const keysError = srtpSignallingError(srtp, 'udp', `sip:${bind.address}:${bind.port}`, opts.allowInsecureKeys === true);
+        if (keysError !== undefined) throw new UsageError(keysError);
+        const audio = await loadAudioFlag(opts.audio);
+>>>>>>> a1231d4 (SRTP in calls (issue 17 item 4, part 1): media.srtp off|optional|required per call probe, --srtp and --allow-insecure-keys on probe call and probe answer; SDES offer/answer (RTP/SAVP or best-effort RTP/AVP with a=crypto, _80 and _32), keys only over TLS unless allowed (exit 2 / config error); SRTP/SRTCP applied by a PortPair wrapper (rtp/srtp-socket.ts) so sender/pacer stay untouched; tampered/replayed/junk packets dropped and counted per direction (media.directions[].srtp, callprobe_srtp_failures_total, CLI). Verified: unit tests (negotiation, real-socket sessions through the wrapper, tamper/replay counts); a manual probe call --direct to probe answer --srtp required (UDP, insecure keys) passed)
         const controller = new AbortController();
         const onSignal = (): void => controller.abort();
         process.once('SIGINT', onSignal);
@@ -324,6 +347,7 @@ reported and hung up), 1 with --calls when a reported call failed a media check,
             rtpPorts,
             durationMaxMs,
             mediaTimeoutMs,
+            srtp,
             signal: controller.signal,
             ...(calls !== undefined ? { calls } : {}),
             ...(audio ? { audio } : {}),

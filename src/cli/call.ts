@@ -6,6 +6,7 @@ import type { Config } from '../config/schema.js';
 import type { CallProgress, CallResult, CallSpec } from '../probes/call/probe.js';
 import { AUDIO_CODECS, type AudioCodec } from '../rtp/codec.js';
 import { EXIT, loadAudioFlag, parseDuration, parseNumber, printJson, runCommand, UsageError, type CommonOptions } from './common.js';
+import { parseSrtpMode } from './srtp-flag.js';
 import { EVIDENCE_HELP, evidenceOptions, startEvidence, type EvidenceFlags } from './evidence.js';
 import { maybeLoadConfig } from './load-config.js';
 
@@ -25,6 +26,8 @@ interface CallFlags extends CommonOptions, EvidenceFlags {
   lossMax?: string;
   pddMax?: string;
   mediaTimeout?: string;
+  srtp?: string;
+  allowInsecureKeys?: boolean;
 }
 
 function parseCodecs(text: string): AudioCodec[] {
@@ -154,6 +157,8 @@ export function register(program: Command): void {
     .option('--direct <uri>', 'call this SIP URI peer-to-peer, without registering (e.g. sip:1002@10.0.0.5:5060)')
     .option('--local-address <ip>', 'local address for SIP and RTP (default: the route towards the server)')
     .option('--insecure', 'TLS: accept self-signed certificates')
+    .option('--srtp <mode>', 'off, optional or required: SDES-SRTP media (RFC 4568, AES_CM_128_HMAC_SHA1_80/_32); keys only over TLS', 'off')
+    .option('--allow-insecure-keys', 'with --srtp: allow SDES keys over plain UDP/TCP signalling (anyone on the path can decrypt)')
     .addHelpText(
       'after',
       `
@@ -170,6 +175,7 @@ Examples:
   probe call 1001 1002 --server sip:127.0.0.1:5160 # the PBX behind the proxy, directly
   probe call 1001 1002 --codec G722                # wideband; MOS from the G.107.1 E-model
   probe call 1001 1002 --dial +15550102           # DID routed to 1002; needs allowed_destinations
+  probe call 1001 1002 --transport tls --srtp required  # SRTP, keys over TLS only
   probe call me x --direct sip:1002@127.0.0.1:5070  # no registrar
   probe call 1001 1002 --pcap /tmp/call.pcap --trace  # ladder on screen, pcap for Wireshark
 ${EVIDENCE_HELP}
@@ -198,6 +204,8 @@ the phase: dns, connect, register, invite, media, bye), 2 usage/config error,
             ...(flags.insecure ? { insecure: true } : {}),
             ...(flags.sipT1 !== undefined ? { t1Ms: parseT1(flags.sipT1) } : {}),
             ...(flags.mediaTimeout !== undefined ? { mediaTimeoutMs: parseMediaTimeout(flags.mediaTimeout) } : {}),
+            srtp: parseSrtpMode(flags.srtp),
+            ...(flags.allowInsecureKeys ? { allowInsecureKeys: true } : {}),
           },
           config,
           process.env,

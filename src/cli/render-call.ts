@@ -1,6 +1,7 @@
 // Human rendering of a call result, and the live progress line. Rendering
 // only: every number was computed by the probe.
 import type { CallProgress, CallResult, DirectionResult } from '../probes/call/probe.js';
+import { renderSrtp } from './srtp-flag.js';
 
 const ARROW: Record<DirectionResult['direction'], string> = {
   caller_to_callee: 'caller→callee',
@@ -44,6 +45,11 @@ export function renderCall(r: CallResult): string {
       ]);
     }
     lines.push(table(rows));
+    const srtp = r.media.srtp;
+    if (srtp) {
+      lines.push(`SRTP   ${srtp.mode}, SDES ${srtp.suite ?? 'not agreed: plain RTP'}`);
+      for (const d of r.media.directions) if (d.srtp !== undefined) lines.push(`  ${ARROW[d.direction]}: ${renderSrtp(d.srtp)}`);
+    }
   }
   if (r.failures.length > 0) {
     lines.push('Failures:');

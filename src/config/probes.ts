@@ -13,6 +13,7 @@ import { codecName, dialNumber, sipUri, transport, type Config } from './schema.
 import { MAX_CONFIG_BYTES, readBoundedFile } from './read-file.js';
 import { parseYamlSource } from './yaml-source.js';
 import { issuesFromZod } from './zod-issues.js';
+import { SRTP_MODES, srtpSignallingError } from './srtp-keys.js';
 
 export const PROBE_KINDS = ['options', 'register', 'call', 'cert', 'scenario'] as const;
 export type ProbeKind = (typeof PROBE_KINDS)[number];
@@ -48,6 +49,14 @@ const tlsSchema = z.strictObject({
   insecure: z.boolean().default(false),
   /** SNI and the name the certificate must match, when the target is an IP address. */
   servername: z.string().min(1).optional(),
+});
+
+/** Media security of a call probe (call/srtp.ts). */
+const callMediaSchema = z.strictObject({
+  /** SDES-SRTP (RFC 4568): off, optional (RTP/AVP offer with a=crypto) or required (RTP/SAVP). */
+  srtp: z.enum(SRTP_MODES).default('off'),
+  /** Send SDES keys over plain UDP/TCP signalling too (they are readable by anyone on the path). */
+  allow_insecure_keys: z.boolean().default(false),
 });
 
 const extension = z.string().regex(/^\+?[A-Za-z0-9_.-]+$/, 'expected an extension or number like "1001" or "+15550100"');
@@ -91,6 +100,7 @@ export const probeDefinitionSchema = z.discriminatedUnion('kind', [
     ring_timeout: duration({ min: '100ms', max: '5m' }).prefault('30s'),
     codec: codecName.optional(),
     tls: tlsSchema.optional(),
+    media: callMediaSchema.prefault({}),
   }),
   z.strictObject({
     ...common,
@@ -169,6 +179,8 @@ function crossCheck(defs: readonly ProbeDefinition[], config: Config): ConfigIss
       if (def.duration > config.max_call_duration) {
         issues.push({ path: at('duration'), message: 'longer than the config\'s max_call_duration' });
       }
+      const keys = srtpSignallingError(def.media.srtp, config.pbx.transport, config.pbx.uri, def.media.allow_insecure_keys);
+      if (keys !== undefined) issues.push({ path: at('media', 'srtp'), message: keys });
     }
   });
   return issues;

@@ -71,6 +71,7 @@ export class ProbeMetrics {
   readonly rtpSent = this.#counter('callprobe_rtp_packets_sent_total', 'RTP packets sent, by direction.', ['probe', 'direction']);
   readonly rtpReceived = this.#counter('callprobe_rtp_packets_received_total', 'RTP packets received, by direction.', ['probe', 'direction']);
   readonly rtpLost = this.#counter('callprobe_rtp_packets_lost_total', 'RTP packets lost (RFC 3550 expected minus received), by direction.', ['probe', 'direction']);
+  readonly srtpFailures = this.#counter('callprobe_srtp_failures_total', 'SRTP/SRTCP packets dropped at our receiver, by direction and reason (auth: tag did not verify; replay; malformed).', ['probe', 'direction', 'reason']);
   readonly lossRatio = this.#gauge('callprobe_rtp_loss_ratio', 'RTP loss of the last call, 0..1, by direction.', ['probe', 'direction']);
   readonly jitter = this.#gauge('callprobe_rtp_jitter_seconds', 'RFC 3550 interarrival jitter at the end of the last call, by direction.', ['probe', 'direction']);
   readonly jitterMax = this.#gauge('callprobe_rtp_jitter_max_seconds', 'Largest interarrival jitter seen during the last call, by direction.', ['probe', 'direction']);
@@ -176,6 +177,13 @@ export class ProbeMetrics {
       if (typeof sent === 'number' && sent > 0) this.rtpSent.inc(labels, sent);
       if (typeof received === 'number' && received > 0) this.rtpReceived.inc(labels, received);
       if (typeof lost === 'number' && lost > 0) this.rtpLost.inc(labels, lost);
+      const srtp = dir.srtp;
+      if (srtp) {
+        for (const [reason, n] of [['auth', srtp.auth_failures], ['replay', srtp.replays], ['malformed', srtp.malformed]] as const) {
+          // inc(0) creates the series: a dashboard sees 0, not "no data", on a clean SRTP call
+          this.srtpFailures.inc({ ...labels, reason }, n);
+        }
+      }
       const gauges: [Gauge<string>, number | null | undefined][] = [
         [this.lossRatio, typeof dir.loss_percent === 'number' ? dir.loss_percent / 100 : null],
         [this.jitter, typeof dir.jitter_ms === 'number' ? dir.jitter_ms / 1000 : null],

@@ -279,6 +279,12 @@ export function parseSdesCrypto(value: string): SdesCrypto | null {
     const parts = m[4].split('|').filter((x) => x !== '');
     if (parts.some((p) => p.includes(':'))) return null;
   }
+  // Session parameters (RFC 4568 §6.3): a window size hint and KDR=0 change
+  // nothing for us; UNENCRYPTED_*/UNAUTHENTICATED_SRTP, a key derivation rate
+  // and FEC orders are not implemented, so such a line is not usable.
+  for (const param of (m[5] ?? '').trim().split(/\s+/).filter((x) => x !== '')) {
+    if (!/^WSH=\d+$/.test(param) && param !== 'KDR=0') return null;
+  }
   const key = Buffer.from(m[3] ?? '', 'base64');
   if (key.length !== SRTP_KEY_MATERIAL_LEN) return null;
   return { tag: Number(m[1]), suite, key };

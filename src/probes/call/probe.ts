@@ -8,6 +8,7 @@ import type { AudioCodec } from '../../rtp/codec.js';
 import { PortAllocator, type PortPair } from '../../rtp/ports.js';
 import { recordedPair } from '../../rtp/record.js';
 import { RtpSession } from '../../rtp/session.js';
+import { srtpPair, type SrtpPortPair } from '../../rtp/srtp-socket.js';
 import { udpBackend } from '../../rtp/udp.js';
 import type { Dialog } from '../../sip/dialog.js';
 import type { SipResponse } from '../../sip/message.js';
@@ -19,7 +20,10 @@ import { answerReinvite } from '../../call/reinvite.js';
 import { buildOffer, isSdpError, parseMediaEndpoint } from '../../call/sdp.js';
 import { DEFAULT_MEDIA_TIMEOUT_MS, mediaTimeoutFailure } from '../../call/media-timeout.js';
 import { dialTarget } from '../../call/dial-target.js';
-import { fromReceiver, fromRemoteReport, type DirectionResult } from '../../call/media-report.js';
+import { directionSrtp, fromReceiver, fromRemoteReport, type DirectionResult } from '../../call/media-report.js';
+import { acceptSrtpAnswer, srtpOffer } from '../../call/srtp.js';
+import type { SrtpMode } from '../../config/srtp-keys.js';
+import type { SrtpSuite } from '../../rtp/srtp.js';
 import { round } from '../../round.js';
 import type { NetworkSettings } from '../../config/network.js';
 
@@ -57,6 +61,8 @@ export interface CallSpec {
   ringTimeoutMs: number;
   /** Offer order. */
   codecs: readonly AudioCodec[];
+  /** SDES-SRTP (call/srtp.ts); default off. The agent's own answering side follows it too. */
+  srtp?: SrtpMode;
   ptimeMs?: number;
   audio?: AudioSource;
   rtpPortMin?: number;
@@ -108,6 +114,8 @@ export interface CallResult extends ProbeResult {
      */
     arrival_timestamps: 'kernel' | 'event_loop';
     directions: DirectionResult[];
+    /** Only with media.srtp optional/required: the suite our leg agreed on (null: plain RTP). */
+    srtp?: { mode: SrtpMode; key_exchange: 'sdes'; suite: SrtpSuite | null };
   } | null;
   interrupted?: boolean;
 }
@@ -244,6 +252,7 @@ export async function probeCall(ctx: ProbeContext, spec: CallSpec): Promise<Call
     return ua;
   };
 
+  const srtpMode = spec.srtp ?? 'off';
   try {
     // ---- register ----
     progress({ phase: 'register' });
@@ -280,7 +289,15 @@ export async function probeCall(ctx: ProbeContext, spec: CallSpec): Promise<Call
         });
       }
       registered.push(calleeUa);
-      answerer = new Answerer({ ua: calleeUa, ports, mediaAddress: sdpAddress, codecs: spec.codecs, ...(spec.audio ? { audio: spec.audio } : {}), logger: ctx.logger });
+      answerer = new Answerer({
+        ua: calleeUa,
+        ports,
+        mediaAddress: sdpAddress,
+        codecs: spec.codecs,
+        srtp: srtpMode,
+        ...(spec.audio ? { audio: spec.audio } : {}),
+        logger: ctx.logger,
+      });
     } else if (spec.directAnswerer) {
       answerer = spec.directAnswerer;
     }
@@ -303,7 +320,8 @@ export async function probeCall(ctx: ProbeContext, spec: CallSpec): Promise<Call
     // The session is created once the answer names the codec; the ports are
     // bound now so the offer can name them (and nothing else can take them).
     const callerPorts = await ports.allocate();
-    const offer = buildOffer(sdpAddress, callerPorts.rtpPort, spec.codecs, spec.ptimeMs ?? 20);
+    const security = srtpOffer(srtpMode);
+    const offer = buildOffer(sdpAddress, callerPorts.rtpPort, spec.codecs, spec.ptimeMs ?? 20, 'sendrecv', security);
     // Parse our own offer once before the INVITE: the first SDP parse compiles
     // sdp-transform's grammar (several ms, more on a busy host), and when we
     // answer ourselves that cost would otherwise land inside the measured PDD.
@@ -369,9 +387,15 @@ export async function probeCall(ctx: ProbeContext, spec: CallSpec): Promise<Call
       await withinAbortGrace(dialog.bye(), ctx.signal);
       return fail({ check: 'sdp', phase: 'media', message: `answer SDP: ${answer?.message ?? 'the 200 OK carried no SDP'}` });
     }
+    const negotiated = acceptSrtpAnswer(srtpMode, security, answer);
+    if (!negotiated.ok) {
+      await withinAbortGrace(dialog.bye(), ctx.signal);
+      return fail({ check: 'srtp', phase: 'media', message: negotiated.message });
+    }
+    const srtp: SrtpPortPair | undefined = negotiated.keys ? srtpPair(callerPorts, negotiated.keys) : undefined;
     const codec = answer.codec ?? 'PCMU';
     const session = new RtpSession({
-      ports: callerPorts,
+      ports: srtp?.pair ?? callerPorts,
       codec,
       ptimeMs: spec.ptimeMs ?? 20,
       ...(spec.audio ? { audio: spec.audio } : {}),
@@ -439,6 +463,12 @@ export async function probeCall(ctx: ProbeContext, spec: CallSpec): Promise<Call
         fromReceiver('callee_to_caller', calleeStats?.packets_sent ?? callerStats.packets_received, callerStats, session.localPort),
       ],
     };
+    if (srtpMode !== 'off') {
+      result.media.srtp = { mode: srtpMode, key_exchange: 'sdes', suite: negotiated.keys?.suite ?? null };
+      const [there, back] = result.media.directions;
+      if (there && far) there.srtp = directionSrtp(far.srtp?.());
+      if (back) back.srtp = directionSrtp(srtp?.counters());
+    }
     if (!calleeStats) {
       // Without the far end's own count, what it sent is unknown: we only know what arrived.
       const back = result.media.directions[1];

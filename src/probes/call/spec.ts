@@ -7,6 +7,7 @@ import type { AudioCodec } from '../../rtp/codec.js';
 import type { CallAccount, CallSpec } from './probe.js';
 import { DEFAULT_MEDIA_TIMEOUT_MS } from '../../call/media-timeout.js';
 import { classifyDestination } from './policy.js';
+import { srtpSignallingError, type SrtpMode } from '../../config/srtp-keys.js';
 
 export interface CallRequest {
   from: string;
@@ -31,6 +32,10 @@ export interface CallRequest {
   t1Ms?: number;
   /** --media-timeout (overrides config rtp.media_timeout). */
   mediaTimeoutMs?: number;
+  /** --srtp / media.srtp (default off). */
+  srtp?: SrtpMode;
+  /** Send SDES keys over plain UDP/TCP signalling too (--allow-insecure-keys / media.allow_insecure_keys). */
+  allowInsecureKeys?: boolean;
 }
 
 export type SpecResult = { ok: true; spec: CallSpec } | { ok: false; message: string };
@@ -64,12 +69,20 @@ export function buildCallSpec(req: CallRequest, config: Config | undefined, env:
   }
   if (req.durationMs < 1000) return { ok: false, message: 'call duration must be at least 1s' };
   const codecs = req.codecs ?? config?.rtp.codecs ?? ['PCMU', 'PCMA'];
+  const srtp = req.srtp ?? 'off';
+  // Keys only over TLS: the transport the caller's UA will use (a named server's URI brings its own).
+  const target = req.direct ?? req.server ?? config?.pbx.uri ?? DEFAULT_SERVER;
+  const named = req.direct !== undefined || req.server !== undefined;
+  const transport = req.transport ?? (named ? (/;transport=(udp|tcp|tls)\b/i.exec(target)?.[1]?.toLowerCase() ?? 'udp') : (config?.pbx.transport ?? 'udp'));
+  const keysError = srtpSignallingError(srtp, transport, target, req.allowInsecureKeys === true);
+  if (keysError !== undefined) return { ok: false, message: keysError };
   const common = {
     durationMs: req.durationMs,
     ringTimeoutMs: req.ringTimeoutMs ?? 30_000,
     codecs,
     // A server named for this call (--server, the probe's `server`) carries its own transport in its URI.
     ...(req.transport !== undefined ? { transport: req.transport } : req.server === undefined ? { transport: config?.pbx.transport ?? 'udp' } : {}),
+    ...(srtp !== 'off' ? { srtp } : {}),
     rtpPortMin: config?.rtp.port_min ?? 16000,
     rtpPortMax: config?.rtp.port_max ?? 16999,
     mediaTimeoutMs: req.mediaTimeoutMs ?? config?.rtp.media_timeout ?? DEFAULT_MEDIA_TIMEOUT_MS,

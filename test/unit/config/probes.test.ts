@@ -64,6 +64,22 @@ describe('probe definitions', () => {
     ]);
   });
 
+  it('media.srtp: keys only over TLS unless allow_insecure_keys; defaults off', () => {
+    const text = `probes:
+  - { name: c, kind: call, from: "1001", to: "1002", media: { srtp: required } }
+`;
+    expect(configIssuesOf(() => parseProbeFileText(text, '/p/x.yaml', LAB))).toEqual([
+      'probes[0].media.srtp: srtp required: SDES keys would be sent in clear over UDP signalling to sip:127.0.0.1:5060; use TLS (transport tls / sips:) or allow it explicitly (--allow-insecure-keys, media.allow_insecure_keys: true) (line 2)',
+    ]);
+    const allowed = parseProbeFileText(text.replace('srtp: required', 'srtp: required, allow_insecure_keys: true'), '/p/x.yaml', LAB);
+    expect(allowed[0]).toMatchObject({ media: { srtp: 'required', allow_insecure_keys: true } });
+    const tls = parseConfigText('pbx: { uri: "sip:127.0.0.1:5061", transport: tls }\naccounts:\n  "1001": { password: a }\n  "1002": { password: b }\n', '/lab/c.yaml', {});
+    expect(parseProbeFileText(text, '/p/x.yaml', tls)[0]).toMatchObject({ media: { srtp: 'required' } });
+    const plain = parseProbeFileText('probes:\n  - { name: c, kind: call, from: "1001", to: "1002" }\n', '/p/x.yaml', LAB);
+    expect(plain[0]).toMatchObject({ media: { srtp: 'off', allow_insecure_keys: false } });
+    expect(configIssuesOf(() => parseProbeFileText(text.replace('required', 'mandatory'), '/p/x.yaml', LAB))[0]).toMatch(/^probes\[0\]\.media\.srtp: /);
+  });
+
   it('rejects duplicate names across files and names the file', () => {
     const dir = mkdtempSync(join(tmpdir(), 'cp-probes-'));
     writeFileSync(join(dir, 'a.yaml'), 'probes:\n  - { name: dup, kind: options }\n');
