@@ -64,7 +64,7 @@ describe('SDES offer/answer', () => {
   it('optional: RTP/AVP offer with a=crypto; a plain answer gives plain RTP, a keyed one SRTP', () => {
     const offered = srtpOffer('optional');
     expect(offered?.profile).toBe('RTP/AVP');
-    const plainAnswer = parse(buildAnswer('127.0.0.1', 4000, { ptimeMs: 20, direction: 'sendrecv', codec: 'PCMU', payloadType: 0 }));
+    const plainAnswer = parse(buildAnswer('127.0.0.1', 4000, { address: '127.0.0.1', port: 4000, ptimeMs: 20, direction: 'sendrecv', codec: 'PCMU', payloadType: 0 }));
     expect(acceptSrtpAnswer('optional', offered, plainAnswer)).toEqual({ ok: true });
     const offer = parse(buildOffer('127.0.0.1', 16000, ['PCMU'], 20, 'sendrecv', offered));
     const answered = answerSrtpOffer('optional', offer);
@@ -76,7 +76,7 @@ describe('SDES offer/answer', () => {
 
   it('required: an answer without a key we offered fails and names what was offered', () => {
     const offered = srtpOffer('required');
-    const plain = parse(buildAnswer('127.0.0.1', 4000, { ptimeMs: 20, direction: 'sendrecv', codec: 'PCMU', payloadType: 0 }));
+    const plain = parse(buildAnswer('127.0.0.1', 4000, { address: '127.0.0.1', port: 4000, ptimeMs: 20, direction: 'sendrecv', codec: 'PCMU', payloadType: 0 }));
     const r = acceptSrtpAnswer('required', offered, plain);
     expect(r.ok).toBe(false);
     if (!r.ok) expect(r.message).toMatch(/srtp required.*1 AES_CM_128_HMAC_SHA1_80, 2 AES_CM_128_HMAC_SHA1_32/);
