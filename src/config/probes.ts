@@ -13,7 +13,7 @@ import { codecName, dialNumber, sipUri, transport, type Config } from './schema.
 import { MAX_CONFIG_BYTES, readBoundedFile } from './read-file.js';
 import { parseYamlSource } from './yaml-source.js';
 import { issuesFromZod } from './zod-issues.js';
-import { SRTP_MODES, srtpSignallingError } from './srtp-keys.js';
+import { signallingOf, SRTP_MODES, srtpSignallingError } from './srtp-keys.js';
 
 export const PROBE_KINDS = ['options', 'register', 'call', 'cert', 'scenario'] as const;
 export type ProbeKind = (typeof PROBE_KINDS)[number];
@@ -179,7 +179,8 @@ function crossCheck(defs: readonly ProbeDefinition[], config: Config): ConfigIss
       if (def.duration > config.max_call_duration) {
         issues.push({ path: at('duration'), message: 'longer than the config\'s max_call_duration' });
       }
-      const keys = srtpSignallingError(def.media.srtp, config.pbx.transport, config.pbx.uri, def.media.allow_insecure_keys);
+      const sig = signallingOf(def.transport, def.server, config.pbx);
+      const keys = srtpSignallingError(def.media.srtp, sig.transport, sig.target, def.media.allow_insecure_keys);
       if (keys !== undefined) issues.push({ path: at('media', 'srtp'), message: keys });
     }
   });

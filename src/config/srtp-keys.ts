@@ -19,3 +19,18 @@ export function srtpSignallingError(mode: SrtpMode, transport: string, target: s
     'use TLS (transport tls / sips:) or allow it explicitly (--allow-insecure-keys, media.allow_insecure_keys: true)'
   );
 }
+
+/**
+ * Where and how a call's signalling goes: an explicit transport wins; a server
+ * named for the call brings its own (its `;transport=`, else udp; sips: is TLS
+ * anyway); else the config's pbx.uri with pbx.transport.
+ */
+export function signallingOf(
+  explicitTransport: string | undefined,
+  namedServer: string | undefined,
+  pbx: { uri: string; transport: string },
+): { target: string; transport: string } {
+  if (namedServer === undefined) return { target: pbx.uri, transport: explicitTransport ?? pbx.transport };
+  const own = /;transport=(udp|tcp|tls)\b/i.exec(namedServer)?.[1]?.toLowerCase();
+  return { target: namedServer, transport: explicitTransport ?? own ?? 'udp' };
+}

@@ -7,7 +7,7 @@ import type { AudioCodec } from '../../rtp/codec.js';
 import type { CallAccount, CallSpec } from './probe.js';
 import { DEFAULT_MEDIA_TIMEOUT_MS } from '../../call/media-timeout.js';
 import { classifyDestination } from './policy.js';
-import { srtpSignallingError, type SrtpMode } from '../../config/srtp-keys.js';
+import { signallingOf, srtpSignallingError, type SrtpMode } from '../../config/srtp-keys.js';
 
 export interface CallRequest {
   from: string;
@@ -71,9 +71,7 @@ export function buildCallSpec(req: CallRequest, config: Config | undefined, env:
   const codecs = req.codecs ?? config?.rtp.codecs ?? ['PCMU', 'PCMA'];
   const srtp = req.srtp ?? 'off';
   // Keys only over TLS: the transport the caller's UA will use (a named server's URI brings its own).
-  const target = req.direct ?? req.server ?? config?.pbx.uri ?? DEFAULT_SERVER;
-  const named = req.direct !== undefined || req.server !== undefined;
-  const transport = req.transport ?? (named ? (/;transport=(udp|tcp|tls)\b/i.exec(target)?.[1]?.toLowerCase() ?? 'udp') : (config?.pbx.transport ?? 'udp'));
+  const { target, transport } = signallingOf(req.transport, req.direct ?? req.server, { uri: config?.pbx.uri ?? DEFAULT_SERVER, transport: config?.pbx.transport ?? 'udp' });
   const keysError = srtpSignallingError(srtp, transport, target, req.allowInsecureKeys === true);
   if (keysError !== undefined) return { ok: false, message: keysError };
   const common = {

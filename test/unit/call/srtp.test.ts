@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { buildAnswer, buildOffer, isSdpError, parseMediaEndpoint, type MediaEndpoint } from '../../../src/call/sdp.js';
 import { acceptSrtpAnswer, answerSrtpOffer, srtpOffer } from '../../../src/call/srtp.js';
-import { srtpSignallingError } from '../../../src/config/srtp-keys.js';
+import { signallingOf, srtpSignallingError } from '../../../src/config/srtp-keys.js';
 
 function parse(sdp: string): MediaEndpoint {
   const ep = parseMediaEndpoint(sdp);
@@ -103,5 +103,15 @@ describe('keys only over TLS', () => {
     expect(srtpSignallingError('required', 'tls', 'sip:127.0.0.1:5061', false)).toBeUndefined();
     expect(srtpSignallingError('required', 'udp', 'sips:pbx.example:5061', false)).toBeUndefined();
     expect(srtpSignallingError('off', 'udp', 'sip:x', false)).toBeUndefined();
+  });
+
+  it('judges the transport the UA will use: explicit, else a named server\'s own, else pbx.transport', () => {
+    const pbx = { uri: 'sip:pbx:5060', transport: 'udp' };
+    expect(signallingOf(undefined, undefined, { uri: 'sip:pbx:5061', transport: 'tls' })).toEqual({ target: 'sip:pbx:5061', transport: 'tls' });
+    expect(signallingOf(undefined, 'sip:proxy:5061;transport=tls', pbx)).toEqual({ target: 'sip:proxy:5061;transport=tls', transport: 'tls' });
+    expect(signallingOf(undefined, 'sip:proxy:5060', { uri: 'sip:pbx', transport: 'tls' }).transport).toBe('udp');
+    expect(signallingOf('tcp', 'sip:proxy;transport=tls', pbx).transport).toBe('tcp');
+    const { target, transport } = signallingOf(undefined, 'sips:proxy', pbx);
+    expect(srtpSignallingError('required', transport, target, false)).toBeUndefined();
   });
 });

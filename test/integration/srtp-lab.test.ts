@@ -1,0 +1,145 @@
+// SRTP through the lab (issue 17 item 4), driven by the shipped CLI over TLS
+// signalling (Kamailio 5061) with rtpengine relaying the media:
+//  - probe call 1001 1002 --srtp required: both legs of the probe SRTP, both
+//    directions measured at our receivers; tshark on every probe port finds no
+//    packet carrying one of the G.711 frames we send (ciphertext only);
+//  - probe call 1001 xc.avp.1003 --srtp required: rtpengine bridges our
+//    RTP/SAVP leg to baresip 1003's plain RTP/AVP (lab hook route XCODE, token
+//    "avp"): on our leg no clear frame, on baresip's leg our frames in clear,
+//    as many as we sent (rtpengine authenticated and decrypted every one), and
+//    what baresip sends reaches us as SRTP that authenticates.
+import { execFile } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { capture, kamailioLog, LAB, removeBindings } from '../lab/lab.js';
+import { writeCallConfig } from './helpers/call-config.js';
+import type { CallResult } from '../../src/probes/call/index.js';
+import { defaultAudioSource, encodedFrames } from '../../src/rtp/audio.js';
+import type { AudioCodec } from '../../src/rtp/codec.js';
+
+const execFileP = promisify(execFile);
+const ROOT = path.resolve(import.meta.dirname, '../..');
+const RTP: [number, number] = [16970, 16989];
+const BARESIP_RTP: [number, number] = [17030, 17039];
+const TLS = ['--transport', 'tls', '--server', `sip:127.0.0.1:${LAB.ports.tls}`, '--insecure'];
+
+beforeAll(async () => {
+  await removeBindings(['1001', '1002']);
+});
+
+async function cli(args: string[]): Promise<{ r: CallResult; code: number; stderr: string }> {
+  let stdout = '';
+  let stderr = '';
+  let code = 0;
+  try {
+    ({ stdout, stderr } = await execFileP(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], { cwd: ROOT, timeout: 30_000 }));
+  } catch (err) {
+    const e = err as { stdout?: string; stderr?: string; code?: number };
+    stdout = e.stdout ?? '';
+    stderr = e.stderr ?? '';
+    code = typeof e.code === 'number' ? e.code : -1;
+  }
+  if (!stdout.trim()) throw new Error(`probe ${args.join(' ')}: no JSON on stdout (exit ${code}); stderr:\n${stderr}`);
+  return { r: JSON.parse(stdout) as CallResult, code, stderr };
+}
+
+interface Datagram {
+  src: number;
+  dst: number;
+  payload: Buffer;
+}
+
+/** Every UDP datagram of the capture (tshark), with its RTP payload bytes after the fixed header and CSRCs. */
+async function datagrams(pcap: string): Promise<Datagram[]> {
+  const { stdout } = await execFileP('tshark', ['-r', pcap, '-T', 'fields', '-e', 'udp.srcport', '-e', 'udp.dstport', '-e', 'udp.payload'], { maxBuffer: 64 * 1024 * 1024 });
+  return stdout
+    .split('\n')
+    .filter((l) => l.trim() !== '')
+    .map((l) => {
+      const [src, dst, hex] = l.split('\t');
+      const raw = Buffer.from((hex ?? '').replace(/:/g, ''), 'hex');
+      const cc = (raw[0] ?? 0) & 0x0f;
+      return { src: Number(src), dst: Number(dst), payload: raw.subarray(12 + 4 * cc) };
+    });
+}
+
+const inRange = (p: number, [lo, hi]: [number, number]): boolean => p >= lo && p <= hi;
+const isRtp = (d: Datagram): boolean => inRange(d.src, [10000, 14999]) || inRange(d.dst, [10000, 14999]);
+
+/** Is this payload (SRTP tag included, if any) one of the frames our built-in source sends, in clear? */
+function clearFrames(codec: AudioCodec): (payload: Buffer) => boolean {
+  const frames = new Set(encodedFrames(defaultAudioSource(), codec, 160).map((f) => Buffer.from(f).toString('hex')));
+  return (payload) => frames.has(payload.subarray(0, 160).toString('hex')) && payload.length === 160;
+}
+
+describe('SRTP over TLS through rtpengine', () => {
+  it('probe call 1001 1002 --srtp required: SRTP on every probe leg, no clear frame on the wire, both directions measured', async () => {
+    const cfg = writeCallConfig('srtp-lab', { rtp: RTP });
+    const cap = await capture({ filter: `udp and (portrange 10000-14999 or portrange ${RTP[0]}-${RTP[1]})` });
+    let out: Awaited<ReturnType<typeof cli>>;
+    try {
+      out = await cli(['call', '1001', '1002', ...TLS, '--srtp', 'required', '--duration', '3s', '--json', '--config', cfg]);
+    } finally {
+      await cap.stop();
+    }
+    const { r, code, stderr } = out;
+    expect(r.failures, stderr).toEqual([]);
+    expect(code).toBe(0);
+    expect(r.target).toMatch(/5061/);
+    expect(r.media?.srtp).toMatchObject({ mode: 'required', key_exchange: 'sdes' });
+    expect(r.media?.srtp?.suite).toMatch(/^AES_CM_128_HMAC_SHA1_(80|32)$/);
+    for (const d of r.media?.directions ?? []) {
+      expect(d.measured_by).toBe('receiver');
+      expect(Math.abs((d.packets_received ?? 0) - 150)).toBeLessThanOrEqual(3);
+      expect(d.packets_lost).toBe(0);
+      expect(d.srtp).toMatchObject({ auth_failures: 0, replays: 0, malformed: 0 });
+      expect(d.srtp?.packets_authenticated).toBeGreaterThanOrEqual(d.packets_received ?? 0);
+    }
+    const isClear = clearFrames('PCMU');
+    const ours = (await datagrams(cap.file)).filter((d) => isRtp(d) && (inRange(d.src, RTP) || inRange(d.dst, RTP)) && (d.payload.length > 0));
+    const out1 = ours.filter((d) => inRange(d.src, RTP));
+    const in1 = ours.filter((d) => inRange(d.dst, RTP));
+    process.stderr.write(`srtp-lab: probe legs ${out1.length} datagrams out, ${in1.length} in; clear frames ${ours.filter((d) => isClear(d.payload)).length}\n`);
+    // what our two senders sent, and what our two receivers authenticated, were all on the wire
+    const dirs = r.media?.directions ?? [];
+    expect(out1.length).toBeGreaterThanOrEqual(dirs.reduce((n, d) => n + (d.packets_sent ?? 0), 0));
+    expect(in1.length).toBeGreaterThanOrEqual(dirs.reduce((n, d) => n + (d.srtp?.packets_authenticated ?? 0), 0));
+    expect(out1.length).toBeGreaterThan(280);
+    expect(ours.filter((d) => isClear(d.payload))).toHaveLength(0);
+  });
+
+  it('probe call 1001 xc.avp.1003 --srtp required: rtpengine bridges our RTP/SAVP leg to baresip\'s plain RTP/AVP', async () => {
+    const cfg = writeCallConfig('srtp-lab-avp', { rtp: RTP });
+    fs.appendFileSync(cfg, 'allowed_destinations: ["xc.*"]\n');
+    const cap = await capture({ filter: `udp and (portrange 10000-14999 or portrange ${RTP[0]}-${RTP[1]} or portrange ${BARESIP_RTP[0]}-${BARESIP_RTP[1]})` });
+    let out: Awaited<ReturnType<typeof cli>>;
+    try {
+      out = await cli(['call', '1001', 'xc.avp.1003', ...TLS, '--srtp', 'required', '--duration', '3s', '--json', '--config', cfg]);
+    } finally {
+      await cap.stop();
+    }
+    const { r, code, stderr } = out;
+    expect(r.failures, stderr).toEqual([]);
+    expect(code).toBe(0);
+    expect(kamailioLog()).toMatch(/LAB-XCODE from=1001 to=1003 flags=" transport-protocol=RTP\/AVP"/);
+    const back = r.media?.directions.find((d) => d.direction === 'callee_to_caller');
+    const there = r.media?.directions.find((d) => d.direction === 'caller_to_callee');
+    expect(back?.measured_by).toBe('receiver');
+    expect(back?.packets_received).toBeGreaterThan(120);
+    expect(back?.packets_lost).toBe(0);
+    expect(back?.srtp).toMatchObject({ auth_failures: 0, replays: 0 });
+    const codec = (r.media?.codec ?? 'PCMU') as AudioCodec;
+    const isClear = clearFrames(codec);
+    const all = (await datagrams(cap.file)).filter(isRtp);
+    const ourLeg = all.filter((d) => inRange(d.src, RTP) || inRange(d.dst, RTP));
+    const baresipLeg = all.filter((d) => inRange(d.dst, BARESIP_RTP));
+    const clearToBaresip = baresipLeg.filter((d) => isClear(d.payload)).length;
+    process.stderr.write(`srtp-lab avp: our leg ${ourLeg.length} datagrams, clear ${ourLeg.filter((d) => isClear(d.payload)).length}; to baresip ${baresipLeg.length}, our frames in clear ${clearToBaresip}, we sent ${there?.packets_sent}\n`);
+    expect(ourLeg.filter((d) => inRange(d.src, RTP)).length).toBeGreaterThanOrEqual(140);
+    expect(ourLeg.filter((d) => isClear(d.payload))).toHaveLength(0);
+    // every packet we sent arrived at baresip decrypted: rtpengine drops what fails authentication
+    expect(Math.abs(clearToBaresip - (there?.packets_sent ?? 0))).toBeLessThanOrEqual(2);
+  });
+});
