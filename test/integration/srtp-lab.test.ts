@@ -45,6 +45,20 @@ async function cli(args: string[]): Promise<{ r: CallResult; code: number; stder
   return { r: JSON.parse(stdout) as CallResult, code, stderr };
 }
 
+/** An SRTP call over TLS to `to` with a capture of the given UDP port ranges around it; passes (exit 0, no failures). */
+async function capturedCall(cfg: string, to: string, ranges: Array<readonly [number, number]>): Promise<{ r: CallResult; pcap: string }> {
+  const cap = await capture({ filter: `udp and (${ranges.map(([lo, hi]) => `portrange ${lo}-${hi}`).join(' or ')})` });
+  let out: Awaited<ReturnType<typeof cli>>;
+  try {
+    out = await cli(['call', '1001', to, ...TLS, '--srtp', 'required', '--duration', '3s', '--json', '--config', cfg]);
+  } finally {
+    await cap.stop();
+  }
+  expect(out.r.failures, out.stderr).toEqual([]);
+  expect(out.code).toBe(0);
+  return { r: out.r, pcap: cap.file };
+}
+
 interface Datagram {
   src: number;
   dst: number;
@@ -77,16 +91,7 @@ function clearFrames(codec: AudioCodec): (payload: Buffer) => boolean {
 describe('SRTP over TLS through rtpengine', () => {
   it('probe call 1001 1002 --srtp required: SRTP on every probe leg, no clear frame on the wire, both directions measured', async () => {
     const cfg = writeCallConfig('srtp-lab', { rtp: RTP });
-    const cap = await capture({ filter: `udp and (portrange 10000-14999 or portrange ${RTP[0]}-${RTP[1]})` });
-    let out: Awaited<ReturnType<typeof cli>>;
-    try {
-      out = await cli(['call', '1001', '1002', ...TLS, '--srtp', 'required', '--duration', '3s', '--json', '--config', cfg]);
-    } finally {
-      await cap.stop();
-    }
-    const { r, code, stderr } = out;
-    expect(r.failures, stderr).toEqual([]);
-    expect(code).toBe(0);
+    const { r, pcap } = await capturedCall(cfg, '1002', [LAB.rtpengineRange, RTP]);
     expect(r.target).toMatch(/5061/);
     expect(r.media?.srtp).toMatchObject({ mode: 'required', key_exchange: 'sdes' });
     expect(r.media?.srtp?.suite).toMatch(/^AES_CM_128_HMAC_SHA1_(80|32)$/);
@@ -98,7 +103,7 @@ describe('SRTP over TLS through rtpengine', () => {
       expect(d.srtp?.packets_authenticated).toBeGreaterThanOrEqual(d.packets_received ?? 0);
     }
     const isClear = clearFrames('PCMU');
-    const ours = (await datagrams(cap.file)).filter((d) => isRtp(d) && (inRange(d.src, RTP) || inRange(d.dst, RTP)) && (d.payload.length > 0));
+    const ours = (await datagrams(pcap)).filter((d) => isRtp(d) && (inRange(d.src, RTP) || inRange(d.dst, RTP)) && (d.payload.length > 0));
     const out1 = ours.filter((d) => inRange(d.src, RTP));
     const in1 = ours.filter((d) => inRange(d.dst, RTP));
     process.stderr.write(`srtp-lab: probe legs ${out1.length} datagrams out, ${in1.length} in; clear frames ${ours.filter((d) => isClear(d.payload)).length}\n`);
@@ -113,16 +118,7 @@ describe('SRTP over TLS through rtpengine', () => {
   it('probe call 1001 xc.avp.1003 --srtp required: rtpengine bridges our RTP/SAVP leg to baresip\'s plain RTP/AVP', async () => {
     const cfg = writeCallConfig('srtp-lab-avp', { rtp: RTP });
     fs.appendFileSync(cfg, 'allowed_destinations: ["xc.*"]\n');
-    const cap = await capture({ filter: `udp and (portrange 10000-14999 or portrange ${RTP[0]}-${RTP[1]} or portrange ${BARESIP_RTP[0]}-${BARESIP_RTP[1]})` });
-    let out: Awaited<ReturnType<typeof cli>>;
-    try {
-      out = await cli(['call', '1001', 'xc.avp.1003', ...TLS, '--srtp', 'required', '--duration', '3s', '--json', '--config', cfg]);
-    } finally {
-      await cap.stop();
-    }
-    const { r, code, stderr } = out;
-    expect(r.failures, stderr).toEqual([]);
-    expect(code).toBe(0);
+    const { r, pcap } = await capturedCall(cfg, 'xc.avp.1003', [LAB.rtpengineRange, RTP, BARESIP_RTP]);
     expect(kamailioLog()).toMatch(/LAB-XCODE from=1001 to=1003 flags=" transport-protocol=RTP\/AVP"/);
     const back = r.media?.directions.find((d) => d.direction === 'callee_to_caller');
     const there = r.media?.directions.find((d) => d.direction === 'caller_to_callee');
@@ -132,7 +128,7 @@ describe('SRTP over TLS through rtpengine', () => {
     expect(back?.srtp).toMatchObject({ auth_failures: 0, replays: 0 });
     const codec = (r.media?.codec ?? 'PCMU') as AudioCodec;
     const isClear = clearFrames(codec);
-    const all = (await datagrams(cap.file)).filter(isRtp);
+    const all = (await datagrams(pcap)).filter(isRtp);
     const ourLeg = all.filter((d) => inRange(d.src, RTP) || inRange(d.dst, RTP));
     const baresipLeg = all.filter((d) => inRange(d.dst, BARESIP_RTP));
     const clearToBaresip = baresipLeg.filter((d) => isClear(d.payload)).length;
