@@ -1,0 +1,112 @@
+// SRTP interop with an independent implementation (issue 17 item 4): baresip
+// 1.0 with its srtp module and `mediaenc=srtp-mand` (libre/libsrtp-style SRTP,
+// SDES) answers `probe call --direct ... --srtp required`. Signalling is UDP
+// straight to baresip (no TLS listener in this baresip set-up), so the run says
+// --allow-insecure-keys. Checked: baresip's audio reaches us as SRTP that
+// authenticates (0 failures, 0 loss); baresip's own summary says it decrypted
+// our stream with the agreed suite, received what we sent with 0 lost and 0
+// errors, and read our SRTCP reports; tshark finds none of our G.711 frames in
+// clear on our port.
+import { execFile } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { capture, freeTcpPort, labWorkdir, spawnTracked, writeBaresipConf, type TrackedProcess } from '../lab/lab.js';
+import type { CallResult } from '../../src/probes/call/index.js';
+import { defaultAudioSource, encodedFrames } from '../../src/rtp/audio.js';
+import type { AudioCodec } from '../../src/rtp/codec.js';
+import { jsonOf, runProbe } from './helpers/far-end.js';
+
+const execFileP = promisify(execFile);
+const SIP_PORT = 5186; // baresip binds this and the next one
+const BARESIP_RTP: [number, number] = [17050, 17059];
+const RTP: [number, number] = [16990, 16999];
+let baresip: TrackedProcess | undefined;
+
+async function waitFor(what: string, ms: number, cond: () => boolean): Promise<void> {
+  const t0 = Date.now();
+  while (!cond()) {
+    if (Date.now() - t0 > ms) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+beforeAll(async () => {
+  const dir = writeBaresipConf(path.join(labWorkdir(), 'baresip-srtp'), {
+    user: 'srtp',
+    password: 'unused',
+    sipPort: SIP_PORT,
+    rtpPortMin: BARESIP_RTP[0],
+    rtpPortMax: BARESIP_RTP[1],
+    ctrlPort: await freeTcpPort(),
+    answermode: 'auto',
+    audioFile: path.join(labWorkdir(), 'lab_audio_long.wav'),
+  });
+  // the srtp module, SRTP mandatory for the account, no REGISTER
+  fs.appendFileSync(path.join(dir, 'config'), 'module srtp.so\n');
+  const accounts = path.join(dir, 'accounts');
+  fs.writeFileSync(accounts, fs.readFileSync(accounts, 'utf8').replace('regint=600', 'regint=0;mediaenc=srtp-mand'));
+  baresip = spawnTracked('baresip', ['-f', dir], { name: 'baresip-srtp' });
+  await waitFor('baresip-srtp to be ready', 10_000, () => /baresip is ready/.test(baresip?.stdout() ?? ''));
+});
+
+afterAll(async () => {
+  await baresip?.stop();
+});
+
+function payloads(pcap: string, port: number): Promise<Buffer[]> {
+  return execFileP('tshark', ['-r', pcap, '-Y', `udp.srcport == ${port} || udp.dstport == ${port}`, '-T', 'fields', '-e', 'udp.payload'], { maxBuffer: 32 * 1024 * 1024 }).then(({ stdout }) =>
+    stdout.split('\n').filter((l) => l.trim() !== '').map((hex) => Buffer.from(hex.replace(/:/g, ''), 'hex').subarray(12)),
+  );
+}
+
+describe('probe call --srtp required against baresip (srtp module, mediaenc=srtp-mand)', () => {
+  it('both directions SRTP: baresip → us authenticates with 0 loss, baresip decrypts all we send and our SRTCP, no clear frame on our leg', async () => {
+    const cfg = path.join(labWorkdir(), 'srtp-baresip.yaml');
+    fs.writeFileSync(cfg, `pbx: { uri: "sip:127.0.0.1:${SIP_PORT}" }\nrtp: { port_min: ${RTP[0]}, port_max: ${RTP[1]}, codecs: [PCMU, PCMA] }\nstate_dir: ${labWorkdir()}/srtp-baresip-state\n`);
+    const cap = await capture({ filter: `udp and (portrange ${RTP[0]}-${RTP[1]} or portrange ${BARESIP_RTP[0]}-${BARESIP_RTP[1]})` });
+    let run: Awaited<ReturnType<typeof runProbe>>;
+    try {
+      run = await runProbe(
+        ['call', 'me', 'srtp', '--direct', `sip:srtp@127.0.0.1:${SIP_PORT}`, '--local-address', '127.0.0.1', '--srtp', 'required', '--allow-insecure-keys', '--duration', '3s', '--json', '--config', cfg],
+        { killAfterMs: 25_000 },
+      );
+    } finally {
+      await cap.stop();
+    }
+    const r = jsonOf<CallResult>(run);
+    expect(r.failures, run.stderr).toEqual([]);
+    expect(run.code).toBe(0);
+    // baresip answered RTP/SAVP with one of our suites
+    expect(r.media?.srtp?.suite).toMatch(/^AES_CM_128_HMAC_SHA1_(80|32)$/);
+    const back = r.media?.directions.find((d) => d.direction === 'callee_to_caller');
+    const there = r.media?.directions.find((d) => d.direction === 'caller_to_callee');
+    process.stderr.write(`srtp-baresip: suite ${r.media?.srtp?.suite}; back ${JSON.stringify({ rx: back?.packets_received, lost: back?.packets_lost, srtp: back?.srtp })}; there ${JSON.stringify({ by: there?.measured_by, sent: there?.packets_sent, lost: there?.packets_lost })}\n`);
+    expect(back?.measured_by).toBe('receiver');
+    expect(back?.packets_received).toBeGreaterThan(120);
+    expect(back?.packets_lost).toBe(0);
+    expect(back?.srtp).toMatchObject({ auth_failures: 0, replays: 0, malformed: 0 });
+    // baresip's side (its rtcpsummary block at hang-up): it decrypted our SRTP with the suite we
+    // agreed, received what we sent with 0 lost and 0 errors, and read our SRTCP reports
+    await waitFor('baresip\'s call summary', 5000, () => /audio\s+Transmit:\s+Receive:[\s\S]*jitter:/.test(baresip?.stdout() ?? ''));
+    const out = baresip?.stdout() ?? '';
+    expect(out).toContain(`SRTP is Enabled (cryptosuite=${r.media?.srtp?.suite ?? ''})`);
+    const row = (name: string): [number, number] => {
+      const m = new RegExp(`${name}:\\s+(\\d+)\\s+(\\d+)`).exec(out.slice(out.lastIndexOf('Transmit:')));
+      return [Number(m?.[1]), Number(m?.[2])];
+    };
+    process.stderr.write(`srtp-baresip: baresip received ${row('packets')[1]}, lost ${row('lost')[1]}, errors ${row('errors')[1]}, our reports about its stream ${row('pkt.report')[0]}; we sent ${there?.packets_sent}\n`);
+    expect(Math.abs(row('packets')[1] - (there?.packets_sent ?? 0))).toBeLessThanOrEqual(3);
+    expect(row('lost')[1]).toBe(0);
+    expect(row('errors')[1]).toBe(0);
+    expect(row('pkt.report')[0]).toBeGreaterThan(0);
+
+    const codec = (r.media?.codec ?? 'PCMU') as AudioCodec;
+    const frames = new Set(encodedFrames(defaultAudioSource(), codec, 160).map((f) => Buffer.from(f).toString('hex')));
+    const ourPort = back?.local_rtp_port ?? 0;
+    const onOurLeg = await payloads(cap.file, ourPort);
+    expect(onOurLeg.length).toBeGreaterThan(250);
+    expect(onOurLeg.filter((p) => p.length === 160 && frames.has(p.toString('hex')))).toHaveLength(0);
+  });
+});
