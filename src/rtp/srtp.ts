@@ -53,9 +53,9 @@ function aesCm(key: Buffer, iv: Buffer, data: Buffer): Buffer {
   return Buffer.concat([c.update(data), c.final()]);
 }
 
-/** RFC 3711 §4.1.1: IV = (k_s · 2^16) XOR (SSRC · 2^64) XOR (index · 2^16). */
-function counterIv(salt: Buffer, ssrc: number, index: bigint): Buffer {
-  const iv = Buffer.alloc(16);
+/** RFC 3711 §4.1.1: IV = (k_s · 2^16) XOR (SSRC · 2^64) XOR (index · 2^16). Written into `iv` (createCipheriv copies it). */
+function counterIv(salt: Buffer, ssrc: number, index: bigint, iv: Buffer = Buffer.alloc(16)): Buffer {
+  iv.fill(0);
   salt.copy(iv, 0);
   iv.writeUInt32BE((iv.readUInt32BE(4) ^ ssrc) >>> 0, 4);
   const hi = Number((index >> 32n) & 0xffffn);
@@ -84,6 +84,12 @@ function tag(authKey: Buffer, parts: Buffer[], length: number): Buffer {
   const h = createHmac('sha1', authKey);
   for (const p of parts) h.update(p);
   return h.digest().subarray(0, length);
+}
+
+/** AES-CM of `data` written into `out` at `offset` (one cipher output buffer, no concat). */
+function aesCmInto(key: Buffer, iv: Buffer, data: Buffer, out: Buffer, offset: number): void {
+  const c = createCipheriv('aes-128-ctr', key, iv);
+  c.update(data).copy(out, offset); // CTR: update() returns every byte, final() none
 }
 
 /** Offset of the RTP payload (fixed header, CSRCs, header extension), or -1 when truncated. */
@@ -129,6 +135,9 @@ export class SrtpContext {
   private readonly sendRtcpIndex = new Map<number, number>();
   private readonly recvRtp = new Map<number, StreamState>();
   private readonly recvRtcp = new Map<number, StreamState>();
+  /** Per-packet scratch (IV, ROC): the per-packet work allocates only the output and node:crypto's objects. */
+  private readonly iv = Buffer.alloc(16);
+  private readonly roc = Buffer.alloc(4);
 
   /** keyMaterial: the 30 bytes of master key ‖ master salt (an SDES `inline:` key). */
   constructor(suite: SrtpSuite, keyMaterial: Buffer) {
@@ -154,12 +163,14 @@ export class SrtpContext {
     if (st && seq < st.seq && st.seq - seq > 0x8000) roc = (roc + 1) >>> 0; // wrapped
     if (!st || roc !== st.roc || seq > st.seq) this.sendRtp.set(ssrc, { roc, seq });
     const index = (BigInt(roc) << 16n) | BigInt(seq);
-    const enc = aesCm(this.rtp.enc, counterIv(this.rtp.salt, ssrc, index), packet.subarray(hdr));
-    const body = Buffer.concat([packet.subarray(0, hdr), enc]);
-    const rocBuf = Buffer.alloc(4);
-    rocBuf.writeUInt32BE(roc);
+    const out = Buffer.allocUnsafe(packet.length + this.tagLen);
+    packet.copy(out, 0, 0, hdr);
+    aesCmInto(this.rtp.enc, counterIv(this.rtp.salt, ssrc, index, this.iv), packet.subarray(hdr), out, hdr);
+    const body = out.subarray(0, packet.length);
+    this.roc.writeUInt32BE(roc);
+    tag(this.rtp.auth, [body, this.roc], this.tagLen).copy(out, packet.length);
     this.counters.protected++;
-    return Buffer.concat([body, tag(this.rtp.auth, [body, rocBuf], this.tagLen)]);
+    return out;
   }
 
   /** Verify, check replay, decrypt (RFC 3711 §3.3 receiver steps). */
@@ -173,14 +184,15 @@ export class SrtpContext {
     const index = (BigInt(roc) << 16n) | BigInt(seq);
     if (st && isReplay(st, index)) return this.fail('replay');
     const body = packet.subarray(0, packet.length - this.tagLen);
-    const rocBuf = Buffer.alloc(4);
-    rocBuf.writeUInt32BE(roc >>> 0);
-    const expected = tag(this.rtp.auth, [body, rocBuf], this.tagLen);
+    this.roc.writeUInt32BE(roc >>> 0);
+    const expected = tag(this.rtp.auth, [body, this.roc], this.tagLen);
     if (!timingSafeEqual(expected, packet.subarray(packet.length - this.tagLen))) return this.fail('auth');
     this.recvRtp.set(ssrc, accept(st, index, roc, seq));
-    const plain = aesCm(this.rtp.enc, counterIv(this.rtp.salt, ssrc, index), body.subarray(hdr));
+    const out = Buffer.allocUnsafe(body.length);
+    body.copy(out, 0, 0, hdr);
+    aesCmInto(this.rtp.enc, counterIv(this.rtp.salt, ssrc, index, this.iv), body.subarray(hdr), out, hdr);
     this.counters.unprotected++;
-    return { ok: true, packet: Buffer.concat([body.subarray(0, hdr), plain]) };
+    return { ok: true, packet: out };
   }
 
   /** RFC 3711 §3.4: encrypt after the first 8 bytes, append E ‖ SRTCP index, then the 80-bit tag. */
