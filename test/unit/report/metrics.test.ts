@@ -68,6 +68,22 @@ describe('ProbeMetrics.recordResult', () => {
     expect(value(twice, 'callprobe_rtp_packets_sent_total{probe="call-1001-1002",direction="callee_to_caller"}')).toBe(1000);
   });
 
+  it('counts SRTP packets our receivers dropped, by direction and reason (0 series on a clean SRTP call, none without SRTP)', async () => {
+    m = new ProbeMetrics();
+    const srtp = { suite: 'AES_CM_128_HMAC_SHA1_80' as const, packets_authenticated: 148, auth_failures: 1, replays: 1, malformed: 0 };
+    const [there, back] = goodCall.media.directions;
+    const srtpCall = { ...goodCall, media: { ...goodCall.media, directions: [{ ...there, srtp: null }, { ...back, srtp }] } };
+    m.recordResult(srtpCall as typeof goodCall, { name: 'call-srtp', kind: 'call' });
+    m.recordResult(srtpCall as typeof goodCall, { name: 'call-srtp', kind: 'call' });
+    m.recordResult(goodCall, { name: 'call-plain', kind: 'call' });
+    const text = await m.metrics();
+    expect(value(text, 'callprobe_srtp_failures_total{probe="call-srtp",direction="callee_to_caller",reason="auth"}')).toBe(2);
+    expect(value(text, 'callprobe_srtp_failures_total{probe="call-srtp",direction="callee_to_caller",reason="replay"}')).toBe(2);
+    expect(value(text, 'callprobe_srtp_failures_total{probe="call-srtp",direction="callee_to_caller",reason="malformed"}')).toBe(0);
+    expect(text).not.toMatch(/callprobe_srtp_failures_total\{probe="call-srtp",direction="caller_to_callee"/);
+    expect(text).not.toMatch(/callprobe_srtp_failures_total\{probe="call-plain"/);
+  });
+
   it('never exposes Call-IDs or phone numbers', async () => {
     m = new ProbeMetrics();
     m.recordResult(goodCall, { name: 'call-1001-1002', kind: 'call' });
