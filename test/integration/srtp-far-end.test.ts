@@ -9,6 +9,8 @@ import dgram from 'node:dgram';
 import { afterEach, describe, expect, it } from 'vitest';
 import { newSdesCrypto, SrtpContext, type SrtpSuite } from '../../src/rtp/srtp.js';
 import { jsonOf, runProbe, sdpTarget, startFarEnd, type FarEnd } from './helpers/far-end.js';
+import { boundUdpPorts } from '../lab/lab.js';
+import type { AnsweredCallReport } from '../../src/cli/answer.js';
 import type { CallResult } from '../../src/probes/call/index.js';
 
 const open: Array<{ close(): void }> = [];
@@ -157,5 +159,37 @@ describe('probe call --srtp against a scripted SDES far end', () => {
     const answer = await runProbe(['answer', '--bind', '127.0.0.1:25081', '--srtp', 'required', '--calls', '1'], { killAfterMs: 10_000 });
     expect(answer.code).toBe(2);
     expect(answer.stderr).toMatch(/--allow-insecure-keys/);
+  });
+
+  it('probe answer --srtp required answers probe call --srtp required: each end reports what its receiver authenticated', async () => {
+    const port = await new Promise<number>((resolve) => {
+      const s = dgram.createSocket('udp4');
+      s.bind(0, '127.0.0.1', () => {
+        const p = s.address().port;
+        s.close(() => resolve(p));
+      });
+    });
+    const answering = runProbe(
+      ['answer', '--bind', `127.0.0.1:${port}`, '--rtp-ports', '17200-17219', '--calls', '1', '--json', '--srtp', 'required', '--allow-insecure-keys'],
+      { killAfterMs: 25_000 },
+    );
+    const t0 = Date.now();
+    while (!boundUdpPorts().has(port) && Date.now() - t0 < 10_000) await new Promise((r) => setTimeout(r, 50));
+    const run = await runProbe(
+      ['call', 'me', 'answer', '--direct', `sip:answer@127.0.0.1:${port}`, '--local-address', '127.0.0.1', '--srtp', 'required', '--allow-insecure-keys', '--duration', '2s', '--json'],
+      { killAfterMs: 25_000 },
+    );
+    const answered = await answering;
+    const r = jsonOf<CallResult>(run);
+    expect(r.failures, run.stderr).toEqual([]);
+    const report = JSON.parse(answered.stdout.trim().split('\n')[0] ?? '{}') as AnsweredCallReport;
+    expect(answered.code, answered.stderr).toBe(0);
+    const back = r.media?.directions.find((d) => d.direction === 'callee_to_caller');
+    expect(report.srtp).toMatchObject({ suite: r.media?.srtp?.suite, auth_failures: 0, replays: 0, malformed: 0 });
+    // the answering end authenticated every packet it counted (plus SRTCP), and so did we
+    expect(report.srtp?.packets_authenticated).toBeGreaterThanOrEqual(report.packets_received);
+    expect(report.packets_received).toBeGreaterThan(80);
+    expect(back?.srtp?.packets_authenticated).toBeGreaterThanOrEqual(back?.packets_received ?? 1);
+    expect(back?.packets_received).toBeGreaterThan(80);
   });
 });
