@@ -150,6 +150,22 @@ describe('probe call --srtp against a scripted SDES far end', () => {
     expect(far.fe.requests('BYE')).toHaveLength(1);
   });
 
+  it('optional: RTP/AVP offer with a=crypto; a plain answer gives a passing plain-RTP call that says so', async () => {
+    const far = await srtpFarEnd('AES_CM_128_HMAC_SHA1_80', { plain: true });
+    const run = await call(far.fe, ['--srtp', 'optional', '--allow-insecure-keys', '--duration', '2s']);
+    const r = jsonOf<CallResult>(run);
+    expect(r.failures, run.stderr).toEqual([]);
+    expect(run.code).toBe(0);
+    const offer = far.fe.requests('INVITE')[0]?.body.toString() ?? '';
+    expect(offer).toMatch(/^m=audio \d+ RTP\/AVP /m);
+    expect(offer).toMatch(/a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:/);
+    expect(r.media?.srtp).toEqual({ mode: 'optional', key_exchange: 'sdes', suite: null });
+    expect(r.media?.directions.find((d) => d.direction === 'callee_to_caller')?.srtp).toBeNull();
+    // we sent plain RTP: nothing of it authenticates under the key we offered
+    expect(far.fromProbe.ok).toBe(0);
+    expect(far.fromProbe.failed).toBeGreaterThan(50);
+  });
+
   it('keys over UDP signalling without --allow-insecure-keys: exit 2, nothing sent (probe call and probe answer)', async () => {
     const far = await srtpFarEnd('AES_CM_128_HMAC_SHA1_80');
     const run = await call(far.fe, ['--srtp', 'optional']);
