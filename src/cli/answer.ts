@@ -267,13 +267,10 @@ export function register(program: Command): void {
     .option('--rtp-ports <min-max>', 'RTP port range (even RTP / odd RTCP pairs), for firewall pinholes; full → 503', '17000-17999')
     .option('--media-timeout <d>', 'a call whose caller sent no RTP for this long fails (one_way_audio / rtp_timeout)', '2s')
     .option('--audio <file.wav>', 'stream this 8 kHz mono 16-bit WAV instead of the built-in speech-like signal')
-<<<<<<< HEAD
     .option('--play <file.wav>', 'IVR stand-in: every answered call hears this prompt (8 or 16 kHz mono 16-bit WAV) from the answer on, repeated after 2 s of silence')
     .option('--echo', 'echo: send every RTP packet received straight back, so the caller hears itself one round trip later')
-=======
     .option('--srtp <mode>', 'off, optional or required: SDES-SRTP (RFC 4568) on answered calls; needs --allow-insecure-keys (answer speaks UDP only)', 'off')
     .option('--allow-insecure-keys', 'with --srtp: accept and send SDES keys over plain UDP signalling')
->>>>>>> a1231d4 (SRTP in calls (issue 17 item 4, part 1): media.srtp off|optional|required per call probe, --srtp and --allow-insecure-keys on probe call and probe answer; SDES offer/answer (RTP/SAVP or best-effort RTP/AVP with a=crypto, _80 and _32), keys only over TLS unless allowed (exit 2 / config error); SRTP/SRTCP applied by a PortPair wrapper (rtp/srtp-socket.ts) so sender/pacer stay untouched; tampered/replayed/junk packets dropped and counted per direction (media.directions[].srtp, callprobe_srtp_failures_total, CLI). Verified: unit tests (negotiation, real-socket sessions through the wrapper, tamper/replay counts); a manual probe call --direct to probe answer --srtp required (UDP, insecure keys) passed)
     .option('--json', 'one JSON object per ended call, one per line (JSON Lines) on stdout')
     .option('--quiet', 'no start-up line on stderr')
     .option('--log-level <level>', 'log level on stderr: error, warn, info, debug', 'warn')
@@ -323,17 +320,13 @@ reported and hung up), 1 with --calls when a reported call failed a media check,
         const rtpPorts = parsePortRange(opts.rtpPorts, 'rtp-ports');
         const mediaTimeoutMs = parseDuration(opts.mediaTimeout, 'media-timeout');
         if (mediaTimeoutMs < 100) throw new UsageError('--media-timeout: at least 100ms');
-<<<<<<< HEAD
         if ([opts.audio !== undefined, opts.play !== undefined, opts.echo === true].filter(Boolean).length > 1) {
           throw new UsageError('--audio, --play and --echo each say what callers hear: give one of them');
         }
-        const audio = opts.play !== undefined ? await loadPromptFlag(opts.play) : await loadAudioFlag(opts.audio);
-=======
         const srtp = parseSrtpMode(opts.srtp);
         const keysError = srtpSignallingError(srtp, 'udp', `sip:${bind.address}:${bind.port}`, opts.allowInsecureKeys === true);
         if (keysError !== undefined) throw new UsageError(keysError);
-        const audio = await loadAudioFlag(opts.audio);
->>>>>>> a1231d4 (SRTP in calls (issue 17 item 4, part 1): media.srtp off|optional|required per call probe, --srtp and --allow-insecure-keys on probe call and probe answer; SDES offer/answer (RTP/SAVP or best-effort RTP/AVP with a=crypto, _80 and _32), keys only over TLS unless allowed (exit 2 / config error); SRTP/SRTCP applied by a PortPair wrapper (rtp/srtp-socket.ts) so sender/pacer stay untouched; tampered/replayed/junk packets dropped and counted per direction (media.directions[].srtp, callprobe_srtp_failures_total, CLI). Verified: unit tests (negotiation, real-socket sessions through the wrapper, tamper/replay counts); a manual probe call --direct to probe answer --srtp required (UDP, insecure keys) passed)
+        const audio = opts.play !== undefined ? await loadPromptFlag(opts.play) : await loadAudioFlag(opts.audio);
         const controller = new AbortController();
         const onSignal = (): void => controller.abort();
         process.once('SIGINT', onSignal);
