@@ -133,6 +133,7 @@ export class Answerer {
     const session = new RtpSession({
       ports,
       codec: offer.codec ?? 'PCMU',
+      ...(offer.payloadType !== undefined ? { payloadType: offer.payloadType } : {}),
       ptimeMs: offer.ptimeMs,
       remote: { address: offer.address, port: offer.port },
       ...(offer.telephoneEventPt !== undefined ? { telephoneEventPt: offer.telephoneEventPt } : {}),

@@ -1,13 +1,17 @@
 // SDP offer/answer for test calls (RFC 3264), on sdp-transform.
-// We offer G.711 (PCMU/PCMA, static payload types 0/8) and G.722 (9, "G722/8000":
-// its RTP clock is 8000 by RFC 3551 §4.5.2) plus RFC 4733 telephone-event, and
-// answer with the first codec of the offer we support.
+// We offer G.711 (PCMU/PCMA, static payload types 0/8), G.722 (9, "G722/8000":
+// its RTP clock is 8000 by RFC 3551 §4.5.2) and Opus (dynamic 111, "opus/48000/2",
+// RFC 7587) plus RFC 4733 telephone-event at each clock rate offered (8000, and
+// 48000 with Opus: §2.1 wants the events on the audio's clock), and answer with
+// the first codec of the offer we support, with the offerer's payload type.
 import { isIP } from 'node:net';
 import sdpTransform from 'sdp-transform';
-import { codecOfName, codecOfPayloadType, payloadTypeOf, type AudioCodec } from '../rtp/codec.js';
+import { clockRateOf, codecOfPayloadType, codecOfRtpmap, payloadTypeOf, ptimesOf, sdpFormatOf, type AudioCodec } from '../rtp/codec.js';
 import { formatSdesCrypto, parseSdesCrypto, type SdesCrypto } from '../rtp/srtp.js';
 
 export const TELEPHONE_EVENT_PT = 101;
+/** telephone-event/48000, offered next to Opus. */
+export const TELEPHONE_EVENT_48K_PT = 110;
 
 export interface MediaEndpoint {
   address: string;
@@ -38,7 +42,17 @@ interface Payload {
   pt: number;
   codec: string;
   rate: number;
+  channels?: number;
   fmtp?: string;
+}
+
+function codecPayload(codec: AudioCodec, pt = payloadTypeOf(codec)): Payload {
+  const f = sdpFormatOf(codec);
+  return { pt, codec: f.encodingName, rate: f.clockRate, ...(f.channels !== undefined ? { channels: f.channels } : {}), ...(f.fmtp !== undefined ? { fmtp: f.fmtp } : {}) };
+}
+
+function eventPayload(pt: number, rate: number): Payload {
+  return { pt, codec: 'telephone-event', rate, fmtp: '0-16' };
 }
 
 function describe(address: string, port: number, payloads: Payload[], ptimeMs: number, direction: MediaEndpoint['direction'], security?: MediaSecurity): string {
@@ -56,7 +70,7 @@ function describe(address: string, port: number, payloads: Payload[], ptimeMs: n
         port,
         protocol: security?.profile ?? 'RTP/AVP',
         payloads: payloads.map((p) => p.pt).join(' '),
-        rtp: payloads.map((p) => ({ payload: p.pt, codec: p.codec, rate: p.rate })),
+        rtp: payloads.map((p) => ({ payload: p.pt, codec: p.codec, rate: p.rate, ...(p.channels !== undefined ? { encoding: p.channels } : {}) })),
         fmtp: payloads.filter((p) => p.fmtp).map((p) => ({ payload: p.pt, config: p.fmtp as string })),
         ptime: ptimeMs,
         direction,
@@ -82,8 +96,9 @@ export function buildOffer(
     address,
     port,
     [
-      ...codecs.map((c) => ({ pt: payloadTypeOf(c), codec: c, rate: 8000 })),
-      { pt: TELEPHONE_EVENT_PT, codec: 'telephone-event', rate: 8000, fmtp: '0-16' },
+      ...codecs.map((c) => codecPayload(c)),
+      eventPayload(TELEPHONE_EVENT_PT, 8000),
+      ...(codecs.some((c) => clockRateOf(c) === 48000) ? [eventPayload(TELEPHONE_EVENT_48K_PT, 48000)] : []),
     ],
     ptimeMs,
     direction,
@@ -94,8 +109,8 @@ export function buildOffer(
 /** The answer for one chosen codec (and telephone-event when the offer had it). */
 export function buildAnswer(address: string, port: number, chosen: MediaEndpoint, direction: MediaEndpoint['direction'] = 'sendrecv', security?: MediaSecurity): string {
   const codec = chosen.codec ?? 'PCMU';
-  const payloads: Payload[] = [{ pt: chosen.payloadType ?? payloadTypeOf(codec), codec, rate: 8000 }];
-  if (chosen.telephoneEventPt !== undefined) payloads.push({ pt: chosen.telephoneEventPt, codec: 'telephone-event', rate: 8000, fmtp: '0-16' });
+  const payloads: Payload[] = [codecPayload(codec, chosen.payloadType)];
+  if (chosen.telephoneEventPt !== undefined) payloads.push(eventPayload(chosen.telephoneEventPt, clockRateOf(codec)));
   return describe(address, port, payloads, chosen.ptimeMs, direction, security);
 }
 
@@ -127,27 +142,31 @@ export function parseMediaEndpoint(sdp: string, accept: readonly AudioCodec[] = 
     .filter((f) => /^\d{1,3}$/.test(f))
     .map(Number)
     .filter((pt) => pt <= 127);
-  const rtpmap = new Map<number, string>(audio.rtp.map((r) => [r.payload, r.codec]));
+  const rtpmap = new Map<number, { name: string; rate: number | undefined }>(audio.rtp.map((r) => [r.payload, { name: r.codec, rate: r.rate }]));
   let codec: AudioCodec | undefined;
   let payloadType: number | undefined;
-  let telephoneEventPt: number | undefined;
+  const events = new Map<number, number>(); // clock rate → first telephone-event payload type
   for (const pt of order) {
-    // Static payload types may come without an rtpmap (RFC 3551).
-    const name = rtpmap.get(pt) ?? codecOfPayloadType(pt) ?? '';
-    if (name.toLowerCase() === 'telephone-event') {
-      telephoneEventPt ??= pt;
+    const map = rtpmap.get(pt);
+    if (map?.name.toLowerCase() === 'telephone-event') {
+      if (!events.has(map.rate ?? 8000)) events.set(map.rate ?? 8000, pt);
       continue;
     }
-    const c = codecOfName(name);
+    // Static payload types may come without an rtpmap (RFC 3551); dynamic ones need theirs.
+    const c = map ? codecOfRtpmap(map.name, map.rate) : codecOfPayloadType(pt);
     if (c && accept.includes(c) && codec === undefined) {
       codec = c;
       payloadType = pt;
     }
   }
+  // RFC 4733 §2.1: events run on the audio's clock; one at another rate is not usable.
+  const telephoneEventPt = codec ? events.get(clockRateOf(codec)) : undefined;
   if (!codec || payloadType === undefined) {
-    return { code: 'E_SDP', message: `no common codec: offered ${order.map((pt) => rtpmap.get(pt) ?? pt).join(', ') || 'none'}, we accept ${accept.join(', ')}` };
+    return { code: 'E_SDP', message: `no common codec: offered ${order.map((pt) => rtpmap.get(pt)?.name ?? pt).join(', ') || 'none'}, we accept ${accept.join(', ')}` };
   }
-  const ptime = Number(audio.ptime ?? 20);
+  // a=ptime is a preference (RFC 4566 §6): one the codec cannot carry (30 ms of Opus) falls back to 20.
+  const wanted = Number(audio.ptime ?? 20);
+  const ptime = ptimesOf(codec).includes(wanted) ? wanted : 20;
   const dir = audio.direction ?? parsed.direction ?? 'sendrecv';
   const crypto = (audio.crypto ?? []).flatMap((c) => {
     const usable = parseSdesCrypto(`${c.id} ${c.suite} ${c.config}${c.sessionConfig ? ` ${c.sessionConfig}` : ''}`);
@@ -159,7 +178,7 @@ export function parseMediaEndpoint(sdp: string, accept: readonly AudioCodec[] = 
     codec,
     payloadType,
     ...(telephoneEventPt !== undefined ? { telephoneEventPt } : {}),
-    ptimeMs: Number.isFinite(ptime) && ptime > 0 ? ptime : 20,
+    ptimeMs: ptime,
     direction: dir,
     profile: audio.protocol,
     crypto,

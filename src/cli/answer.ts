@@ -9,9 +9,9 @@ import type { AnsweredCall } from '../call/answerer.js';
 import { DEFAULT_MEDIA_TIMEOUT_MS, mediaTimeoutFailure } from '../call/media-timeout.js';
 import type { Failure } from '../probes/result.js';
 import type { AudioSource } from '../rtp/audio.js';
-import { AUDIO_CODECS, type AudioCodec } from '../rtp/codec.js';
+import type { AudioCodec } from '../rtp/codec.js';
 import type { ReceiveFigures, RtpSessionStats } from '../rtp/session.js';
-import { EXIT, loadAudioFlag, parseDuration, parseNumber, runCommand, UsageError } from './common.js';
+import { EXIT, loadAudioFlag, parseCodecList, parseDuration, parseNumber, runCommand, UsageError } from './common.js';
 import { parseHostPort } from './rtp.js';
 import { directionSrtp, type DirectionSrtp } from '../call/media-report.js';
 import { srtpSignallingError, type SrtpMode } from '../config/srtp-keys.js';
@@ -51,14 +51,6 @@ export interface AnsweredCallReport extends ReceiveFigures {
 
 /** After --calls calls: time for the last BYE's 200 to leave before the UA closes (ms). */
 const LINGER_MS = 300;
-
-function parseCodecs(text: string): AudioCodec[] {
-  const list = text.split(',').map((c) => c.trim().toUpperCase());
-  for (const c of list) {
-    if (!AUDIO_CODECS.includes(c as AudioCodec)) throw new UsageError(`--codec: "${c}" is not supported (PCMU, PCMA, G722; comma-separated, preferred first)`);
-  }
-  return list as AudioCodec[];
-}
 
 /** --play: an 8 or 16 kHz mono WAV as a prompt repeated after 2 s of silence. */
 async function loadPromptFlag(path: string): Promise<AudioSource> {
@@ -261,7 +253,7 @@ export function register(program: Command): void {
     .command('answer')
     .description('answer SIP calls without a registrar and report what each call received (far end for agent-to-agent tests)')
     .requiredOption('--bind <ip:port>', 'local SIP address and UDP port; RTP uses the same address')
-    .option('--codec <list>', 'codecs to accept, preferred first: PCMU, PCMA, G722 or "G722,PCMA"', 'PCMU,PCMA,G722')
+    .option('--codec <list>', 'codecs to accept, preferred first: PCMU, PCMA, G722, opus or "opus,PCMA"', 'PCMU,PCMA,G722,opus')
     .option('--calls <n>', 'exit after this many calls ended (default: run until Ctrl-C / SIGTERM)')
     .option('--duration-max <d>', 'hang up a call that lasts longer than this', '10m')
     .option('--rtp-ports <min-max>', 'RTP port range (even RTP / odd RTCP pairs), for firewall pinholes; full → 503', '17000-17999')
@@ -312,7 +304,7 @@ reported and hung up), 1 with --calls when a reported call failed a media check,
           throw new UsageError('--bind: give the address callers reach (it is written into the SDP), not a wildcard');
         }
         if (bind.address.includes(':')) throw new UsageError('--bind: IPv4 only for now');
-        const codecs = parseCodecs(opts.codec);
+        const codecs = parseCodecList(opts.codec, 'comma-separated, preferred first');
         const calls = opts.calls === undefined ? undefined : parseNumber(opts.calls, 'calls', 1, 1e6);
         if (calls !== undefined && !Number.isInteger(calls)) throw new UsageError('--calls: a whole number');
         const durationMaxMs = parseDuration(opts.durationMax, 'duration-max');

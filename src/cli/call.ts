@@ -4,8 +4,7 @@
 import type { Command } from 'commander';
 import type { Config } from '../config/schema.js';
 import type { CallProgress, CallResult, CallSpec } from '../probes/call/probe.js';
-import { AUDIO_CODECS, type AudioCodec } from '../rtp/codec.js';
-import { EXIT, loadAudioFlag, parseDuration, parseNumber, printJson, runCommand, UsageError, type CommonOptions } from './common.js';
+import { EXIT, loadAudioFlag, parseCodecList, parseDuration, parseNumber, printJson, runCommand, UsageError, type CommonOptions } from './common.js';
 import { parseSrtpMode } from './srtp-flag.js';
 import { EVIDENCE_HELP, evidenceOptions, startEvidence, type EvidenceFlags } from './evidence.js';
 import { maybeLoadConfig } from './load-config.js';
@@ -28,14 +27,6 @@ interface CallFlags extends CommonOptions, EvidenceFlags {
   mediaTimeout?: string;
   srtp?: string;
   allowInsecureKeys?: boolean;
-}
-
-function parseCodecs(text: string): AudioCodec[] {
-  const list = text.split(',').map((c) => c.trim().toUpperCase());
-  for (const c of list) {
-    if (!AUDIO_CODECS.includes(c as AudioCodec)) throw new UsageError(`--codec: "${c}" is not supported (PCMU, PCMA, G722; comma-separated for an offer order)`);
-  }
-  return list as AudioCodec[];
 }
 
 function parseMediaTimeout(text: string): number {
@@ -128,7 +119,7 @@ async function executeCall(spec: CallSpec, flags: CallFlags, config: Config | un
 function commonCallOptions(cmd: Command): Command {
   return evidenceOptions(cmd)
     .option('--duration <d>', 'media duration after answer (e.g. 10s, 1m)', '10s')
-    .option('--codec <list>', 'codecs to offer, in order: PCMU, PCMA, G722 or "G722,PCMA,PCMU"')
+    .option('--codec <list>', 'codecs to offer, in order: PCMU, PCMA, G722, opus or "opus,G722,PCMU"')
     .option('--audio <file.wav>', 'send this 8 kHz mono 16-bit WAV instead of the built-in speech-like signal')
     .option('--mos-min <mos>', 'fail when a direction\'s MOS is below (default: config thresholds.mos_min, 3.5)')
     .option('--loss-max <percent>', 'fail when a direction loses more (default: config, 1 %)')
@@ -176,6 +167,7 @@ Examples:
   probe call 1001 1002 --codec G722                # wideband; MOS from the G.107.1 E-model
   probe call 1001 1002 --dial +15550102           # DID routed to 1002; needs allowed_destinations
   probe call 1001 1002 --transport tls --srtp required  # SRTP, keys over TLS only
+  probe call 1001 1002 --codec opus                # Opus (RFC 7587, 48 kHz RTP clock), wideband model too
   probe call me x --direct sip:1002@127.0.0.1:5070  # no registrar
   probe call 1001 1002 --pcap /tmp/call.pcap --trace  # ladder on screen, pcap for Wireshark
 ${EVIDENCE_HELP}
@@ -197,7 +189,7 @@ the phase: dns, connect, register, invite, media, bye), 2 usage/config error,
             ringTimeoutMs: parseDuration(flags.ringTimeout, 'ring-timeout'),
             ...(flags.server !== undefined ? { server: flags.server } : {}),
             ...(transport !== undefined ? { transport } : {}),
-            ...(flags.codec !== undefined ? { codecs: parseCodecs(flags.codec) } : {}),
+            ...(flags.codec !== undefined ? { codecs: parseCodecList(flags.codec, 'comma-separated for an offer order') } : {}),
             ...(flags.direct !== undefined ? { direct: flags.direct } : {}),
             ...(flags.dial !== undefined ? { dial: flags.dial } : {}),
             ...(flags.localAddress !== undefined ? { localAddress: flags.localAddress } : {}),
@@ -245,7 +237,7 @@ Examples:
           localAddress: '127.0.0.1',
           durationMs,
           ringTimeoutMs: 5000,
-          codecs: flags.codec !== undefined ? parseCodecs(flags.codec) : ['PCMU', 'PCMA'],
+          codecs: flags.codec !== undefined ? parseCodecList(flags.codec, 'comma-separated for an offer order') : ['PCMU', 'PCMA'],
           ...(flags.mediaTimeout !== undefined ? { mediaTimeoutMs: parseMediaTimeout(flags.mediaTimeout) } : {}),
         };
         return executeCall(spec, flags, undefined, () => peer.close());

@@ -1,6 +1,7 @@
 // Helpers shared by every CLI command. Commands stay thin: parse flags, call a
 // library function, render its result. Rendering never computes.
 import type { AudioSource } from '../rtp/audio.js';
+import { AUDIO_CODECS, codecOfName, type AudioCodec } from '../rtp/codec.js';
 import { EXIT, UsageError } from './exit.js';
 
 export { EXIT, UsageError };
@@ -80,4 +81,13 @@ export async function loadAudioFlag(path: string | undefined): Promise<AudioSour
   } catch (err) {
     throw new UsageError(`--audio: ${(err as Error).message}`);
   }
+}
+
+/** "--codec G722,pcmu,OPUS" → ['G722', 'PCMU', 'opus'] (case-insensitive, order kept); `what` ends the error message. */
+export function parseCodecList(text: string, what: string): AudioCodec[] {
+  return text.split(',').map((name) => {
+    const codec = codecOfName(name);
+    if (!codec) throw new UsageError(`--codec: "${name.trim()}" is not supported (${AUDIO_CODECS.join(', ')}; ${what})`);
+    return codec;
+  });
 }

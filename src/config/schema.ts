@@ -61,7 +61,7 @@ export const hostName = z
 /** An IPv4 or IPv6 address (no host names: it goes into Via, Contact and SDP as is). */
 export const ipAddress = z.union([z.ipv4(), z.ipv6()], { error: 'expected an IP address like "203.0.113.7"' });
 
-export const codecName = z.enum(['PCMU', 'PCMA', 'G722']);
+export const codecName = z.enum(['PCMU', 'PCMA', 'G722', 'opus']);
 export const transport = z.enum(['udp', 'tcp', 'tls']);
 export const severity = z.enum(['info', 'warning', 'critical']);
 

@@ -29,6 +29,16 @@ const G729A: Omit<CodecImpairment, 'name'> = { ie: 11, bplWithPlc: 19.0, bplWith
 // is the listener's, as for G.711.
 const G722: Omit<CodecImpairment, 'name'> = { ie: 13, bplWithPlc: 24.4, bplWithoutPlc: 24.4, wideband: true };
 
+// Opus, wideband (OPUS_SET_MAX_BANDWIDTH = WB), VBR at 13 kbit/s, the frames we send
+// (src/rtp/opus.ts OPUS_BITRATE). G.113 has no Opus entry we could find; these are
+// the values of Alahmadi, Počta & Melvin, "An Adaptive Bitrate Switching Algorithm
+// for Speech Applications in Context of WebRTC", ACM TOMM 17(4) art. 133 (2021),
+// WB VBR 13 kbit/s row: Ie,WB 19.96, Bpl,WB 19.50 (random loss), as published in the
+// authors' MIT-licensed table (Opus_emodel.js). Provisional: derived by their
+// instrumental/subjective tests, not an ITU-T planning value. Opus conceals loss
+// itself, so "no PLC" keeps the same Bpl.
+const OPUS_WB_13K: Omit<CodecImpairment, 'name'> = { ie: 19.96, bplWithPlc: 19.5, bplWithoutPlc: 19.5, wideband: true };
+
 const CODECS: ReadonlyMap<string, CodecImpairment> = new Map([
   ['PCMU', { name: 'PCMU', ...G711 }],
   ['PCMA', { name: 'PCMA', ...G711 }],
@@ -37,6 +47,7 @@ const CODECS: ReadonlyMap<string, CodecImpairment> = new Map([
   ['G729', { name: 'G729', ...G729A }],
   ['G729A', { name: 'G729A', ...G729A }],
   ['G722', { name: 'G722', ...G722 }],
+  ['OPUS', { name: 'opus', ...OPUS_WB_13K }],
 ]);
 
 /** Accepted codec names (upper case), for help texts and error messages. */

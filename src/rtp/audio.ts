@@ -8,6 +8,7 @@ import { readFile } from 'node:fs/promises';
 import type { AudioCodec } from './codec.js';
 import { encodeG711 } from './g711.js';
 import { G722Encoder } from './g722.js';
+import { OpusEncoder } from './opus.js';
 
 export const SAMPLE_RATE = 8000;
 
@@ -247,10 +248,28 @@ function encodeG722Frames(source: AudioSource, samplesPerFrame: number): Uint8Ar
   return toFrames(wide, 2 * samplesPerFrame).map((f) => encoder.encode(f));
 }
 
+/** Opus payloads: one wideband encoder over the whole (upsampled) source, one packet a frame. */
+function encodeOpusFrames(source: AudioSource, samplesPerFrame: number): Uint8Array[] {
+  const wide = { name: source.name, samples: upsampleTo16k(source.samples) };
+  const encoder = new OpusEncoder();
+  try {
+    return toFrames(wide, 2 * samplesPerFrame).map((f) => encoder.encode(f));
+  } finally {
+    encoder.close();
+  }
+}
+
+function encodeFrames(source: AudioSource, codec: AudioCodec, samplesPerFrame: number): Uint8Array[] {
+  if (codec === 'G722') return encodeG722Frames(source, samplesPerFrame);
+  if (codec === 'opus') return encodeOpusFrames(source, samplesPerFrame);
+  return toFrames(source, samplesPerFrame).map((f) => encodeG711(codec, f));
+}
+
 /**
  * Payloads of every frame of the source, computed once and shared. `samplesPerFrame`
- * counts 8 kHz samples (RTP clock ticks): a G.722 frame carries twice as many 16 kHz
- * samples in as many bytes.
+ * counts 8 kHz source samples (ptime × 8, not RTP clock ticks: Opus ticks at 48 kHz):
+ * a G.722 frame carries twice as many 16 kHz samples in as many bytes, an Opus
+ * frame is one variable-size packet.
  */
 export function encodedFrames(source: AudioSource, codec: AudioCodec, samplesPerFrame = 160): readonly Uint8Array[] {
   let perSource = encodedCache.get(source);
@@ -261,7 +280,7 @@ export function encodedFrames(source: AudioSource, codec: AudioCodec, samplesPer
   const key = `${codec}/${samplesPerFrame}`;
   let frames = perSource.get(key);
   if (!frames) {
-    frames = codec === 'G722' ? encodeG722Frames(source, samplesPerFrame) : toFrames(source, samplesPerFrame).map((f) => encodeG711(codec, f));
+    frames = encodeFrames(source, codec, samplesPerFrame);
     perSource.set(key, frames);
   }
   return frames;

@@ -3,7 +3,6 @@
 // SSRC, the session's receive figures summed over SSRCs, and the report blocks of our RTCP.
 // With an audio tap, each stream's payloads are also decoded to PCM (decode.ts) and handed
 // to the tap's sink; without one nothing is decoded.
-import { SAMPLE_RATE } from './audio.js';
 import { createDecoder, type PayloadDecoder } from './decode.js';
 import { DtmfDetector, type DetectedDigit } from './dtmf.js';
 import { msToCompact, type ParsedRtcp, type ReportBlock } from './rtcp.js';
@@ -86,6 +85,8 @@ export class ReceiveStreams {
     private readonly audioTap?: AudioTap,
     /** Codec name of a payload type, for the tap (default: none). */
     private readonly codecOf: (payloadType: number) => string | undefined = () => undefined,
+    /** RTP clock rate of the negotiated codec (8000; Opus 48000): jitter and event durations are in its units. */
+    private readonly clockRate = 8000,
   ) {}
 
   /**
@@ -100,10 +101,10 @@ export class ReceiveStreams {
     let state = this.rx.get(ssrc);
     if (!state) {
       state = {
-        stats: new RtpReceiverStats({ clockRate: SAMPLE_RATE }),
+        stats: new RtpReceiverStats({ clockRate: this.clockRate }),
         source: `${from.address}:${from.port}`,
         payloadType: pt,
-        dtmf: new DtmfDetector(SAMPLE_RATE),
+        dtmf: new DtmfDetector(this.clockRate),
         senderPackets: null,
         bye: false,
         audio: undefined,
@@ -121,7 +122,13 @@ export class ReceiveStreams {
       const end = msg.length - ((b0 & 0x20) !== 0 ? (msg[msg.length - 1] ?? 0) : 0);
       if (end > payloadStart) {
         const { decoder, sink } = state.audio;
-        sink.onFrame(decoder.decode(msg.subarray(payloadStart, end)), decoder.sampleRate, rtpTs, now);
+        let pcm: Int16Array | undefined;
+        try {
+          pcm = decoder.decode(msg.subarray(payloadStart, end));
+        } catch {
+          pcm = undefined; // a malformed payload (Opus throws): left out, the sink sees a gap
+        }
+        if (pcm) sink.onFrame(pcm, decoder.sampleRate, rtpTs, now);
       }
     }
     return state.stats.hasPackets;
@@ -131,7 +138,7 @@ export class ReceiveStreams {
     const codec = this.codecOf(payloadType);
     const decoder = codec !== undefined ? createDecoder(codec) : undefined;
     if (!decoder || !this.audioTap || codec === undefined) return undefined;
-    const sink = this.audioTap({ ssrc, source, payloadType, codec, clockRate: SAMPLE_RATE });
+    const sink = this.audioTap({ ssrc, source, payloadType, codec, clockRate: this.clockRate });
     return sink ? { decoder, sink } : undefined;
   }
 

@@ -2,7 +2,6 @@
 // (randomised 0.5–1.5×, the first one halved), RTT from LSR/DLSR (§6.4.1), what the peer
 // reported about our stream, BYE on close. It reads the sender and the receive streams; it
 // owns the RTCP destination (the session latches it).
-import { SAMPLE_RATE } from './audio.js';
 import type { Clock } from './clock.js';
 import type { ReceiveStreams } from './receive-streams.js';
 import { buildReport, compactNtp, ntpFromMs, parseRtcp, roundTripMs, type ParsedRtcp } from './rtcp.js';
@@ -27,6 +26,8 @@ export interface RtcpReporterOptions {
   cname: string;
   /** Mean report interval in ms; 0 disables reports. */
   intervalMs: number;
+  /** RTP clock rate of what we send: report blocks about our stream give jitter in its units. */
+  clockRate: number;
   sender: RtpSender;
   receivers: ReceiveStreams;
   /** Send errors (first, then every 100th). */
@@ -66,7 +67,7 @@ export class RtcpReporter {
         this.remoteReport = {
           fraction_lost: block.fractionLost,
           cumulative_lost: block.cumulativeLost,
-          jitter_ms: round((block.jitter / SAMPLE_RATE) * 1000, 3),
+          jitter_ms: round((block.jitter / this.o.clockRate) * 1000, 3),
           received_at: Math.round(wallOrigin + now),
         };
       }

@@ -5,7 +5,6 @@
 // show up as a timestamp gap, not as loss; after a pause the timestamp goes on from where
 // the sampling clock is now (§5.1), never back. Marker bit on the first packet and on the
 // first one after a resume (RFC 3551 §4.1).
-import { SAMPLE_RATE } from './audio.js';
 import type { Clock } from './clock.js';
 import type { DtmfSender } from './dtmf-sender.js';
 import type { Pacer, PacerSlot } from './pacer.js';
@@ -28,7 +27,9 @@ export interface RtpSenderOptions {
   ssrc: number;
   payloadType: number;
   ptimeMs: number;
-  samplesPerFrame: number;
+  /** RTP clock rate (timestamp units per second) and ticks per frame. */
+  clockRate: number;
+  ticksPerFrame: number;
   frames: readonly Uint8Array[];
   telephoneEventPt: number;
   dtmf: DtmfSender;
@@ -89,7 +90,7 @@ export class RtpSender {
     // receiver's jitter estimate would take the whole sent duration as transit
     // variation. Never resume faster than one packet per ptime.
     const startMs = Math.max(pacer.clock.now(), lastDeadline + ptimeMs);
-    this.tsBase = (this.lastTickTs + Math.round(((startMs - lastDeadline) * SAMPLE_RATE) / 1000)) >>> 0;
+    this.tsBase = (this.lastTickTs + Math.round(((startMs - lastDeadline) * this.o.clockRate) / 1000)) >>> 0;
     this.markNext = true;
     this.slot = pacer.add(ptimeMs, this.onTick, startMs);
   }
@@ -105,7 +106,7 @@ export class RtpSender {
     const remote = this.remote;
     if (!remote) return;
     const o = this.o;
-    const ts = (this.tsBase + tick * o.samplesPerFrame) >>> 0;
+    const ts = (this.tsBase + tick * o.ticksPerFrame) >>> 0;
     this.tickZeroMs = deadline - tick * o.ptimeMs;
     this.lastTickDeadline = deadline;
     this.lastTickTs = ts;
@@ -173,7 +174,7 @@ export class RtpSender {
       this.sentSinceReport || (this.slot && this.packetsSent > 0)
         ? {
             ntp,
-            rtpTimestamp: (this.lastSentTs + Math.round(((now - this.lastSentAtMs) * SAMPLE_RATE) / 1000)) >>> 0,
+            rtpTimestamp: (this.lastSentTs + Math.round(((now - this.lastSentAtMs) * this.o.clockRate) / 1000)) >>> 0,
             packetCount: this.packetsSent,
             octetCount: this.octetsSent,
           }

@@ -1,5 +1,5 @@
 /**
- * RtpSession: one G.711 media stream, sent and received on one port pair.
+ * RtpSession: one audio stream (G.711, G.722 or Opus), sent and received on one port pair.
  *
  * - Sends 20 ms (ptime) frames of the audio source on the shared pacer
  *   (absolute deadlines). Sequence numbers are consecutive; the RTP timestamp
@@ -36,7 +36,7 @@ import { defaultAudioSource, encodedFrames, SAMPLE_RATE, type AudioSource } from
 import { monotonicClock, type Clock } from './clock.js';
 import type { DetectedDigit } from './dtmf.js';
 import { DtmfSender } from './dtmf-sender.js';
-import { codecOfPayloadType, payloadTypeOf, type AudioCodec } from './codec.js';
+import { clockRateOf, codecOfPayloadType, payloadTypeOf, ptimesOf, type AudioCodec } from './codec.js';
 import { sharedPacer, type Pacer } from './pacer.js';
 import type { PortPair } from './ports.js';
 import { ReceiveStreams, type AudioTap, type ReceivedStream } from './receive-streams.js';
@@ -55,7 +55,9 @@ export interface RtpSessionOptions {
   /** Bound socket pair from PortAllocator.allocate() or bindPair(). Released by close(). */
   ports: PortPair;
   codec?: AudioCodec;
-  /** Packetisation time in ms (10–60, multiple of 10). Default 20. */
+  /** RTP payload type to send the codec with: the one the far end's SDP gave it (Opus is dynamic). Default the codec's own. */
+  payloadType?: number;
+  /** Packetisation time in ms (10–60, multiple of 10; Opus 10, 20, 40, 60). Default 20. */
   ptimeMs?: number;
   audio?: AudioSource;
   /** Where to send; can also come later with setRemote() (SDP answer) or from latching. */
@@ -147,6 +149,8 @@ export class RtpSession extends EventEmitter<RtpSessionEvents> {
   readonly codec: AudioCodec;
   readonly payloadType: number;
   readonly ptimeMs: number;
+  /** RTP clock rate of the codec (8000; Opus 48000): timestamps and jitter are in its units. */
+  readonly clockRate: number;
   readonly localPort: number;
   readonly localRtcpPort: number;
   private readonly ports: PortPair;
@@ -179,12 +183,16 @@ export class RtpSession extends EventEmitter<RtpSessionEvents> {
     super();
     this.ports = opts.ports;
     this.codec = opts.codec ?? 'PCMU';
-    this.payloadType = payloadTypeOf(this.codec);
+    this.payloadType = opts.payloadType ?? payloadTypeOf(this.codec);
     this.ptimeMs = opts.ptimeMs ?? 20;
-    if (!Number.isInteger(this.ptimeMs) || this.ptimeMs < 10 || this.ptimeMs > 60 || this.ptimeMs % 10 !== 0) {
-      throw new RangeError(`ptime must be 10, 20, 30, 40, 50 or 60 ms, got ${this.ptimeMs}`);
+    const ptimes = ptimesOf(this.codec);
+    if (!ptimes.includes(this.ptimeMs)) {
+      throw new RangeError(`ptime for ${this.codec} must be ${ptimes.join(', ')} ms, got ${this.ptimeMs}`);
     }
+    this.clockRate = clockRateOf(this.codec);
+    // Source samples (8 kHz) per frame, and RTP clock ticks per frame (960 for 20 ms of Opus).
     const samplesPerFrame = (SAMPLE_RATE * this.ptimeMs) / 1000;
+    const ticksPerFrame = (this.clockRate * this.ptimeMs) / 1000;
     this.audio = opts.audio ?? defaultAudioSource();
     const frames = encodedFrames(this.audio, this.codec, samplesPerFrame);
     this.frameCount = frames.length;
@@ -199,7 +207,7 @@ export class RtpSession extends EventEmitter<RtpSessionEvents> {
     this.localPort = opts.ports.rtpPort;
     this.localRtcpPort = opts.ports.rtcpPort;
     this.activity = new ActivityTracker(this.clock.now());
-    this.dtmf = new DtmfSender(this.ptimeMs, samplesPerFrame);
+    this.dtmf = new DtmfSender(this.ptimeMs, ticksPerFrame);
     this.sender = new RtpSender({
       socket: opts.ports.rtp,
       pacer: this.pacer,
@@ -207,7 +215,8 @@ export class RtpSession extends EventEmitter<RtpSessionEvents> {
       ssrc: this.ssrc,
       payloadType: this.payloadType,
       ptimeMs: this.ptimeMs,
-      samplesPerFrame,
+      clockRate: this.clockRate,
+      ticksPerFrame,
       frames,
       telephoneEventPt,
       dtmf: this.dtmf,
@@ -219,6 +228,7 @@ export class RtpSession extends EventEmitter<RtpSessionEvents> {
       (digit) => this.emit('dtmf', digit),
       opts.audioTap,
       (pt) => (pt === this.payloadType ? this.codec : codecOfPayloadType(pt)),
+      this.clockRate,
     );
     this.rtcp = new RtcpReporter({
       socket: opts.ports.rtcp,
@@ -227,6 +237,7 @@ export class RtpSession extends EventEmitter<RtpSessionEvents> {
       ssrc: this.ssrc,
       cname,
       intervalMs: opts.rtcpIntervalMs ?? 5000,
+      clockRate: this.clockRate,
       sender: this.sender,
       receivers: this.receivers,
       warn: (err) => this.emit('warning', err),

@@ -397,6 +397,8 @@ export async function probeCall(ctx: ProbeContext, spec: CallSpec): Promise<Call
     const session = new RtpSession({
       ports: srtp?.pair ?? callerPorts,
       codec,
+      ...(answer.payloadType !== undefined ? { payloadType: answer.payloadType } : {}),
+      ...(answer.telephoneEventPt !== undefined ? { telephoneEventPt: answer.telephoneEventPt } : {}),
       ptimeMs: spec.ptimeMs ?? 20,
       ...(spec.audio ? { audio: spec.audio } : {}),
     });

@@ -321,6 +321,7 @@ export class ScenarioDriver implements StepDriver<Step> {
     const session = new RtpSession({
       ports: call.pair,
       codec: answer.codec ?? 'PCMU',
+      ...(answer.payloadType !== undefined ? { payloadType: answer.payloadType } : {}),
       ptimeMs: answer.ptimeMs,
       ...(answer.telephoneEventPt !== undefined ? { telephoneEventPt: answer.telephoneEventPt } : {}),
       ...(audio ? { audio } : {}),

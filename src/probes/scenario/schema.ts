@@ -30,7 +30,7 @@ function duration(opts: { min?: string; max?: string } = {}) {
   }, durationText(opts));
 }
 
-const codecs = z.union([codecName, z.array(codecName).min(1)], { error: 'expected PCMU, PCMA or G722, or an offer order like [G722, PCMA, PCMU]' });
+const codecs = z.union([codecName, z.array(codecName).min(1)], { error: 'expected PCMU, PCMA, G722 or opus, or an offer order like [opus, G722, PCMU]' });
 
 /** `- hold:` with nothing after it is the same as `- hold: {}`. */
 function optionsOf<T extends z.ZodType>(schema: T) {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { answerReoffer, buildAnswer, buildOffer, isSdpError, parseMediaEndpoint } from '../../../src/call/sdp.js';
+import { answerReoffer, buildAnswer, buildOffer, isSdpError, parseMediaEndpoint, type MediaEndpoint } from '../../../src/call/sdp.js';
 
 describe('call SDP', () => {
   it('offer round-trips through the parser with preference order', () => {
@@ -74,5 +74,36 @@ describe('call SDP with G.722', () => {
     expect(isSdpError(ok) ? ok.message : ok.codec).toBe('G722');
     const refused = parseMediaEndpoint(bare, ['PCMU', 'PCMA']);
     expect(isSdpError(refused)).toBe(true);
+  });
+});
+
+describe('call SDP: Opus (RFC 7587)', () => {
+  it('offers opus/48000/2 on dynamic PT 111 with telephone-event at 8000 and at 48000', () => {
+    const offer = buildOffer('127.0.0.1', 20000, ['opus', 'PCMU']);
+    expect(offer).toMatch(/^m=audio 20000 RTP\/AVP 111 0 101 110\r?$/m);
+    expect(offer).toMatch(/^a=rtpmap:111 opus\/48000\/2\r?$/m);
+    expect(offer).toMatch(/^a=fmtp:111 useinbandfec=0; stereo=0; sprop-stereo=0\r?$/m);
+    expect(offer).toMatch(/^a=rtpmap:110 telephone-event\/48000\r?$/m);
+    expect(offer).toMatch(/^a=rtpmap:101 telephone-event\/8000\r?$/m);
+  });
+  it('takes the peer\'s dynamic payload type and the telephone-event on the Opus clock', () => {
+    const sdp =
+      'v=0\r\no=- 1 1 IN IP4 10.0.0.1\r\ns=-\r\nc=IN IP4 10.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 96 0 101 97\r\n' +
+      'a=rtpmap:96 OPUS/48000/2\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\na=rtpmap:97 telephone-event/48000\r\na=ptime:30\r\n';
+    const ep = parseMediaEndpoint(sdp, ['PCMU', 'opus']);
+    // 30 ms is no Opus frame size: the preference falls back to 20
+    expect(ep).toMatchObject({ codec: 'opus', payloadType: 96, telephoneEventPt: 97, ptimeMs: 20 });
+    const answer = buildAnswer('127.0.0.1', 16002, ep as MediaEndpoint);
+    expect(answer).toMatch(/^m=audio 16002 RTP\/AVP 96 97\r?$/m);
+    expect(answer).toMatch(/^a=rtpmap:96 opus\/48000\/2\r?$/m);
+    expect(answer).toMatch(/^a=rtpmap:97 telephone-event\/48000\r?$/m);
+  });
+  it('does not take a dynamic payload type without rtpmap, nor opus at another clock rate, nor events at 8000 for Opus', () => {
+    const base = 'v=0\r\no=- 1 1 IN IP4 10.0.0.1\r\ns=-\r\nc=IN IP4 10.0.0.1\r\nt=0 0\r\n';
+    expect(isSdpError(parseMediaEndpoint(`${base}m=audio 4000 RTP/AVP 111\r\n`, ['opus']))).toBe(true);
+    expect(isSdpError(parseMediaEndpoint(`${base}m=audio 4000 RTP/AVP 111\r\na=rtpmap:111 opus/16000\r\n`, ['opus']))).toBe(true);
+    const ep = parseMediaEndpoint(`${base}m=audio 4000 RTP/AVP 111 101\r\na=rtpmap:111 opus/48000/2\r\na=rtpmap:101 telephone-event/8000\r\n`, ['opus']);
+    expect(ep).toMatchObject({ codec: 'opus', payloadType: 111 });
+    expect((ep as MediaEndpoint).telephoneEventPt).toBeUndefined();
   });
 });

@@ -70,6 +70,21 @@ describe('probeCall against the embedded peer', () => {
     expect(r.media?.codec).toBe('PCMA');
   });
 
+  it('Opus: dynamic payload type and 48 kHz RTP clock, both directions measured on the wideband model', async () => {
+    peer = await startDemoPeer({ rtpPortMin: 18500, rtpPortMax: 18599, logger });
+    const r = await probeCall({ logger, signal: new AbortController().signal }, spec(peer, { codecs: ['opus', 'PCMU'], durationMs: 1500, rtpPortMin: 18400, rtpPortMax: 18499 }));
+    expect(r.failures).toEqual([]);
+    expect(r.media?.codec).toBe('opus');
+    for (const d of r.media?.directions ?? []) {
+      expect(d.packets_received).toBe(d.packets_sent);
+      expect(d.packets_lost).toBe(0);
+      expect(d.emodel).toBe('G.107.1');
+      // Ro,WB 129 − Ie,WB 19.96 (quality/codecs.ts), MOS of R/1.29
+      expect(d.r_factor).toBe(109.04);
+      expect(d.mos).toBe(4.18);
+    }
+  });
+
   it('cancels an unanswered call at the ring timeout (487, phase invite)', async () => {
     peer = await startDemoPeer({ neverAnswer: true, rtpPortMin: 18300, rtpPortMax: 18399, logger });
     const t0 = Date.now();

@@ -95,7 +95,7 @@ describe('E-model pieces', () => {
   });
 
   it('rejects unknown codecs and out-of-range numbers with a coded error', () => {
-    expect(() => computeQuality({ codec: 'opus', lossPercent: 0 })).toThrow(QualityInputError);
+    expect(() => computeQuality({ codec: 'iLBC', lossPercent: 0 })).toThrow(QualityInputError);
     expect(() => computeQuality({ codec: 'PCMU', lossPercent: -1 })).toThrow(/loss percent/);
     expect(() => computeQuality({ codec: 'PCMU', lossPercent: 101 })).toThrow(QualityInputError);
     expect(() => computeQuality({ codec: 'PCMU', lossPercent: 1, burstRatio: 0 })).toThrow(/burst ratio/);

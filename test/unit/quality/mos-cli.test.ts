@@ -59,7 +59,7 @@ describe('probe mos', () => {
   });
 
   it.each([
-    [['--codec', 'opus', '--loss', '1'], /unknown codec "opus"/],
+    [['--codec', 'iLBC', '--loss', '1'], /unknown codec "iLBC"/],
     [['--codec', 'PCMU', '--loss', '101'], /--loss/],
     [['--codec', 'PCMU', '--loss', 'x'], /--loss/],
     [['--codec', 'PCMU', '--loss', '1', '--burst', '0.5'], /--burst: must be at least 1/],

@@ -12,6 +12,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../../src/rtp/clock.js';
 import { Pacer, type TimerHost } from '../../../src/rtp/pacer.js';
 import type { PortPair } from '../../../src/rtp/ports.js';
+import type { AudioCodec } from '../../../src/rtp/codec.js';
 import { RtpSession } from '../../../src/rtp/session.js';
 
 const idleTimers: TimerHost = {
@@ -71,13 +72,20 @@ afterEach(async () => {
   await Promise.all(sessions.splice(0).map((s) => s.close()));
 });
 
-function setup(): { clock: ManualClock; pacer: Pacer; tx: RtpSession; rx: RtpSession; link: FakeLink; run: (ms: number) => void } {
+function setup(media: { codec: AudioCodec; payloadType?: number; telephoneEventPt?: number } = { codec: 'PCMA' }): {
+  clock: ManualClock;
+  pacer: Pacer;
+  tx: RtpSession;
+  rx: RtpSession;
+  link: FakeLink;
+  run: (ms: number) => void;
+} {
   const clock = new ManualClock(1000);
   const pacer = new Pacer({ clock, timers: idleTimers, spinMs: 0 });
   const a = fakePair(20000, clock);
   const b = fakePair(20002, clock);
   a.peer = b.pair.rtp as unknown as EventEmitter;
-  const common = { codec: 'PCMA' as const, pacer, clock, rtcpIntervalMs: 0, latch: false };
+  const common = { ...media, pacer, clock, rtcpIntervalMs: 0, latch: false };
   const tx = new RtpSession({ ...common, ports: a.pair, remote: { address: '127.0.0.1', port: 20002 } });
   const rx = new RtpSession({ ...common, ports: b.pair });
   sessions.push(tx, rx);
@@ -191,5 +199,57 @@ describe('RtpSession resume after stop()', () => {
     run(40);
     tx.stop();
     expect(tx.stats().send_skipped).toBe(4 + 3);
+  });
+});
+
+describe('RtpSession with Opus (RFC 7587: 48 kHz RTP clock, dynamic payload type)', () => {
+  const opus = { codec: 'opus' as const, payloadType: 96, telephoneEventPt: 110 };
+
+  it('sends the negotiated payload type and advances the timestamp 48 per ms (960 a 20 ms packet)', () => {
+    const { tx, link, run } = setup(opus);
+    tx.start();
+    run(500);
+    tx.stop();
+    run(300);
+    tx.start();
+    run(300);
+    expect(link.sent.length).toBeGreaterThan(30);
+    for (let i = 1; i < link.sent.length; i++) {
+      const p = link.sent[i] as Sent;
+      const q = link.sent[i - 1] as Sent;
+      expect(p.pt).toBe(96);
+      expect(u32diff(p.ts, q.ts)).toBe((p.atMs - q.atMs) * 48);
+    }
+  });
+
+  it('the receiver reads jitter on the 48 kHz clock: a perfectly paced stream shows none', () => {
+    const { tx, rx, run } = setup(opus);
+    tx.start();
+    run(2000);
+    tx.stop();
+    const s = rx.stats();
+    expect(s.packets_received).toBe(tx.stats().packets_sent);
+    expect(s.packets_lost).toBe(0);
+    // Read on an 8 kHz clock, each 960-tick step against 20 ms would add 100 ms of transit change.
+    expect(s.jitter_max_ms).toBe(0);
+    expect(s.emodel).toBe('G.107.1');
+  });
+
+  it('DTMF events on the 48 kHz clock are detected with their duration', async () => {
+    const { tx, rx, link, run } = setup(opus);
+    tx.start();
+    run(200);
+    const done = tx.sendDtmf('7', { durationMs: 60, pauseMs: 20 });
+    run(300);
+    await done;
+    const events = link.sent.filter((p) => p.pt === 110);
+    expect(events.length).toBe(6);
+    expect(rx.receivedDigits).toBe('7');
+  });
+
+  it('refuses a ptime Opus frames cannot carry', () => {
+    expect(() => setup({ codec: 'opus', payloadType: 96 }).tx.start()).not.toThrow();
+    const clock = new ManualClock(0);
+    expect(() => new RtpSession({ ports: fakePair(20010, clock).pair, codec: 'opus', ptimeMs: 30, rtcpIntervalMs: 0 })).toThrow(/ptime for opus must be 10, 20, 40, 60/);
   });
 });
