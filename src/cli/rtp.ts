@@ -2,7 +2,8 @@
 // Thin: parse flags, call src/rtp/listen-send.ts, render. rtp.js and the media
 // engine load only inside the actions.
 import type { Command } from 'commander';
-import { EXIT, loadAudioFlag, parseDuration, parseNumber, printJson, runCommand, UsageError } from './common.js';
+import { EXIT, loadAudioFlag, parseCodecList, parseDuration, parseNumber, printJson, runCommand, UsageError } from './common.js';
+import { AUDIO_CODECS, OPUS_PT, ptimesOf, type AudioCodec } from '../rtp/codec.js';
 import type { PortPair } from '../rtp/ports.js';
 import type { ListenResult, SendResult, StreamReport } from '../rtp/listen-send.js';
 
@@ -21,9 +22,12 @@ export function parseHostPort(text: string, flag: string): HostPort {
   return { address: m[1], port };
 }
 
-function parseCodec(text: string): 'PCMU' | 'PCMA' {
-  const codec = text.toUpperCase();
-  if (codec !== 'PCMU' && codec !== 'PCMA') throw new UsageError(`--codec: "${text}" is not PCMU or PCMA`);
+/** `--codec` of `probe rtp send`: one codec, and a ptime it can carry. */
+export function parseSendCodec(text: string, ptimeMs: number): AudioCodec {
+  const [codec] = parseCodecList(text, 'one codec');
+  if (codec === undefined || text.includes(',')) throw new UsageError(`--codec: one of ${AUDIO_CODECS.join(', ')}`);
+  const ptimes = ptimesOf(codec);
+  if (!ptimes.includes(ptimeMs)) throw new UsageError(`--ptime: ${codec} takes ${ptimes.join(', ')} ms`);
   return codec;
 }
 
@@ -102,6 +106,7 @@ function progressWriter(enabled: boolean): ((text: string) => void) | undefined 
 
 interface ListenOpts {
   bind: string;
+  opusPt: string;
   duration: string;
   mediaTimeout: string;
   count?: string;
@@ -150,12 +155,16 @@ Examples:
     .option('--count <n>', 'stop after this many RTP packets')
     .option('--idle <d>', 'stop when no packet arrived for this long (after the first)')
     .option('--media-timeout <d>', 'a stream silent this long (a gap, or stopping early without RTCP BYE) fails', '2s')
+    .option('--opus-pt <pt>', 'dynamic payload type to read as Opus (48 kHz RTP clock, wideband E-model)', String(OPUS_PT))
     .option('--json', 'one JSON object on stdout: { "streams": [ … ], "failures": [ … ] }')
     .option('--quiet', 'no live progress on stderr')
     .addHelpText(
       'after',
       `
-Jitter is the RFC 3550 A.8 estimator (same as Wireshark/tshark). Loss counts
+Jitter is the RFC 3550 A.8 estimator (same as Wireshark/tshark), on each
+stream's RTP clock: 8000 for PCMU/PCMA/G722 (PT 0/8/9), 48000 for Opus (the
+dynamic PT --opus-pt, 111 by default). MOS uses the wideband E-model (G.107.1)
+for G722 and Opus, G.107 for G.711, none for other payload types. Loss counts
 sequence numbers never received, and for a stream that stopped before the end
 of listening without an RTCP BYE also the packets due until the end (at its own
 packet rate; at least the count of the sender's last RTCP SR). A stream silent
@@ -177,6 +186,8 @@ Examples:
         const idleMs = opts.idle === undefined ? undefined : parseDuration(opts.idle, 'idle');
         const mediaTimeoutMs = parseDuration(opts.mediaTimeout, 'media-timeout');
         if (mediaTimeoutMs < 100) throw new UsageError('--media-timeout: at least 100ms');
+        const opusPt = parseNumber(opts.opusPt, 'opus-pt', 96, 127);
+        if (!Number.isInteger(opusPt)) throw new UsageError('--opus-pt: a whole number 96-127');
         // load the media engine before binding: a packet that arrives in between would be dropped
         const { runListen } = await import('../rtp/listen-send.js');
         const ports = await bindOrExplain(bind.address, bind.port, 'bind');
@@ -187,6 +198,7 @@ Examples:
             ports,
             durationMs,
             mediaTimeoutMs,
+            opusPt,
             signal: stop.signal,
             ...(count !== undefined ? { count } : {}),
             ...(idleMs !== undefined ? { idleMs } : {}),
@@ -214,12 +226,12 @@ Examples:
 
   rtp
     .command('send')
-    .description('send a G.711 stream (built-in speech-like signal or a WAV file)')
+    .description('send a G.711, G.722 or Opus stream (built-in speech-like signal or a WAV file)')
     .requiredOption('--to <ip:port>', 'where to send RTP (RTCP goes to port + 1)')
     .option('--bind <ip:port>', 'local address and RTP port (default: a free pair from 16000-16999)')
     .option('--duration <d>', 'how long to send', '10s')
-    .option('--codec <name>', 'PCMU or PCMA', 'PCMU')
-    .option('--ptime <ms>', 'packetisation time: 10, 20, 30, 40, 50 or 60 ms', '20')
+    .option('--codec <name>', `PCMU, PCMA, G722 or opus (payload type ${OPUS_PT}, 48 kHz RTP clock)`, 'PCMU')
+    .option('--ptime <ms>', 'packetisation time: 10, 20, 30, 40, 50 or 60 ms (opus: 10, 20, 40, 60)', '20')
     .option('--audio <file.wav>', '8 kHz mono 16-bit PCM WAV to send instead of the built-in signal')
     .option('--echo', 'the far end is `probe rtp echo`: measure the stream that comes back (round trip)')
     .option('--json', 'one JSON object on stdout')
@@ -234,15 +246,16 @@ came back), 1 nothing came back with --echo, 2 usage error.
 Examples:
   probe rtp send --to 127.0.0.1:16000
   probe rtp send --to 127.0.0.1:16100 --echo --duration 30s --json
-  probe rtp send --to 10.0.0.5:16000 --codec PCMA --ptime 30 --audio prompt.wav`,
+  probe rtp send --to 10.0.0.5:16000 --codec PCMA --ptime 30 --audio prompt.wav
+  probe rtp send --to 127.0.0.1:16000 --codec opus    # listen reads PT ${OPUS_PT} as Opus`,
     )
     .action(async (opts: SendOpts) => {
       await runCommand(async () => {
         const to = parseHostPort(opts.to, 'to');
         const durationMs = parseDuration(opts.duration, 'duration');
-        const codec = parseCodec(opts.codec);
         const ptimeMs = parseNumber(opts.ptime, 'ptime', 10, 60);
         if (!Number.isInteger(ptimeMs) || ptimeMs % 10 !== 0) throw new UsageError('--ptime: must be 10, 20, 30, 40, 50 or 60');
+        const codec = parseSendCodec(opts.codec, ptimeMs);
         const audio = await loadAudioFlag(opts.audio);
         let ports: PortPair;
         if (opts.bind) {

@@ -7,7 +7,7 @@ import { computeQuality } from '../quality/emodel.js';
 import { coverMediaPhase } from './activity.js';
 import { monotonicClock } from './clock.js';
 import type { AudioSource } from './audio.js';
-import { codecOfPayloadType, type AudioCodec } from './codec.js';
+import { codecOfPayloadType, OPUS_PT, type AudioCodec } from './codec.js';
 import { sharedPacer, type LatenessSummary } from './pacer.js';
 import type { PortPair } from './ports.js';
 import { RtpSession, type ReceiveFigures, type ReceivedStream, type RemoteReport } from './session.js';
@@ -49,14 +49,17 @@ export interface StreamPhase {
 
 
 
+/** Dynamic payload types `probe rtp listen` reads by default: 111 is Opus, as `probe rtp send --codec opus` sends it. */
+export const LISTEN_CODECS: ReadonlyMap<number, AudioCodec> = new Map([[OPUS_PT, 'opus']]);
+
 /**
- * One received SSRC as reported by `probe rtp listen` (E-model only for G.711
- * payloads). With `phase`, loss covers the missing tail and the sender's SR
+ * One received SSRC as reported by `probe rtp listen` (E-model for the codecs
+ * we know: static G.711/G.722 payload types and the `dynamic` ones, Opus on 111). With `phase`, loss covers the missing tail and the sender's SR
  * count (activity.ts); the packet interval is the stream's own mean.
  */
-export function streamReport(stream: ReceivedStream, delayMs = 0, phase: StreamPhase = { tailUntilMs: null }): StreamReport {
+export function streamReport(stream: ReceivedStream, delayMs = 0, phase: StreamPhase = { tailUntilMs: null }, dynamic: ReadonlyMap<number, AudioCodec> = LISTEN_CODECS): StreamReport {
   const s = stream.stats;
-  const codec = codecOfPayloadType(stream.payloadType) ?? null;
+  const codec = codecOfPayloadType(stream.payloadType) ?? dynamic.get(stream.payloadType) ?? null;
   const last = s.lastArrivalMs;
   const packetMs = s.expected > 1 && last !== null && s.firstArrivalMs !== null ? Math.max(1, (last - s.firstArrivalMs) / (s.expected - 1)) : 20;
   const tailUntil = phase.tailUntilMs !== null && last !== null ? Math.max(last, phase.tailUntilMs) : last;
@@ -117,6 +120,8 @@ export interface ListenOptions {
   signal?: AbortSignal;
   /** Called about once a second with the streams so far (live progress). */
   onProgress?: (streams: StreamReport[]) => void;
+  /** Dynamic payload type read as Opus (48 kHz RTP clock). Default 111 (what `probe rtp send --codec opus` sends). */
+  opusPt?: number;
 }
 
 export interface ListenResult {
@@ -141,13 +146,14 @@ export function listenReports(
   untilMs: number | null,
   timeoutMs: number,
   delayMs = 0,
+  dynamic: ReadonlyMap<number, AudioCodec> = LISTEN_CODECS,
 ): { streams: StreamReport[]; failures: StreamFailure[] } {
   const failures: StreamFailure[] = [];
   const reports = streams.map((stream) => {
     const last = stream.stats.lastArrivalMs ?? 0;
     const replaced = streams.some((o) => o !== stream && o.source === stream.source && (o.stats.lastArrivalMs ?? 0) > last);
     const tailUntilMs = untilMs !== null && !stream.bye && !replaced ? untilMs : null;
-    const report = streamReport(stream, delayMs, { tailUntilMs });
+    const report = streamReport(stream, delayMs, { tailUntilMs }, dynamic);
     if (report.longest_silence_ms > timeoutMs) {
       const first = stream.stats.firstArrivalMs ?? 0;
       const tail = tailUntilMs !== null ? tailUntilMs - last : 0;
@@ -171,7 +177,8 @@ export function listenReports(
 /** `probe rtp listen` / `probe rtp echo`: receive until duration, count, idle timeout or abort. */
 export async function runListen(opts: ListenOptions): Promise<ListenResult> {
   // Reports every ~1 s (not 5 s) so that a short `send` still learns RTT and forward loss.
-  const session = new RtpSession({ ports: opts.ports, reflect: opts.reflect ?? false, rtcpIntervalMs: 1000 });
+  const dynamic: ReadonlyMap<number, AudioCodec> = opts.opusPt === undefined ? LISTEN_CODECS : new Map([[opts.opusPt, 'opus']]);
+  const session = new RtpSession({ ports: opts.ports, reflect: opts.reflect ?? false, rtcpIntervalMs: 1000, payloadCodecs: dynamic });
   const started = performance.now();
   let stoppedBy: ListenResult['stopped_by'] = 'duration';
   let packets = 0;
@@ -186,7 +193,7 @@ export async function runListen(opts: ListenOptions): Promise<ListenResult> {
   opts.ports.rtp.on('message', countPackets);
   const ticker = setInterval(() => {
     if (opts.idleMs !== undefined && lastPacketAt > 0 && performance.now() - lastPacketAt >= opts.idleMs) stopEarly('idle');
-    opts.onProgress?.(session.receivedStreams().map((s) => streamReport(s)));
+    opts.onProgress?.(session.receivedStreams().map((s) => streamReport(s, 0, undefined, dynamic)));
   }, Math.min(1000, opts.idleMs ?? 1000));
   let earlyWhy: 'count' | 'idle' | undefined;
   const why = await waitUntil(opts.durationMs, opts.signal, early.then((w) => (earlyWhy = w)));
@@ -198,7 +205,7 @@ export async function runListen(opts: ListenOptions): Promise<ListenResult> {
   // A stream that stopped before the end of listening (without BYE) was cut off;
   // stopping on count or idle means the user took its end as normal.
   const untilMs = stoppedBy === 'duration' || stoppedBy === 'interrupt' ? monotonicClock.now() : null;
-  const { streams, failures } = listenReports(session.receivedStreams(), untilMs, opts.mediaTimeoutMs ?? 2000, rtt === null ? 0 : rtt / 2);
+  const { streams, failures } = listenReports(session.receivedStreams(), untilMs, opts.mediaTimeoutMs ?? 2000, rtt === null ? 0 : rtt / 2, dynamic);
   await session.close();
   return {
     local: `${opts.ports.address}:${opts.ports.rtpPort}`,
@@ -282,7 +289,7 @@ export async function runSend(opts: SendOptions): Promise<SendResult> {
     rtt_ms: stats.rtt_ms,
     forward: stats.remote_report,
     // the round trip is due every packet we sent
-    round_trip: opts.echo && echoed ? streamReport({ ...echoed, senderPackets: stats.packets_sent }) : null,
+    round_trip: opts.echo && echoed ? streamReport({ ...echoed, senderPackets: stats.packets_sent }, 0, undefined, new Map([[session.payloadType, opts.codec]])) : null,
     interrupted: why === 'aborted',
   };
   await session.close();

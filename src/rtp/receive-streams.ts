@@ -85,8 +85,11 @@ export class ReceiveStreams {
     private readonly audioTap?: AudioTap,
     /** Codec name of a payload type, for the tap (default: none). */
     private readonly codecOf: (payloadType: number) => string | undefined = () => undefined,
-    /** RTP clock rate of the negotiated codec (8000; Opus 48000): jitter and event durations are in its units. */
-    private readonly clockRate = 8000,
+    /**
+     * RTP clock rate of a payload type (the negotiated codec's: 8000, Opus 48000): a stream's
+     * jitter and event durations are in the units of its first packet's payload type.
+     */
+    private readonly clockRateOf: (pt: number) => number = () => 8000,
   ) {}
 
   /**
@@ -101,10 +104,10 @@ export class ReceiveStreams {
     let state = this.rx.get(ssrc);
     if (!state) {
       state = {
-        stats: new RtpReceiverStats({ clockRate: this.clockRate }),
+        stats: new RtpReceiverStats({ clockRate: this.clockRateOf(pt) }),
         source: `${from.address}:${from.port}`,
         payloadType: pt,
-        dtmf: new DtmfDetector(this.clockRate),
+        dtmf: new DtmfDetector(this.clockRateOf(pt)),
         senderPackets: null,
         bye: false,
         audio: undefined,
@@ -138,7 +141,7 @@ export class ReceiveStreams {
     const codec = this.codecOf(payloadType);
     const decoder = codec !== undefined ? createDecoder(codec) : undefined;
     if (!decoder || !this.audioTap || codec === undefined) return undefined;
-    const sink = this.audioTap({ ssrc, source, payloadType, codec, clockRate: this.clockRate });
+    const sink = this.audioTap({ ssrc, source, payloadType, codec, clockRate: this.clockRateOf(payloadType) });
     return sink ? { decoder, sink } : undefined;
   }
 

@@ -57,6 +57,8 @@ export interface RtpSessionOptions {
   codec?: AudioCodec;
   /** RTP payload type to send the codec with: the one the far end's SDP gave it (Opus is dynamic). Default the codec's own. */
   payloadType?: number;
+  /** Dynamic payload types the receive side reads as a codec (its clock rate), besides our own: `probe rtp listen` (111 = opus). */
+  payloadCodecs?: ReadonlyMap<number, AudioCodec>;
   /** Packetisation time in ms (10–60, multiple of 10; Opus 10, 20, 40, 60). Default 20. */
   ptimeMs?: number;
   audio?: AudioSource;
@@ -223,13 +225,13 @@ export class RtpSession extends EventEmitter<RtpSessionEvents> {
       seq: random32() & 0xffff,
       tsBase: random32(),
     });
-    this.receivers = new ReceiveStreams(
-      telephoneEventPt,
-      (digit) => this.emit('dtmf', digit),
-      opts.audioTap,
-      (pt) => (pt === this.payloadType ? this.codec : codecOfPayloadType(pt)),
-      this.clockRate,
-    );
+    const codecOfPt = (pt: number): AudioCodec | undefined =>
+      pt === this.payloadType ? this.codec : (opts.payloadCodecs?.get(pt) ?? codecOfPayloadType(pt));
+    const clockRateOfPt = (pt: number): number => {
+      const codec = pt === telephoneEventPt ? undefined : codecOfPt(pt);
+      return codec ? clockRateOf(codec) : this.clockRate;
+    };
+    this.receivers = new ReceiveStreams(telephoneEventPt, (digit) => this.emit('dtmf', digit), opts.audioTap, codecOfPt, clockRateOfPt);
     this.rtcp = new RtcpReporter({
       socket: opts.ports.rtcp,
       clock: this.clock,

@@ -42,6 +42,14 @@ export function writeBaresipConf(dir: string, c: BaresipConf): string {
     'net_prefer_ipv6 no',
     'module_path /usr/lib/baresip/modules',
     'module g711.so',
+    // Wideband far end (issue 17): baresip's own G.722 and libopus. The WAV source and the
+    // (null) player stay at 8 kHz mono; baresip resamples to the codec's rate.
+    'module g722.so',
+    'module opus.so',
+    'ausrc_srate 8000',
+    'ausrc_channels 1',
+    'auplay_srate 8000',
+    'auplay_channels 1',
     'module aufile.so',
     'module alsa.so',
     'module_tmp uuid.so',
@@ -55,7 +63,7 @@ export function writeBaresipConf(dir: string, c: BaresipConf): string {
   ].join('\n');
   const account =
     `<sip:${c.user}@${address}>;auth_user=${c.user};auth_pass=${c.password};` +
-    `${outbound}answermode=${c.answermode};audio_codecs=PCMA,PCMU;ptime=20;regint=${c.register === false ? 0 : 600}\n`;
+    `${outbound}answermode=${c.answermode};audio_codecs=PCMA,PCMU,G722/16000/1,opus/48000/2;ptime=20;regint=${c.register === false ? 0 : 600}\n`;
   fs.writeFileSync(path.join(dir, 'config'), config);
   fs.writeFileSync(path.join(dir, 'accounts'), account);
   fs.writeFileSync(path.join(dir, 'contacts'), '');

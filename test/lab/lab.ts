@@ -15,7 +15,7 @@
  *   carrier            SIPp UAS on 5090 (RTP 16090): answers trunk calls
  *                      (R-URI 9<digits> with the 9 stripped, or +<digits>) with 180,
  *                      200 (PCMA only) and streams lab_audio.alaw until BYE
- *   baresip 1003       auto-answer (PCMA, PCMU), SIP 5074, RTP 17030-17039, ctrl_tcp 5573
+ *   baresip 1003       auto-answer (PCMA, PCMU, G722, opus), SIP 5074, RTP 17030-17039, ctrl_tcp 5573
  *   baresip 1004       answermode=manual: rings forever, SIP 5076, RTP 17040-17049, ctrl 5574
  *
  * Users 1001-1004, password lab<ext>pw (USERS). Kamailio answers REGISTER with 401,
