@@ -58,13 +58,17 @@ export class OpusEncoder {
   }
 }
 
-/** One Opus decoder to 16 kHz mono. */
+/** Frees a decoder's wasm memory when its owner is collected without close() (one per received stream). */
+const unclosed = new FinalizationRegistry<OpusScriptType>((dec) => dec.delete());
+
+/** One Opus decoder to 16 kHz mono. close() frees its wasm memory (else garbage collection does). */
 export class OpusDecoder {
   private readonly dec: OpusScriptType;
 
   constructor() {
     const OpusScript = opusScript();
     this.dec = new OpusScript(OPUS_PCM_RATE, 1, OPUS_APPLICATION_VOIP);
+    unclosed.register(this, this.dec, this);
   }
 
   /** One Opus packet to 16 kHz samples; throws on a malformed packet. */
@@ -76,6 +80,7 @@ export class OpusDecoder {
   }
 
   close(): void {
+    unclosed.unregister(this);
     this.dec.delete();
   }
 }

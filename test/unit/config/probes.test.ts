@@ -37,6 +37,13 @@ describe('probe definitions', () => {
     expect(call?.source).toBe('/p/x.yaml');
   });
 
+  it('a call probe and rtp.codecs take opus (the RFC 7587 name) and G722', () => {
+    const defs = parseProbeFileText('probes:\n  - { name: w, kind: call, from: "1001", to: "1002", codec: opus }\n', '/p/w.yaml', LAB);
+    expect(defs[0]?.kind === 'call' && defs[0].codec).toBe('opus');
+    const cfg = parseConfigText('pbx: { uri: "sip:127.0.0.1:5060" }\nrtp: { codecs: [opus, G722, PCMU] }\n', '/c.yaml', {});
+    expect(cfg.rtp.codecs).toEqual(['opus', 'G722', 'PCMU']);
+  });
+
   it('computes timeouts: explicit, call duration + 20 s, else 10 s', () => {
     const defs = parseProbeFileText(
       'probes:\n  - { name: a, kind: options, timeout: 2s }\n  - { name: b, kind: call, from: "1001", to: "1002", duration: 5s }\n  - { name: c, kind: options }\n',
