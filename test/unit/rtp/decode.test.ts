@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { encodeG711 } from '../../../src/rtp/g711.js';
 import { G722Encoder } from '../../../src/rtp/g722.js';
+import { OpusEncoder } from '../../../src/rtp/opus.js';
 import { createDecoder, registerDecoder } from '../../../src/rtp/decode.js';
 import { ReceiveStreams, type TappedStream } from '../../../src/rtp/receive-streams.js';
 
@@ -72,6 +73,31 @@ describe('ReceiveStreams audio tap', () => {
       { n: 160, rate: 8000, ts: 1000, at: 10 },
       { n: 160, rate: 8000, ts: 1320, at: 50 },
     ]);
+  });
+  it('Opus (PT 111, 48 kHz RTP clock) is tapped as 16 kHz PCM; a malformed Opus payload is left out, not thrown', () => {
+    const frames: Array<{ n: number; rate: number; ts: number }> = [];
+    const seen: TappedStream[] = [];
+    const rs = new ReceiveStreams(
+      101,
+      () => undefined,
+      (s) => {
+        seen.push(s);
+        return { onFrame: (pcm, rate, ts) => frames.push({ n: pcm.length, rate, ts }) };
+      },
+      (pt) => (pt === 111 ? 'opus' : undefined),
+      (pt) => (pt === 111 ? 48000 : 8000),
+    );
+    const from = { address: '127.0.0.1', port: 4000 };
+    const enc = new OpusEncoder();
+    const wide = tone(3200, 16000, 1000);
+    for (let f = 0; f < 10; f++) rs.update(rtp(f + 1, f * 960, 111, enc.encode(wide.subarray(f * 320, f * 320 + 320))), 12, f * 20, from);
+    enc.close();
+    rs.update(rtp(11, 10 * 960, 111, new Uint8Array([0xff, 0xff, 0xff])), 12, 200, from); // malformed (code 3, no frame count)
+    expect(seen).toEqual([{ ssrc: 0x1234, source: '127.0.0.1:4000', payloadType: 111, codec: 'opus', clockRate: 48000 }]);
+    expect(frames).toHaveLength(10);
+    expect(frames.every((f) => f.n === 320 && f.rate === 16000)).toBe(true);
+    expect(frames[9]?.ts).toBe(9 * 960);
+    expect(rs.totals().received).toBe(11);
   });
   it('no tap, or a payload type without a decoder: nothing is decoded', () => {
     let calls = 0;
