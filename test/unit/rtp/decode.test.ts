@@ -49,19 +49,26 @@ describe('decoder registry', () => {
   });
 });
 
+/** ReceiveStreams with a tap that records every stream it is offered and every frame it gets. */
+function tapped(codecOf: (pt: number) => string | undefined, clockRateOf?: (pt: number) => number) {
+  const frames: Array<{ n: number; rate: number; ts: number; at: number }> = [];
+  const seen: TappedStream[] = [];
+  const rs = new ReceiveStreams(
+    101,
+    () => undefined,
+    (s) => {
+      seen.push(s);
+      return { onFrame: (pcm, rate, ts, at) => frames.push({ n: pcm.length, rate, ts, at }) };
+    },
+    codecOf,
+    clockRateOf,
+  );
+  return { rs, frames, seen };
+}
+
 describe('ReceiveStreams audio tap', () => {
   it('hands every new packet to the sink, by RTP timestamp; duplicates and telephone events are not decoded', () => {
-    const frames: Array<{ n: number; rate: number; ts: number; at: number }> = [];
-    const seen: TappedStream[] = [];
-    const rs = new ReceiveStreams(
-      101,
-      () => undefined,
-      (s) => {
-        seen.push(s);
-        return { onFrame: (pcm, rate, ts, at) => frames.push({ n: pcm.length, rate, ts, at }) };
-      },
-      (pt) => (pt === 8 ? 'PCMA' : undefined),
-    );
+    const { rs, frames, seen } = tapped((pt) => (pt === 8 ? 'PCMA' : undefined));
     const from = { address: '127.0.0.1', port: 4000 };
     const payload = encodeG711('PCMA', tone(160, 8000, 500));
     rs.update(rtp(1, 1000, 8, payload), 12, 10, from);
@@ -75,15 +82,7 @@ describe('ReceiveStreams audio tap', () => {
     ]);
   });
   it('Opus (PT 111, 48 kHz RTP clock) is tapped as 16 kHz PCM; a malformed Opus payload is left out, not thrown', () => {
-    const frames: Array<{ n: number; rate: number; ts: number }> = [];
-    const seen: TappedStream[] = [];
-    const rs = new ReceiveStreams(
-      101,
-      () => undefined,
-      (s) => {
-        seen.push(s);
-        return { onFrame: (pcm, rate, ts) => frames.push({ n: pcm.length, rate, ts }) };
-      },
+    const { rs, frames, seen } = tapped(
       (pt) => (pt === 111 ? 'opus' : undefined),
       (pt) => (pt === 111 ? 48000 : 8000),
     );
