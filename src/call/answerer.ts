@@ -6,7 +6,7 @@ import type { Logger } from '../log.js';
 import type { AudioSource } from '../rtp/audio.js';
 import type { AudioCodec } from '../rtp/codec.js';
 import { PortAllocatorError, type PortAllocator, type PortPair } from '../rtp/ports.js';
-import type { AudioTap } from '../rtp/receive-streams.js';
+import type { AudioSink, AudioTap } from '../rtp/receive-streams.js';
 import { RtpSession } from '../rtp/session.js';
 import { srtpPair, type SrtpReceiveCounters } from '../rtp/srtp-socket.js';
 import type { Dialog } from '../sip/dialog.js';
@@ -15,6 +15,7 @@ import { answerReinvite } from './reinvite.js';
 import { buildAnswer, isSdpError, parseMediaEndpoint } from './sdp.js';
 import { answerSrtpOffer } from './srtp.js';
 import type { SrtpMode } from '../config/srtp-keys.js';
+import { CallContent } from './content.js';
 
 export interface AnsweredCall {
   callId: string;
@@ -26,6 +27,8 @@ export interface AnsweredCall {
   answeredAt: number;
   /** The SRTP receive counters when the call's media is SRTP; undefined for plain RTP. */
   srtp?: () => SrtpReceiveCounters;
+  /** The callee's audio: marked signal sent, analysis of what it heard (undefined when analysis is off). */
+  content?: CallContent;
 }
 
 export interface AnswererOptions {
@@ -44,6 +47,11 @@ export interface AnswererOptions {
   echo?: boolean;
   /** Decoded-audio tap for every answered call's session (undefined: nothing decoded). */
   audioTap?: AudioTap | undefined;
+  /**
+   * Audio content analysis (default on): send the marked test signal (or `audio` unchanged)
+   * and decode what arrives. `expectCallerMarkers`: the caller is this agent too.
+   */
+  content?: { enabled: boolean; expectCallerMarkers?: boolean; durationMs?: number };
   /** Delay between 180 Ringing and 200 OK (ms). Default 0: answer at once. */
   ringMs?: number;
   /** Never answer (rings until CANCEL): for ring-timeout tests and demos. */
@@ -130,6 +138,18 @@ export class Answerer {
         return;
       }
     }
+    const c = this.opts.content ?? { enabled: true };
+    const content = c.enabled
+      ? new CallContent({
+          callId: incoming.callId,
+          role: 'callee',
+          expectPeerMarkers: c.expectCallerMarkers ?? false,
+          ...(c.durationMs !== undefined ? { durationMs: c.durationMs } : {}),
+          ...(this.opts.audio ? { audio: this.opts.audio } : {}),
+        })
+      : undefined;
+    const onFrameSent = content?.onFrameSent;
+    const audioTap = bothTaps(content?.tap, this.opts.audioTap);
     const session = new RtpSession({
       ports,
       codec: offer.codec ?? 'PCMU',
@@ -137,9 +157,10 @@ export class Answerer {
       ptimeMs: offer.ptimeMs,
       remote: { address: offer.address, port: offer.port },
       ...(offer.telephoneEventPt !== undefined ? { telephoneEventPt: offer.telephoneEventPt } : {}),
-      ...(this.opts.audio ? { audio: this.opts.audio } : {}),
+      ...(content ? { audio: content.source } : this.opts.audio ? { audio: this.opts.audio } : {}),
       ...(this.opts.echo ? { reflect: true } : {}),
-      ...(this.opts.audioTap ? { audioTap: this.opts.audioTap } : {}),
+      ...(audioTap ? { audioTap } : {}),
+      ...(onFrameSent ? { onFrameSent } : {}),
     });
     this.sessions.add(session);
     const answerSdp = buildAnswer(this.opts.mediaAddress, ports.rtpPort, offer, 'sendrecv', security.security);
@@ -169,6 +190,7 @@ export class Answerer {
       dialog,
       answeredAt: Date.now(),
       ...(protectedPorts ? { srtp: protectedPorts.counters } : {}),
+      ...(content ? { content } : {}),
     };
     this.calls.set(incoming.callId, call);
     this.opts.onAnswered?.(call);
@@ -208,4 +230,14 @@ export class Answerer {
     this.calls.clear();
     this.waiters.clear();
   }
+}
+
+/** One tap feeding two (the content analysis and a caller-supplied tap, e.g. scenario prompts). */
+function bothTaps(a: AudioTap | undefined, b: AudioTap | undefined): AudioTap | undefined {
+  if (!a || !b) return a ?? b;
+  return (stream) => {
+    const sinks = [a(stream), b(stream)].filter((s): s is AudioSink => s !== undefined);
+    if (sinks.length <= 1) return sinks[0];
+    return { onFrame: (pcm, rate, ts, arrival) => sinks.forEach((s) => s.onFrame(pcm, rate, ts, arrival)) };
+  };
 }

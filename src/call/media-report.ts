@@ -6,6 +6,7 @@ import type { AudioCodec } from '../rtp/codec.js';
 import type { SrtpReceiveCounters } from '../rtp/srtp-socket.js';
 import type { RtpSessionStats } from '../rtp/session.js';
 import { round } from '../round.js';
+import type { AudioReport } from './content.js';
 
 export interface DirectionResult {
   direction: 'caller_to_callee' | 'callee_to_caller';
@@ -39,6 +40,8 @@ export interface DirectionResult {
    * Packets failing authentication or replaying are dropped, so they are loss too.
    */
   srtp?: DirectionSrtp | null;
+  /** What the receiver heard, from the decoded audio (absent when analysis is off or nobody of ours received). */
+  audio?: AudioReport;
 }
 
 export interface DirectionSrtp {

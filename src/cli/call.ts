@@ -27,6 +27,8 @@ interface CallFlags extends CommonOptions, EvidenceFlags {
   mediaTimeout?: string;
   srtp?: string;
   allowInsecureKeys?: boolean;
+  /** false with --no-audio-analysis. */
+  audioAnalysis?: boolean;
 }
 
 function parseMediaTimeout(text: string): number {
@@ -120,7 +122,8 @@ function commonCallOptions(cmd: Command): Command {
   return evidenceOptions(cmd)
     .option('--duration <d>', 'media duration after answer (e.g. 10s, 1m)', '10s')
     .option('--codec <list>', 'codecs to offer, in order: PCMU, PCMA, G722, opus or "opus,G722,PCMU"')
-    .option('--audio <file.wav>', 'send this 8 kHz mono 16-bit WAV instead of the built-in speech-like signal')
+    .option('--audio <file.wav>', 'send this 8 kHz mono 16-bit WAV instead of the built-in speech-like signal (sent as is: no markers)')
+    .option('--no-audio-analysis', 'do not decode received audio (no audio section, no marker in the signal, no audio_silent / audio_crossed checks)')
     .option('--mos-min <mos>', 'fail when a direction\'s MOS is below (default: config thresholds.mos_min, 3.5)')
     .option('--loss-max <percent>', 'fail when a direction loses more (default: config, 1 %)')
     .option('--pdd-max <d>', 'fail when post-dial delay is longer (default: config, 3s)')
@@ -198,6 +201,7 @@ the phase: dns, connect, register, invite, media, bye), 2 usage/config error,
             ...(flags.mediaTimeout !== undefined ? { mediaTimeoutMs: parseMediaTimeout(flags.mediaTimeout) } : {}),
             srtp: parseSrtpMode(flags.srtp),
             ...(flags.allowInsecureKeys ? { allowInsecureKeys: true } : {}),
+            ...(flags.audioAnalysis === false ? { audioAnalysis: false } : {}),
           },
           config,
           process.env,

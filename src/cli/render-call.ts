@@ -50,6 +50,26 @@ export function renderCall(r: CallResult): string {
       lines.push(`SRTP   ${srtp.mode}, SDES ${srtp.suite ?? 'not agreed: plain RTP'}`);
       for (const d of r.media.directions) if (d.srtp !== undefined) lines.push(`  ${ARROW[d.direction]}: ${renderSrtp(d.srtp)}`);
     }
+    const heard = r.media.directions.filter((d) => d.audio);
+    if (heard.length > 0) {
+      const audioRows = [['audio', 'level dBov', 'active', 'silence', 'clipping', 'markers', 'match', 'gain dB', 'delay ms']];
+      for (const d of heard) {
+        const a = d.audio;
+        if (!a) continue;
+        audioRows.push([
+          ARROW[d.direction] + (a.present ? '' : ' (silent)'),
+          show(a.active_level_dbov, 1),
+          `${show(a.activity_ratio * 100, 0)} %`,
+          `${show(a.silence_ratio * 100, 0)} %`,
+          `${show(a.clipping_ratio * 100, 2)} %`,
+          `${a.markers_heard}${a.markers_foreign > 0 ? ` (+${a.markers_foreign} foreign)` : ''}`,
+          a.marker_match === null ? '-' : a.marker_match ? 'yes' : 'NO',
+          show(a.marker_gain_db, 1),
+          show(a.audio_delay_ms, 1),
+        ]);
+      }
+      lines.push(table(audioRows));
+    }
   }
   if (r.failures.length > 0) {
     lines.push('Failures:');

@@ -101,6 +101,15 @@ export const probeDefinitionSchema = z.discriminatedUnion('kind', [
     codec: codecName.optional(),
     tls: tlsSchema.optional(),
     media: callMediaSchema.prefault({}),
+    /** Audio content checks from the decoded audio (docs/quality.md). */
+    audio: z
+      .strictObject({
+        /** Decode what each end hears and send the marked signal; false: nothing is decoded. */
+        analysis: z.boolean().default(true),
+        /** Active speech level below which a direction is audio_silent (default -45 dBov). */
+        level_min_dbov: z.number().min(-90).max(0).optional(),
+      })
+      .prefault({}),
   }),
   z.strictObject({
     ...common,

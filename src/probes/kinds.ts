@@ -81,6 +81,8 @@ export const PROBE_KIND_MAP: ProbeKindMap = {
           ...(def.tls?.insecure === true ? { insecure: true } : {}),
           srtp: def.media.srtp,
           allowInsecureKeys: def.media.allow_insecure_keys,
+          audioAnalysis: def.audio.analysis,
+          ...(def.audio.level_min_dbov !== undefined ? { audioLevelMinDbov: def.audio.level_min_dbov } : {}),
           // Each SIP transaction gets a share of the run's budget, so a dead PBX fails
           // in its phase (register/invite) before the runner's timeout hits.
           sipTimeoutMs: Math.min(10_000, sipTimeout(effectiveTimeoutMs(def, config) / 3)),

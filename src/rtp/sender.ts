@@ -36,6 +36,8 @@ export interface RtpSenderOptions {
   /** Initial sequence number and RTP timestamp (random, RFC 3550 §5.1). */
   seq: number;
   tsBase: number;
+  /** Told which audio frame (index into `frames`) each packet carried, and when it left (clock ms). */
+  onFrameSent?: (frameIndex: number, nowMs: number) => void;
 }
 
 export class RtpSender {
@@ -122,7 +124,9 @@ export class RtpSender {
       marker = event.marker;
       packetTs = event.ts;
     } else {
-      payload = o.frames[tick % o.frames.length] as Uint8Array;
+      const frame = tick % o.frames.length;
+      payload = o.frames[frame] as Uint8Array;
+      o.onFrameSent?.(frame, now);
     }
     // A socket whose send() copies the bytes out before returning (udpio) lets
     // one buffer serve every packet; node:dgram sends later, so a fresh one.

@@ -83,6 +83,8 @@ export interface RtpSessionOptions {
    * gets every packet's PCM (receive-streams.ts AudioSink). Undefined: nothing is decoded.
    */
   audioTap?: AudioTap;
+  /** Told which frame of the audio source each packet carried and when it left (marker send times). */
+  onFrameSent?: (frameIndex: number, samplesPerFrame: number, nowMs: number) => void;
 }
 
 /** What a receiver measured for one direction (RFC 3550 A.1/A.3/A.8): one shape for every report. */
@@ -224,6 +226,7 @@ export class RtpSession extends EventEmitter<RtpSessionEvents> {
       dtmf: this.dtmf,
       seq: random32() & 0xffff,
       tsBase: random32(),
+      ...(opts.onFrameSent ? { onFrameSent: (frame: number, now: number) => opts.onFrameSent?.(frame, samplesPerFrame, now) } : {}),
     });
     const codecOfPt = (pt: number): AudioCodec | undefined =>
       pt === this.payloadType ? this.codec : (opts.payloadCodecs?.get(pt) ?? codecOfPayloadType(pt));

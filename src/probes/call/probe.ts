@@ -24,6 +24,7 @@ import { directionSrtp, fromReceiver, fromRemoteReport, type DirectionResult } f
 import { acceptSrtpAnswer, srtpOffer } from '../../call/srtp.js';
 import type { SrtpMode } from '../../config/srtp-keys.js';
 import type { SrtpSuite } from '../../rtp/srtp.js';
+import { audioFailures, CallContent, oneWayByContent } from '../../call/content.js';
 import { round } from '../../round.js';
 import type { NetworkSettings } from '../../config/network.js';
 
@@ -79,6 +80,13 @@ export interface CallSpec {
    * fails the call: `one_way_audio` / `rtp_timeout`. Default 2000.
    */
   mediaTimeoutMs?: number;
+  /**
+   * Audio content analysis (default true): the built-in signal carries per-call markers and
+   * each receiver decodes what it hears (docs/quality.md). false: nothing is decoded.
+   */
+  audioAnalysis?: boolean;
+  /** Active speech level below which a direction is `audio_silent` (default -45 dBov). */
+  audioLevelMinDbov?: number;
   onProgress?(p: CallProgress): void;
 }
 
@@ -296,6 +304,7 @@ export async function probeCall(ctx: ProbeContext, spec: CallSpec): Promise<Call
         codecs: spec.codecs,
         srtp: srtpMode,
         ...(spec.audio ? { audio: spec.audio } : {}),
+        content: { enabled: spec.audioAnalysis !== false, expectCallerMarkers: !spec.audio, durationMs: spec.durationMs },
         logger: ctx.logger,
       });
     } else if (spec.directAnswerer) {
@@ -394,13 +403,26 @@ export async function probeCall(ctx: ProbeContext, spec: CallSpec): Promise<Call
     }
     const srtp: SrtpPortPair | undefined = negotiated.keys ? srtpPair(callerPorts, negotiated.keys) : undefined;
     const codec = answer.codec ?? 'PCMU';
+    const content =
+      spec.audioAnalysis !== false
+        ? new CallContent({
+            callId: call.callId,
+            role: 'caller',
+            durationMs: spec.durationMs,
+            // our own answerer sends markers unless a recording replaces the signal
+            expectPeerMarkers: answerer !== undefined && !spec.audio,
+            ...(spec.audio ? { audio: spec.audio } : {}),
+          })
+        : undefined;
+    const onFrameSent = content?.onFrameSent;
     const session = new RtpSession({
       ports: srtp?.pair ?? callerPorts,
       codec,
       ...(answer.payloadType !== undefined ? { payloadType: answer.payloadType } : {}),
       ...(answer.telephoneEventPt !== undefined ? { telephoneEventPt: answer.telephoneEventPt } : {}),
       ptimeMs: spec.ptimeMs ?? 20,
-      ...(spec.audio ? { audio: spec.audio } : {}),
+      ...(content ? { audio: content.source, audioTap: content.tap } : spec.audio ? { audio: spec.audio } : {}),
+      ...(onFrameSent ? { onFrameSent } : {}),
     });
     callerPortsOwned = false;
     sessions.push(session);
@@ -450,8 +472,12 @@ export async function probeCall(ctx: ProbeContext, spec: CallSpec): Promise<Call
     await sleep(80, new AbortController().signal);
     // Loss over the whole media phase: the packets due until we stopped, and
     // at least what the other end (when it is ours) says it sent.
-    const callerStats = session.stats({ phase: { sent: far ? far.session.sentPackets : null } });
-    const calleeStats = far?.session.stats({ phase: { sent: session.sentPackets } });
+    // What each receiver heard; a marker delay (one clock) is the E-model's Ta for its direction.
+    const heardByCaller = content?.report(far?.content?.signal, spec.audioLevelMinDbov) ?? undefined;
+    const heardByCallee = content ? (far?.content?.report(content.signal, spec.audioLevelMinDbov) ?? undefined) : undefined;
+    const taOf = (a: typeof heardByCaller): { delayMs?: number } => (a?.audio_delay_ms != null ? { delayMs: a.audio_delay_ms } : {});
+    const callerStats = session.stats({ phase: { sent: far ? far.session.sentPackets : null }, ...taOf(heardByCaller) });
+    const calleeStats = far?.session.stats({ phase: { sent: session.sentPackets }, ...taOf(heardByCallee) });
     const delayMs = callerStats.rtt_ms !== null ? callerStats.rtt_ms / 2 : 0;
     result.media = {
       codec,
@@ -471,6 +497,14 @@ export async function probeCall(ctx: ProbeContext, spec: CallSpec): Promise<Call
       if (there && far) there.srtp = directionSrtp(far.srtp?.());
       if (back) back.srtp = directionSrtp(srtp?.counters());
     }
+    const [toCallee, toCaller] = result.media.directions;
+    if (toCallee && heardByCallee && calleeStats) toCallee.audio = heardByCallee;
+    if (toCaller && heardByCaller) toCaller.audio = heardByCaller;
+    result.failures.push(
+      ...audioFailures('caller_to_callee', toCallee?.audio, spec.audioLevelMinDbov),
+      ...audioFailures('callee_to_caller', toCaller?.audio, spec.audioLevelMinDbov),
+      ...oneWayByContent({ caller_to_callee: toCallee?.audio, callee_to_caller: toCaller?.audio }),
+    );
     if (!calleeStats) {
       // Without the far end's own count, what it sent is unknown: we only know what arrived.
       const back = result.media.directions[1];

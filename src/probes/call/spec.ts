@@ -36,6 +36,10 @@ export interface CallRequest {
   srtp?: SrtpMode;
   /** Send SDES keys over plain UDP/TCP signalling too (--allow-insecure-keys / media.allow_insecure_keys). */
   allowInsecureKeys?: boolean;
+  /** Audio content analysis (default on); --no-audio-analysis or a probe's audio.analysis: false. */
+  audioAnalysis?: boolean;
+  /** audio.level_min_dbov: below it a direction is audio_silent. */
+  audioLevelMinDbov?: number;
 }
 
 export type SpecResult = { ok: true; spec: CallSpec } | { ok: false; message: string };
@@ -89,6 +93,8 @@ export function buildCallSpec(req: CallRequest, config: Config | undefined, env:
     ...(req.sipTimeoutMs !== undefined ? { sipTimeoutMs: req.sipTimeoutMs } : {}),
     ...(req.t1Ms !== undefined ? { t1Ms: req.t1Ms } : {}),
     ...(config !== undefined ? { network: networkSettings(config) } : {}),
+    ...(req.audioAnalysis !== undefined ? { audioAnalysis: req.audioAnalysis } : {}),
+    ...(req.audioLevelMinDbov !== undefined ? { audioLevelMinDbov: req.audioLevelMinDbov } : {}),
   };
   if (req.direct !== undefined) {
     // Peer to peer: the direct URI is the only next hop.

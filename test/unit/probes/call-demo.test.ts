@@ -39,6 +39,20 @@ function canBind(port: number): Promise<boolean> {
 }
 
 describe('probeCall against the embedded peer', () => {
+  it('audio content: both receivers hear this call\'s markers (one clock: a delay); audioAnalysis false: no audio section', async () => {
+    peer = await startDemoPeer({ rtpPortMin: 18200, rtpPortMax: 18299, logger });
+    const r = await probeCall({ logger, signal: new AbortController().signal }, spec(peer, { durationMs: 3000 }));
+    expect(r.failures).toEqual([]);
+    for (const d of r.media?.directions ?? []) {
+      expect(d.audio).toMatchObject({ present: true, marker_match: true, markers_foreign: 0 });
+      expect(d.audio?.markers_heard).toBeGreaterThanOrEqual(1);
+      expect(d.audio?.audio_delay_ms).toBeGreaterThanOrEqual(0);
+    }
+    const off = await probeCall({ logger, signal: new AbortController().signal }, spec(peer, { durationMs: 1000, audioAnalysis: false }));
+    expect(off.failures).toEqual([]);
+    for (const d of off.media?.directions ?? []) expect(d.audio).toBeUndefined();
+  });
+
   it('measures both directions and releases every port', async () => {
     peer = await startDemoPeer({ rtpPortMin: 18100, rtpPortMax: 18199, logger });
     const r = await probeCall({ logger, signal: new AbortController().signal }, spec(peer));

@@ -1,0 +1,168 @@
+// The test-signal marker: a 500 ms tone sequence that names the call and direction it was
+// sent on, and its place in the stream. Pure: generation, CRC and symbol decisions; the
+// streaming search lives in analyzer.ts.
+//
+// Layout at 8 kHz (every part a whole number of 10 ms blocks, the start on a 20 ms frame
+// boundary so the first marker packet is the one that carries the sync onset):
+//   sync    80 ms  400 Hz + 2800 Hz
+//   gap     20 ms  silence
+//   6 × (50 ms dual tone + 10 ms silence)   4 bits each: one of 4 low × one of 4 high tones
+//   tail    40 ms  silence
+// The 24 data bits are id (16) | seq (4) | CRC-4 (4). All frequencies are multiples of
+// 100 Hz, so over an 80-sample block they are exact, orthogonal DFT bins: a 10 ms block is
+// classified without leakage between tones, and a lost 20 ms packet costs two blocks of a
+// 50 ms symbol, never the whole symbol. None of the pairs is a DTMF pair.
+
+export const MARKER_RATE = 8000;
+/** Analysis block: 10 ms. */
+export const BLOCK = 80;
+export const SYNC_HZ = [400, 2800] as const;
+export const LOW_HZ = [500, 600, 1000, 1100] as const;
+export const HIGH_HZ = [1800, 2000, 2200, 2400] as const;
+export const SYNC_BLOCKS = 8;
+export const GAP_BLOCKS = 2;
+export const SYMBOL_BLOCKS = 6;
+export const TONE_BLOCKS = 5;
+export const SYMBOLS = 6;
+export const TAIL_BLOCKS = 4;
+/** Blocks from the sync onset to the first data symbol. */
+export const DATA_OFFSET_BLOCKS = SYNC_BLOCKS + GAP_BLOCKS;
+export const MARKER_BLOCKS = DATA_OFFSET_BLOCKS + SYMBOLS * SYMBOL_BLOCKS + TAIL_BLOCKS; // 50
+export const MARKER_SAMPLES = MARKER_BLOCKS * BLOCK; // 4000 = 500 ms
+/** Peak amplitude of each of the two tones (the pair peaks at 2 × this). */
+export const TONE_AMPLITUDE = 5000;
+/** Mean power of one tone as sent: A²/2. */
+export const TONE_POWER = (TONE_AMPLITUDE * TONE_AMPLITUDE) / 2;
+/** Sequence numbers wrap at 16. */
+export const SEQ_MODULO = 16;
+
+export interface MarkerPayload {
+  /** 16-bit call/direction id. */
+  id: number;
+  /** 0-15. */
+  seq: number;
+}
+
+/** CRC-4 (x^4 + x + 1, CRC-4-ITU) over the low `bits` bits of value, MSB first. */
+export function crc4(value: number, bits: number): number {
+  let crc = 0;
+  for (let i = bits - 1; i >= 0; i--) {
+    const bit = (value >>> i) & 1;
+    const top = (crc >>> 3) & 1;
+    crc = ((crc << 1) & 0xf) ^ ((top ^ bit) === 1 ? 0x3 : 0);
+  }
+  return crc;
+}
+
+/** The six 4-bit symbols of a payload. */
+export function encodeSymbols(p: MarkerPayload): number[] {
+  const body = ((p.id & 0xffff) << 4) | (p.seq & 0xf);
+  const word = (body << 4) | crc4(body, 20);
+  const out: number[] = [];
+  for (let i = SYMBOLS - 1; i >= 0; i--) out.push((word >>> (4 * i)) & 0xf);
+  return out;
+}
+
+/** The payload of six symbols, or undefined when the CRC does not match. */
+export function decodeSymbols(symbols: readonly number[]): MarkerPayload | undefined {
+  if (symbols.length !== SYMBOLS) return undefined;
+  let word = 0;
+  for (const s of symbols) word = (word << 4) | (s & 0xf);
+  const body = word >>> 4;
+  if (crc4(body, 20) !== (word & 0xf)) return undefined;
+  return { id: body >>> 4, seq: body & 0xf };
+}
+
+function addTone(out: Int16Array | Float64Array, from: number, n: number, hz: number, amp: number): void {
+  // 2 ms raised-cosine ramps: no clicks that would splash energy into the other bins
+  const ramp = 16;
+  for (let i = 0; i < n; i++) {
+    const env = i < ramp ? 0.5 - 0.5 * Math.cos((Math.PI * i) / ramp) : i >= n - ramp ? 0.5 - 0.5 * Math.cos((Math.PI * (n - 1 - i)) / ramp) : 1;
+    out[from + i] = (out[from + i] ?? 0) + amp * env * Math.sin((2 * Math.PI * hz * i) / MARKER_RATE);
+  }
+}
+
+/** The marker's 4000 samples (8 kHz). */
+export function markerSamples(p: MarkerPayload): Int16Array {
+  const acc = new Float64Array(MARKER_SAMPLES);
+  const syncLen = SYNC_BLOCKS * BLOCK;
+  for (const hz of SYNC_HZ) addTone(acc, 0, syncLen, hz, TONE_AMPLITUDE);
+  encodeSymbols(p).forEach((sym, k) => {
+    const at = (DATA_OFFSET_BLOCKS + k * SYMBOL_BLOCKS) * BLOCK;
+    addTone(acc, at, TONE_BLOCKS * BLOCK, LOW_HZ[sym >> 2] ?? 0, TONE_AMPLITUDE);
+    addTone(acc, at, TONE_BLOCKS * BLOCK, HIGH_HZ[sym & 3] ?? 0, TONE_AMPLITUDE);
+  });
+  return Int16Array.from(acc, (v) => Math.max(-32768, Math.min(32767, Math.round(v))));
+}
+
+/** Frequencies whose block powers the analyzer computes: sync pair, then low, then high. */
+export const ANALYSIS_HZ: readonly number[] = [...SYNC_HZ, ...LOW_HZ, ...HIGH_HZ];
+
+/** Goertzel coefficients (2 cos ω) of ANALYSIS_HZ at 8 kHz. */
+export const GOERTZEL_COEFFS = Float64Array.from(ANALYSIS_HZ, (hz) => 2 * Math.cos((2 * Math.PI * hz) / MARKER_RATE));
+
+/**
+ * Mean power of each ANALYSIS_HZ tone in one block (an exact DFT bin: a tone of amplitude
+ * A reads A²/2), into `out`.
+ */
+export function blockTonePowers(block: Float32Array | Int16Array, start: number, out: Float64Array): void {
+  for (let f = 0; f < GOERTZEL_COEFFS.length; f++) {
+    const c = GOERTZEL_COEFFS[f] ?? 0;
+    let s1 = 0;
+    let s2 = 0;
+    for (let i = 0; i < BLOCK; i++) {
+      const s0 = (block[start + i] ?? 0) + c * s1 - s2;
+      s2 = s1;
+      s1 = s0;
+    }
+    // |X|² = s1² + s2² − c·s1·s2; a tone of amplitude A gives (A·N/2)²; mean power A²/2
+    const mag2 = s1 * s1 + s2 * s2 - c * s1 * s2;
+    out[f] = (2 * mag2) / (BLOCK * BLOCK);
+  }
+}
+
+/**
+ * Whether a block is the sync pair: both sync tones present and together most of the
+ * block's power (speech has harmonics everywhere; a pair of pure bins is rare).
+ */
+export function isSyncBlock(powers: Float64Array, blockPower: number): boolean {
+  const a = powers[0] ?? 0;
+  const b = powers[1] ?? 0;
+  return blockPower > 0 && a > 0.2 * blockPower && b > 0.2 * blockPower && a + b > 0.6 * blockPower;
+}
+
+/**
+ * One symbol from the summed tone powers of its received blocks (indices as in
+ * ANALYSIS_HZ), or undefined when a group has no clear winner (the strongest below 4× the
+ * runner-up).
+ */
+export function decideSymbol(sum: Float64Array): number | undefined {
+  const pick = (from: number): number | undefined => {
+    let best = -1;
+    let bestP = -1;
+    let second = 0;
+    for (let i = 0; i < 4; i++) {
+      const p = sum[from + i] ?? 0;
+      if (p > bestP) {
+        second = Math.max(second, bestP);
+        bestP = p;
+        best = i;
+      } else second = Math.max(second, p);
+    }
+    return bestP > 0 && bestP >= 4 * second ? best : undefined;
+  };
+  const lo = pick(2);
+  const hi = pick(6);
+  return lo === undefined || hi === undefined ? undefined : lo * 4 + hi;
+}
+
+/** A 16-bit marker id for a call and direction (FNV-1a of "callId|role", folded). */
+export function markerId(callId: string, role: 'caller' | 'callee'): number {
+  let h = 0x811c9dc5;
+  const text = `${callId}|${role}`;
+  for (let i = 0; i < text.length; i++) {
+    h ^= text.charCodeAt(i);
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
+  return ((h >>> 16) ^ h) & 0xffff;
+}

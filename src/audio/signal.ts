@@ -1,0 +1,64 @@
+// The marked test signal of one call direction: the built-in speech-like signal with a
+// marker (marker.ts) every 2.5 s that names the call and direction (id) and its place
+// (seq), and the times the packets carrying each marker's onset left this process, for
+// mouth-to-ear delay when the receiver is in the same process (one clock).
+import { MARKER_SAMPLES, SEQ_MODULO, markerSamples } from './marker.js';
+
+export const MARKER_PERIOD_SAMPLES = 20_000; // 2.5 s at 8 kHz
+/** The first marker starts 0.3 s into the stream (on a 20 ms frame boundary). */
+export const FIRST_MARKER_SAMPLE = 2400;
+
+export interface MarkedSignal {
+  readonly id: number;
+  /** 8 kHz samples, looped by the sender. */
+  readonly samples: Int16Array;
+  /** Sample offset of each marker's onset (index = seq). */
+  readonly onsets: readonly number[];
+  /** Clock ms when the packet carrying marker `seq`'s onset was last sent (NaN: not yet). */
+  readonly sentAt: Float64Array;
+  /** Sender hook: frame `frameIndex` of `samplesPerFrame` samples went out at `nowMs`. */
+  frameSent(frameIndex: number, samplesPerFrame: number, nowMs: number): void;
+}
+
+/**
+ * `base` (looped) with `count` markers (1–16) for id, one per 2.5 s: the source is
+ * count × 2.5 s long, so a call shorter than that never repeats a sequence number.
+ */
+export function markedSignal(id: number, base: Int16Array, count: number): MarkedSignal {
+  const n = Math.max(1, Math.min(SEQ_MODULO, Math.floor(count)));
+  const samples = new Int16Array(n * MARKER_PERIOD_SAMPLES);
+  for (let i = 0; i < samples.length; i += base.length) samples.set(base.subarray(0, Math.min(base.length, samples.length - i)), i);
+  const onsets: number[] = [];
+  for (let seq = 0; seq < n; seq++) {
+    const at = FIRST_MARKER_SAMPLE + seq * MARKER_PERIOD_SAMPLES;
+    samples.set(markerSamples({ id, seq }).subarray(0, Math.min(MARKER_SAMPLES, samples.length - at)), at);
+    onsets.push(at);
+  }
+  const sentAt = new Float64Array(SEQ_MODULO).fill(Number.NaN);
+  // frame index → seq + 1 for the frame holding an onset (0: none), per frame size
+  let table: { spf: number; seqOf: Int8Array } | undefined;
+  return {
+    id,
+    samples,
+    onsets,
+    sentAt,
+    frameSent(frameIndex, samplesPerFrame, nowMs) {
+      if (table?.spf !== samplesPerFrame) {
+        const seqOf = new Int8Array(Math.ceil(samples.length / samplesPerFrame));
+        onsets.forEach((o, seq) => (seqOf[Math.floor(o / samplesPerFrame)] = seq + 1));
+        table = { spf: samplesPerFrame, seqOf };
+      }
+      const s = table.seqOf[frameIndex] ?? 0;
+      if (s === 0) return;
+      const onset = onsets[s - 1] ?? 0;
+      // the onset's own time inside the frame (0 when frames start on it, as at 10/20/40 ms)
+      sentAt[s - 1] = nowMs + ((onset - frameIndex * samplesPerFrame) * 1000) / 8000;
+    },
+  };
+}
+
+/** How many markers a stream of `durationMs` needs so no sequence number repeats (max 16). */
+export function markerCountFor(durationMs: number | undefined): number {
+  if (durationMs === undefined) return SEQ_MODULO;
+  return Math.max(1, Math.min(SEQ_MODULO, Math.ceil((durationMs / 1000) / 2.5) + 1));
+}
