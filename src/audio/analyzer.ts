@@ -30,7 +30,9 @@ const FULL_SCALE_POWER = 32768 * 32768;
 const SILENCE_POWER = FULL_SCALE_POWER * 1e-5;
 const CLIP_LEVEL = 32000;
 /** P.56 method B. */
-const P56_G = Math.exp(-1 / (RATE * 0.03));
+/** The envelope runs on every P56_STEP-th sample (2 kHz: far finer than its 30 ms time constant). */
+const P56_STEP = 4;
+const P56_G = Math.exp(-P56_STEP / (RATE * 0.03));
 const P56_HANGOVER = Math.round(RATE * 0.2);
 const P56_MARGIN_DB = 15.9;
 const P56_THRESHOLDS = 16;
@@ -130,6 +132,11 @@ export class AudioAnalyzer implements AudioSink {
     this.arrivalPos[slot] = pos;
     this.arrivalLen[slot] = n;
     this.arrivalMs[slot] = arrivalMs;
+    // the hot loop: one pass, locals, no call per sample (a block end is the only call)
+    const block = this.block;
+    let sq = this.sumSquares;
+    let clipped = this.clipped;
+    let samples = this.samples;
     for (let i = 0; i < n; i++) {
       let v: number;
       if (ratio === 1) v = pcm[i] ?? 0;
@@ -138,39 +145,42 @@ export class AudioAnalyzer implements AudioSink {
         for (let k = 0; k < ratio; k++) s += pcm[i * ratio + k] ?? 0;
         v = s / ratio;
       }
-      this.push(v, false);
+      block[this.blockFill++] = v;
+      sq += v * v;
+      if (v >= CLIP_LEVEL || v <= -CLIP_LEVEL) clipped++;
+      if (++samples % P56_STEP === 0) this.envelopeStep(v < 0 ? -v : v, samples);
+      if (this.blockFill === BLOCK) this.endBlock();
     }
+    this.writePos = pos + n;
+    this.sumSquares = sq;
+    this.clipped = clipped;
+    this.samples = samples;
   }
 
   /** Lost samples: timeline positions with nothing received. */
   private flushLost(count: number): void {
-    for (let i = 0; i < count; i++) this.push(0, true);
+    for (let i = 0; i < count; i++) this.pushLost();
   }
 
-  private push(v: number, lost: boolean): void {
-    this.block[this.blockFill++] = v;
-    if (lost) this.blockLost = true;
-    else this.levelSample(v);
+  private pushLost(): void {
+    this.block[this.blockFill++] = 0;
+    this.blockLost = true;
     this.writePos++;
     if (this.blockFill === BLOCK) this.endBlock();
   }
 
-  private levelSample(v: number): void {
-    const a = Math.abs(v);
-    this.samples++;
-    this.sumSquares += v * v;
-    if (a >= CLIP_LEVEL) this.clipped++;
+  /** P.56 envelope and threshold activity, every P56_STEP-th received sample. */
+  private envelopeStep(a: number, now: number): void {
     this.env1 = P56_G * this.env1 + (1 - P56_G) * a;
     this.env2 = P56_G * this.env2 + (1 - P56_G) * this.env1;
     const env = this.env2;
-    const now = this.samples;
     let c = 1;
     for (let j = 0; j < P56_THRESHOLDS; j++, c *= 2) {
       if (env >= c) this.lastActive[j] = now;
       // within the hangover of the last time the envelope reached it; the last times
       // only fall with j (reaching c_j+1 means reaching c_j), so stop at the first miss
       else if (now - (this.lastActive[j] ?? Number.NEGATIVE_INFINITY) > P56_HANGOVER) break;
-      this.activeCount[j] = (this.activeCount[j] ?? 0) + 1;
+      this.activeCount[j] = (this.activeCount[j] ?? 0) + P56_STEP;
     }
   }
 
@@ -187,7 +197,8 @@ export class AudioAnalyzer implements AudioSink {
       this.ringPower[slot] = power;
       this.blocks++;
       if (power < SILENCE_POWER) this.silentBlocks++;
-      blockTonePowers(this.block, 0, this.tmpPowers);
+      // the sync pair always; the data tones only while a marker is being read
+      blockTonePowers(this.block, 0, this.tmpPowers, this.pendingSync >= 0 ? NF : 2);
       this.ringPowers.set(this.tmpPowers, slot * NF);
       if (isSyncBlock(this.tmpPowers, power)) {
         this.ringSync[slot] = 1;

@@ -73,26 +73,39 @@ export function decodeSymbols(symbols: readonly number[]): MarkerPayload | undef
   return { id: body >>> 4, seq: body & 0xf };
 }
 
-function addTone(out: Int16Array | Float64Array, from: number, n: number, hz: number, amp: number): void {
-  // 2 ms raised-cosine ramps: no clicks that would splash energy into the other bins
-  const ramp = 16;
-  for (let i = 0; i < n; i++) {
-    const env = i < ramp ? 0.5 - 0.5 * Math.cos((Math.PI * i) / ramp) : i >= n - ramp ? 0.5 - 0.5 * Math.cos((Math.PI * (n - 1 - i)) / ramp) : 1;
-    out[from + i] = (out[from + i] ?? 0) + amp * env * Math.sin((2 * Math.PI * hz * i) / MARKER_RATE);
+/** A tone of `n` samples with 2 ms raised-cosine ramps (no clicks to splash into other bins), cached: every marker reuses it. */
+const toneCache = new Map<string, Float32Array>();
+function tone(hz: number, n: number): Float32Array {
+  const key = `${hz}/${n}`;
+  let t = toneCache.get(key);
+  if (!t) {
+    const ramp = 16;
+    t = new Float32Array(n);
+    for (let i = 0; i < n; i++) {
+      const env = i < ramp ? 0.5 - 0.5 * Math.cos((Math.PI * i) / ramp) : i >= n - ramp ? 0.5 - 0.5 * Math.cos((Math.PI * (n - 1 - i)) / ramp) : 1;
+      t[i] = TONE_AMPLITUDE * env * Math.sin((2 * Math.PI * hz * i) / MARKER_RATE);
+    }
+    toneCache.set(key, t);
   }
+  return t;
+}
+
+function addTones(out: Float32Array, at: number, n: number, a: number, b: number): void {
+  const ta = tone(a, n);
+  const tb = tone(b, n);
+  for (let i = 0; i < n; i++) out[at + i] = (ta[i] ?? 0) + (tb[i] ?? 0);
 }
 
 /** The marker's 4000 samples (8 kHz). */
 export function markerSamples(p: MarkerPayload): Int16Array {
-  const acc = new Float64Array(MARKER_SAMPLES);
-  const syncLen = SYNC_BLOCKS * BLOCK;
-  for (const hz of SYNC_HZ) addTone(acc, 0, syncLen, hz, TONE_AMPLITUDE);
+  const acc = new Float32Array(MARKER_SAMPLES);
+  addTones(acc, 0, SYNC_BLOCKS * BLOCK, SYNC_HZ[0], SYNC_HZ[1]);
   encodeSymbols(p).forEach((sym, k) => {
-    const at = (DATA_OFFSET_BLOCKS + k * SYMBOL_BLOCKS) * BLOCK;
-    addTone(acc, at, TONE_BLOCKS * BLOCK, LOW_HZ[sym >> 2] ?? 0, TONE_AMPLITUDE);
-    addTone(acc, at, TONE_BLOCKS * BLOCK, HIGH_HZ[sym & 3] ?? 0, TONE_AMPLITUDE);
+    addTones(acc, (DATA_OFFSET_BLOCKS + k * SYMBOL_BLOCKS) * BLOCK, TONE_BLOCKS * BLOCK, LOW_HZ[sym >> 2] ?? 0, HIGH_HZ[sym & 3] ?? 0);
   });
-  return Int16Array.from(acc, (v) => Math.max(-32768, Math.min(32767, Math.round(v))));
+  const out = new Int16Array(MARKER_SAMPLES);
+  for (let i = 0; i < MARKER_SAMPLES; i++) out[i] = Math.round(acc[i] ?? 0); // peaks at 2 × 5000: no clipping
+  return out;
 }
 
 /** Frequencies whose block powers the analyzer computes: sync pair, then low, then high. */
@@ -105,8 +118,9 @@ export const GOERTZEL_COEFFS = Float64Array.from(ANALYSIS_HZ, (hz) => 2 * Math.c
  * Mean power of each ANALYSIS_HZ tone in one block (an exact DFT bin: a tone of amplitude
  * A reads A²/2), into `out`.
  */
-export function blockTonePowers(block: Float32Array | Int16Array, start: number, out: Float64Array): void {
-  for (let f = 0; f < GOERTZEL_COEFFS.length; f++) {
+export function blockTonePowers(block: Float32Array | Int16Array, start: number, out: Float64Array, count = GOERTZEL_COEFFS.length): void {
+  out.fill(0, count);
+  for (let f = 0; f < count; f++) {
     const c = GOERTZEL_COEFFS[f] ?? 0;
     let s1 = 0;
     let s2 = 0;

@@ -57,8 +57,8 @@ export function markedSignal(id: number, base: Int16Array, count: number): Marke
   };
 }
 
-/** How many markers a stream of `durationMs` needs so no sequence number repeats (max 16). */
+/** How many markers a stream of `durationMs` needs so no sequence number repeats (max 16; unknown: 8). */
 export function markerCountFor(durationMs: number | undefined): number {
-  if (durationMs === undefined) return SEQ_MODULO;
+  if (durationMs === undefined) return 8; // unknown length (probe answer): a 20 s loop
   return Math.max(1, Math.min(SEQ_MODULO, Math.ceil((durationMs / 1000) / 2.5) + 1));
 }

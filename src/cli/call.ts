@@ -232,7 +232,7 @@ Examples:
         const durationMs = parseDuration(flags.duration, 'duration');
         if (durationMs < 1000 || durationMs > 120_000) throw new UsageError('--duration: between 1s and 120s for the demo');
         const { startDemoPeer } = await import('../probes/call/demo.js');
-        const peer = await startDemoPeer();
+        const peer = await startDemoPeer({ audioAnalysis: flags.audioAnalysis !== false });
         const spec: CallSpec = {
           from: { user: 'callprobe' },
           to: 'demo',
@@ -243,6 +243,7 @@ Examples:
           ringTimeoutMs: 5000,
           codecs: flags.codec !== undefined ? parseCodecList(flags.codec, 'comma-separated for an offer order') : ['PCMU', 'PCMA'],
           ...(flags.mediaTimeout !== undefined ? { mediaTimeoutMs: parseMediaTimeout(flags.mediaTimeout) } : {}),
+          ...(flags.audioAnalysis === false ? { audioAnalysis: false } : {}),
         };
         return executeCall(spec, flags, undefined, () => peer.close());
       }, flags);

@@ -19,6 +19,8 @@ export interface DemoPeerOptions {
   rtpPortMax?: number;
   /** Ring forever (until CANCEL): for ring-timeout checks. */
   neverAnswer?: boolean;
+  /** Audio content analysis on the peer's side (default true). */
+  audioAnalysis?: boolean;
   logger?: Logger;
 }
 
@@ -34,7 +36,7 @@ export async function startDemoPeer(opts: DemoPeerOptions = {}): Promise<DemoPee
     ...(opts.logger ? { logger: opts.logger } : {}),
   });
   const ports = new PortAllocator({ min: opts.rtpPortMin ?? 17000, max: opts.rtpPortMax ?? 17999, address });
-  const answerer = new Answerer({ ua, ports, mediaAddress: address, codecs: ['PCMU', 'PCMA', 'G722', 'opus'], ...(opts.neverAnswer ? { neverAnswer: true } : {}), ...(opts.logger ? { logger: opts.logger } : {}) });
+  const answerer = new Answerer({ ua, ports, mediaAddress: address, codecs: ['PCMU', 'PCMA', 'G722', 'opus'], content: { enabled: opts.audioAnalysis !== false }, ...(opts.neverAnswer ? { neverAnswer: true } : {}), ...(opts.logger ? { logger: opts.logger } : {}) });
   let closing: Promise<void> | undefined;
   return {
     uri: `sip:demo@${address}:${ua.localPort}`,
