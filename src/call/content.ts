@@ -7,10 +7,18 @@ import { markerId } from '../audio/marker.js';
 import { markedSignal, markerCountFor, type MarkedSignal } from '../audio/signal.js';
 import { defaultAudioSource, type AudioSource } from '../rtp/audio.js';
 import type { AudioSink, AudioTap, TappedStream } from '../rtp/receive-streams.js';
-import type { Failure } from '../probes/result.js';
 import { round } from '../round.js';
 
 export type CallRole = 'caller' | 'callee';
+
+/** A Failure of the probe result (probes/result.ts imports this layer, so the shape is restated), at phase media. */
+export interface ContentFailure {
+  check: 'audio_silent' | 'audio_crossed' | 'one_way_audio';
+  phase: 'media';
+  expected?: number | string;
+  actual?: number | null;
+  message: string;
+}
 
 /** The `audio` section of a direction in the call JSON. */
 export interface AudioReport {
@@ -154,9 +162,9 @@ type Direction = 'caller_to_callee' | 'callee_to_caller';
 const ARROW: Record<Direction, string> = { caller_to_callee: 'caller→callee', callee_to_caller: 'callee→caller' };
 
 /** Content failures of one direction: audio_silent, audio_crossed. */
-export function audioFailures(direction: Direction, a: AudioReport | null | undefined, levelMinDbov = DEFAULT_AUDIO_LEVEL_MIN_DBOV): Failure[] {
+export function audioFailures(direction: Direction, a: AudioReport | null | undefined, levelMinDbov = DEFAULT_AUDIO_LEVEL_MIN_DBOV): ContentFailure[] {
   if (!a || a.analysed_s < 0.5) return [];
-  const out: Failure[] = [];
+  const out: ContentFailure[] = [];
   if (!a.present) {
     out.push({
       check: 'audio_silent',
@@ -190,8 +198,8 @@ export function audioFailures(direction: Direction, a: AudioReport | null | unde
  * one_way_audio by content: one direction hears this call's markers while the other,
  * whose markers were due, hears none (silent or something else), although RTP flows.
  */
-export function oneWayByContent(reports: Partial<Record<Direction, AudioReport | null>>): Failure[] {
-  const out: Failure[] = [];
+export function oneWayByContent(reports: Partial<Record<Direction, AudioReport | null>>): ContentFailure[] {
+  const out: ContentFailure[] = [];
   for (const [dir, other] of [
     ['caller_to_callee', 'callee_to_caller'],
     ['callee_to_caller', 'caller_to_callee'],
