@@ -50,7 +50,8 @@ async function capturedCall(cfg: string, to: string, ranges: Array<readonly [num
   const cap = await capture({ filter: `udp and (${ranges.map(([lo, hi]) => `portrange ${lo}-${hi}`).join(' or ')})` });
   let out: Awaited<ReturnType<typeof cli>>;
   try {
-    out = await cli(['call', '1001', to, ...TLS, '--srtp', 'required', '--duration', '3s', '--json', '--config', cfg]);
+    // --no-audio-analysis: the probe then sends defaultAudioSource() unmarked, the frames clearFrames() looks for
+    out = await cli(['call', '1001', to, ...TLS, '--srtp', 'required', '--duration', '3s', '--json', '--no-audio-analysis', '--config', cfg]);
   } finally {
     await cap.stop();
   }
