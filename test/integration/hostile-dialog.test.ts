@@ -56,7 +56,7 @@ async function rtpPeer(): Promise<RtpPeer> {
   return p;
 }
 
-const call = (fe: FarEnd, duration = '3s') => runProbe(['call', 'me', 'far', '--direct', fe.uri(), '--duration', duration, '--json']);
+const call = (fe: FarEnd, duration = '3s') => runProbe(['call', '--no-audio-analysis', 'me', 'far', '--direct', fe.uri(), '--duration', duration, '--json']);
 
 describe('far-end requests mid-call', () => {
   it('re-INVITEs (session refresh, hold, unhold) are answered per RFC 3264 and media continues', async () => {
@@ -161,7 +161,7 @@ describe('responses a probe must cope with', () => {
   it('TCP: the PBX closes the connection mid-dialog; the BYE goes out on a new connection', async () => {
     const rtp = await rtpPeer();
     const fe = await answering(rtp, { transport: 'tcp', onAck: (_invite, f) => setTimeout(() => f.dropConnections(), 300) });
-    const run = await runProbe(['call', 'me', 'far', '--direct', fe.uri(), '--transport', 'tcp', '--duration', '2s', '--json']);
+    const run = await runProbe(['call', '--no-audio-analysis', 'me', 'far', '--direct', fe.uri(), '--transport', 'tcp', '--duration', '2s', '--json']);
     const json = jsonOf<CallJson>(run);
     expect(run.code, JSON.stringify(json.failures)).toBe(0);
     expect(fe.requests('BYE')).toHaveLength(1);
@@ -176,7 +176,7 @@ describe('responses a probe must cope with', () => {
       tls: { cert: readFileSync(cert.cert, 'utf8'), key: readFileSync(cert.key, 'utf8') },
       onAck: (_invite, f) => setTimeout(() => f.dropConnections(), 300),
     });
-    const run = await runProbe(['call', 'me', 'far', '--direct', fe.uri(), '--transport', 'tls', '--insecure', '--duration', '2s', '--json']);
+    const run = await runProbe(['call', '--no-audio-analysis', 'me', 'far', '--direct', fe.uri(), '--transport', 'tls', '--insecure', '--duration', '2s', '--json']);
     const json = jsonOf<CallJson>(run);
     expect(run.code, JSON.stringify(json.failures)).toBe(0);
     // INVITE/ACK on the first TLS connection; the BYE on a second one, after the far end closed the first.

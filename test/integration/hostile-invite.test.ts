@@ -21,7 +21,7 @@ interface CallJson {
 }
 
 function call(fe: FarEnd, extra: string[] = [], opts: Parameters<typeof runProbe>[1] = {}) {
-  return runProbe(['call', 'me', 'far', '--direct', fe.uri(), '--sip-t1', `${T1}ms`, '--json', ...extra], opts);
+  return runProbe(['call', '--no-audio-analysis', 'me', 'far', '--direct', fe.uri(), '--sip-t1', `${T1}ms`, '--json', ...extra], opts);
 }
 
 async function farEnd(script: (req: SipRequest, fe: FarEnd) => void): Promise<FarEnd> {
@@ -68,7 +68,7 @@ describe('INVITE phase against far ends that never finish it', () => {
     const fe = await farEnd((req, f) => {
       if (req.method === 'INVITE') f.reply(req, 180);
     });
-    const run = await runProbe(['call', 'me', 'far', '--direct', fe.uri(), '--json'], {
+    const run = await runProbe(['call', '--no-audio-analysis', 'me', 'far', '--direct', fe.uri(), '--json'], {
       killAfterMs: 40_000,
       signalAt: { when: () => fe.requests('INVITE').length > 0, signal: 'SIGTERM' },
     });
@@ -88,7 +88,7 @@ describe('INVITE phase against far ends that never finish it', () => {
         rtp.sendTo(ours.address, ours.port);
       }
     });
-    const run = await runProbe(['call', 'me', 'far', '--direct', fe.uri(), '--duration', '20s', '--json'], {
+    const run = await runProbe(['call', '--no-audio-analysis', 'me', 'far', '--direct', fe.uri(), '--duration', '20s', '--json'], {
       killAfterMs: 40_000,
       signalAt: { when: () => fe.requests('ACK').length > 0 && rtp.arrivals.length > 25, signal: 'SIGTERM' },
     });

@@ -93,7 +93,7 @@ describe('407 (realm A) then 401 (realm B)', () => {
         rtp.sendTo(ours.address, ours.port);
       }),
     );
-    const run = await runProbe(['call', '1001', 'far', '--direct', fe.uri(), '--duration', '1s', '--json'], { env: ENV });
+    const run = await runProbe(['call', '--no-audio-analysis', '1001', 'far', '--direct', fe.uri(), '--duration', '1s', '--json'], { env: ENV });
     const json = jsonOf<{ success: boolean; failures: unknown[] }>(run);
     expect(run.code, JSON.stringify(json.failures)).toBe(0);
     const invites = fe.requests('INVITE');
@@ -139,7 +139,7 @@ state_dir: ${dir}
 `,
     );
     const T1 = 50;
-    const run = await runProbe(['call', '1001', '9555', '--config', config, '--duration', '1500ms', '--sip-t1', `${T1}ms`, '--json']);
+    const run = await runProbe(['call', '--no-audio-analysis', '1001', '9555', '--config', config, '--duration', '1500ms', '--sip-t1', `${T1}ms`, '--json']);
     fs.rmSync(dir, { recursive: true, force: true });
     expect(run.code, run.stderr).toBe(1);
     const json = jsonOf<{ failures: Array<{ check: string; phase: string; message: string }> }>(run);

@@ -224,6 +224,8 @@ export async function startRtpPeer(): Promise<RtpPeer> {
       if (timer) clearInterval(timer);
       let seq = 1;
       let ts = 0;
+      // µ-law silence: a call probe with audio analysis on rightly reports audio_silent on
+      // this direction, so the SIP-focused hostile tests run with --no-audio-analysis.
       const payload = Buffer.alloc(160, 0xff);
       timer = setInterval(() => {
         const h = Buffer.alloc(12);
