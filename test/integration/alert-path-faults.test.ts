@@ -16,10 +16,11 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statfsSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { requiredInCi } from '../ci-required.js';
 import { freeTcpPort } from '../lab/lab.js';
 import { HookReceiver, startCliAgent, until, type CliAgent } from './helpers/agent.js';
 
-const isRoot = process.getuid?.() === 0;
+const isRoot = requiredInCi(process.getuid?.() === 0, 'root (mounting a tmpfs state_dir)');
 if (!isRoot && process.env.CI === 'true') throw new Error('alert-disk-full needs root (mount -t tmpfs) under CI');
 
 const dir = mkdtempSync(join(tmpdir(), 'cp-disk-full-'));
