@@ -16,6 +16,7 @@ import { parseHostPort } from './rtp.js';
 import { directionSrtp, type DirectionSrtp } from '../call/media-report.js';
 import { srtpSignallingError, type SrtpMode } from '../config/srtp-keys.js';
 import { parseSrtpMode, renderSrtp } from './srtp-flag.js';
+import { audioFailures, type AudioReport } from '../call/content.js';
 
 /** How one answered call ended. */
 export type CallEnd = 'remote' | 'local' | 'duration-max' | 'interrupt';
@@ -47,6 +48,11 @@ export interface AnsweredCallReport extends ReceiveFigures {
   failures: Failure[];
   /** With --srtp optional/required: what the SRTP receive side verified (null: the call was plain RTP). */
   srtp?: DirectionSrtp | null;
+  /**
+   * What we heard (caller→callee), from the decoded audio: the same section as a
+   * `probe call` direction's `audio` (docs/quality.md). Absent with --no-audio-analysis.
+   */
+  audio?: AudioReport | null;
 }
 
 /** After --calls calls: time for the last BYE's 200 to leave before the UA closes (ms). */
@@ -76,7 +82,7 @@ export function parsePortRange(text: string, flag: string): [number, number] {
 
 /** The report for one call from its session's numbers. Pure. */
 export function callReport(
-  call: Pick<AnsweredCall, 'callId' | 'answeredAt' | 'srtp'>,
+  call: Pick<AnsweredCall, 'callId' | 'answeredAt' | 'srtp' | 'content'>,
   from: string,
   stats: RtpSessionStats,
   endedBy: CallEnd,
@@ -86,6 +92,8 @@ export function callReport(
   srtpMode: SrtpMode = 'off',
 ): AnsweredCallReport {
   const timeout = mediaTimeoutFailure('caller_to_callee', stats, mediaTimeoutMs);
+  // the caller is another process: its markers name this call, but its send times are not ours
+  const audio = call.content?.report(undefined);
   return {
     call_id: call.callId,
     from,
@@ -109,8 +117,9 @@ export function callReport(
     rtt_ms: stats.rtt_ms,
     r_factor: stats.r_factor,
     mos: stats.mos,
-    failures: timeout ? [timeout] : [],
+    failures: [...(timeout ? [timeout] : []), ...audioFailures('caller_to_callee', audio)],
     ...(srtpMode !== 'off' ? { srtp: directionSrtp(call.srtp?.()) } : {}),
+    ...(audio !== undefined ? { audio } : {}),
   };
 }
 
@@ -121,8 +130,16 @@ export function renderCallReport(r: AnsweredCallReport): string {
     `jitter ${r.jitter_ms.toFixed(3)} ms (mean ${r.jitter_mean_ms.toFixed(3)}), burst ratio ${r.burst_ratio}, ` +
     `R ${r.r_factor.toFixed(2)}, MOS ${r.mos.toFixed(2)}; sent back ${r.packets_sent} (${r.sent_audio})\n` +
     (r.srtp !== undefined ? `  ${renderSrtp(r.srtp)}\n` : '') +
+    (r.audio ? `  ${renderHeard(r.audio)}\n` : '') +
     r.failures.map((f) => `  FAILED ${f.check}: ${f.message ?? ''}\n`).join('')
   );
+}
+
+/** One line of what we heard (the audio section). */
+function renderHeard(a: AudioReport): string {
+  const level = a.active_level_dbov === null ? 'no speech level' : `level ${a.active_level_dbov.toFixed(1)} dBov`;
+  const match = a.marker_match === null ? 'not known' : a.marker_match ? 'this call' : 'NOT this call';
+  return `heard: ${level}${a.present ? '' : ' (silent)'}, silence ${Math.round(a.silence_ratio * 100)} %, markers ${a.markers_heard} of this call, ${a.markers_foreign} foreign (match: ${match})`;
 }
 
 interface AnswerOpts {
@@ -135,6 +152,8 @@ interface AnswerOpts {
   audio?: string;
   play?: string;
   echo?: boolean;
+  /** false with --no-audio-analysis. */
+  audioAnalysis?: boolean;
   json?: boolean;
   quiet?: boolean;
   logLevel?: string;
@@ -154,6 +173,7 @@ interface RunAnswerOptions {
   srtp: SrtpMode;
   audio?: AudioSource;
   echo?: boolean;
+  audioAnalysis: boolean;
   logLevel?: string;
   signal: AbortSignal;
   onReady(uri: string): void;
@@ -225,7 +245,7 @@ async function runAnswer(o: RunAnswerOptions): Promise<{ reported: number; faile
     if (call.dialog.ended) report(call.callId, 'remote');
     else call.dialog.on('ended', ({ by }) => report(call.callId, by));
   };
-  const answerer = new Answerer({ ua, ports, mediaAddress: o.address, codecs: o.codecs, srtp: o.srtp, logger, onAnswered, ...(o.audio ? { audio: o.audio } : {}), ...(o.echo ? { echo: true } : {}) });
+  const answerer = new Answerer({ ua, ports, mediaAddress: o.address, codecs: o.codecs, srtp: o.srtp, logger, onAnswered, content: { enabled: o.audioAnalysis }, ...(o.audio ? { audio: o.audio } : {}), ...(o.echo ? { echo: true } : {}) });
 
   const onAbort = (): void => finish();
   o.signal.addEventListener('abort', onAbort, { once: true });
@@ -261,6 +281,7 @@ export function register(program: Command): void {
     .option('--audio <file.wav>', 'stream this 8 kHz mono 16-bit WAV instead of the built-in speech-like signal')
     .option('--play <file.wav>', 'IVR stand-in: every answered call hears this prompt (8 or 16 kHz mono 16-bit WAV) from the answer on, repeated after 2 s of silence')
     .option('--echo', 'echo: send every RTP packet received straight back, so the caller hears itself one round trip later')
+    .option('--no-audio-analysis', 'do not decode what callers send (no audio section, no markers in our signal, no audio_silent / audio_crossed checks)')
     .option('--srtp <mode>', 'off, optional or required: SDES-SRTP (RFC 4568) on answered calls; needs --allow-insecure-keys (answer speaks UDP only)', 'off')
     .option('--allow-insecure-keys', 'with --srtp: accept and send SDES keys over plain UDP signalling')
     .option('--json', 'one JSON object per ended call, one per line (JSON Lines) on stdout')
@@ -285,6 +306,9 @@ is dialled. Each ended call releases its RTP ports; with every pair of
 the caller's own audio, no re-encoding, no jitter buffer), so a single-ended
 probe measures the round trip of audio through any PBX with a scenario's
 expect_echo step. The report's sent_audio says which of the three was sent.
+Unless --no-audio-analysis, what the caller sent is decoded too: the report's
+audio section (level, silence, the test-signal markers of a callprobe caller)
+fails audio_silent or audio_crossed (another call's markers) like probe call.
 
 Examples:
   probe answer --bind 10.0.0.5:5080
@@ -337,6 +361,7 @@ reported and hung up), 1 with --calls when a reported call failed a media check,
             ...(calls !== undefined ? { calls } : {}),
             ...(audio ? { audio } : {}),
             ...(opts.echo === true ? { echo: true } : {}),
+            audioAnalysis: opts.audioAnalysis !== false,
             ...(opts.logLevel !== undefined ? { logLevel: opts.logLevel } : {}),
             onReady: (uri) => {
               if (!opts.quiet) process.stderr.write(`answering calls to ${uri} (RTP ${rtpPorts[0]}-${rtpPorts[1]})\n`);

@@ -10,6 +10,8 @@ describe('probe answer --play / --echo', () => {
     expect(r.stdout).toMatch(/--echo\s+echo: send every RTP packet received straight back/);
     expect(r.stdout).toContain('expect_echo');
     expect(r.stdout).toContain('expect_prompt');
+    expect(r.stdout).toMatch(/--no-audio-analysis\s+do not decode what callers send/);
+    expect(r.stdout).toContain('audio_crossed (another call\'s markers)');
   });
 
   it('refuses two sources of what callers hear, and an unreadable prompt, with exit 2', async () => {

@@ -1,0 +1,112 @@
+// Issue 18 acceptance: two simultaneous probe calls whose media are crossed on purpose
+// both report audio_crossed. Three `probe call --direct` processes call one
+// `probe answer` through a test relay (helpers/media-relay.ts: it rewrites the SDP and
+// carries the RTP): calls A and B go through a crossed pair (A's caller→callee RTP reaches
+// B's callee and B's callee→caller RTP reaches A's caller, and the other way round), call C
+// through a straight relay as the control. Every end marks its audio with its Call-ID
+// and role, so each receiver of a crossed stream hears another call's markers.
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { labWorkdir, spawnTracked, type TrackedProcess } from '../lab/lab.js';
+import type { CallResult } from '../../src/probes/call/index.js';
+import type { AnsweredCallReport } from '../../src/cli/answer.js';
+import { jsonOf, runProbe } from './helpers/far-end.js';
+import { startRelayGroup, type RelayGroup } from './helpers/media-relay.js';
+
+const ROOT = path.resolve(import.meta.dirname, '../..');
+const ANSWER_SIP = 5288;
+const ANSWER_RTP = '18700-18739';
+const CALLER_RTP: Array<[number, number]> = [
+  [18740, 18759],
+  [18760, 18779],
+  [18780, 18799],
+];
+
+const relays: RelayGroup[] = [];
+let answer: TrackedProcess | undefined;
+afterAll(async () => {
+  for (const r of relays) r.close();
+  await answer?.stop(2000);
+});
+
+async function ready(p: TrackedProcess, text: string, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!p.stderr().includes(text)) {
+    if (Date.now() > deadline) throw new Error(`probe answer not ready within ${timeoutMs} ms: ${p.stderr()}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+function callerConfig(name: string, rtp: [number, number]): string {
+  const file = path.join(labWorkdir(), `${name}.yaml`);
+  fs.writeFileSync(file, `pbx: { uri: "sip:127.0.0.1:${ANSWER_SIP}" }\nrtp: { port_min: ${rtp[0]}, port_max: ${rtp[1]} }\nstate_dir: ${labWorkdir()}/${name}-state\n`);
+  return file;
+}
+
+describe('crossed media between two simultaneous calls (test relay swaps the RTP destinations)', () => {
+  it('both crossed calls report audio_crossed and exit 1, at both ends; the straight control passes', async () => {
+    answer = spawnTracked(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'answer', '--bind', `127.0.0.1:${ANSWER_SIP}`, '--calls', '3', '--json', '--rtp-ports', ANSWER_RTP, '--duration-max', '30s'], { cwd: ROOT });
+    await ready(answer, 'answering calls to', 20_000);
+    const target = { address: '127.0.0.1', port: ANSWER_SIP };
+    const crossed = await startRelayGroup(target, 2, { crossed: true, syncAnswers: true });
+    const straight = await startRelayGroup(target, 1, { crossed: false });
+    relays.push(crossed, straight);
+    const uris = [...crossed.calls, ...straight.calls].map((c) => c.uri('far'));
+    const runs = await Promise.all(
+      uris.map((uri, i) =>
+        runProbe(['call', `caller${i}`, 'far', '--direct', uri, '--codec', 'PCMU', '--duration', '4s', '--json', '--config', callerConfig(`audio-crossed-${i}`, CALLER_RTP[i] ?? [0, 0])], { killAfterMs: 45_000 }),
+      ),
+    );
+    const exited = await answer.exited;
+    const answered = answer
+      .stdout()
+      .trim()
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as AnsweredCallReport);
+    const results = runs.map((r) => jsonOf<CallResult>(r));
+    const summary = results.map((r, i) => ({
+      call: 'ABC'[i],
+      exit: runs[i]?.code,
+      failures: r.failures.map((f) => f.check),
+      heard: r.media?.directions.find((d) => d.direction === 'callee_to_caller')?.audio,
+    }));
+    console.log(`[audio-crossed] callers ${JSON.stringify(summary)}; relay ${JSON.stringify([...crossed.calls, ...straight.calls].map((c) => c.counts))}; answer exit ${exited.code}`);
+    for (const [i, r] of results.entries()) {
+      const heard = r.media?.directions.find((d) => d.direction === 'callee_to_caller')?.audio;
+      expect(r.sip.final_status, runs[i]?.stderr).toBe(200);
+      expect(heard?.present, `call ${'ABC'[i]}`).toBe(true);
+      if (i < 2) {
+        // the other call's callee markers (2 are due in 4 s; one may fall before the partner's media starts)
+        expect(heard?.markers_foreign, `call ${'ABC'[i]}`).toBeGreaterThanOrEqual(1);
+        expect(heard?.markers_heard).toBe(0);
+        expect(heard?.marker_match).toBe(false);
+        expect(r.failures.map((f) => f.check)).toEqual(['audio_crossed']);
+        expect(runs[i]?.code).toBe(1);
+      } else {
+        expect(heard?.markers_heard).toBeGreaterThanOrEqual(1);
+        expect(heard?.markers_foreign).toBe(0);
+        expect(heard?.marker_match).toBe(true);
+        expect(r.failures, runs[i]?.stderr).toEqual([]);
+        expect(runs[i]?.code).toBe(0);
+      }
+    }
+    // the far end heard the same: its answers per Call-ID
+    expect(answered.length, answer.stderr()).toBe(3);
+    for (const [i, r] of results.entries()) {
+      const a = answered.find((x) => x.call_id === r.sip.call_id);
+      expect(a, `answer report of call ${'ABC'[i]}`).toBeDefined();
+      if (i < 2) {
+        expect(a?.audio?.markers_foreign, `callee of ${'ABC'[i]}`).toBeGreaterThanOrEqual(1);
+        expect(a?.audio?.marker_match).toBe(false);
+        expect(a?.failures.map((f) => f.check)).toContain('audio_crossed');
+      } else {
+        expect(a?.audio?.markers_heard).toBeGreaterThanOrEqual(1);
+        expect(a?.audio?.marker_match).toBe(true);
+        expect(a?.failures).toEqual([]);
+      }
+    }
+    expect(exited.code).toBe(1);
+  }, 60_000);
+});
