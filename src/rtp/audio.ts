@@ -9,6 +9,7 @@ import type { AudioCodec } from './codec.js';
 import { encodeG711 } from './g711.js';
 import { G722Encoder } from './g722.js';
 import { OpusEncoder } from './opus.js';
+import { SPEECH_LIKE_4S_PCM16LE_BASE64 } from './speech-like-data.js';
 
 export const SAMPLE_RATE = 8000;
 
@@ -288,8 +289,20 @@ export function encodedFrames(source: AudioSource, codec: AudioCodec, samplesPer
 
 let defaultSource: AudioSource | undefined;
 
-/** The shared built-in source (4 s loop). */
+/** Little-endian 16-bit PCM bytes → samples. */
+function pcm16le(bytes: Buffer): Int16Array {
+  const samples = new Int16Array(bytes.length >> 1);
+  if (new Uint8Array(new Uint16Array([1]).buffer)[0] === 1) new Uint8Array(samples.buffer).set(bytes.subarray(0, samples.length * 2));
+  else for (let i = 0; i < samples.length; i++) samples[i] = bytes.readInt16LE(2 * i);
+  return samples;
+}
+
+/**
+ * The shared built-in source (4 s loop): speechLikeSignal(4), shipped precomputed
+ * (speech-like-data.ts, written by scripts/gen-speech-like.ts and checked against
+ * speechLikeSignal by a unit test), so no call pays for synthesising it.
+ */
 export function defaultAudioSource(): AudioSource {
-  defaultSource ??= speechLikeSignal(4);
+  defaultSource ??= { name: 'speech-like', samples: pcm16le(Buffer.from(SPEECH_LIKE_4S_PCM16LE_BASE64, 'base64')) };
   return defaultSource;
 }

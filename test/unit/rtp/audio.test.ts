@@ -3,7 +3,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { AudioFormatError, encodedFrames, parseWav, readWav, speechLikeSignal, toFrames } from '../../../src/rtp/audio.js';
+import { AudioFormatError, defaultAudioSource, encodedFrames, parseWav, readWav, speechLikeSignal, toFrames } from '../../../src/rtp/audio.js';
 import { decodeG711 } from '../../../src/rtp/g711.js';
 
 function wav(opts: { rate?: number; channels?: number; bits?: number; format?: number; samples?: number[] }): Buffer {
@@ -79,6 +79,17 @@ describe('speech-like signal', () => {
     const le = Buffer.alloc(src.samples.length * 2);
     src.samples.forEach((v, i) => le.writeInt16LE(v, i * 2));
     expect(createHash('sha256').update(le).digest('hex')).toBe('5fbd9c06d290733570b1b7405385edb39303472fcf998706c362c1fa347b4748');
+  });
+
+  it('is what defaultAudioSource() ships precomputed (src/rtp/speech-like-data.ts: rerun `npx tsx scripts/gen-speech-like.ts` when this fails)', () => {
+    const shipped = defaultAudioSource();
+    expect(shipped.name).toBe('speech-like');
+    expect(shipped.samples).toBeInstanceOf(Int16Array);
+    expect(shipped.samples.length).toBe(src.samples.length);
+    let differing = 0;
+    for (let i = 0; i < src.samples.length; i++) if (shipped.samples[i] !== src.samples[i]) differing++;
+    expect(differing).toBe(0);
+    expect(defaultAudioSource()).toBe(shipped); // decoded once, shared
   });
 
   it('has a varying envelope at syllable rate (not a steady tone)', () => {
