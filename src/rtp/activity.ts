@@ -143,3 +143,23 @@ export function coverMediaPhase(counted: Counted, phase: MediaPhase): Covered {
     missingTail,
   };
 }
+
+/**
+ * Takes a sender's unmeasured tail (RtpSender.finish) out of what a receiver counted.
+ * The tail is `tail` frames sent after the `sent` measured ones so that a relay
+ * holding its last frame (a transcoder) releases every measured one; the relay then
+ * holds a tail frame instead. Which packets are the tail cannot be read off a stream
+ * the relay re-originated (new SSRC and sequence numbers), but the count can: when
+ * the receiver's RFC 3550 A.3 expected count runs past `sent`, that excess (at most
+ * `tail`) is tail that arrived, and comes off both expected and received. A stream cut
+ * at its end (the last measured packets and the tail lost) keeps its loss: nothing
+ * past `sent` arrived, and the sender's count still sets the floor in coverMediaPhase.
+ * Limit: a relay that renumbers consecutively, does not hold, and lost a packet
+ * upstream shows one loss fewer (its tail fills the count).
+ */
+export function withoutTail<T extends { expected: number; received: number }>(counted: T, sent: number | null, tail: number): T {
+  if (sent === null || tail <= 0) return counted;
+  const arrived = Math.min(tail, Math.max(0, counted.expected - sent), counted.received);
+  if (arrived === 0) return counted;
+  return { ...counted, expected: counted.expected - arrived, received: counted.received - arrived };
+}

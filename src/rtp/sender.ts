@@ -43,7 +43,12 @@ export interface RtpSenderOptions {
 export class RtpSender {
   /** Where packets go (SDP answer, or the latched source). */
   remote: RemoteAddress | undefined;
+  /** Packets of the measured stream (the tail after finish() is not among them). */
   packetsSent = 0;
+  /** Packets sent after the measured stream by finish() (RTCP's packet count includes them). */
+  tailSent = 0;
+  /** Tail frames still to send after finish(); undefined while the measured stream runs. */
+  private tailLeft: number | undefined;
   private octetsSent = 0;
   private slot: PacerSlot | undefined;
   /** Pacer ticks skipped by the slots of earlier start()s (a slot's count goes with it). */
@@ -97,8 +102,24 @@ export class RtpSender {
     this.slot = pacer.add(ptimeMs, this.onTick, startMs);
   }
 
+  /**
+   * Ends the measured stream but keeps sending `tailFrames` more frames, not counted
+   * in packetsSent, then leaves the pacer. A relay that transcodes holds the last frame
+   * it got until the next one arrives (rtpengine: its resampler's delay leaves the
+   * encoder FIFO one frame short, lib/codeclib.c encoder_input_fifo); the tail flushes
+   * that frame, so the receiver's loss measures the network, not the relay's hold.
+   */
+  finish(tailFrames: number): void {
+    if (!this.slot || tailFrames <= 0) {
+      this.stop();
+      return;
+    }
+    this.tailLeft = tailFrames;
+  }
+
   /** Leaves the pacer. */
   stop(): void {
+    this.tailLeft = undefined;
     this.skippedBefore += this.slot?.skipped ?? 0;
     this.slot?.remove();
     this.slot = undefined;
@@ -147,11 +168,13 @@ export class RtpSender {
     this.seq = (this.seq + 1) & 0xffff;
     // No per-packet callback: a send error surfaces as the socket's 'error' event.
     o.socket.send(buf, remote.port, remote.address);
-    this.packetsSent++;
+    if (this.tailLeft === undefined) this.packetsSent++;
+    else this.tailSent++;
     this.octetsSent += payload.length;
     this.sentSinceReport = true;
     this.lastSentTs = ts;
     this.lastSentAtMs = now;
+    if (this.tailLeft !== undefined && --this.tailLeft <= 0) this.stop();
   };
 
   /** Echo mode: sends a received packet back to the remote with our SSRC. */
@@ -175,11 +198,11 @@ export class RtpSender {
    */
   takeSenderInfo(now: number, ntp: SenderInfo['ntp']): SenderInfo | undefined {
     const info =
-      this.sentSinceReport || (this.slot && this.packetsSent > 0)
+      this.sentSinceReport || (this.slot && this.packetsSent + this.tailSent > 0)
         ? {
             ntp,
             rtpTimestamp: (this.lastSentTs + Math.round(((now - this.lastSentAtMs) * this.o.clockRate) / 1000)) >>> 0,
-            packetCount: this.packetsSent,
+            packetCount: this.packetsSent + this.tailSent,
             octetCount: this.octetsSent,
           }
         : undefined;

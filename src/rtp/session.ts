@@ -31,7 +31,7 @@ import { EventEmitter } from 'node:events';
 import { randomBytes } from 'node:crypto';
 import { emptyTransitions } from '../quality/burst.js';
 import { computeQuality } from '../quality/emodel.js';
-import { ActivityTracker, coverMediaPhase, type Silence } from './activity.js';
+import { ActivityTracker, coverMediaPhase, withoutTail, type Silence } from './activity.js';
 import { defaultAudioSource, encodedFrames, SAMPLE_RATE, type AudioSource } from './audio.js';
 import { monotonicClock, type Clock } from './clock.js';
 import type { DetectedDigit } from './dtmf.js';
@@ -292,18 +292,29 @@ export class RtpSession extends EventEmitter<RtpSessionEvents> {
     this.maybeStartPacing();
   }
 
-  /** Stops sending; receiving and RTCP go on until close(). */
-  stop(): void {
+  /**
+   * Stops sending; receiving and RTCP go on until close(). With `tailFrames` the
+   * measured stream ends now but that many more frames follow, outside the count
+   * (RtpSender.finish: a transcoding relay's held last frame); the receiver that is
+   * ours discounts them with stats({ phase: { tail } }).
+   */
+  stop(opts: { tailFrames?: number } = {}): void {
     if (this.wantSending) this.stoppedAtMs = this.clock.now();
     this.wantSending = false;
-    this.sender.stop();
     this.dtmf.cancel();
+    if ((opts.tailFrames ?? 0) > 0) this.sender.finish(opts.tailFrames ?? 0);
+    else this.sender.stop();
+  }
+
+  /** Packet interval (ms) of what this session sends. */
+  get packetMs(): number {
+    return this.ptimeMs;
   }
 
   /** Stops, sends an RTCP BYE if we reported before, releases sockets and the pacer slot. Idempotent. */
   close(): Promise<void> {
     this.closing ??= (async () => {
-      const wasSending = this.sender.packetsSent > 0;
+      const wasSending = this.sender.packetsSent + this.sender.tailSent > 0;
       this.stop();
       this.rtcp.stop(wasSending);
       this.ports.rtp.off('message', this.onRtpMessage);
@@ -406,10 +417,12 @@ export class RtpSession extends EventEmitter<RtpSessionEvents> {
    * last arrival count as lost, and so do packets the sender says it sent
    * (`phase.sent`, when the probe holds the sending end) but never arrived.
    */
-  stats(opts: { delayMs?: number; phase?: { sent?: number | null } } = {}): RtpSessionStats {
-    const t = this.receivers.totals();
-    const main = t.main;
+  stats(opts: { delayMs?: number; phase?: { sent?: number | null; tail?: number } } = {}): RtpSessionStats {
+    const all = this.receivers.totals();
+    const main = all.main;
     const rttMs = this.rtcp.rttMs;
+    // The far sender's unmeasured tail (stop({ tailFrames })), when it arrived.
+    const t = opts.phase ? withoutTail(all, opts.phase.sent ?? null, opts.phase.tail ?? 0) : all;
     let { expected, lost } = t;
     let lossPercent = expected > 0 ? (lost / expected) * 100 : 0;
     let burstRatio = main?.burstRatio ?? 1;

@@ -10,6 +10,12 @@
 // tshark decodes every stream from the SDP in the same capture (Opus by its rtpmap on
 // dynamic PT 111, G.722 as PT 9, PCMU on transcoded legs); its packet counts, loss and
 // jitter must agree with ours.
+//  5. The end of a transcoded call cut by iptables (loopback INPUT, our two receive
+//     ports, from the 50th packet on): the loss is still all there, exactly what the
+//     rules dropped minus the unmeasured tail (src/call/media-end.ts).
+// Both ends are ours in every call but 4, so each stream ends with TAIL_FRAMES frames
+// after its measured count: rtpengine's transcoder holds the last frame it got until the
+// next one comes (its resampler's delay, lib/codeclib.c), and the tail flushes it.
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -18,6 +24,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { capture, type CaptureHandle, LAB, labWorkdir, removeBindings, rtpStreams, type RtpStreamRow } from '../lab/lab.js';
 import { writeCallConfig } from './helpers/call-config.js';
 import type { CallResult } from '../../src/probes/call/index.js';
+import { TAIL_FRAMES } from '../../src/call/media-end.js';
 
 const execFileP = promisify(execFile);
 const ROOT = path.resolve(import.meta.dirname, '../..');
@@ -40,13 +47,30 @@ beforeAll(async () => {
   });
 });
 
+/** Call 5's receive ports (outside the capture's range) and its iptables rules. */
+const CUT_RTP: [number, number] = [17244, 17247];
+const CUT_COMMENT = 'callprobe-call-wideband-cut';
+const cutRule = (port: number, drop: boolean): string[] => ['INPUT', '-i', 'lo', '-p', 'udp', '--dport', String(port), '-m', 'comment', '--comment', `${CUT_COMMENT}-${drop ? 'drop' : 'count'}-${port}`, ...(drop ? ['-j', 'DROP'] : [])];
+const cutRules: string[][] = [];
+
+async function iptables(args: string[]): Promise<string> {
+  return (await execFileP('iptables', ['-w', ...args])).stdout;
+}
+
+/** Packets a rule of ours matched, from `iptables -L INPUT -v -x -n` (by its comment). */
+async function rulePackets(comment: string): Promise<number> {
+  const line = (await iptables(['-L', 'INPUT', '-v', '-x', '-n'])).split('\n').find((l) => l.includes(`/* ${comment} */`));
+  return Number(line?.trim().split(/\s+/)[0] ?? NaN);
+}
+
 afterAll(async () => {
   await cap?.stop();
+  for (const r of cutRules.splice(0)) await iptables(['-D', ...r]).catch(() => undefined);
 });
 
-async function call(name: string, args: string[]): Promise<CallResult> {
-  const config = writeCallConfig(`call-wideband-${name}`, { rtp: [nextPort, nextPort + 3] });
-  nextPort += 4;
+async function call(name: string, args: string[], rtp?: [number, number]): Promise<CallResult> {
+  const config = writeCallConfig(`call-wideband-${name}`, { rtp: rtp ?? [nextPort, nextPort + 3] });
+  if (!rtp) nextPort += 4;
   fs.appendFileSync(config, 'allowed_destinations: ["xc.*", "1003"]\n');
   let stdout = '';
   let stderr = '';
@@ -102,30 +126,27 @@ describe('wideband codecs end to end (Opus, G.722, transcoding, baresip)', () =>
     }
   });
 
-  // rtpengine's transcoder emits frame N when frame N+1 arrives, so the last frame of
-  // each transcoded direction never leaves it (tshark below: the leg out of rtpengine
-  // ends one sequence number before the leg in, with no gap). That one frame is the
-  // only loss allowed, and only on transcoded directions.
+  // rtpengine's transcoder emits frame N when frame N+1 arrives (its resampler keeps a
+  // few samples back, so the encoder's FIFO is one frame short until the next one comes:
+  // lib/codeclib.c encoder_input_fifo). The senders' unmeasured tail flushes that frame,
+  // so every measured packet arrives: 0 lost on both directions (tshark below shows the
+  // hold: the leg out of rtpengine ends one packet before the leg in).
   it.each([
     ['G722', 'xc.m-G722.t-PCMU.at.1002', 116, 4.34],
     ['opus', 'xc.m-opus.t-PCMU.at.1002', 109.04, 4.18],
-  ])('2/3. %s caller, PCMU callee (%s): each receiver measured on its own codec', async (codec, dial, rWb) => {
+  ])('2/3. %s caller, PCMU callee (%s): 0 lost both ways, each receiver on its own codec', async (codec, dial, rWb, mosWb) => {
     const r = await call(`${codec}-pcmu`, ['1001', '1002', '--dial', dial, '--codec', `${codec},PCMU`]);
+    expect(r.failures).toEqual([]);
     expect(r.media?.codec).toBe(codec);
     const back = direction(r, 'callee_to_caller'); // arrives at the caller in G.722 / Opus
     const forth = direction(r, 'caller_to_callee'); // arrives at the callee in PCMU
     for (const d of [back, forth]) {
-      expect(d.measured_by).toBe('receiver');
+      expect(d).toMatchObject({ measured_by: 'receiver', packets_lost: 0, loss_percent: 0 });
+      expect(d.packets_received).toBe(d.packets_sent);
       expect(d.packets_received).toBeGreaterThan(100);
-      expect(d.packets_lost).toBeLessThanOrEqual(1);
     }
-    expect(back.emodel).toBe('G.107.1');
-    expect(forth.emodel).toBe('G.107');
-    // Without loss the clean figures; the held-back last frame costs a little R.
-    if (back.packets_lost === 0) expect(back.r_factor).toBe(rWb);
-    else expect(back.r_factor).toBeLessThan(rWb);
-    if (forth.packets_lost === 0) expect(forth.r_factor).toBe(93.2);
-    else expect(forth.r_factor).toBeLessThan(93.2);
+    expect(back).toMatchObject({ emodel: 'G.107.1', r_factor: rWb, mos: mosWb });
+    expect(forth).toMatchObject({ emodel: 'G.107', r_factor: 93.2 });
   });
 
   it.each([
@@ -172,7 +193,8 @@ describe('wideband codecs end to end (Opus, G.722, transcoding, baresip)', () =>
       const d = ours('opus', which);
       const s = toUs(d.local_rtp_port);
       expect(s.payload).toMatch(/^opus$/i);
-      expect(s.packets).toBe(d.packets_received);
+      // untouched by rtpengine: the measured packets and the whole tail
+      expect(s.packets).toBe((d.packets_received ?? NaN) + TAIL_FRAMES);
       expect(s.lost).toBe(0);
       jitterAgrees(d, s, kernel);
     }
@@ -187,11 +209,14 @@ describe('wideband codecs end to end (Opus, G.722, transcoding, baresip)', () =>
       for (const s of [callerIn, callerOut]) expect(s.payload, `${codec} caller leg`).toMatch(payload);
       for (const s of [calleeIn, calleeOut]) expect(s.payload, `${codec} callee leg`).toMatch(/g711U/i);
       for (const s of [callerIn, callerOut, calleeIn, calleeOut]) expect(s.lost).toBe(0);
-      expect(callerIn.packets).toBe(back.packets_received);
-      expect(calleeIn.packets).toBe(forth.packets_received);
-      // What a transcoded direction lost is exactly what rtpengine held back at the end.
-      expect(calleeOut.packets - callerIn.packets).toBe(back.packets_lost);
-      expect(callerOut.packets - calleeIn.packets).toBe(forth.packets_lost);
+      // Into rtpengine: the measured packets and the tail; out of it: one frame fewer
+      // (the one it holds), which the tail made a tail frame.
+      expect(calleeOut.packets).toBe((back.packets_sent ?? NaN) + TAIL_FRAMES);
+      expect(callerOut.packets).toBe((forth.packets_sent ?? NaN) + TAIL_FRAMES);
+      expect(calleeOut.packets - callerIn.packets).toBe(1);
+      expect(callerOut.packets - calleeIn.packets).toBe(1);
+      expect(callerIn.packets).toBe((back.packets_received ?? NaN) + TAIL_FRAMES - 1);
+      expect(calleeIn.packets).toBe((forth.packets_received ?? NaN) + TAIL_FRAMES - 1);
       jitterAgrees(back, callerIn, kernel);
       jitterAgrees(forth, calleeIn, kernel);
     }
@@ -212,6 +237,39 @@ describe('wideband codecs end to end (Opus, G.722, transcoding, baresip)', () =>
       expect(out.packets).toBe(forth.packets_sent);
       expect(atBaresip.packets).toBe(forth.packets_sent);
       expect(atBaresip.lost).toBe(0);
+    }
+  });
+
+  it('5. a transcoded call cut at its end (iptables drops everything to our receivers from the 50th packet): the loss is all there', async () => {
+    const ports = [CUT_RTP[0], CUT_RTP[0] + 2]; // the two sessions' RTP ports (RTCP passes)
+    for (const port of ports) {
+      const r = cutRule(port, false); // counts only: no target
+      await iptables(['-I', ...r]);
+      cutRules.push(r);
+    }
+    const running = call('cut', ['1001', '1002', '--dial', 'xc.m-G722.t-PCMU.at.1002', '--codec', 'G722,PCMU', '--loss-max', '100', '--mos-min', '1'], CUT_RTP);
+    // Media flows: each receiver got 50 packets (1 s). Then nothing passes until the end.
+    const counted = async (): Promise<number> => Math.min(...(await Promise.all(ports.map((p) => rulePackets(`${CUT_COMMENT}-count-${p}`)))));
+    for (let i = 0; i < 200 && (await counted()) < 50; i++) await new Promise((res) => setTimeout(res, 20));
+    expect(await counted()).toBeGreaterThanOrEqual(50);
+    for (const port of ports) {
+      const r = cutRule(port, true);
+      await iptables(['-I', ...r]);
+      cutRules.push(r);
+    }
+    const r = await running;
+    const dropped = new Map(await Promise.all(ports.map(async (p) => [p, await rulePackets(`${CUT_COMMENT}-drop-${p}`)] as const)));
+    console.log(`call-wideband cut: iptables dropped ${JSON.stringify([...dropped])}`);
+    for (const which of ['caller_to_callee', 'callee_to_caller'] as const) {
+      const d = direction(r, which);
+      const drops = dropped.get(d.local_rtp_port) ?? NaN;
+      // rtpengine emitted the measured packets and the first tail frame (it holds the
+      // second); the rule dropped the last `drops` of those, so the measured ones lost
+      // are all of them but that one tail frame.
+      expect(drops, which).toBeGreaterThan(TAIL_FRAMES + 10);
+      expect(d.packets_lost, which).toBe(drops - (TAIL_FRAMES - 1));
+      expect(d.packets_received, which).toBe((d.packets_sent ?? NaN) - (d.packets_lost ?? NaN));
+      expect(d.r_factor, which).toBeLessThan(which === 'callee_to_caller' ? 116 : 93.2);
     }
   });
 });

@@ -20,6 +20,7 @@ import { answerReinvite } from '../../call/reinvite.js';
 import { buildOffer, isSdpError, parseMediaEndpoint } from '../../call/sdp.js';
 import { DEFAULT_MEDIA_TIMEOUT_MS, mediaTimeoutFailure } from '../../call/media-timeout.js';
 import { dialTarget } from '../../call/dial-target.js';
+import { endMeasuredMedia, sentBy } from '../../call/media-end.js';
 import { directionSrtp, fromReceiver, fromRemoteReport, type DirectionResult } from '../../call/media-report.js';
 import { acceptSrtpAnswer, srtpOffer } from '../../call/srtp.js';
 import type { SrtpMode } from '../../config/srtp-keys.js';
@@ -471,17 +472,15 @@ export async function probeCall(ctx: ProbeContext, spec: CallSpec): Promise<Call
     const mediaS = (performance.now() - answeredAt) / 1000;
     // Stop both senders, then give packets in flight a moment before counting.
     mediaOver = true;
-    session.stop();
-    far?.session.stop();
-    await sleep(80, new AbortController().signal);
+    await endMeasuredMedia(session, far?.session);
     // Loss over the whole media phase: the packets due until we stopped, and
     // at least what the other end (when it is ours) says it sent.
     // What each receiver heard; a marker delay (one clock) is the E-model's Ta for its direction.
     const heardByCaller = content?.report(far?.content?.signal, spec.audioLevelMinDbov) ?? undefined;
     const heardByCallee = content ? (far?.content?.report(content.signal, spec.audioLevelMinDbov) ?? undefined) : undefined;
     const taOf = (a: typeof heardByCaller): { delayMs?: number } => (a?.audio_delay_ms != null ? { delayMs: a.audio_delay_ms } : {});
-    const callerStats = session.stats({ phase: { sent: far ? far.session.sentPackets : null }, ...taOf(heardByCaller) });
-    const calleeStats = far?.session.stats({ phase: { sent: session.sentPackets }, ...taOf(heardByCallee) });
+    const callerStats = session.stats({ phase: sentBy(far?.session), ...taOf(heardByCaller) });
+    const calleeStats = far?.session.stats({ phase: sentBy(session), ...taOf(heardByCallee) });
     const delayMs = callerStats.rtt_ms !== null ? callerStats.rtt_ms / 2 : 0;
     result.media = {
       codec,

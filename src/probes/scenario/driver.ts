@@ -8,6 +8,7 @@ import { Answerer } from '../../call/answerer.js';
 import { DEFAULT_MEDIA_TIMEOUT_MS, mediaTimeoutFailure } from '../../call/media-timeout.js';
 import { dialTarget } from '../../call/dial-target.js';
 import { accountEndpoint } from '../../config/accounts.js';
+import { endMeasuredMedia, sentBy } from '../../call/media-end.js';
 import { fromReceiver, unmeasured } from '../../call/media-report.js';
 import { buildOffer, isSdpError, parseMediaEndpoint } from '../../call/sdp.js';
 import type { Phase } from '../result.js';
@@ -512,11 +513,9 @@ export class ScenarioDriver implements StepDriver<Step> {
   private async snapshotMedia(call: ActiveCall): Promise<void> {
     const session = call.session;
     if (!session || call.report.media !== null || call.answer === undefined) return;
-    session.stop();
-    call.far?.session.stop();
-    await sleep(80);
-    const mine = session.stats({ phase: { sent: call.far ? call.far.session.sentPackets : null } });
-    const theirs = call.far?.session.stats({ phase: { sent: session.sentPackets } });
+    await endMeasuredMedia(session, call.far?.session);
+    const mine = session.stats({ phase: sentBy(call.far?.session) });
+    const theirs = call.far?.session.stats({ phase: sentBy(session) });
     const codec = call.answer.codec ?? 'PCMU';
     call.report.media = {
       codec,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ActivityTracker, coverMediaPhase } from '../../../src/rtp/activity.js';
+import { ActivityTracker, coverMediaPhase, withoutTail } from '../../../src/rtp/activity.js';
 import { emptyTransitions } from '../../../src/quality/burst.js';
 import { mediaTimeoutFailure } from '../../../src/call/media-timeout.js';
 
@@ -77,5 +77,26 @@ describe('mediaTimeoutFailure', () => {
       'RTP callee→caller was silent for 3 s from 1 s into the media phase (media timeout 2 s)',
     );
     expect(mediaTimeoutFailure('callee_to_caller', { longest_silence_ms: 2500, silence: { where: 'none', from_s: 0 } }, 2000)?.check).toBe('one_way_audio');
+  });
+});
+
+describe('withoutTail', () => {
+  const counted = (expected: number, received: number) => ({ expected, received, lost: expected - received });
+  it('takes the tail that arrived off expected and received, never more than the tail', () => {
+    expect(withoutTail(counted(102, 102), 100, 2)).toMatchObject({ expected: 100, received: 100, lost: 0 });
+    expect(withoutTail(counted(101, 101), 100, 2)).toMatchObject({ expected: 100, received: 100 });
+    expect(withoutTail(counted(105, 105), 100, 2)).toMatchObject({ expected: 103, received: 103 });
+  });
+  it('leaves a stream that ended at or before the measured count alone (a cut end stays loss)', () => {
+    expect(withoutTail(counted(90, 90), 100, 2)).toEqual(counted(90, 90));
+    expect(withoutTail(counted(100, 97), 100, 2)).toEqual(counted(100, 97));
+  });
+  it('does nothing without a sender count or a tail', () => {
+    expect(withoutTail(counted(102, 102), null, 2)).toEqual(counted(102, 102));
+    expect(withoutTail(counted(102, 102), 100, 0)).toEqual(counted(102, 102));
+  });
+  it('a direct path that lost packets in the middle keeps them as loss', () => {
+    const c = withoutTail(counted(102, 99), 100, 2);
+    expect(c.expected - c.received).toBe(3);
   });
 });

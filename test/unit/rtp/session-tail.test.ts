@@ -1,0 +1,120 @@
+// The measured stream's tail (issue 17 item 1): a relay that transcodes holds its last
+// frame until the next arrives (rtpengine), which used to read as one lost packet per
+// direction. Each session here streams through a relay on loopback that re-originates
+// the stream (new SSRC and sequence numbers, like a transcoder) and holds one frame;
+// stop({ tailFrames }) and stats({ phase: sentBy(sender) }) make that 0 lost, while a
+// stream really cut at its end still shows every packet it lost.
+import dgram from 'node:dgram';
+import { afterEach, describe, expect, it } from 'vitest';
+import { endMeasuredMedia, sentBy, TAIL_FRAMES } from '../../../src/call/media-end.js';
+import { PortAllocator } from '../../../src/rtp/ports.js';
+import { RtpSession } from '../../../src/rtp/session.js';
+
+const alloc = new PortAllocator({ min: 19620, max: 19659, address: '127.0.0.1' });
+const sessions: RtpSession[] = [];
+const sockets: dgram.Socket[] = [];
+afterEach(async () => {
+  await Promise.all(sessions.splice(0).map((s) => s.close()));
+  for (const s of sockets.splice(0)) s.close();
+});
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * A relay between a and b, one socket on each side (as rtpengine has, so symmetric RTP
+ * latches onto it): a→b is renumbered under the relay's own SSRC and frame N leaves when
+ * frame N+1 arrives (a transcoder's hold); b→a passes untouched.
+ */
+async function holdingRelay(aPort: number, bPort: number): Promise<{ aSide: number; bSide: number; drop: boolean; dropped: number }> {
+  const open = async (): Promise<dgram.Socket> => {
+    const sock = dgram.createSocket('udp4');
+    sockets.push(sock);
+    await new Promise<void>((r) => sock.bind(0, '127.0.0.1', r));
+    return sock;
+  };
+  const [toA, toB] = [await open(), await open()];
+  const state = { aSide: toA.address().port, bSide: toB.address().port, drop: false, dropped: 0 };
+  const isRtp = (msg: Buffer): boolean => msg.length >= 12 && msg[1] !== undefined && (msg[1] & 0x7f) < 72;
+  let held: Buffer | undefined;
+  let seq = 4242;
+  toA.on('message', (msg) => {
+    if (!isRtp(msg)) return;
+    if (state.drop) {
+      state.dropped++;
+      return;
+    }
+    const out = Buffer.from(msg);
+    out.writeUInt16BE(seq, 2);
+    seq = (seq + 1) & 0xffff;
+    out.writeUInt32BE(0x0badf00d, 8);
+    if (held) toB.send(held, bPort, '127.0.0.1');
+    held = out;
+  });
+  toB.on('message', (msg) => {
+    if (isRtp(msg)) toA.send(msg, aPort, '127.0.0.1');
+  });
+  return state;
+}
+
+async function throughRelay(): Promise<{ a: RtpSession; b: RtpSession; relay: Awaited<ReturnType<typeof holdingRelay>> }> {
+  const [pa, pb] = await Promise.all([alloc.allocate(), alloc.allocate()]);
+  const a = new RtpSession({ ports: pa, codec: 'PCMU', rtcpIntervalMs: 0 });
+  const b = new RtpSession({ ports: pb, codec: 'PCMU', rtcpIntervalMs: 0 });
+  sessions.push(a, b);
+  const relay = await holdingRelay(pa.rtpPort, pb.rtpPort);
+  a.setRemote({ address: '127.0.0.1', port: relay.aSide });
+  b.setRemote({ address: '127.0.0.1', port: relay.bSide });
+  return { a, b, relay };
+}
+
+describe('the measured stream ends with an unmeasured tail', () => {
+  it('a holding, renumbering relay and a direct path both read 0 lost, received = sent', async () => {
+    const { a, b } = await throughRelay();
+    a.start();
+    b.start();
+    expect(await b.waitForRtp(1000)).toBe(true);
+    await sleep(600);
+    await endMeasuredMedia(a, b);
+    const atB = b.stats({ phase: sentBy(a) });
+    const atA = a.stats({ phase: sentBy(b) });
+    expect(a.sentPackets).toBeGreaterThan(20);
+    for (const [got, sent] of [
+      [atB, a.sentPackets],
+      [atA, b.sentPackets],
+    ] as const) {
+      expect(got).toMatchObject({ packets_received: sent, packets_lost: 0, packets_expected: sent, loss_percent: 0 });
+    }
+    // The tail went out, and is not in the measured count.
+    expect(a.stats().packets_sent).toBe(a.sentPackets);
+    // Without the tail the relay's hold is one lost packet (what the lab saw before).
+    expect(b.stats({ phase: { sent: a.sentPackets, tail: 0 } }).packets_received).toBe(a.sentPackets + TAIL_FRAMES - 1);
+  });
+
+  it('without a tail the relay keeps the last measured frame: 1 lost', async () => {
+    const { a, b } = await throughRelay();
+    a.start();
+    b.start();
+    expect(await b.waitForRtp(1000)).toBe(true);
+    await sleep(300);
+    a.stop();
+    b.stop();
+    await sleep(80);
+    expect(b.stats({ phase: { sent: a.sentPackets, tail: 0 } })).toMatchObject({ packets_received: a.sentPackets - 1, packets_lost: 1 });
+  });
+
+  it('a stream cut at its end (the last packets and the tail dropped) still shows that loss', async () => {
+    const { a, b, relay } = await throughRelay();
+    a.start();
+    b.start();
+    expect(await b.waitForRtp(1000)).toBe(true);
+    await sleep(400);
+    relay.drop = true; // from here on nothing passes: the end of the measured stream and its tail
+    await sleep(300);
+    await endMeasuredMedia(a, b);
+    const atB = b.stats({ phase: sentBy(a) });
+    expect(relay.dropped).toBeGreaterThan(TAIL_FRAMES); // at least one measured packet
+    // Every measured packet the relay dropped is lost, plus the one it still held.
+    expect(atB.packets_lost).toBe(relay.dropped - TAIL_FRAMES + 1);
+    expect(atB.packets_received).toBe(a.sentPackets - atB.packets_lost);
+    expect(atB.packets_expected).toBe(a.sentPackets);
+  });
+});
