@@ -3,7 +3,12 @@
 // direction (reporter SSRC → source SSRC): packets lost (cumulative, RFC 3550),
 // interarrival jitter, round trip from LSR/DLSR (RFC 3550 §6.4.1), and at the
 // call's end (BYE seen over HEP, or no report for `idleMs`) one E-model MOS
-// (ITU-T G.107, G.711 with PLC, one-way delay = RTT / 2) per direction. RFC 6035
+// (one-way delay = RTT / 2) per direction. Jitter is in RTP timestamp units of the
+// call's clock and the MOS is the codec's: both from the call's SDP as the HEP stream
+// showed it (media_format events: the answer, else the offer; G.722 8000 Hz per
+// RFC 3551, Opus 48000 per RFC 7587), G.711 at 8000 Hz when no SDP was seen or its
+// codec has no E-model entry. One format per call: a relay that transcodes gives its
+// legs different clocks, and the report does not say which leg it is about. RFC 6035
 // vq-rtcpxr PUBLISH reports in the HEP stream add their jitter and, at the
 // call's end, the reporting endpoint's direction.
 //
@@ -20,12 +25,13 @@
 // oldest call is finished early when a new one would exceed the cap.
 import { Counter, Histogram } from 'prom-client';
 import { BoundedMap } from '../analytics/lru.js';
-import type { AnalyticsEvent, RtcpReportEvent, VqReportEvent } from '../analytics/events.js';
+import type { AnalyticsEvent, MediaFormatEvent, RtcpReportEvent, VqReportEvent } from '../analytics/events.js';
 import { computeQuality } from '../quality/emodel.js';
+import { findCodec } from '../quality/codecs.js';
 import type { ProbeMetrics } from '../report/metrics.js';
 
-/** RTP clock of G.711 (8 kHz): RTCP jitter is in timestamp units; the codec is not in the report. */
-const CLOCK_RATE = 8000;
+/** Without an SDP: G.711, 8 kHz RTP clock (RTCP jitter is in timestamp units; the codec is not in the report). */
+const DEFAULT_FORMAT = { codec: 'PCMA', clockRate: 8000 } as const;
 const MAX_DIRECTIONS = 8;
 /** MOS buckets dense around the runbooks' 3.5 line. */
 export const MOS_BUCKETS = [1, 2, 2.5, 3, 3.25, 3.5, 3.75, 4, 4.2, 4.4, 4.5];
@@ -42,6 +48,8 @@ interface Direction {
 
 interface CallVoice {
   lastAt: number;
+  /** The call's audio format (its SDP), and whether it came from an answer. */
+  format: { codec: string; clockRate: number; answer: boolean } | undefined;
   /** When its BYE was seen. */
   endedAt: number | undefined;
   directions: Map<string, Direction>;
@@ -72,6 +80,11 @@ export function lossPercent(d: Pick<Direction, 'lost' | 'senderPackets' | 'fract
   return d.fractionLost * 100;
 }
 
+/** The codec the E-model rates a call with: its SDP's when the model knows it, else G.711. */
+export function modelCodec(codec: string | undefined): string {
+  return codec !== undefined && findCodec(codec) !== undefined ? codec : DEFAULT_FORMAT.codec;
+}
+
 export class PbxVoice {
   readonly #calls: BoundedMap<string, CallVoice>;
   /** Call-IDs finished lately: their late reports are not a new call. */
@@ -93,13 +106,13 @@ export class PbxVoice {
     });
     this.#jitter = new Histogram({
       name: 'callprobe_pbx_rtp_jitter_seconds',
-      help: 'Interarrival jitter (RFC 3550) in the RTCP reports of the PBX’s real calls, one observation per report block (8 kHz clock).',
+      help: 'Interarrival jitter (RFC 3550) in the RTCP reports of the PBX’s real calls, one observation per report block (on the call’s RTP clock from its SDP; 8 kHz without one).',
       buckets: JITTER_BUCKETS,
       registers: [metrics.registry],
     });
     this.#mos = new Histogram({
       name: 'callprobe_pbx_call_mos',
-      help: 'E-model MOS (ITU-T G.107, G.711) of each direction of the PBX’s real calls at their end, from the reported loss and round trip.',
+      help: 'E-model MOS (ITU-T G.107, or G.107.1 for G.722/Opus; the codec of the call’s SDP, G.711 without one) of each direction of the PBX’s real calls at their end, from the reported loss and round trip.',
       buckets: MOS_BUCKETS,
       registers: [metrics.registry],
     });
@@ -112,6 +125,7 @@ export class PbxVoice {
   observe(ev: AnalyticsEvent): void {
     if (ev.type === 'rtcp_report') this.#report(ev);
     else if (ev.type === 'vq_report') this.#vq(ev);
+    else if (ev.type === 'media_format') this.#format(ev);
     else if (ev.type === 'call_end') {
       const call = this.#calls.peek(ev.callId);
       if (call !== undefined) call.endedAt ??= (this.opts.now ?? Date.now)();
@@ -133,14 +147,28 @@ export class PbxVoice {
     }
   }
 
-  #report(ev: RtcpReportEvent): void {
-    if (this.#finished.peek(ev.callId) !== undefined) return;
-    let call = this.#calls.get(ev.callId);
+  /** The call's entry, created at its first event; undefined once it finished. */
+  #call(callId: string, at: number): CallVoice | undefined {
+    if (this.#finished.peek(callId) !== undefined) return undefined;
+    let call = this.#calls.get(callId);
     if (call === undefined) {
-      call = { lastAt: ev.at, endedAt: undefined, directions: new Map(), sent: new Map() };
-      this.#calls.set(ev.callId, call);
+      call = { lastAt: at, format: undefined, endedAt: undefined, directions: new Map(), sent: new Map() };
+      this.#calls.set(callId, call);
     }
-    call.lastAt = ev.at;
+    call.lastAt = at;
+    return call;
+  }
+
+  /** An SDP of the call: the answer's format wins over the offer's. */
+  #format(ev: MediaFormatEvent): void {
+    const call = this.#call(ev.callId, ev.at);
+    if (call === undefined || (call.format?.answer === true && !ev.answer)) return;
+    call.format = { codec: ev.codec, clockRate: ev.clockRate, answer: ev.answer };
+  }
+
+  #report(ev: RtcpReportEvent): void {
+    const call = this.#call(ev.callId, ev.at);
+    if (call === undefined) return;
     if (ev.reporterSsrc !== undefined && ev.reporterPackets !== undefined && (call.sent.has(ev.reporterSsrc) || call.sent.size < MAX_DIRECTIONS)) {
       call.sent.set(ev.reporterSsrc, Math.max(ev.reporterPackets, call.sent.get(ev.reporterSsrc) ?? 0));
     }
@@ -158,7 +186,7 @@ export class PbxVoice {
     d.fractionLost = ev.fractionLost;
     if (ev.senderPackets !== undefined) d.senderPackets = ev.senderPackets;
     d.rttMs = roundTripMs(ev.at, ev.lsr, ev.dlsr) ?? d.rttMs;
-    this.#jitter.observe(ev.jitterUnits / CLOCK_RATE);
+    this.#jitter.observe(ev.jitterUnits / (call.format?.clockRate ?? DEFAULT_FORMAT.clockRate));
   }
 
   /**
@@ -177,7 +205,7 @@ export class PbxVoice {
     for (const d of call.directions.values()) {
       const sent = Math.max(call.sent.get(d.sourceSsrc) ?? 0, d.senderPackets ?? 0);
       const loss = lossPercent({ ...d, senderPackets: sent > 0 ? sent : undefined });
-      const q = computeQuality({ codec: 'PCMA', lossPercent: loss, delayMs: (d.rttMs ?? 0) / 2 });
+      const q = computeQuality({ codec: modelCodec(call.format?.codec), lossPercent: loss, delayMs: (d.rttMs ?? 0) / 2 });
       this.#mos.observe(q.mos);
     }
   }

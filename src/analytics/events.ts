@@ -123,8 +123,21 @@ export interface VqReportEvent extends EventBase {
   reportedMos?: number;
 }
 
+/**
+ * A call's audio format from an SDP the observer saw (the offer, then the answer,
+ * which wins): RTCP jitter of that call is in units of this clock.
+ */
+export interface MediaFormatEvent extends EventBase {
+  type: 'media_format';
+  callId: string;
+  /** From an answer (a response) rather than an offer. */
+  answer: boolean;
+  codec: string;
+  clockRate: number;
+}
+
 export type CallEvent = CallAttemptEvent | CallFinalEvent | CallEndEvent;
-export type AnalyticsEvent = CallEvent | AuthFailureEvent | RequestEvent | RtcpReportEvent | VqReportEvent;
+export type AnalyticsEvent = CallEvent | AuthFailureEvent | RequestEvent | RtcpReportEvent | VqReportEvent | MediaFormatEvent;
 
 /** The one callback shape sources emit through. */
 export type EventSink = (event: AnalyticsEvent) => void;

@@ -18,6 +18,7 @@ import type { AnalyticsEvent, EventSink } from '../analytics/events.js';
 import { BoundedMap } from '../analytics/lru.js';
 import type { SipMessage, SipRequest, SipResponse } from '../sip/message.js';
 import { parseVqRtcpxr } from './vq-rtcpxr.js';
+import { sdpAudioFormat } from './sdp-format.js';
 
 export interface MessageMeta {
   /** Event time, ms epoch. */
@@ -213,6 +214,7 @@ export class SipEventExtractor {
       const vq = parseVqRtcpxr(req.body.toString('utf8'), { at: meta.at, source: this.#source, ip: meta.srcIp });
       if (vq !== undefined) this.#emit(vq);
     }
+    if (req.method === 'INVITE') this.#mediaFormat(req, meta, false);
     const uri = req.requestUri;
     const user = req.method === 'REGISTER' ? req.to?.uri.user : uri?.user;
     const initialInvite = req.method === 'INVITE' && (toTag === undefined || toTag === null);
@@ -245,6 +247,7 @@ export class SipEventExtractor {
     if (!t || t.statuses.has(res.status)) return;
     t.statuses.add(res.status);
     const status = res.status;
+    if (t.method === 'INVITE' && ((status >= 200 && status < 300) || status === 183)) this.#mediaFormat(res, meta, true);
     if (status >= 200 && !t.final) {
       t.final = true;
       this.#emit({ type: 'request', source: this.#source, at: meta.at, method: t.method, ip: t.ip, user: t.user, ua: t.ua, status });
@@ -269,6 +272,13 @@ export class SipEventExtractor {
       if (status < 300) c.answerAt = meta.at;
       this.#final(c, status, meta.at);
     }
+  }
+
+  /** The audio format of an INVITE's or its answer's SDP, when it has one. */
+  #mediaFormat(msg: SipMessage, meta: MessageMeta, answer: boolean): void {
+    if (msg.body.length === 0 || !/^application\/sdp/i.test(msg.headers.get('content-type') ?? '')) return;
+    const f = sdpAudioFormat(msg.body.toString('utf8'));
+    if (f) this.#emit({ type: 'media_format', source: this.#source, at: meta.at, callId: msg.callId, answer, codec: f.codec, clockRate: f.clockRate });
   }
 
   #final(c: Call, status: number, at: number, timedOut = false): void {

@@ -24,7 +24,7 @@ export class ScannerUaDetector implements Detector {
   }
 
   observe(ev: AnalyticsEvent): FraudEvent[] {
-    if (ev.type === 'rtcp_report' || ev.type === 'vq_report') return [];
+    if (ev.type === 'rtcp_report' || ev.type === 'vq_report' || ev.type === 'media_format') return [];
     const ua = ev.ua;
     const ip = ev.ip;
     const needle = matchScannerUa(ua, this.cfg.scanner_user_agents);

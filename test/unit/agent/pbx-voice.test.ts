@@ -9,7 +9,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { PbxVoice, lossPercent, ntpMiddle, roundTripMs } from '../../../src/agent/pbx-voice.js';
+import { PbxVoice, lossPercent, modelCodec, ntpMiddle, roundTripMs } from '../../../src/agent/pbx-voice.js';
 import type { RtcpReportEvent } from '../../../src/analytics/events.js';
 import { ProbeMetrics } from '../../../src/report/metrics.js';
 import { computeQuality } from '../../../src/quality/emodel.js';
@@ -75,21 +75,29 @@ const VQ_BODY = [
   '',
 ].join('\r\n');
 
+/** A PbxVoice on its own registry and clock (the reports' event time, at: 0, is the same clock). */
+function voiceHarness(endGraceMs: number) {
+  const m = new ProbeMetrics({ selfMetrics: false, lateness: { lateness: () => ({ count: 0, p99_ms: 0, max_ms: 0 }), resetLateness: () => undefined } });
+  let now = 0;
+  const voice = new PbxVoice(m, { endGraceMs, now: () => now });
+  const read = async () => {
+    const text = await m.registry.metrics();
+    const v = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1]);
+    return {
+      lost: v('callprobe_pbx_rtp_packets_lost_total'),
+      mosCount: v('callprobe_pbx_call_mos_count'),
+      mosSum: v('callprobe_pbx_call_mos_sum'),
+      jitterSum: v('callprobe_pbx_rtp_jitter_seconds_sum'),
+    };
+  };
+  return { voice, read, advance: (ms: number) => (now += ms), get now() { return now; } };
+}
+
 describe('PbxVoice: the end of a call', () => {
   const report = (o: Partial<RtcpReportEvent> & Pick<RtcpReportEvent, 'reporterSsrc' | 'sourceSsrc' | 'cumulativeLost'>): RtcpReportEvent => ({
     type: 'rtcp_report', source: 'hep', at: 0, callId: 'c1', fractionLost: 0, jitterUnits: 8, lsr: 0, dlsr: 0, ...o,
   });
-  const setup = () => {
-    const m = new ProbeMetrics({ selfMetrics: false, lateness: { lateness: () => ({ count: 0, p99_ms: 0, max_ms: 0 }), resetLateness: () => undefined } });
-    let now = 0; // the reports' event time (at: 0) is the same clock
-    const voice = new PbxVoice(m, { endGraceMs: 2000, now: () => now });
-    const read = async () => {
-      const text = await m.registry.metrics();
-      const v = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1]);
-      return { lost: v('callprobe_pbx_rtp_packets_lost_total'), mosCount: v('callprobe_pbx_call_mos_count'), mosSum: v('callprobe_pbx_call_mos_sum') };
-    };
-    return { voice, read, advance: (ms: number) => (now += ms), get now() { return now; } };
-  };
+  const setup = () => voiceHarness(2000);
   const end = { type: 'call_end', source: 'hep', at: 0, callId: 'c1' } as const;
 
   it('the RTCP BYE report that follows the SIP BYE counts for the call, once; later ones are dropped', async () => {
@@ -121,6 +129,49 @@ describe('PbxVoice: the end of a call', () => {
     expect(r.lost).toBe(25);
     expect(r.mosCount).toBe(2);
     expect(t.voice.calls).toBe(0);
+  });
+});
+
+describe('PbxVoice: the call\'s clock and codec from its SDP (media_format)', () => {
+  const setup = () => voiceHarness(0);
+  const format = (callId: string, codec: string, clockRate: number, answer: boolean) => ({ type: 'media_format', source: 'hep', at: 0, callId, answer, codec, clockRate }) as const;
+  const report = (callId: string, jitterUnits: number, cumulativeLost = 0): RtcpReportEvent => ({
+    type: 'rtcp_report', source: 'hep', at: 0, callId, reporterSsrc: B, reporterPackets: 100, senderPackets: 100, sourceSsrc: A, fractionLost: 0, cumulativeLost, jitterUnits, lsr: 0, dlsr: 0,
+  });
+
+  it('jitter units are read on the call\'s clock: Opus 48 kHz, G.722 8 kHz (RFC 3551), 8 kHz without SDP', async () => {
+    const t = setup();
+    t.voice.observe(format('opus', 'opus', 48000, true));
+    t.voice.observe(report('opus', 480)); // 10 ms at 48 kHz
+    expect((await t.read()).jitterSum).toBeCloseTo(0.01, 9);
+    t.voice.observe(format('g722', 'G722', 8000, true));
+    t.voice.observe(report('g722', 80)); // 10 ms at 8 kHz
+    expect((await t.read()).jitterSum).toBeCloseTo(0.02, 9);
+    t.voice.observe(report('nosdp', 160)); // 20 ms at the default 8 kHz
+    expect((await t.read()).jitterSum).toBeCloseTo(0.04, 9);
+  });
+
+  it('the answer wins over the offer, whatever order they come in', async () => {
+    const t = setup();
+    t.voice.observe(format('c', 'G722', 8000, true));
+    t.voice.observe(format('c', 'opus', 48000, false)); // a late offer copy does not override the answer
+    t.voice.observe(report('c', 80));
+    expect((await t.read()).jitterSum).toBeCloseTo(0.01, 9);
+  });
+
+  it('the MOS is the codec\'s: G.722 on the wideband model; a codec the model lacks falls back to G.711', async () => {
+    const t = setup();
+    t.voice.observe(format('w', 'G722', 8000, true));
+    t.voice.observe(report('w', 8, 2)); // 2 of 100 lost
+    t.voice.observe({ type: 'call_end', source: 'hep', at: 0, callId: 'w' } as never);
+    t.advance(1);
+    t.voice.sweep(t.now);
+    const wb = computeQuality({ codec: 'G722', lossPercent: 2 }).mos;
+    expect(wb).not.toBeCloseTo(computeQuality({ codec: 'PCMA', lossPercent: 2 }).mos, 2);
+    expect((await t.read()).mosSum).toBeCloseTo(wb, 6);
+    expect(modelCodec('GSM')).toBe('PCMA');
+    expect(modelCodec(undefined)).toBe('PCMA');
+    expect(modelCodec('opus')).toBe('opus');
   });
 });
 

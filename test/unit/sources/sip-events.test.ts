@@ -136,3 +136,24 @@ describe('route label from a header (kpi.route_header)', () => {
     expect(f2?.type === 'call_final' && f2.route).toBeUndefined();
   });
 });
+
+describe('media_format: the audio clock of a call from its SDP', () => {
+  const withSdp = (text: string, m: string, rtpmap: string): string => {
+    const body = ['v=0', 'o=- 1 1 IN IP4 192.0.2.1', 's=-', 'c=IN IP4 192.0.2.1', 't=0 0', m, rtpmap, ''].join('\r\n');
+    return text.replace('Content-Length: 0\r\n', `Content-Type: application/sdp\r\nContent-Length: ${Buffer.byteLength(body)}\r\n`) + body;
+  };
+  it('the INVITE\'s offer and the 200\'s answer each give one event; a body without SDP gives none', () => {
+    const { events, feed } = harness();
+    const inv: ReqOpts = { method: 'INVITE', callId: 'm1', cseq: 1, from: '1001', to: '1002' };
+    feed(withSdp(sipRequest(inv), 'm=audio 4000 RTP/AVP 111 9', 'a=rtpmap:111 opus/48000/2'), T0);
+    feed(sipResponse(100, inv), T0 + 1);
+    feed(withSdp(sipResponse(200, inv), 'm=audio 5000 RTP/AVP 9', 'a=rtpmap:9 G722/8000'), T0 + 50);
+    feed(sipRequest({ ...inv, method: 'OPTIONS', cseq: 2 }), T0 + 60);
+    const formats = events.filter((e) => e.type === 'media_format');
+    expect(formats).toEqual([
+      { type: 'media_format', source: 'hep', at: T0, callId: 'm1', answer: false, codec: 'opus', clockRate: 48000 },
+      { type: 'media_format', source: 'hep', at: T0 + 50, callId: 'm1', answer: true, codec: 'G722', clockRate: 8000 },
+    ]);
+  });
+});
+
