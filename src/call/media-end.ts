@@ -14,8 +14,10 @@ export const TAIL_FRAMES = 2;
 /** Stops both senders (with tails when both ends are ours) and waits for packets in flight. */
 export async function endMeasuredMedia(near: RtpSession, far: RtpSession | undefined): Promise<void> {
   const tail = far ? TAIL_FRAMES : 0;
-  near.stop({ tailFrames: tail });
-  far?.stop({ tailFrames: tail });
+  const nearTail = near.stop({ tailFrames: tail });
+  const farTail = far?.stop({ tailFrames: tail });
+  far?.expectTail(nearTail);
+  near.expectTail(farTail);
   await sleep(Math.max(80, tail * Math.max(near.packetMs, far?.packetMs ?? 0) + 40));
 }
 

@@ -18,6 +18,8 @@ export interface DirectionResult {
   /** Packets due over the whole media phase (the sender's count when known; RFC 3550 A.3 plus the missing tail otherwise). */
   packets_expected: number | null;
   packets_received: number | null;
+  /** Unmeasured tail packets of our own far sender that arrived (src/call/media-end.ts); on the wire, not in packets_received. */
+  tail_packets?: number;
   packets_lost: number | null;
   loss_percent: number | null;
   duplicates: number | null;
@@ -91,6 +93,7 @@ export function fromReceiver(direction: DirectionResult['direction'], sent: numb
     packets_sent: sent,
     packets_expected: rx.packets_expected,
     packets_received: rx.packets_received,
+    ...(rx.tail_packets > 0 ? { tail_packets: rx.tail_packets } : {}),
     packets_lost: rx.packets_lost,
     loss_percent: rx.loss_percent,
     duplicates: rx.duplicates,

@@ -108,13 +108,15 @@ export class RtpSender {
    * it got until the next one arrives (rtpengine: its resampler's delay leaves the
    * encoder FIFO one frame short, lib/codeclib.c encoder_input_fifo); the tail flushes
    * that frame, so the receiver's loss measures the network, not the relay's hold.
+   * Returns which packets the tail is (SSRC and sequence numbers) for a receiver of ours.
    */
-  finish(tailFrames: number): void {
+  finish(tailFrames: number): { ssrc: number; firstSeq: number; frames: number } | undefined {
     if (!this.slot || tailFrames <= 0) {
       this.stop();
-      return;
+      return undefined;
     }
     this.tailLeft = tailFrames;
+    return { ssrc: this.o.ssrc, firstSeq: this.seq, frames: tailFrames };
   }
 
   /** Leaves the pacer. */

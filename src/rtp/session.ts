@@ -103,6 +103,14 @@ export interface ReceiveFigures {
 }
 
 /** Numbers for one session: what it sent and what it received (its receive direction). */
+/** The packets a sender sends after its measured stream (RtpSender.finish). */
+export interface TailMark {
+  ssrc: number;
+  /** Sequence number of the first tail packet; the tail is `frames` consecutive ones. */
+  firstSeq: number;
+  frames: number;
+}
+
 export interface RtpSessionStats extends ReceiveFigures {
   codec: AudioCodec;
   packets_sent: number;
@@ -111,6 +119,11 @@ export interface RtpSessionStats extends ReceiveFigures {
    * or with `phase` the whole media phase (see activity.ts).
    */
   packets_expected: number;
+  /**
+   * Packets of the far sender's unmeasured tail that arrived (stats({ phase: { tail } })):
+   * on the wire, not in packets_received. A capture of this stream shows packets_received + this.
+   */
+  tail_packets: number;
   /** Longest stretch without RTP since the session started (ms), the tail to now (or the stop) included. */
   longest_silence_ms: number;
   /** Where it was and when it began, in s after the session started. */
@@ -150,6 +163,9 @@ function random32(): number {
 
 export class RtpSession extends EventEmitter<RtpSessionEvents> {
   readonly ssrc: number;
+  /** The far sender's tail (expectTail) and how many of its packets arrived untouched. */
+  private tailMark: TailMark | undefined;
+  private tailSeen = 0;
   readonly codec: AudioCodec;
   readonly payloadType: number;
   readonly ptimeMs: number;
@@ -298,12 +314,22 @@ export class RtpSession extends EventEmitter<RtpSessionEvents> {
    * (RtpSender.finish: a transcoding relay's held last frame); the receiver that is
    * ours discounts them with stats({ phase: { tail } }).
    */
-  stop(opts: { tailFrames?: number } = {}): void {
+  stop(opts: { tailFrames?: number } = {}): TailMark | undefined {
     if (this.wantSending) this.stoppedAtMs = this.clock.now();
     this.wantSending = false;
     this.dtmf.cancel();
-    if ((opts.tailFrames ?? 0) > 0) this.sender.finish(opts.tailFrames ?? 0);
-    else this.sender.stop();
+    if ((opts.tailFrames ?? 0) > 0) return this.sender.finish(opts.tailFrames ?? 0);
+    this.sender.stop();
+    return undefined;
+  }
+
+  /**
+   * The far sender (ours) ends with this tail: packets of it that arrive with their
+   * SSRC and sequence numbers intact are counted apart (`tail_packets`), never as
+   * received. Call before the tail is on its way (right after the far stop()).
+   */
+  expectTail(mark: TailMark | undefined): void {
+    this.tailMark = mark;
   }
 
   /** Packet interval (ms) of what this session sends. */
@@ -421,8 +447,12 @@ export class RtpSession extends EventEmitter<RtpSessionEvents> {
     const all = this.receivers.totals();
     const main = all.main;
     const rttMs = this.rtcp.rttMs;
-    // The far sender's unmeasured tail (stop({ tailFrames })), when it arrived.
-    const t = opts.phase ? withoutTail(all, opts.phase.sent ?? null, opts.phase.tail ?? 0) : all;
+    // The far sender's unmeasured tail (stop({ tailFrames })): set apart on arrival when
+    // its stream came through untouched, else (a relay renumbered it) taken off by count.
+    const mark = this.tailMark;
+    const untouched = mark !== undefined && this.receivers.streams().some((x) => x.ssrc === mark.ssrc);
+    const t = opts.phase && !untouched ? withoutTail(all, opts.phase.sent ?? null, opts.phase.tail ?? 0) : all;
+    const tailPackets = untouched ? this.tailSeen : all.received - t.received;
     let { expected, lost } = t;
     let lossPercent = expected > 0 ? (lost / expected) * 100 : 0;
     let burstRatio = main?.burstRatio ?? 1;
@@ -440,6 +470,7 @@ export class RtpSession extends EventEmitter<RtpSessionEvents> {
       codec: this.codec,
       packets_sent: this.sender.packetsSent,
       packets_expected: expected,
+      tail_packets: tailPackets,
       longest_silence_ms: Math.round(silence.longestMs),
       silence: { where: silence.where, from_s: round((silence.fromMs - this.activity.startMs) / 1000, 2) },
       packets_received: t.received,
@@ -497,6 +528,10 @@ export class RtpSession extends EventEmitter<RtpSessionEvents> {
       this.invalid++;
       return;
     }
+    if (this.isTail(msg)) {
+      this.tailSeen++;
+      return;
+    }
     const hasPackets = this.receivers.update(msg, payloadStart, now, rinfo);
     this.activity.note(now);
     if (this.latch && !this.latched) {
@@ -521,6 +556,13 @@ export class RtpSession extends EventEmitter<RtpSessionEvents> {
       this.emit('first-rtp', { address: rinfo.address, port: rinfo.port });
     }
   };
+
+  /** A packet of the far sender's tail, its SSRC and sequence number untouched by any relay. */
+  private isTail(msg: Buffer): boolean {
+    const mark = this.tailMark;
+    if (mark === undefined || msg.readUInt32BE(8) !== mark.ssrc) return false;
+    return ((msg.readUInt16BE(2) - mark.firstSeq) & 0xffff) < mark.frames;
+  }
 
   private readonly onRtcpMessage = (msg: Buffer, rinfo: MediaRemoteInfo): void => {
     this.handleRtcp(msg, rinfo, this.arrivalOf(rinfo));

@@ -194,6 +194,7 @@ describe('wideband codecs end to end (Opus, G.722, transcoding, baresip)', () =>
       const s = toUs(d.local_rtp_port);
       expect(s.payload).toMatch(/^opus$/i);
       // untouched by rtpengine: the measured packets and the whole tail
+      expect(d.tail_packets).toBe(TAIL_FRAMES);
       expect(s.packets).toBe((d.packets_received ?? NaN) + TAIL_FRAMES);
       expect(s.lost).toBe(0);
       jitterAgrees(d, s, kernel);
@@ -215,6 +216,7 @@ describe('wideband codecs end to end (Opus, G.722, transcoding, baresip)', () =>
       expect(callerOut.packets).toBe((forth.packets_sent ?? NaN) + TAIL_FRAMES);
       expect(calleeOut.packets - callerIn.packets).toBe(1);
       expect(callerOut.packets - calleeIn.packets).toBe(1);
+      expect([back.tail_packets, forth.tail_packets]).toEqual([TAIL_FRAMES - 1, TAIL_FRAMES - 1]);
       expect(callerIn.packets).toBe((back.packets_received ?? NaN) + TAIL_FRAMES - 1);
       expect(calleeIn.packets).toBe((forth.packets_received ?? NaN) + TAIL_FRAMES - 1);
       jitterAgrees(back, callerIn, kernel);

@@ -24,7 +24,7 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
  * latches onto it): a→b is renumbered under the relay's own SSRC and frame N leaves when
  * frame N+1 arrives (a transcoder's hold); b→a passes untouched.
  */
-async function holdingRelay(aPort: number, bPort: number): Promise<{ aSide: number; bSide: number; drop: boolean; dropped: number }> {
+async function holdingRelay(aPort: number, bPort: number): Promise<{ aSide: number; bSide: number; drop: boolean; dropped: number; dropBackSeq?: number }> {
   const open = async (): Promise<dgram.Socket> => {
     const sock = dgram.createSocket('udp4');
     sockets.push(sock);
@@ -32,7 +32,7 @@ async function holdingRelay(aPort: number, bPort: number): Promise<{ aSide: numb
     return sock;
   };
   const [toA, toB] = [await open(), await open()];
-  const state = { aSide: toA.address().port, bSide: toB.address().port, drop: false, dropped: 0 };
+  const state: Awaited<ReturnType<typeof holdingRelay>> = { aSide: toA.address().port, bSide: toB.address().port, drop: false, dropped: 0 };
   const isRtp = (msg: Buffer): boolean => msg.length >= 12 && msg[1] !== undefined && (msg[1] & 0x7f) < 72;
   let held: Buffer | undefined;
   let seq = 4242;
@@ -50,7 +50,7 @@ async function holdingRelay(aPort: number, bPort: number): Promise<{ aSide: numb
     held = out;
   });
   toB.on('message', (msg) => {
-    if (isRtp(msg)) toA.send(msg, aPort, '127.0.0.1');
+    if (isRtp(msg) && msg.readUInt16BE(2) !== state.dropBackSeq) toA.send(msg, aPort, '127.0.0.1');
   });
   return state;
 }
@@ -83,6 +83,8 @@ describe('the measured stream ends with an unmeasured tail', () => {
     ] as const) {
       expect(got).toMatchObject({ packets_received: sent, packets_lost: 0, packets_expected: sent, loss_percent: 0 });
     }
+    // b got the relay's renumbered stream: the tail minus the frame the relay holds; a all of it.
+    expect([atB.tail_packets, atA.tail_packets]).toEqual([TAIL_FRAMES - 1, TAIL_FRAMES]);
     // The tail went out, and is not in the measured count.
     expect(a.stats().packets_sent).toBe(a.sentPackets);
     // Without the tail the relay's hold is one lost packet (what the lab saw before).
@@ -116,5 +118,21 @@ describe('the measured stream ends with an unmeasured tail', () => {
     expect(atB.packets_lost).toBe(relay.dropped - TAIL_FRAMES + 1);
     expect(atB.packets_received).toBe(a.sentPackets - atB.packets_lost);
     expect(atB.packets_expected).toBe(a.sentPackets);
+  });
+
+  it('an untouched stream whose first tail packet is lost: the tail is set apart by sequence number, no measured loss', async () => {
+    const { a, b, relay } = await throughRelay();
+    a.start();
+    b.start();
+    expect(await a.waitForRtp(1000)).toBe(true);
+    await sleep(300);
+    const tail = b.stop({ tailFrames: TAIL_FRAMES });
+    expect(tail).toMatchObject({ ssrc: b.ssrc, frames: TAIL_FRAMES });
+    relay.dropBackSeq = tail?.firstSeq;
+    a.expectTail(tail);
+    a.stop();
+    await sleep(100);
+    // A count alone would read the lost tail packet as a lost measured one; the sequence numbers do not.
+    expect(a.stats({ phase: sentBy(b) })).toMatchObject({ packets_received: b.sentPackets, packets_lost: 0, tail_packets: TAIL_FRAMES - 1 });
   });
 });
