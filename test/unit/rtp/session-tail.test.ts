@@ -114,10 +114,14 @@ describe('the measured stream ends with an unmeasured tail', () => {
     await endMeasuredMedia(a, b);
     const atB = b.stats({ phase: sentBy(a) });
     expect(relay.dropped).toBeGreaterThan(TAIL_FRAMES); // at least one measured packet
-    // Every measured packet the relay dropped is lost, plus the one it still held.
-    expect(atB.packets_lost).toBe(relay.dropped - TAIL_FRAMES + 1);
-    expect(atB.packets_received).toBe(a.sentPackets - atB.packets_lost);
-    expect(atB.packets_expected).toBe(a.sentPackets);
+    // Every measured packet the relay dropped never arrived, nor the one it still held;
+    // all of them are lost. (More only by the ticks a loaded sender skipped: the end of a
+    // stream is also estimated from the time since its last packet, activity.ts.)
+    const cut = relay.dropped - TAIL_FRAMES + 1;
+    expect(atB.packets_received).toBe(a.sentPackets - cut);
+    expect(atB.packets_lost).toBeGreaterThanOrEqual(cut);
+    expect(atB.packets_lost).toBeLessThanOrEqual(cut + a.stats().send_skipped);
+    expect(atB.tail_packets).toBe(0);
   });
 
   it('an untouched stream whose first tail packet is lost: the tail is set apart by sequence number, no measured loss', async () => {
