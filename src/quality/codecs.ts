@@ -22,10 +22,10 @@ const G711: Omit<CodecImpairment, 'name'> = { ie: 0, bplWithPlc: 25.1, bplWithou
 const G729A: Omit<CodecImpairment, 'name'> = { ie: 11, bplWithPlc: 19.0, bplWithoutPlc: 19.0 };
 
 // G.722 at 64 kbit/s, wideband scale (G.113 Appendix IV, the wideband equipment
-// impairment factors used with G.107.1): Ie,WB 13 (Table IV.1). Bpl,WB 24.4 is the
-// value we recall for G.722 with packet loss concealment (Table IV.2); it was NOT
-// checked against the Recommendation's text (no copy was reachable when this was
-// written) and only matters under loss. Our receiver does not decode, so the PLC
+// impairment factors used with G.107.1): Ie,WB 13 (Table IV.1; not re-confirmed).
+// Bpl,WB 24.4 is a placeholder with no source: a transcription of G.113 (09/2024)
+// Table IV.4 lists Bpl,WB for AMR-WB only (docs/quality.md, "Sources of the wideband
+// numbers"). It only matters under loss. Our receiver does not decode, so the PLC
 // is the listener's, as for G.711.
 const G722: Omit<CodecImpairment, 'name'> = { ie: 13, bplWithPlc: 24.4, bplWithoutPlc: 24.4, wideband: true };
 
