@@ -261,6 +261,26 @@ export async function probeCall(ctx: ProbeContext, spec: CallSpec): Promise<Call
     return ua;
   };
 
+  /**
+   * REGISTERs one of the call's UAs (callee first, then caller); the register
+   * timing is the slower of the two. Registered, it is unregistered at the end;
+   * refused, the failure is returned for the caller to end the probe with.
+   */
+  const registerUa = async (ua: UserAgent): Promise<Failure | undefined> => {
+    const reg = await ua.register({ expires: 120 });
+    result.sip.timings_ms.register = round(Math.max(result.sip.timings_ms.register ?? 0, reg.timings.request_ms ?? 0));
+    if (reg.ok) {
+      registered.push(ua);
+      return undefined;
+    }
+    return {
+      check: 'register',
+      phase: reg.failure ? phaseOf(reg.failure.phase, 'register') : 'register',
+      message: `REGISTER ${ua.user}: ${reg.failure?.message ?? `${reg.status} ${reg.reason}`}`,
+      ...(reg.status !== undefined ? { actual: reg.status } : {}),
+    };
+  };
+
   const srtpMode = spec.srtp ?? 'off';
   try {
     // ---- register ----
@@ -287,17 +307,8 @@ export async function probeCall(ctx: ProbeContext, spec: CallSpec): Promise<Call
 
     if (spec.callee && !spec.direct) {
       const calleeUa = await makeUa(spec.callee);
-      const reg = await calleeUa.register({ expires: 120 });
-      result.sip.timings_ms.register = round(reg.timings.request_ms ?? 0);
-      if (!reg.ok) {
-        return fail({
-          check: 'register',
-          phase: reg.failure ? phaseOf(reg.failure.phase, 'register') : 'register',
-          message: `REGISTER ${spec.callee.user}: ${reg.failure?.message ?? `${reg.status} ${reg.reason}`}`,
-          ...(reg.status !== undefined ? { actual: reg.status } : {}),
-        });
-      }
-      registered.push(calleeUa);
+      const refused = await registerUa(calleeUa);
+      if (refused) return fail(refused);
       answerer = new Answerer({
         ua: calleeUa,
         ports,
@@ -312,17 +323,8 @@ export async function probeCall(ctx: ProbeContext, spec: CallSpec): Promise<Call
       answerer = spec.directAnswerer;
     }
     if (!spec.direct && spec.from.password !== undefined) {
-      const reg = await callerUa.register({ expires: 120 });
-      result.sip.timings_ms.register = round(Math.max(result.sip.timings_ms.register ?? 0, reg.timings.request_ms ?? 0));
-      if (!reg.ok) {
-        return fail({
-          check: 'register',
-          phase: reg.failure ? phaseOf(reg.failure.phase, 'register') : 'register',
-          message: `REGISTER ${spec.from.user}: ${reg.failure?.message ?? `${reg.status} ${reg.reason}`}`,
-          ...(reg.status !== undefined ? { actual: reg.status } : {}),
-        });
-      }
-      registered.push(callerUa);
+      const refused = await registerUa(callerUa);
+      if (refused) return fail(refused);
     }
     if (ctx.signal.aborted) return interrupted(result, 'register');
 
