@@ -99,9 +99,31 @@ function listenJson(r: ListenResult): object {
   return { streams: r.streams, failures: r.failures, local: r.local, duration_s: r.duration_s, stopped_by: r.stopped_by };
 }
 
-function progressWriter(enabled: boolean): ((text: string) => void) | undefined {
+type Progress = (text: string) => void;
+
+function progressWriter(enabled: boolean): Progress | undefined {
   if (!enabled || !process.stderr.isTTY) return undefined;
   return (text) => process.stderr.write(`\r${text}\x1b[K`);
+}
+
+/**
+ * One listen/send/echo run: Ctrl-C / SIGTERM abort it through `signal` (the
+ * result is still printed), and unless --json or --quiet a live progress line
+ * on a terminal's stderr, ended by a newline when the run is over.
+ */
+async function liveRun<T>(
+  opts: { json?: boolean; quiet?: boolean },
+  run: (signal: AbortSignal, progress: Progress | undefined) => Promise<T>,
+): Promise<T> {
+  const progress = progressWriter(!opts.json && !opts.quiet);
+  const stop = interruptSignal();
+  try {
+    const result = await run(stop.signal, progress);
+    if (progress) process.stderr.write('\n');
+    return result;
+  } finally {
+    stop.dispose();
+  }
 }
 
 interface ListenOpts {
@@ -191,15 +213,13 @@ Examples:
         // load the media engine before binding: a packet that arrives in between would be dropped
         const { runListen } = await import('../rtp/listen-send.js');
         const ports = await bindOrExplain(bind.address, bind.port, 'bind');
-        const progress = progressWriter(!opts.json && !opts.quiet);
-        const stop = interruptSignal();
-        try {
-          const result = await runListen({
+        const result = await liveRun(opts, (signal, progress) =>
+          runListen({
             ports,
             durationMs,
             mediaTimeoutMs,
             opusPt,
-            signal: stop.signal,
+            signal,
             ...(count !== undefined ? { count } : {}),
             ...(idleMs !== undefined ? { idleMs } : {}),
             ...(progress
@@ -212,15 +232,12 @@ Examples:
                     ),
                 }
               : {}),
-          });
-          if (progress) process.stderr.write('\n');
-          if (opts.json) printJson(listenJson(result));
-          else process.stdout.write(renderListen(result));
-          if (result.stopped_by === 'interrupt') return EXIT.INTERRUPTED;
-          return result.streams.length > 0 && result.failures.length === 0 ? EXIT.OK : EXIT.PROBE_FAILED;
-        } finally {
-          stop.dispose();
-        }
+          }),
+        );
+        if (opts.json) printJson(listenJson(result));
+        else process.stdout.write(renderListen(result));
+        if (result.stopped_by === 'interrupt') return EXIT.INTERRUPTED;
+        return result.streams.length > 0 && result.failures.length === 0 ? EXIT.OK : EXIT.PROBE_FAILED;
       }, {});
     });
 
@@ -266,31 +283,26 @@ Examples:
           ports = await new PortAllocator({ address: to.address.includes(':') ? '::' : '0.0.0.0' }).allocate();
         }
         const { runSend } = await import('../rtp/listen-send.js');
-        const progress = progressWriter(!opts.json && !opts.quiet);
-        const stop = interruptSignal();
-        try {
-          const result = await runSend({
+        const result = await liveRun(opts, (signal, progress) =>
+          runSend({
             ports,
             to,
             durationMs,
             codec,
             ptimeMs,
             echo: opts.echo ?? false,
-            signal: stop.signal,
+            signal,
             ...(audio ? { audio } : {}),
             ...(progress
               ? { onProgress: (sent: number, received: number) => progress(`sent ${sent}${opts.echo ? `, echoed ${received}` : ''}`) }
               : {}),
-          });
-          if (progress) process.stderr.write('\n');
-          if (opts.json) printJson(result);
-          else process.stdout.write(renderSend(result));
-          if (result.interrupted) return EXIT.INTERRUPTED;
-          if (opts.echo && (result.round_trip?.packets_received ?? 0) === 0) return EXIT.PROBE_FAILED;
-          return EXIT.OK;
-        } finally {
-          stop.dispose();
-        }
+          }),
+        );
+        if (opts.json) printJson(result);
+        else process.stdout.write(renderSend(result));
+        if (result.interrupted) return EXIT.INTERRUPTED;
+        if (opts.echo && (result.round_trip?.packets_received ?? 0) === 0) return EXIT.PROBE_FAILED;
+        return EXIT.OK;
       }, {});
     });
 
@@ -317,26 +329,21 @@ Examples:
         const durationMs = opts.duration === undefined ? Infinity : parseDuration(opts.duration, 'duration');
         const { runListen } = await import('../rtp/listen-send.js');
         const ports = await bindOrExplain(bind.address, bind.port, 'bind');
-        const progress = progressWriter(!opts.json && !opts.quiet);
-        const stop = interruptSignal();
         if (!opts.quiet && !opts.json) process.stderr.write(`echoing RTP on ${bind.address}:${bind.port} (Ctrl-C to stop)\n`);
-        try {
-          const result = await runListen({
+        const result = await liveRun(opts, (signal, progress) =>
+          runListen({
             ports,
             durationMs,
             reflect: true,
-            signal: stop.signal,
+            signal,
             ...(progress
               ? { onProgress: (streams: StreamReport[]) => progress(`echoed ${streams.reduce((n, s) => n + s.packets_received, 0)} packets`) }
               : {}),
-          });
-          if (progress) process.stderr.write('\n');
-          if (opts.json) printJson(listenJson(result));
-          else process.stdout.write(renderListen(result));
-          return EXIT.OK; // stopping an echo server is its normal end
-        } finally {
-          stop.dispose();
-        }
+          }),
+        );
+        if (opts.json) printJson(listenJson(result));
+        else process.stdout.write(renderListen(result));
+        return EXIT.OK; // stopping an echo server is its normal end
       }, {});
     });
 }
