@@ -37,6 +37,15 @@ export interface KpiRatios {
 
 type Labels = Record<string, string>;
 
+// Label sets that several series share: a series of the same family must carry
+// the same labels, so they are named once here.
+/** Per probe run: `removeProbe` drops these by { probe, kind }. */
+const BY_RUN: readonly string[] = ['probe', 'kind'];
+/** Per call direction (caller→callee, callee→caller, ...): the RTP and quality series. */
+const BY_DIRECTION: readonly string[] = ['probe', 'direction'];
+/** Traffic KPIs from event sources. */
+const BY_ROUTE_WINDOW: readonly string[] = ['source', 'route', 'window'];
+
 /** Label value for a SIP phase key ("pdd", "register", "options_rtt") kept to a safe charset. */
 function phaseLabel(key: string): string {
   return key.replace(/_ms$/, '').replace(/[^a-z0-9_]/gi, '_').slice(0, 32);
@@ -59,29 +68,29 @@ export class ProbeMetrics {
   readonly #perProbe = new Map<string, Map<string, { gauge: Gauge<string>; labels: Labels }>>();
   readonly #gaugeIds = new Map<Gauge<string>, number>();
 
-  readonly success = this.#gauge('probe_success', 'Whether the last run of the probe succeeded (1) or not (0).', ['probe', 'kind']);
-  readonly duration = this.#gauge('probe_duration_seconds', 'How long the last run of the probe took.', ['probe', 'kind']);
-  readonly lastRun = this.#gauge('callprobe_probe_last_run_timestamp_seconds', 'When the probe last finished (Unix time).', ['probe', 'kind']);
-  readonly runs = this.#counter('callprobe_probe_runs_total', 'Probe runs by outcome.', ['probe', 'kind', 'result']);
+  readonly success = this.#gauge('probe_success', 'Whether the last run of the probe succeeded (1) or not (0).', BY_RUN);
+  readonly duration = this.#gauge('probe_duration_seconds', 'How long the last run of the probe took.', BY_RUN);
+  readonly lastRun = this.#gauge('callprobe_probe_last_run_timestamp_seconds', 'When the probe last finished (Unix time).', BY_RUN);
+  readonly runs = this.#counter('callprobe_probe_runs_total', 'Probe runs by outcome.', [...BY_RUN, 'result']);
   readonly failures = this.#counter('callprobe_probe_failures_total', 'Failed checks by check name and phase.', ['probe', 'check', 'phase']);
   readonly skipped = this.#counter('callprobe_probe_skipped_total', 'Scheduled runs skipped because the previous one was still running or queued.', ['probe', 'reason']);
   readonly sipPhase = this.#gauge('callprobe_sip_phase_seconds', 'SIP phase timings of the last run (register, pdd, answer, setup, bye, rtt...).', ['probe', 'phase']);
   readonly sipResponses = this.#counter('callprobe_sip_responses_total', 'Final SIP responses received, by status code.', ['probe', 'code']);
   readonly calls = this.#counter('callprobe_calls_total', 'Test calls by result (answered, busy, no_answer, rejected, failed, no_response).', ['probe', 'result']);
-  readonly rtpSent = this.#counter('callprobe_rtp_packets_sent_total', 'RTP packets sent, by direction.', ['probe', 'direction']);
-  readonly rtpReceived = this.#counter('callprobe_rtp_packets_received_total', 'RTP packets received, by direction.', ['probe', 'direction']);
-  readonly rtpLost = this.#counter('callprobe_rtp_packets_lost_total', 'RTP packets lost (RFC 3550 expected minus received), by direction.', ['probe', 'direction']);
-  readonly srtpFailures = this.#counter('callprobe_srtp_failures_total', 'SRTP/SRTCP packets dropped at our receiver, by direction and reason (auth: tag did not verify; replay; malformed).', ['probe', 'direction', 'reason']);
-  readonly lossRatio = this.#gauge('callprobe_rtp_loss_ratio', 'RTP loss of the last call, 0..1, by direction.', ['probe', 'direction']);
-  readonly jitter = this.#gauge('callprobe_rtp_jitter_seconds', 'RFC 3550 interarrival jitter at the end of the last call, by direction.', ['probe', 'direction']);
-  readonly jitterMax = this.#gauge('callprobe_rtp_jitter_max_seconds', 'Largest interarrival jitter seen during the last call, by direction.', ['probe', 'direction']);
-  readonly mos = this.#gauge('callprobe_mos', 'Mean opinion score (ITU-T G.107 E-model, 1..4.5) of the last call, by direction.', ['probe', 'direction']);
-  readonly rFactor = this.#gauge('callprobe_r_factor', 'E-model transmission rating R (0..100) of the last call, by direction.', ['probe', 'direction']);
+  readonly rtpSent = this.#counter('callprobe_rtp_packets_sent_total', 'RTP packets sent, by direction.', BY_DIRECTION);
+  readonly rtpReceived = this.#counter('callprobe_rtp_packets_received_total', 'RTP packets received, by direction.', BY_DIRECTION);
+  readonly rtpLost = this.#counter('callprobe_rtp_packets_lost_total', 'RTP packets lost (RFC 3550 expected minus received), by direction.', BY_DIRECTION);
+  readonly srtpFailures = this.#counter('callprobe_srtp_failures_total', 'SRTP/SRTCP packets dropped at our receiver, by direction and reason (auth: tag did not verify; replay; malformed).', [...BY_DIRECTION, 'reason']);
+  readonly lossRatio = this.#gauge('callprobe_rtp_loss_ratio', 'RTP loss of the last call, 0..1, by direction.', BY_DIRECTION);
+  readonly jitter = this.#gauge('callprobe_rtp_jitter_seconds', 'RFC 3550 interarrival jitter at the end of the last call, by direction.', BY_DIRECTION);
+  readonly jitterMax = this.#gauge('callprobe_rtp_jitter_max_seconds', 'Largest interarrival jitter seen during the last call, by direction.', BY_DIRECTION);
+  readonly mos = this.#gauge('callprobe_mos', 'Mean opinion score (ITU-T G.107 E-model, 1..4.5) of the last call, by direction.', BY_DIRECTION);
+  readonly rFactor = this.#gauge('callprobe_r_factor', 'E-model transmission rating R (0..100) of the last call, by direction.', BY_DIRECTION);
   readonly certExpiry = this.#gauge('probe_ssl_earliest_cert_expiry', 'Earliest certificate not-after over the probe targets and their chains (Unix time, blackbox_exporter compatible).', ['probe']);
   // Seconds, not days: promtool lints non-base units; dashboards divide by 86400.
   readonly certTimeLeft = this.#gauge('callprobe_cert_time_left_seconds', 'Time until the earliest certificate of the target chain expires, at the last run (negative: expired).', ['probe', 'target']);
-  readonly asr = this.#gauge('callprobe_asr_ratio', 'Answer-seizure ratio over the window, 0..1.', ['source', 'route', 'window']);
-  readonly ner = this.#gauge('callprobe_ner_ratio', 'Network effectiveness ratio over the window, 0..1.', ['source', 'route', 'window']);
+  readonly asr = this.#gauge('callprobe_asr_ratio', 'Answer-seizure ratio over the window, 0..1.', BY_ROUTE_WINDOW);
+  readonly ner = this.#gauge('callprobe_ner_ratio', 'Network effectiveness ratio over the window, 0..1.', BY_ROUTE_WINDOW);
   readonly fraudEvents = this.#counter('callprobe_fraud_events_total', 'Fraud detector events by rule.', ['rule']);
 
   constructor(opts: MetricsOptions = {}) {
@@ -131,13 +140,13 @@ export class ProbeMetrics {
     }
   }
 
-  #gauge(name: string, help: string, labelNames: string[]): Gauge<string> {
+  #gauge(name: string, help: string, labelNames: readonly string[]): Gauge<string> {
     const g = new Gauge({ name, help, labelNames, registers: [this.registry] });
     this.#gaugeIds.set(g, this.#gaugeIds.size);
     return g;
   }
 
-  #counter(name: string, help: string, labelNames: string[]): Counter<string> {
+  #counter(name: string, help: string, labelNames: readonly string[]): Counter<string> {
     return new Counter({ name, help, labelNames, registers: [this.registry] });
   }
 
