@@ -61,6 +61,10 @@ export const hostName = z
 /** An IPv4 or IPv6 address (no host names: it goes into Via, Contact and SDP as is). */
 export const ipAddress = z.union([z.ipv4(), z.ipv6()], { error: 'expected an IP address like "203.0.113.7"' });
 
+/** A DSCP value (RFC 2474: 6 bits); 0 sends unmarked. */
+const dscpMark = z.number().int().min(0).max(63);
+/** A UDP port number. */
+const udpPort = z.number().int().min(1).max(65535);
 export const codecName = z.enum(['PCMU', 'PCMA', 'G722', 'opus']);
 export const transport = z.enum(['udp', 'tcp', 'tls']);
 export const severity = z.enum(['info', 'warning', 'critical']);
@@ -194,8 +198,8 @@ export function buildConfigSchema(secrets: SecretEnvironment | null) {
            */
           relay: z
             .strictObject({
-              port_min: z.number().int().min(1).max(65535).default(10000),
-              port_max: z.number().int().min(1).max(65535).default(20000),
+              port_min: udpPort.default(10000),
+              port_max: udpPort.default(20000),
             })
             .refine((r) => r.port_max >= r.port_min, { message: 'port_max must not be below port_min', path: ['port_max'] })
             .optional(),
@@ -215,9 +219,9 @@ export function buildConfigSchema(secrets: SecretEnvironment | null) {
       qos: z
         .strictObject({
           /** EF (46) by default: voice (RFC 4594). */
-          rtp_dscp: z.number().int().min(0).max(63).default(46),
+          rtp_dscp: dscpMark.default(46),
           /** CS3 (24) by default: signaling (RFC 4594). */
-          sip_dscp: z.number().int().min(0).max(63).default(24),
+          sip_dscp: dscpMark.default(24),
         })
         .prefault({}),
       allowed_destinations: z.array(destinationPattern).default([]),
