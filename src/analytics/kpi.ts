@@ -115,39 +115,49 @@ function mean(values: readonly number[]): number | null {
   return s / values.length;
 }
 
+interface Outcome {
+  status: number;
+  timedOut?: true;
+}
+
+/** The seizures each ratio counts, by final status (every record is one seizure). */
+const TALLIES = {
+  answered: (r: Outcome) => r.status >= 200 && r.status < 300,
+  /** The caller's side ended it (busy, no answer, declined); our own timeout is not. None of them is a 2xx. */
+  userFailures: (r: Outcome) => USER_CAUSED_STATUSES.has(r.status) && r.timedOut !== true,
+  ok200: (r: Outcome) => r.status === 200,
+  seerEffective: (r: Outcome) => SEER_EFFECTIVE_STATUSES.has(r.status),
+  /** 3xx: left out of SER/SEER's base. */
+  redirects: (r: Outcome) => r.status >= 300 && r.status < 400,
+};
+type Tally = keyof typeof TALLIES;
+const TALLY_NAMES = Object.keys(TALLIES) as Tally[];
+
 /** Computes KPIs from a list of records (pure; exported for tests and offline use). */
 export function computeKpis(
-  records: Iterable<{ status: number; pddMs?: number | undefined; timedOut?: true }>,
+  records: Iterable<Outcome & { pddMs?: number | undefined }>,
   durationsS: readonly number[],
 ): Omit<KpiSnapshot, 'source' | 'route' | 'window_s'> {
   const byClass: Record<StatusClass, number> = { '1xx': 0, '2xx': 0, '3xx': 0, '4xx': 0, '5xx': 0, '6xx': 0 };
+  const n = Object.fromEntries(TALLY_NAMES.map((t) => [t, 0])) as Record<Tally, number>;
   let seizures = 0;
-  let answered = 0;
-  let userFailures = 0;
-  let ok200 = 0;
-  let seerEffective = 0;
-  let redirects = 0;
   const pdds: number[] = [];
   for (const r of records) {
     seizures++;
     const cls = statusClass(r.status);
     if (cls) byClass[cls]++;
-    if (r.status >= 200 && r.status < 300) answered++;
-    else if (USER_CAUSED_STATUSES.has(r.status) && r.timedOut !== true) userFailures++;
-    if (r.status === 200) ok200++;
-    if (SEER_EFFECTIVE_STATUSES.has(r.status)) seerEffective++;
-    if (r.status >= 300 && r.status < 400) redirects++;
+    for (const t of TALLY_NAMES) if (TALLIES[t](r)) n[t]++;
     if (r.pddMs !== undefined) pdds.push(r.pddMs / 1000);
   }
-  const serBase = seizures - redirects;
+  const serBase = seizures - n.redirects;
   return {
     seizures,
-    answered,
-    user_failures: userFailures,
-    asr: seizures > 0 ? answered / seizures : null,
-    ner: seizures > 0 ? (answered + userFailures) / seizures : null,
-    ser: serBase > 0 ? ok200 / serBase : null,
-    seer: serBase > 0 ? seerEffective / serBase : null,
+    answered: n.answered,
+    user_failures: n.userFailures,
+    asr: seizures > 0 ? n.answered / seizures : null,
+    ner: seizures > 0 ? (n.answered + n.userFailures) / seizures : null,
+    ser: serBase > 0 ? n.ok200 / serBase : null,
+    seer: serBase > 0 ? n.seerEffective / serBase : null,
     acd_s: mean(durationsS),
     pdd_mean_s: mean(pdds),
     pdd_p95_s: percentile(pdds, 95),
