@@ -1,9 +1,7 @@
 // Content analysis of one received stream, fed packet by packet as an AudioSink: the
 // decoded PCM is placed on an 8 kHz timeline by RTP timestamp (lost packets are gaps that
 // count neither as speech nor as silence) and read in 10 ms blocks for
-//   - the active speech level and activity (ITU-T P.56 method B, simplified: 2-stage
-//     envelope with 0.03 s time constant, 0.2 s hangover, thresholds 2^0..2^15, margin
-//     15.9 dB),
+//   - the active speech level and activity (ITU-T P.56 method B, simplified: p56.ts),
 //   - the silence ratio (received blocks below -50 dBov) and the clipping ratio,
 //   - the markers of the test signal (marker.ts): id, sequence number, level, arrival of
 //     the packet that carried the sync onset.
@@ -23,19 +21,13 @@ import {
   decodeSymbols,
   isSyncBlock,
 } from './marker.js';
+import { ActiveLevelMeter, P56_STEP } from './p56.js';
 
 const RATE = 8000;
 const FULL_SCALE_POWER = 32768 * 32768;
 /** A received block below this mean power is silence: -50 dBov. */
 const SILENCE_POWER = FULL_SCALE_POWER * 1e-5;
 const CLIP_LEVEL = 32000;
-/** P.56 method B. */
-/** The envelope runs on every P56_STEP-th sample (2 kHz: far finer than its 30 ms time constant). */
-const P56_STEP = 4;
-const P56_G = Math.exp(-P56_STEP / (RATE * 0.03));
-const P56_HANGOVER = Math.round(RATE * 0.2);
-const P56_MARGIN_DB = 15.9;
-const P56_THRESHOLDS = 16;
 /** Blocks kept for the marker search (a marker is 50; the search looks 2 before its onset). */
 const RING = 64;
 const NF = ANALYSIS_HZ.length;
@@ -93,17 +85,11 @@ export class AudioAnalyzer implements AudioSink {
   private readonly arrivalMs = new Float64Array(RING);
   private arrivalNext = 0;
   // level figures
-  private samples = 0;
-  private sumSquares = 0;
+  private readonly level = new ActiveLevelMeter();
   private clipped = 0;
   private blocks = 0;
   private silentBlocks = 0;
   private lateCount = 0;
-  private env1 = 0;
-  private env2 = 0;
-  private readonly activeCount = new Float64Array(P56_THRESHOLDS);
-  /** Per threshold: the received-sample index when the envelope last reached it. */
-  private readonly lastActive = new Float64Array(P56_THRESHOLDS).fill(Number.NEGATIVE_INFINITY);
 
   /** `clockRate`: the stream's RTP clock (the timeline is 8 kHz). */
   constructor(private readonly clockRate = RATE) {}
@@ -134,9 +120,10 @@ export class AudioAnalyzer implements AudioSink {
     this.arrivalMs[slot] = arrivalMs;
     // the hot loop: one pass, locals, no call per sample (a block end is the only call)
     const block = this.block;
-    let sq = this.sumSquares;
+    const level = this.level;
+    let sq = level.sumSquares;
     let clipped = this.clipped;
-    let samples = this.samples;
+    let samples = level.samples;
     for (let i = 0; i < n; i++) {
       let v: number;
       if (ratio === 1) v = pcm[i] ?? 0;
@@ -148,13 +135,13 @@ export class AudioAnalyzer implements AudioSink {
       block[this.blockFill++] = v;
       sq += v * v;
       if (v >= CLIP_LEVEL || v <= -CLIP_LEVEL) clipped++;
-      if (++samples % P56_STEP === 0) this.envelopeStep(v < 0 ? -v : v, samples);
+      if (++samples % P56_STEP === 0) level.envelopeStep(v < 0 ? -v : v, samples);
       if (this.blockFill === BLOCK) this.endBlock();
     }
     this.writePos = pos + n;
-    this.sumSquares = sq;
+    level.sumSquares = sq;
     this.clipped = clipped;
-    this.samples = samples;
+    level.samples = samples;
   }
 
   /** Lost samples: timeline positions with nothing received. */
@@ -167,21 +154,6 @@ export class AudioAnalyzer implements AudioSink {
     this.blockLost = true;
     this.writePos++;
     if (this.blockFill === BLOCK) this.endBlock();
-  }
-
-  /** P.56 envelope and threshold activity, every P56_STEP-th received sample. */
-  private envelopeStep(a: number, now: number): void {
-    this.env1 = P56_G * this.env1 + (1 - P56_G) * a;
-    this.env2 = P56_G * this.env2 + (1 - P56_G) * this.env1;
-    const env = this.env2;
-    let c = 1;
-    for (let j = 0; j < P56_THRESHOLDS; j++, c *= 2) {
-      if (env >= c) this.lastActive[j] = now;
-      // within the hangover of the last time the envelope reached it; the last times
-      // only fall with j (reaching c_j+1 means reaching c_j), so stop at the first miss
-      else if (now - (this.lastActive[j] ?? Number.NEGATIVE_INFINITY) > P56_HANGOVER) break;
-      this.activeCount[j] = (this.activeCount[j] ?? 0) + P56_STEP;
-    }
   }
 
   private endBlock(): void {
@@ -292,41 +264,16 @@ export class AudioAnalyzer implements AudioSink {
   }
 
   figures(): AudioFigures {
-    const analysed = this.samples / RATE;
-    let level: number | null = null;
-    let activity = 0;
-    if (this.samples > 0 && this.sumSquares > 0) {
-      // first threshold where (active level - threshold) falls to the margin; interpolate in dB
-      let prevDelta = Number.NaN;
-      let prevLevel = Number.NaN;
-      let c = 1;
-      for (let j = 0; j < P56_THRESHOLDS; j++, c *= 2) {
-        const a = this.activeCount[j] ?? 0;
-        if (a <= 0) break;
-        const levelDb = 10 * Math.log10(this.sumSquares / a);
-        const delta = levelDb - 20 * Math.log10(c);
-        if (delta <= P56_MARGIN_DB) {
-          if (Number.isNaN(prevDelta)) {
-            level = levelDb;
-            activity = a / this.samples;
-          } else {
-            const t = (prevDelta - P56_MARGIN_DB) / (prevDelta - delta);
-            level = prevLevel + t * (levelDb - prevLevel);
-            activity = this.sumSquares / 10 ** (level / 10) / this.samples;
-          }
-          break;
-        }
-        prevDelta = delta;
-        prevLevel = levelDb;
-      }
-    }
+    const samples = this.level.samples;
+    const analysed = samples / RATE;
+    const { levelDb: level, activity } = this.level.result();
     const dbov = level === null ? null : level - 10 * Math.log10(FULL_SCALE_POWER);
     return {
       analysed_s: analysed,
       active_level_dbov: dbov,
       activity_ratio: Math.min(1, activity),
       silence_ratio: this.blocks > 0 ? this.silentBlocks / this.blocks : 1,
-      clipping_ratio: this.samples > 0 ? this.clipped / this.samples : 0,
+      clipping_ratio: samples > 0 ? this.clipped / samples : 0,
       late_packets: this.lateCount,
     };
   }
