@@ -22,26 +22,24 @@ import type { Dialog } from '../../sip/dialog.js';
 import { UserAgent, type CallOutcome } from '../../sip/ua.js';
 import { sleep, StepFailure, untilAborted, type StepDone, type StepDriver } from './executor.js';
 import type { ActiveCall, DriverOptions, ScenarioCall } from './driver-types.js';
-import { listensToAudio, PromptSteps } from './prompt-steps.js';
-import { describeStep, type Step, type StepOf } from './schema.js';
+import { listensToAudio, PromptSteps, type ListenStep } from './prompt-steps.js';
+import { describeStep, type Step, type StepKind, type StepOf } from './schema.js';
 
 export type { DriverOptions, ScenarioAccount, ScenarioCall, ScenarioTarget } from './driver-types.js';
 
-/** Steps charge their time-outs and unexpected errors to these phases. */
-const PHASES: Record<Step['kind'], Phase> = {
-  register: 'register',
-  call: 'invite',
-  expect: 'invite',
-  cancel_after: 'invite',
-  wait: 'media',
-  hold: 'invite',
-  resume: 'invite',
-  send_dtmf: 'media',
-  expect_dtmf: 'media',
-  bye: 'bye',
-  options: 'options',
-  ...{ record: 'media', expect_prompt: 'media', expect_echo: 'media' },
-};
+type StepResultOf = Promise<string | StepDone | undefined>;
+
+/**
+ * What a step of one kind is to the driver: the phase its time-outs and unexpected
+ * errors are charged to, its time limit (`base`: the scenario's step_timeout,
+ * the default) and what it does. One entry per kind (ScenarioDriver.STEPS).
+ */
+interface StepHandler<S> {
+  phase: Phase;
+  timeoutMs?: (d: ScenarioDriver, step: S, base: number) => number;
+  run: (d: ScenarioDriver, step: S, signal: AbortSignal) => StepResultOf;
+}
+
 
 /** How long the far end may keep sending after a hold answer before it counts (packets in flight). */
 const HOLD_SETTLE_MS = 300;
@@ -78,61 +76,62 @@ export class ScenarioDriver implements StepDriver<Step> {
   }
 
   phaseOf(step: Step): Phase {
-    return PHASES[step.kind];
+    return ScenarioDriver.handlerOf(step).phase;
   }
 
   timeoutMs(step: Step): number {
     const base = this.opts.scenario.step_timeout;
-    switch (step.kind) {
-      case 'call':
-        return step.ring_timeout + 2000;
-      case 'expect':
-        return (this.call?.ringTimeoutMs ?? base) + base;
-      case 'wait':
-        return step.ms + 1000;
-      case 'cancel_after':
-        return step.ms + base;
-      case 'hold':
-      case 'resume':
-        return base + HOLD_SETTLE_MS + HOLD_WINDOW_MS + 2000;
-      case 'send_dtmf':
-        return step.digits.length * (step.duration + step.pause + 100) + base;
-      case 'expect_dtmf':
-        return step.timeout + 1000;
-      case 'record': case 'expect_prompt': case 'expect_echo':
-        return this.prompts.timeoutMs(step, base);
-      default:
-        return base;
-    }
+    return ScenarioDriver.handlerOf(step).timeoutMs?.(this, step, base) ?? base;
   }
 
-  run(step: Step, _index: number, signal: AbortSignal): Promise<string | StepDone | undefined> {
-    switch (step.kind) {
-      case 'register':
-        return this.register(step, signal);
-      case 'call':
-        return this.placeCall(step, signal);
-      case 'expect':
-        return this.expect(step, signal);
-      case 'wait':
-        return this.wait(step, signal);
-      case 'cancel_after':
-        return this.cancelAfter(step, signal);
-      case 'hold':
-        return this.reinvite('sendonly', step.check_rtp, signal);
-      case 'resume':
-        return this.reinvite('sendrecv', step.check_rtp, signal);
-      case 'send_dtmf':
-        return this.sendDtmf(step, signal);
-      case 'expect_dtmf':
-        return this.expectDtmf(step, signal);
-      case 'bye':
-        return this.bye(step, signal);
-      case 'options':
-        return this.options(step, signal);
-      case 'record': case 'expect_prompt': case 'expect_echo':
-        return this.answered(signal).then(({ session }) => this.prompts.run(step, signal, session));
-    }
+  run(step: Step, _index: number, signal: AbortSignal): StepResultOf {
+    return ScenarioDriver.handlerOf(step).run(this, step, signal);
+  }
+
+  /** record, expect_prompt, expect_echo: PromptSteps' work on the answered call's received audio. */
+  private static readonly LISTEN_STEP: StepHandler<ListenStep> = {
+    phase: 'media',
+    timeoutMs: (d, step, base) => d.prompts.timeoutMs(step, base),
+    run: (d, step, signal) => d.answered(signal).then(({ session }) => d.prompts.run(step, signal, session)),
+  };
+
+  /** What each step kind does (adding a kind: its schema in schema.ts and one entry here). */
+  private static readonly STEPS: { readonly [K in StepKind]: StepHandler<StepOf<K>> } = {
+    register: { phase: 'register', run: (d, step, signal) => d.register(step, signal) },
+    call: { phase: 'invite', timeoutMs: (_d, step) => step.ring_timeout + 2000, run: (d, step, signal) => d.placeCall(step, signal) },
+    expect: {
+      phase: 'invite',
+      timeoutMs: (d, _step, base) => (d.call?.ringTimeoutMs ?? base) + base,
+      run: (d, step, signal) => d.expect(step, signal),
+    },
+    wait: { phase: 'media', timeoutMs: (_d, step) => step.ms + 1000, run: (d, step, signal) => d.wait(step, signal) },
+    cancel_after: { phase: 'invite', timeoutMs: (_d, step, base) => step.ms + base, run: (d, step, signal) => d.cancelAfter(step, signal) },
+    hold: {
+      phase: 'invite',
+      timeoutMs: (_d, _step, base) => base + HOLD_SETTLE_MS + HOLD_WINDOW_MS + 2000,
+      run: (d, step, signal) => d.reinvite('sendonly', step.check_rtp, signal),
+    },
+    resume: {
+      phase: 'invite',
+      timeoutMs: (_d, _step, base) => base + HOLD_SETTLE_MS + HOLD_WINDOW_MS + 2000,
+      run: (d, step, signal) => d.reinvite('sendrecv', step.check_rtp, signal),
+    },
+    send_dtmf: {
+      phase: 'media',
+      timeoutMs: (_d, step, base) => step.digits.length * (step.duration + step.pause + 100) + base,
+      run: (d, step, signal) => d.sendDtmf(step, signal),
+    },
+    expect_dtmf: { phase: 'media', timeoutMs: (_d, step) => step.timeout + 1000, run: (d, step, signal) => d.expectDtmf(step, signal) },
+    bye: { phase: 'bye', run: (d, step, signal) => d.bye(step, signal) },
+    options: { phase: 'options', run: (d, step, signal) => d.options(step, signal) },
+    record: ScenarioDriver.LISTEN_STEP,
+    expect_prompt: ScenarioDriver.LISTEN_STEP,
+    expect_echo: ScenarioDriver.LISTEN_STEP,
+  };
+
+  /** The handler of this step's kind (STEPS holds one per kind, so it takes this step). */
+  private static handlerOf(step: Step): StepHandler<Step> {
+    return ScenarioDriver.STEPS[step.kind] as StepHandler<Step>;
   }
 
   // ---- resources -----------------------------------------------------------
