@@ -21,83 +21,36 @@ export interface CommandEntry {
   /** Its description, as the module registers it. */
   description: string;
   /** The module that registers it (one module may register several commands). */
-  load: () => Promise<{ register: Register }>;
+  load: Load;
 }
 
-/** Every subcommand, in the order the top-level help lists them. */
+type Load = () => Promise<{ register: Register }>;
+
+/**
+ * The entries of one command module: each command as [name, what its help
+ * term adds after the name ('' for nothing), description].
+ */
+function fromModule(load: Load, ...commands: [name: string, usage: string, description: string][]): CommandEntry[] {
+  return commands.map(([name, usage, description]) => ({ name, term: usage === '' ? name : `${name} ${usage}`, description, load }));
+}
+
+/** Every subcommand, in the order the top-level help lists them, by the module that registers it. */
 export const COMMANDS: readonly CommandEntry[] = [
-  {
-    name: 'call',
-    term: 'call [options] <from> <to>',
-    description: 'place one test call and measure audio both ways (loss, jitter, MOS per direction)',
-    load: () => import('./call.js'),
-  },
-  {
-    name: 'demo',
-    term: 'demo [options]',
-    description: 'a real SIP call with two-way RTP against an answering peer callprobe starts on 127.0.0.1 (no PBX needed)',
-    load: () => import('./call.js'),
-  },
-  {
-    name: 'register',
-    term: 'register [options] <ext>',
-    description: "REGISTER an extension with digest auth and report timings (or --unregister the probe's own binding)",
-    load: () => import('./register.js'),
-  },
-  {
-    name: 'options',
-    term: 'options [options] <uri>',
-    description: 'SIP OPTIONS ping over UDP, TCP or TLS; reports dns, connect, tls and request times',
-    load: () => import('./options.js'),
-  },
-  {
-    name: 'cert',
-    term: 'cert [options] <target...>',
-    description: 'check how soon TLS / SIP-TLS / STIR-SHAKEN certificates expire',
-    load: () => import('./cert.js'),
-  },
-  {
-    name: 'run',
-    term: 'run [options] <scenario>',
-    description: 'run a call-flow scenario (register, call, hold, DTMF, cancel, bye...) and report each step',
-    load: () => import('./run.js'),
-  },
-  {
-    name: 'smoke',
-    term: 'smoke [options] [suite]',
-    description: 'run a probe suite once and report (post-update smoke test)',
-    load: () => import('./smoke.js'),
-  },
-  {
-    name: 'rtp',
-    term: 'rtp',
-    description: 'RTP-only tests between two agents (no SIP): listen, send, echo',
-    load: () => import('./rtp.js'),
-  },
-  {
-    name: 'answer',
-    term: 'answer [options]',
-    description: 'answer SIP calls without a registrar and report what each call received (far end for agent-to-agent tests)',
-    load: () => import('./answer.js'),
-  },
-  {
-    name: 'mos',
-    term: 'mos [options]',
-    description: 'E-model calculator (ITU-T G.107): R-factor and MOS from codec, packet loss, burstiness and delay',
-    load: () => import('./mos.js'),
-  },
-  {
-    name: 'agent',
-    term: 'agent [options]',
-    description: 'run the continuous probes and serve /metrics, /probe, /healthz and /-/ready',
-    load: () => import('./agent.js'),
-  },
-  {
-    name: 'config',
-    term: 'config',
-    description: 'inspect and validate the configuration',
-    load: () => import('./config.js'),
-  },
+  ...fromModule(
+    () => import('./call.js'),
+    ['call', '[options] <from> <to>', 'place one test call and measure audio both ways (loss, jitter, MOS per direction)'],
+    ['demo', '[options]', 'a real SIP call with two-way RTP against an answering peer callprobe starts on 127.0.0.1 (no PBX needed)'],
+  ),
+  ...fromModule(() => import('./register.js'), ['register', '[options] <ext>', "REGISTER an extension with digest auth and report timings (or --unregister the probe's own binding)"]),
+  ...fromModule(() => import('./options.js'), ['options', '[options] <uri>', 'SIP OPTIONS ping over UDP, TCP or TLS; reports dns, connect, tls and request times']),
+  ...fromModule(() => import('./cert.js'), ['cert', '[options] <target...>', 'check how soon TLS / SIP-TLS / STIR-SHAKEN certificates expire']),
+  ...fromModule(() => import('./run.js'), ['run', '[options] <scenario>', 'run a call-flow scenario (register, call, hold, DTMF, cancel, bye...) and report each step']),
+  ...fromModule(() => import('./smoke.js'), ['smoke', '[options] [suite]', 'run a probe suite once and report (post-update smoke test)']),
+  ...fromModule(() => import('./rtp.js'), ['rtp', '', 'RTP-only tests between two agents (no SIP): listen, send, echo']),
+  ...fromModule(() => import('./answer.js'), ['answer', '[options]', 'answer SIP calls without a registrar and report what each call received (far end for agent-to-agent tests)']),
+  ...fromModule(() => import('./mos.js'), ['mos', '[options]', 'E-model calculator (ITU-T G.107): R-factor and MOS from codec, packet loss, burstiness and delay']),
+  ...fromModule(() => import('./agent.js'), ['agent', '[options]', 'run the continuous probes and serve /metrics, /probe, /healthz and /-/ready']),
+  ...fromModule(() => import('./config.js'), ['config', '', 'inspect and validate the configuration']),
 ];
 
 /** The top-level program with no subcommands yet. */
