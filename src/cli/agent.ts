@@ -1,6 +1,7 @@
 // `probe agent`: the daemon. Runs the continuous probes, serves /metrics.
 import type { Command } from 'commander';
 import { EXIT, parseNumber, runCommand } from './common.js';
+import { configFlag } from './flags.js';
 
 interface AgentCliOptions {
   config?: string;
@@ -17,7 +18,7 @@ export function register(program: Command): void {
   program
     .command('agent')
     .description('run the continuous probes and serve /metrics, /probe, /healthz and /-/ready')
-    .option('--config <file>', 'config file (default: $CALLPROBE_CONFIG, ./callprobe.yaml, /etc/callprobe/callprobe.yaml)')
+    .addOption(configFlag())
     .option('--probes <files...>', 'probe files to run instead of <probes_dir>/*.yaml (smoke*.yaml excluded)')
     .option('--listen <host:port>', 'HTTP listen address (overrides listen.metrics)')
     .option('--concurrency <n>', 'probe runs at once', '4')

@@ -8,6 +8,7 @@ import { EXIT, loadAudioFlag, parseCodecList, parseDuration, parseNumber, printJ
 import { parseSrtpMode } from './srtp-flag.js';
 import { EVIDENCE_HELP, evidenceOptions, startEvidence, type EvidenceFlags } from './evidence.js';
 import { maybeLoadConfig } from './load-config.js';
+import { configFlag } from './flags.js';
 
 interface CallFlags extends CommonOptions, EvidenceFlags {
   duration: string;
@@ -142,7 +143,7 @@ export function register(program: Command): void {
       .argument('<from>', 'calling extension (credentials from the config or CALLPROBE_<EXT>_PASSWORD)')
       .argument('<to>', 'extension, number or SIP URI to call'),
   )
-    .option('--config <file>', 'config file (default: $CALLPROBE_CONFIG, ./callprobe.yaml, /etc/callprobe/callprobe.yaml)')
+    .addOption(configFlag())
     .option('--server <uri>', "next hop: registrar/outbound proxy, or the PBX behind it (default: the account's registrar, else config pbx.uri, else sip:127.0.0.1:5060)")
     .option('--transport <t>', 'udp, tcp or tls (default: from --server, else config pbx.transport, else udp)')
     .option('--ring-timeout <d>', 'CANCEL when not answered within this time', '30s')

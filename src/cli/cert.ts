@@ -1,8 +1,9 @@
 // `probe cert <target...>`: TLS / certificate expiry. Thin: parse flags, call
 // the cert probe, render its result (table or --json).
 import type { Command } from 'commander';
-import { EXIT, parseDuration, parseNumber, printJson, runCommand, UsageError } from './common.js';
+import { EXIT, parseNumber, parseTimeout, printJson, runCommand, UsageError } from './common.js';
 import type { CertProbeResult, CertTargetReport } from '../probes/cert.js';
+import { logLevelFlag } from './flags.js';
 
 interface CertOptions {
   warnDays: string;
@@ -24,7 +25,7 @@ export function register(program: Command): void {
     .option('--crit-days <n>', 'fewer whole days left than this → critical (expired is always critical)', '7')
     .option('--timeout <duration>', 'per target: connect + TLS handshake (or x5u fetch) deadline', '5s')
     .option('--json', 'one JSON object on stdout: { "targets": [ … ] }')
-    .option('--log-level <level>', 'log level on stderr (debug, info, warn, error)')
+    .addOption(logLevelFlag())
     .addHelpText(
       'after',
       `
@@ -45,8 +46,7 @@ Examples:
         const warnDays = parseNumber(opts.warnDays, 'warn-days', 0, 36500);
         const critDays = parseNumber(opts.critDays, 'crit-days', 0, 36500);
         if (critDays > warnDays) throw new UsageError(`--crit-days (${critDays}) must not exceed --warn-days (${warnDays})`);
-        const timeoutMs = parseDuration(opts.timeout, 'timeout');
-        if (timeoutMs <= 0) throw new UsageError('--timeout must be greater than 0');
+        const timeoutMs = parseTimeout(opts.timeout);
         const { certProbe } = await import('../probes/cert.js');
         const { createLogger } = await import('../log.js');
         const result = await certProbe(

@@ -57,6 +57,13 @@ export function parseDuration(text: string, flag = 'duration'): number {
   return value;
 }
 
+/** `--timeout`: a duration greater than 0. */
+export function parseTimeout(text: string): number {
+  const ms = parseDuration(text, 'timeout');
+  if (ms <= 0) throw new UsageError('--timeout must be greater than 0');
+  return ms;
+}
+
 /** Parses a number flag with bounds, as a UsageError when it does not fit. */
 export function parseNumber(text: string, flag: string, min = -Infinity, max = Infinity): number {
   const value = Number(text);

@@ -1,9 +1,11 @@
 // `probe options <uri>`: one SIP OPTIONS ping, phases timed. Thin: parse
 // flags, call the options probe, render its result (human or --json).
 import type { Command } from 'commander';
-import { EXIT, parseDuration, printJson, runCommand, UsageError } from './common.js';
+import { EXIT, parseTimeout, printJson, runCommand, UsageError } from './common.js';
 import { EVIDENCE_HELP, evidenceOptions, startEvidence, type EvidenceFlags } from './evidence.js';
+import type { ProbeContext } from '../probes/context.js';
 import type { ProbeResult } from '../probes/result.js';
+import { caFlag, insecureFlag, logLevelFlag, transportFlag } from './flags.js';
 
 interface OptionsCliOptions extends EvidenceFlags {
   transport?: string;
@@ -19,13 +21,13 @@ export function register(program: Command): void {
   evidenceOptions(program.command('options'))
     .description('SIP OPTIONS ping over UDP, TCP or TLS; reports dns, connect, tls and request times')
     .argument('<uri>', 'server to ping: sip:host[:port], sips:host[:port], or host[:port]')
-    .option('--transport <udp|tcp|tls>', 'transport (default: from the URI, sips: → tls, else udp)')
+    .addOption(transportFlag())
     .option('--timeout <duration>', 'how long to wait for the answer (Timer F)', '5s')
-    .option('--insecure', 'TLS: accept self-signed or mismatching certificates')
-    .option('--ca <file>', 'TLS: PEM file of CA certificates to trust')
+    .addOption(insecureFlag())
+    .addOption(caFlag())
     .option('--servername <name>', 'TLS: SNI and certificate name to check (default: the URI host)')
     .option('--json', 'print the result object as JSON on stdout')
-    .option('--log-level <level>', 'log level on stderr (debug, info, warn, error)')
+    .addOption(logLevelFlag())
     .addHelpText(
       'after',
       `
@@ -44,22 +46,35 @@ ${EVIDENCE_HELP}`,
     .action(async (uri: string, opts: OptionsCliOptions) => {
       await runCommand(async () => {
         const transport = parseTransport(opts.transport);
-        const timeoutMs = parseDuration(opts.timeout, 'timeout');
-        if (timeoutMs <= 0) throw new UsageError('--timeout must be greater than 0');
+        const timeoutMs = parseTimeout(opts.timeout);
         const tls = await tlsOptions(opts);
         const { probeOptions } = await import('../probes/options.js');
-        const { createLogger } = await import('../log.js');
-        const evidence = await startEvidence(opts);
-        const result = await probeOptions(
-          { logger: createLogger(opts.logLevel), signal: new AbortController().signal, ...(evidence ? { recorder: evidence.recorder } : {}) },
-          { target: uri, ...(transport ? { transport } : {}), timeoutMs, ...(tls ? { tls } : {}) },
+        return runSipProbe(
+          opts,
+          (ctx) => probeOptions(ctx, { target: uri, ...(transport ? { transport } : {}), timeoutMs, ...(tls ? { tls } : {}) }),
+          (result) => renderSipResult(result, `OPTIONS ${uri}`),
         );
-        if (opts.json) printJson(result);
-        else process.stdout.write(renderSipResult(result, `OPTIONS ${uri}`));
-        await evidence?.finish();
-        return result.success && result.failures.length === 0 ? EXIT.OK : EXIT.PROBE_FAILED;
       }, opts);
     });
+}
+
+/**
+ * The run of a one-request SIP probe (options, register) once its flags are
+ * read: --trace/--pcap evidence and the logger around `probe`, the result as
+ * --json or as `render` words it, exit 0 for a success without failures, else 1.
+ */
+export async function runSipProbe(
+  opts: EvidenceFlags & { json?: boolean; logLevel?: string },
+  probe: (ctx: ProbeContext) => Promise<ProbeResult>,
+  render: (result: ProbeResult) => string,
+): Promise<number> {
+  const { createLogger } = await import('../log.js');
+  const evidence = await startEvidence(opts);
+  const result = await probe({ logger: createLogger(opts.logLevel), signal: new AbortController().signal, ...(evidence ? { recorder: evidence.recorder } : {}) });
+  if (opts.json) printJson(result);
+  else process.stdout.write(render(result));
+  await evidence?.finish();
+  return result.success && result.failures.length === 0 ? EXIT.OK : EXIT.PROBE_FAILED;
 }
 
 export function parseTransport(text: string | undefined): 'udp' | 'tcp' | 'tls' | undefined {

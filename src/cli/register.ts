@@ -4,12 +4,15 @@
 // next hop: --server, else the account's registrar, else the config's pbx.uri,
 // else sip:127.0.0.1:5060; the AOR domain: --domain, else the account's domain.
 import type { Command } from 'commander';
-import { EXIT, parseDuration, parseNumber, printJson, runCommand, UsageError } from './common.js';
+import { parseNumber, parseTimeout, runCommand, UsageError } from './common.js';
 import type { Config } from '../config/schema.js';
 import { accountEndpoint, passwordEnvName } from '../config/accounts.js';
-import { EVIDENCE_HELP, evidenceOptions, startEvidence, type EvidenceFlags } from './evidence.js';
+import { EVIDENCE_HELP, evidenceOptions, type EvidenceFlags } from './evidence.js';
 import { maybeLoadConfig } from './load-config.js';
-import { parseTransport, renderSipResult, tlsOptions } from './options.js';
+import { parseTransport, renderSipResult, runSipProbe, tlsOptions } from './options.js';
+import type { ProbeContext } from '../probes/context.js';
+import type { ProbeResult } from '../probes/result.js';
+import { caFlag, configFlag, insecureFlag, logLevelFlag, transportFlag } from './flags.js';
 
 interface RegisterCliOptions extends EvidenceFlags {
   config?: string;
@@ -32,20 +35,20 @@ export function register(program: Command): void {
   evidenceOptions(program.command('register'))
     .description("REGISTER an extension with digest auth and report timings (or --unregister the probe's own binding)")
     .argument('<ext>', 'extension / SIP user to register, e.g. 1001')
-    .option('--config <file>', 'config file (default: $CALLPROBE_CONFIG, ./callprobe.yaml, /etc/callprobe/callprobe.yaml)')
+    .addOption(configFlag())
     .option('--server <uri>', "next hop: sip:host[:port], sips:host[:port] or host[:port] (default: the account's registrar, else config pbx.uri, else sip:127.0.0.1:5060)")
     .option('--password-env <VAR>', 'environment variable holding the password (default CALLPROBE_<EXT>_PASSWORD)')
     .option('--auth-user <name>', "digest username when it differs from the extension (default: the account's auth_user)")
     .option('--domain <domain>', "AOR domain (default: the account's domain, else its registrar's host, else the server host)")
-    .option('--transport <udp|tcp|tls>', 'transport (default: from the URI, sips: → tls, else udp)')
+    .addOption(transportFlag())
     .option('--expires <seconds>', 'requested binding lifetime', '300')
     .option('--unregister', "remove only this probe's own binding(s) of the extension; the extension's phones stay registered")
     .option('--unregister-all', "remove EVERY binding of the extension (Contact: *, Expires: 0): also de-registers the extension's real phones and other devices")
     .option('--timeout <duration>', 'how long to wait for each answer (Timer F)', '5s')
-    .option('--insecure', 'TLS: accept self-signed or mismatching certificates')
-    .option('--ca <file>', 'TLS: PEM file of CA certificates to trust')
+    .addOption(insecureFlag())
+    .addOption(caFlag())
     .option('--json', 'print the result object as JSON on stdout')
-    .option('--log-level <level>', 'log level on stderr (debug, info, warn, error)')
+    .addOption(logLevelFlag())
     .addHelpText(
       'after',
       `
@@ -74,8 +77,7 @@ ${EVIDENCE_HELP}`,
     .action(async (ext: string, opts: RegisterCliOptions) => {
       await runCommand(async () => {
         const transport = parseTransport(opts.transport);
-        const timeoutMs = parseDuration(opts.timeout, 'timeout');
-        if (timeoutMs <= 0) throw new UsageError('--timeout must be greater than 0');
+        const timeoutMs = parseTimeout(opts.timeout);
         const expires = parseNumber(opts.expires, 'expires', 0, 2 ** 31 - 1);
         if (opts.unregister && opts.unregisterAll) throw new UsageError('--unregister and --unregister-all exclude each other');
         const config = await maybeLoadConfig(opts.config);
@@ -88,11 +90,8 @@ ${EVIDENCE_HELP}`,
         const password = passwordFor(ext, opts.passwordEnv, process.env, config);
         const tls = await tlsOptions(opts);
         const { probeRegister } = await import('../probes/register.js');
-        const { createLogger } = await import('../log.js');
-        const evidence = await startEvidence(opts);
-        const result = await probeRegister(
-          { logger: createLogger(opts.logLevel), signal: new AbortController().signal, ...(evidence ? { recorder: evidence.recorder } : {}) },
-          {
+        const run = (ctx: ProbeContext): Promise<ProbeResult> =>
+          probeRegister(ctx, {
             server,
             user: ext,
             ...(password !== undefined ? { password } : {}),
@@ -106,12 +105,8 @@ ${EVIDENCE_HELP}`,
             unregisterAll: opts.unregisterAll === true,
             timeoutMs,
             ...(tls ? { tls } : {}),
-          },
-        );
-        if (opts.json) printJson(result);
-        else process.stdout.write(renderSipResult(result, `${titleVerb(opts)} ${ext} at ${server}`) + renderRemoval(result));
-        await evidence?.finish();
-        return result.success && result.failures.length === 0 ? EXIT.OK : EXIT.PROBE_FAILED;
+          });
+        return runSipProbe(opts, run, (result) => renderSipResult(result, `${titleVerb(opts)} ${ext} at ${server}`) + renderRemoval(result));
       }, opts);
     });
 }

@@ -7,6 +7,7 @@ import type { ProbeResult } from '../probes/result.js';
 import type { ScenarioResult } from '../probes/scenario/index.js';
 import { EXIT, printJson, runCommand, UsageError, type CommonOptions } from './common.js';
 import { EVIDENCE_HELP, evidenceOptions, startEvidence, type EvidenceFlags } from './evidence.js';
+import { configFlag } from './flags.js';
 
 interface RunFlags extends CommonOptions, EvidenceFlags {
   server?: string;
@@ -76,7 +77,7 @@ export function register(program: Command): void {
   evidenceOptions(program.command('run'))
     .description('run a call-flow scenario (register, call, hold, DTMF, cancel, bye...) and report each step')
     .argument('<scenario>', 'scenario file, or a name looked up as <name>.yaml in the config\'s scenarios_dir, then ./scenarios')
-    .option('--config <file>', 'config file with accounts and pbx (default: $CALLPROBE_CONFIG, ./callprobe.yaml, /etc/callprobe/callprobe.yaml)')
+    .addOption(configFlag('config file with accounts and pbx'))
     .option('--server <uri>', 'registrar/proxy for this run (overrides the scenario and the config)')
     .option('--json', 'one JSON object on stdout (logs on stderr)')
     .option('--junit <file>', 'write JUnit XML: one testcase per step')

@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import type { ProbeResult } from '../probes/result.js';
 import type { SuiteResult } from '../probes/runner.js';
 import { EXIT, UsageError, parseNumber, printJson, runCommand } from './common.js';
+import { configFlag } from './flags.js';
 
 interface SmokeOptions {
   config?: string;
@@ -41,7 +42,7 @@ export function register(program: Command): void {
     .command('smoke')
     .description('run a probe suite once and report (post-update smoke test)')
     .argument('[suite]', 'suite file, or a name in <probes_dir> (default: <probes_dir>/smoke.yaml, else ./probes/smoke.yaml)')
-    .option('--config <file>', 'config file (default: $CALLPROBE_CONFIG, ./callprobe.yaml, /etc/callprobe/callprobe.yaml)')
+    .addOption(configFlag())
     .option('--junit <file>', 'write JUnit XML (one testcase per probe) to this file')
     .option('--json', 'print the suite result as one JSON object on stdout')
     .option('--push <url>', 'push the results to a Prometheus Pushgateway (job callprobe_smoke, grouped by suite)')
