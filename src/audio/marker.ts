@@ -96,6 +96,34 @@ function addTones(out: Float32Array, at: number, n: number, a: number, b: number
   for (let i = 0; i < n; i++) out[at + i] = (ta[i] ?? 0) + (tb[i] ?? 0);
 }
 
+/**
+ * Writes the six data symbols of `p` into `out` for a marker whose onset is at `at`
+ * (the rest of the marker, sync pair and gaps, is the caller's), clipped at the end of
+ * `out`. Exactly the symbol samples markerSamples() makes.
+ */
+export function writeMarkerSymbols(out: Int16Array, at: number, p: MarkerPayload): void {
+  encodeSymbols(p).forEach((sym, k) => {
+    const start = at + (DATA_OFFSET_BLOCKS + k * SYMBOL_BLOCKS) * BLOCK;
+    const pcm = symbolPcm(sym);
+    out.set(start + pcm.length <= out.length ? pcm : pcm.subarray(0, Math.max(0, out.length - start)), start);
+  });
+}
+
+/** The 16 symbols' dual tones as sent (rounded like markerSamples' Float32 sum), built once. */
+const symbolCache: Int16Array[] = [];
+function symbolPcm(sym: number): Int16Array {
+  let pcm = symbolCache[sym];
+  if (!pcm) {
+    const n = TONE_BLOCKS * BLOCK;
+    const ta = tone(LOW_HZ[sym >> 2] ?? 0, n);
+    const tb = tone(HIGH_HZ[sym & 3] ?? 0, n);
+    pcm = new Int16Array(n);
+    for (let i = 0; i < n; i++) pcm[i] = Math.round(Math.fround((ta[i] ?? 0) + (tb[i] ?? 0)));
+    symbolCache[sym] = pcm;
+  }
+  return pcm;
+}
+
 /** The marker's 4000 samples (8 kHz). */
 export function markerSamples(p: MarkerPayload): Int16Array {
   const acc = new Float32Array(MARKER_SAMPLES);

@@ -2,7 +2,7 @@
 // marker (marker.ts) every 2.5 s that names the call and direction (id) and its place
 // (seq), and the times the packets carrying each marker's onset left this process, for
 // mouth-to-ear delay when the receiver is in the same process (one clock).
-import { MARKER_SAMPLES, SEQ_MODULO, markerSamples } from './marker.js';
+import { BLOCK, DATA_OFFSET_BLOCKS, MARKER_SAMPLES, SEQ_MODULO, markerSamples, writeMarkerSymbols } from './marker.js';
 
 export const MARKER_PERIOD_SAMPLES = 20_000; // 2.5 s at 8 kHz
 /** The first marker starts 0.3 s into the stream (on a 20 ms frame boundary). */
@@ -21,17 +21,40 @@ export interface MarkedSignal {
 }
 
 /**
+ * The part of a marked signal that does not depend on the id: `base` looped over `n`
+ * marker periods with each marker's sync pair and silent gaps written in (the symbols
+ * are left silent). Cached per base and count: every call of the same length shares it,
+ * so a call copies it once and writes only its 6 symbols per marker.
+ */
+const templates = new WeakMap<Int16Array, Map<number, Int16Array>>();
+function template(base: Int16Array, n: number): Int16Array {
+  let byCount = templates.get(base);
+  if (!byCount) templates.set(base, (byCount = new Map()));
+  let t = byCount.get(n);
+  if (!t) {
+    t = new Int16Array(n * MARKER_PERIOD_SAMPLES);
+    for (let i = 0; i < t.length; i += base.length) t.set(base.subarray(0, Math.min(base.length, t.length - i)), i);
+    const blank = markerSamples({ id: 0, seq: 0 }).fill(0, DATA_OFFSET_BLOCKS * BLOCK); // sync pair, then silence
+    for (let seq = 0; seq < n; seq++) {
+      const at = FIRST_MARKER_SAMPLE + seq * MARKER_PERIOD_SAMPLES;
+      t.set(blank.subarray(0, Math.min(MARKER_SAMPLES, t.length - at)), at);
+    }
+    byCount.set(n, t);
+  }
+  return t;
+}
+
+/**
  * `base` (looped) with `count` markers (1–16) for id, one per 2.5 s: the source is
  * count × 2.5 s long, so a call shorter than that never repeats a sequence number.
  */
 export function markedSignal(id: number, base: Int16Array, count: number): MarkedSignal {
   const n = Math.max(1, Math.min(SEQ_MODULO, Math.floor(count)));
-  const samples = new Int16Array(n * MARKER_PERIOD_SAMPLES);
-  for (let i = 0; i < samples.length; i += base.length) samples.set(base.subarray(0, Math.min(base.length, samples.length - i)), i);
+  const samples = template(base, n).slice();
   const onsets: number[] = [];
   for (let seq = 0; seq < n; seq++) {
     const at = FIRST_MARKER_SAMPLE + seq * MARKER_PERIOD_SAMPLES;
-    samples.set(markerSamples({ id, seq }).subarray(0, Math.min(MARKER_SAMPLES, samples.length - at)), at);
+    writeMarkerSymbols(samples, at, { id, seq });
     onsets.push(at);
   }
   const sentAt = new Float64Array(SEQ_MODULO).fill(Number.NaN);

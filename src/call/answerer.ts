@@ -48,8 +48,11 @@ export interface AnswererOptions {
   /** Decoded-audio tap for every answered call's session (undefined: nothing decoded). */
   audioTap?: AudioTap | undefined;
   /**
-   * Audio content analysis (default on): send the marked test signal (or `audio` unchanged)
-   * and decode what arrives. `expectCallerMarkers`: the caller is this agent too.
+   * Audio content analysis (default off: only where someone reads the report, the call
+   * probe's own callee, the demo peer and `probe answer`): send the marked test signal (or
+   * `audio` unchanged) and decode what arrives. `expectCallerMarkers`: the caller is this
+   * agent too. A scenario's far end leaves it off; its listening steps bring their own
+   * `audioTap`.
    */
   content?: { enabled: boolean; expectCallerMarkers?: boolean; durationMs?: number };
   /** Delay between 180 Ringing and 200 OK (ms). Default 0: answer at once. */
@@ -87,6 +90,11 @@ export class Answerer {
         opts.logger?.warn({ err }, 'answering an incoming call failed');
       });
     });
+  }
+
+  /** Whether answered calls send the marked test signal (analysis on, no recording, no echo). */
+  get marksAudio(): boolean {
+    return this.opts.content?.enabled === true && !this.opts.audio && !this.opts.echo;
   }
 
   /** The answered call with this Call-ID, once it is established. */
@@ -138,7 +146,7 @@ export class Answerer {
         return;
       }
     }
-    const c = this.opts.content ?? { enabled: true };
+    const c = this.opts.content ?? { enabled: false };
     const content = c.enabled
       ? new CallContent({
           callId: incoming.callId,

@@ -35,9 +35,14 @@ export interface AudioReport {
   markers_expected: boolean;
   /** Markers of this call and direction heard. */
   markers_heard: number;
-  /** Markers of another call or direction heard (crossed media). */
+  /** Markers of another call heard (crossed media). */
   markers_foreign: number;
-  /** true: only this call's markers; false: another's, or none where ours were due; null: not known. */
+  /** Our own markers heard back (this end's, reflected: an echo far end, or media looped back to us). */
+  markers_echoed: number;
+  /**
+   * true: only this call's markers (with an echo expected: our own back); false: another
+   * call's, our own back where no echo was expected, or none where ours were due; null: not known.
+   */
   marker_match: boolean | null;
   /** Marker level received against sent (a transcoder's gain), median, dB. */
   marker_gain_db: number | null;
@@ -56,6 +61,12 @@ export interface CallContentOptions {
   audio?: AudioSource;
   /** The far end is this agent: its markers are due (their absence is a failure). */
   expectPeerMarkers: boolean;
+  /**
+   * The far end reflects our audio on purpose (`probe answer --echo`, an echo test number;
+   * `probe call --expect-echo`): our own markers coming back are the expected audio, not a
+   * loop, and their absence (when we send markers) is a failure like the far end's would be.
+   */
+  peerEchoes?: boolean;
 }
 
 function median(values: number[]): number | null {
@@ -116,9 +127,11 @@ export class CallContent {
     const f = main.analyzer.figures();
     const heard: HeardMarker[] = [];
     let foreign = 0;
+    let echoed = 0;
     for (const t of this.tapped) {
       for (const m of t.analyzer.markers) {
         if (m.id === this.peerId) heard.push(m);
+        else if (m.id === this.ownId) echoed++;
         else foreign++;
       }
     }
@@ -131,10 +144,10 @@ export class CallContent {
     }
     const gains = heard.map((m) => m.gainDb).filter((g) => Number.isFinite(g));
     const present = f.active_level_dbov !== null && f.active_level_dbov >= levelMinDbov;
-    const expected = this.opts.expectPeerMarkers;
-    // a full marker period (2.5 s) of audio is needed before missing markers mean anything
-    const judged = f.analysed_s >= 3;
-    const match = foreign > 0 ? false : heard.length > 0 ? true : expected && judged && present ? false : null;
+    const echo = this.opts.peerEchoes === true;
+    // ours are due from the far end, or (echo) our own back when we send any
+    const expected = this.opts.expectPeerMarkers || (echo && this.signal !== undefined);
+    const match = markerMatch({ heard: heard.length, foreign, echoed, echo, due: expected && present && f.analysed_s >= 3 });
     const delay = median(delays);
     const gain = median(gains);
     return {
@@ -147,12 +160,26 @@ export class CallContent {
       markers_expected: expected,
       markers_heard: heard.length,
       markers_foreign: foreign,
+      markers_echoed: echoed,
       marker_match: match,
       marker_gain_db: gain === null ? null : round(gain, 1),
       level_drift_db: gains.length >= 2 ? round((gains[gains.length - 1] ?? 0) - (gains[0] ?? 0), 1) : null,
       audio_delay_ms: delay === null ? null : round(delay, 1),
     };
   }
+}
+
+/**
+ * Whose markers a receiver heard → marker_match. Another call's: false. Our own back: true
+ * when the far end echoes on purpose, false otherwise (media looped back to us). Nothing
+ * where markers were `due` (a full marker period of audible audio, 3 s): false (unknown
+ * audio). Pure: the rule the report and its unit test share.
+ */
+export function markerMatch(m: { heard: number; foreign: number; echoed: number; echo: boolean; due: boolean }): boolean | null {
+  if (m.foreign > 0) return false;
+  if (m.echoed > 0 && !m.echo) return false;
+  if (m.heard > 0 || m.echoed > 0) return true;
+  return m.due ? false : null;
 }
 
 /** Below this active speech level a direction counts as silent (comfort noise is -60 to -70). */
@@ -182,6 +209,14 @@ export function audioFailures(direction: Direction, a: AudioReport | null | unde
       actual: a.markers_foreign,
       message: `${ARROW[direction]}: heard ${a.markers_foreign} marker(s) of another call (and ${a.markers_heard} of this one): crossed media`,
     });
+  } else if ((a.markers_echoed ?? 0) > 0 && a.marker_match === false) {
+    out.push({
+      check: 'audio_crossed',
+      phase: 'media',
+      expected: 'this call\'s markers',
+      actual: a.markers_echoed,
+      message: `${ARROW[direction]}: heard ${a.markers_echoed} of our own marker(s) back (and ${a.markers_heard} of the far end's): our media is looped back to us (a far end that echoes on purpose: --expect-echo)`,
+    });
   } else if (a.marker_match === false && a.present) {
     out.push({
       check: 'audio_crossed',
@@ -206,7 +241,7 @@ export function oneWayByContent(reports: Partial<Record<Direction, AudioReport |
   ] as const) {
     const a = reports[dir];
     const b = reports[other];
-    if (a && b && a.markers_expected && a.markers_heard === 0 && a.analysed_s >= 3 && b.markers_heard > 0) {
+    if (a && b && a.markers_expected && a.markers_heard === 0 && (a.markers_echoed ?? 0) === 0 && a.analysed_s >= 3 && b.markers_heard > 0) {
       out.push({ check: 'one_way_audio', phase: 'media', message: `by content: ${ARROW[other]} carries this call's markers, ${ARROW[dir]} none in ${a.analysed_s} s of RTP` });
     }
   }

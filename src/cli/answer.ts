@@ -139,7 +139,7 @@ export function renderCallReport(r: AnsweredCallReport): string {
 function renderHeard(a: AudioReport): string {
   const level = a.active_level_dbov === null ? 'no speech level' : `level ${a.active_level_dbov.toFixed(1)} dBov`;
   const match = a.marker_match === null ? 'not known' : a.marker_match ? 'this call' : 'NOT this call';
-  return `heard: ${level}${a.present ? '' : ' (silent)'}, silence ${Math.round(a.silence_ratio * 100)} %, markers ${a.markers_heard} of this call, ${a.markers_foreign} foreign (match: ${match})`;
+  return `heard: ${level}${a.present ? '' : ' (silent)'}, silence ${Math.round(a.silence_ratio * 100)} %, markers ${a.markers_heard} of this call, ${a.markers_foreign} foreign, ${a.markers_echoed} ours back (match: ${match})`;
 }
 
 interface AnswerOpts {

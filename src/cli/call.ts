@@ -30,6 +30,8 @@ interface CallFlags extends CommonOptions, EvidenceFlags {
   allowInsecureKeys?: boolean;
   /** false with --no-audio-analysis. */
   audioAnalysis?: boolean;
+  /** --expect-echo. */
+  expectEcho?: boolean;
 }
 
 function parseMediaTimeout(text: string): number {
@@ -125,6 +127,7 @@ function commonCallOptions(cmd: Command): Command {
     .option('--codec <list>', 'codecs to offer, in order: PCMU, PCMA, G722, opus or "opus,G722,PCMU"')
     .option('--audio <file.wav>', 'send this 8 kHz mono 16-bit WAV instead of the built-in speech-like signal (sent as is: no markers)')
     .option('--no-audio-analysis', 'do not decode received audio (no audio section, no marker in the signal, no audio_silent / audio_crossed checks)')
+    .option('--expect-echo', 'the far end echoes our audio (probe answer --echo, an echo test number): our own markers coming back are what we should hear, not a loop')
     .option('--mos-min <mos>', 'fail when a direction\'s MOS is below (default: config thresholds.mos_min, 3.5)')
     .option('--loss-max <percent>', 'fail when a direction loses more (default: config, 1 %)')
     .option('--pdd-max <d>', 'fail when post-dial delay is longer (default: config, 3s)')
@@ -203,6 +206,7 @@ the phase: dns, connect, register, invite, media, bye), 2 usage/config error,
             srtp: parseSrtpMode(flags.srtp),
             ...(flags.allowInsecureKeys ? { allowInsecureKeys: true } : {}),
             ...(flags.audioAnalysis === false ? { audioAnalysis: false } : {}),
+            ...(flags.expectEcho ? { expectEcho: true } : {}),
           },
           config,
           process.env,

@@ -62,7 +62,7 @@ export function renderCall(r: CallResult): string {
           `${show(a.activity_ratio * 100, 0)} %`,
           `${show(a.silence_ratio * 100, 0)} %`,
           `${show(a.clipping_ratio * 100, 2)} %`,
-          `${a.markers_heard}${a.markers_foreign > 0 ? ` (+${a.markers_foreign} foreign)` : ''}`,
+          `${a.markers_heard}${a.markers_foreign > 0 ? ` (+${a.markers_foreign} foreign)` : ''}${(a.markers_echoed ?? 0) > 0 ? ` (+${a.markers_echoed} ours back)` : ''}`,
           a.marker_match === null ? '-' : a.marker_match ? 'yes' : 'NO',
           show(a.marker_gain_db, 1),
           show(a.audio_delay_ms, 1),

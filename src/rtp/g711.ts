@@ -85,10 +85,14 @@ export function encodeG711(codec: G711Codec, samples: Int16Array): Uint8Array {
 
 /** Decodes G.711 bytes to 16-bit PCM samples. */
 export function decodeG711(codec: G711Codec, bytes: Uint8Array): Int16Array {
+  return decodeG711Into(codec, bytes, new Int16Array(bytes.length));
+}
+
+/** decodeG711 into `out` (length ≥ bytes.length); returns the decoded part of `out`. */
+export function decodeG711Into(codec: G711Codec, bytes: Uint8Array, out: Int16Array): Int16Array {
   const table = decodeTable(codec);
-  const out = new Int16Array(bytes.length);
   for (let i = 0; i < bytes.length; i++) out[i] = table[bytes[i] ?? 0] ?? 0;
-  return out;
+  return out.length === bytes.length ? out : out.subarray(0, bytes.length);
 }
 
 /** RTP static payload type of a G.711 codec (RFC 3551 Table 4). */

@@ -39,7 +39,8 @@ export interface TappedStream {
 /**
  * Receives one stream's decoded audio, packet by packet in arrival order (duplicates and
  * telephone events left out). The sink places each frame by its RTP timestamp: a lost
- * packet is a gap of silence, a late one goes back in its place.
+ * packet is a gap of silence, a late one goes back in its place. `pcm` is only valid during
+ * the call (the decoder reuses it): copy what you keep.
  */
 export interface AudioSink {
   onFrame(pcm: Int16Array, sampleRate: number, rtpTimestamp: number, arrivalMs: number): void;

@@ -4,7 +4,9 @@
 // carries the RTP): calls A and B go through a crossed pair (A's caller→callee RTP reaches
 // B's callee and B's callee→caller RTP reaches A's caller, and the other way round), call C
 // through a straight relay as the control. Every end marks its audio with its Call-ID
-// and role, so each receiver of a crossed stream hears another call's markers.
+// and role, so each receiver of a crossed stream hears another call's markers. Call D goes
+// to a second `probe answer --echo` with `--expect-echo`: its own markers come back and
+// pass (the same markers without the expectation are a loop: unit-tested in content.test.ts).
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -16,18 +18,23 @@ import { startRelayGroup, type RelayGroup } from './helpers/media-relay.js';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const ANSWER_SIP = 5288;
-const ANSWER_RTP = '18700-18739';
+const ECHO_SIP = 5289;
+const ECHO_RTP = '15200-15209';
+const ANSWER_RTP = '15100-15139';
 const CALLER_RTP: Array<[number, number]> = [
-  [18740, 18759],
-  [18760, 18779],
-  [18780, 18799],
+  [15140, 15159],
+  [15160, 15179],
+  [15180, 15199],
+  [15210, 15229],
 ];
 
 const relays: RelayGroup[] = [];
 let answer: TrackedProcess | undefined;
+let echo: TrackedProcess | undefined;
 afterAll(async () => {
   for (const r of relays) r.close();
   await answer?.stop(2000);
+  await echo?.stop(2000);
 });
 
 async function ready(p: TrackedProcess, text: string, timeoutMs: number): Promise<void> {
@@ -45,19 +52,26 @@ function callerConfig(name: string, rtp: [number, number]): string {
 }
 
 describe('crossed media between two simultaneous calls (test relay swaps the RTP destinations)', () => {
-  it('both crossed calls report audio_crossed and exit 1, at both ends; the straight control passes', async () => {
+  it('both crossed calls report audio_crossed and exit 1, at both ends; the straight control passes; an expected echo of our own markers passes', async () => {
     answer = spawnTracked(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'answer', '--bind', `127.0.0.1:${ANSWER_SIP}`, '--calls', '3', '--json', '--rtp-ports', ANSWER_RTP, '--duration-max', '30s'], { cwd: ROOT });
+    echo = spawnTracked(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'answer', '--bind', `127.0.0.1:${ECHO_SIP}`, '--echo', '--calls', '1', '--json', '--rtp-ports', ECHO_RTP, '--duration-max', '30s'], { cwd: ROOT });
     await ready(answer, 'answering calls to', 20_000);
+    await ready(echo, 'answering calls to', 20_000);
     const target = { address: '127.0.0.1', port: ANSWER_SIP };
     const crossed = await startRelayGroup(target, 2, { crossed: true, syncAnswers: true });
     const straight = await startRelayGroup(target, 1, { crossed: false });
     relays.push(crossed, straight);
     const uris = [...crossed.calls, ...straight.calls].map((c) => c.uri('far'));
+    uris.push(`sip:echo@127.0.0.1:${ECHO_SIP}`);
     const runs = await Promise.all(
       uris.map((uri, i) =>
-        runProbe(['call', `caller${i}`, 'far', '--direct', uri, '--codec', 'PCMU', '--duration', '4s', '--json', '--config', callerConfig(`audio-crossed-${i}`, CALLER_RTP[i] ?? [0, 0])], { killAfterMs: 45_000 }),
+        runProbe(
+          ['call', `caller${i}`, 'far', '--direct', uri, '--codec', 'PCMU', '--duration', '4s', '--json', '--config', callerConfig(`audio-crossed-${i}`, CALLER_RTP[i] ?? [0, 0]), ...(i === 3 ? ['--expect-echo'] : [])],
+          { killAfterMs: 45_000 },
+        ),
       ),
     );
+    const echoed = await echo.exited;
     const exited = await answer.exited;
     const answered = answer
       .stdout()
@@ -67,13 +81,25 @@ describe('crossed media between two simultaneous calls (test relay swaps the RTP
       .map((l) => JSON.parse(l) as AnsweredCallReport);
     const results = runs.map((r) => jsonOf<CallResult>(r));
     const summary = results.map((r, i) => ({
-      call: 'ABC'[i],
+      call: 'ABCD'[i],
       exit: runs[i]?.code,
       failures: r.failures.map((f) => f.check),
       heard: r.media?.directions.find((d) => d.direction === 'callee_to_caller')?.audio,
     }));
-    console.log(`[audio-crossed] callers ${JSON.stringify(summary)}; relay ${JSON.stringify([...crossed.calls, ...straight.calls].map((c) => c.counts))}; answer exit ${exited.code}`);
-    for (const [i, r] of results.entries()) {
+    console.log(`[audio-crossed] callers ${JSON.stringify(summary)}; relay ${JSON.stringify([...crossed.calls, ...straight.calls].map((c) => c.counts))}; answer exit ${exited.code}, echo answer exit ${echoed.code}`);
+    // D: its own markers back from the echo, expected: no failure
+    const d = results[3];
+    const dHeard = d?.media?.directions.find((x) => x.direction === 'callee_to_caller')?.audio;
+    expect(dHeard, runs[3]?.stderr).toMatchObject({ present: true, markers_heard: 0, markers_foreign: 0, markers_expected: true, marker_match: true });
+    expect(dHeard?.markers_echoed).toBeGreaterThanOrEqual(1);
+    expect(d?.failures, runs[3]?.stderr).toEqual([]);
+    expect(runs[3]?.code).toBe(0);
+    // the echoing far end heard D's caller markers (this call's): a match, exit 0
+    const echoReport = JSON.parse(echo.stdout().trim().split('\n').filter((l) => l.startsWith('{')).at(-1) ?? '{}') as AnsweredCallReport;
+    expect(echoReport.sent_audio).toBe('echo');
+    expect(echoReport.audio).toMatchObject({ marker_match: true, markers_foreign: 0 });
+    expect(echoed.code, echo.stderr()).toBe(0);
+    for (const [i, r] of results.slice(0, 3).entries()) {
       const heard = r.media?.directions.find((d) => d.direction === 'callee_to_caller')?.audio;
       expect(r.sip.final_status, runs[i]?.stderr).toBe(200);
       expect(heard?.present, `call ${'ABC'[i]}`).toBe(true);
@@ -94,7 +120,7 @@ describe('crossed media between two simultaneous calls (test relay swaps the RTP
     }
     // the far end heard the same: its answers per Call-ID
     expect(answered.length, answer.stderr()).toBe(3);
-    for (const [i, r] of results.entries()) {
+    for (const [i, r] of results.slice(0, 3).entries()) {
       const a = answered.find((x) => x.call_id === r.sip.call_id);
       expect(a, `answer report of call ${'ABC'[i]}`).toBeDefined();
       if (i < 2) {

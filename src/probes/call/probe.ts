@@ -88,6 +88,8 @@ export interface CallSpec {
   audioAnalysis?: boolean;
   /** Active speech level below which a direction is `audio_silent` (default -45 dBov). */
   audioLevelMinDbov?: number;
+  /** The far end reflects our audio on purpose: our own markers back are expected, not a loop. */
+  expectEcho?: boolean;
   onProgress?(p: CallProgress): void;
 }
 
@@ -416,8 +418,9 @@ export async function probeCall(ctx: ProbeContext, spec: CallSpec): Promise<Call
             callId: call.callId,
             role: 'caller',
             durationMs: spec.durationMs,
-            // our own answerer sends markers unless a recording replaces the signal
-            expectPeerMarkers: answerer !== undefined && !spec.audio,
+            // our own answerer's markers are due when it sends them (analysis on, no recording)
+            expectPeerMarkers: answerer?.marksAudio === true,
+            ...(spec.expectEcho ? { peerEchoes: true } : {}),
             ...(spec.audio ? { audio: spec.audio } : {}),
           })
         : undefined;

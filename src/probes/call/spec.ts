@@ -40,6 +40,8 @@ export interface CallRequest {
   audioAnalysis?: boolean;
   /** audio.level_min_dbov: below it a direction is audio_silent. */
   audioLevelMinDbov?: number;
+  /** --expect-echo: the far end reflects our audio; our own markers back are expected (call/content.ts). */
+  expectEcho?: boolean;
 }
 
 export type SpecResult = { ok: true; spec: CallSpec } | { ok: false; message: string };
@@ -95,6 +97,7 @@ export function buildCallSpec(req: CallRequest, config: Config | undefined, env:
     ...(config !== undefined ? { network: networkSettings(config) } : {}),
     ...(req.audioAnalysis !== undefined ? { audioAnalysis: req.audioAnalysis } : {}),
     ...(req.audioLevelMinDbov !== undefined ? { audioLevelMinDbov: req.audioLevelMinDbov } : {}),
+    ...(req.expectEcho ? { expectEcho: true } : {}),
   };
   if (req.direct !== undefined) {
     // Peer to peer: the direct URI is the only next hop.

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { AudioAnalyzer } from '../../../src/audio/analyzer.js';
-import { crc4, decodeSymbols, encodeSymbols, markerId, MARKER_SAMPLES } from '../../../src/audio/marker.js';
+import { crc4, decodeSymbols, encodeSymbols, markerId, markerSamples, MARKER_SAMPLES } from '../../../src/audio/marker.js';
 import { FIRST_MARKER_SAMPLE, MARKER_PERIOD_SAMPLES, markedSignal } from '../../../src/audio/signal.js';
 import { speechLikeSignal, upsampleTo16k } from '../../../src/rtp/audio.js';
 import { decodeG711, encodeG711 } from '../../../src/rtp/g711.js';
@@ -120,6 +120,19 @@ describe('marker detection through codecs, loss, jitter and gain', () => {
     expect(silent.silence_ratio).toBe(1);
     const clipped = run(Int16Array.from({ length: 8000 }, (_, i) => (i % 20 < 10 ? 32767 : -32768)), 'PCMA').figures();
     expect(clipped.clipping_ratio).toBeGreaterThan(0.9);
+  });
+
+  it('the cached template gives the same samples as building each marker (ids, counts, repeated)', () => {
+    for (const [id, count] of [[0x1234, 8], [7, 3], [0xffff, 16], [0x1234, 8], [1, 1]] as const) {
+      const s = markedSignal(id, base, count);
+      const expected = new Int16Array(count * MARKER_PERIOD_SAMPLES);
+      for (let i = 0; i < expected.length; i += base.length) expected.set(base.subarray(0, Math.min(base.length, expected.length - i)), i);
+      for (let seq = 0; seq < count; seq++) expected.set(markerSamples({ id, seq }), FIRST_MARKER_SAMPLE + seq * MARKER_PERIOD_SAMPLES);
+      expect(Buffer.from(s.samples.buffer).equals(Buffer.from(expected.buffer)), `id ${id} count ${count}`).toBe(true);
+    }
+    // the copy is the call's own: writing it does not touch the next call's signal
+    markedSignal(9, base, 2).samples.fill(0);
+    expect(markedSignal(9, base, 2).samples.some((v) => v !== 0)).toBe(true);
   });
 
   it('the sender hook records when each marker onset left', () => {

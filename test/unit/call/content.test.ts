@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { audioFailures, CallContent, oneWayByContent, type AudioReport } from '../../../src/call/content.js';
+import { audioFailures, CallContent, markerMatch, oneWayByContent, type AudioReport } from '../../../src/call/content.js';
 import { decodeG711, encodeG711 } from '../../../src/rtp/g711.js';
 
 /** Sends `from`'s source (PCMU, 20 ms packets, `ms` long) into `to`'s tap; marker onsets sent at t, arrive at t + delayMs. */
@@ -60,5 +60,45 @@ describe('CallContent: the marked signal and what the other end hears', () => {
       "by content: callee→caller carries this call's markers, caller→callee none in 6 s of RTP",
     ]);
     expect(oneWayByContent({ caller_to_callee: ok, callee_to_caller: ok })).toEqual([]);
+  });
+
+  it('an echo far end: our own markers back pass with --expect-echo, are a loop without it; another call\'s are crossed either way', () => {
+    const caller = (peerEchoes: boolean): CallContent => new CallContent({ callId: 'abc@h', role: 'caller', durationMs: 6000, expectPeerMarkers: false, peerEchoes });
+    // what an echo sends back: our own signal
+    const echoed = caller(true);
+    play(echoed, echoed, 6000, 30);
+    const ok = echoed.report(undefined);
+    expect(ok).toMatchObject({ present: true, markers_heard: 0, markers_foreign: 0, markers_expected: true, marker_match: true });
+    expect(ok?.markers_echoed).toBeGreaterThanOrEqual(2);
+    expect(audioFailures('callee_to_caller', ok)).toEqual([]);
+    expect(oneWayByContent({ callee_to_caller: ok, caller_to_callee: { ...ok, markers_heard: 2 } as AudioReport })).toEqual([]);
+
+    const looped = caller(false);
+    play(looped, looped, 6000);
+    const loop = looped.report(undefined);
+    expect(loop).toMatchObject({ markers_foreign: 0, marker_match: false });
+    expect(loop?.markers_echoed).toBeGreaterThanOrEqual(2);
+    const f = audioFailures('callee_to_caller', loop);
+    expect(f.map((x) => x.check)).toEqual(['audio_crossed']);
+    expect(f[0]?.message).toMatch(/our own marker\(s\) back .* looped back to us/);
+
+    // expecting an echo, but the audio is another call's (its echo, or crossed media): crossed
+    const expectsEcho = caller(true);
+    play(new CallContent({ callId: 'other@h', role: 'caller', durationMs: 6000, expectPeerMarkers: false }), expectsEcho, 6000);
+    const crossed = expectsEcho.report(undefined);
+    expect(crossed).toMatchObject({ markers_echoed: 0, marker_match: false });
+    expect(crossed?.markers_foreign).toBeGreaterThanOrEqual(2);
+    expect(audioFailures('callee_to_caller', crossed).map((x) => x.check)).toEqual(['audio_crossed']);
+  });
+
+  it('markerMatch: the rule', () => {
+    const m = (heard: number, foreign: number, echoed: number, echo: boolean, due = true): boolean | null => markerMatch({ heard, foreign, echoed, echo, due });
+    expect(m(2, 0, 0, false)).toBe(true);
+    expect(m(2, 1, 0, false)).toBe(false); // another call's among ours
+    expect(m(0, 0, 2, true)).toBe(true); // our echo, expected
+    expect(m(0, 0, 2, false)).toBe(false); // our echo, not expected: a loop
+    expect(m(0, 1, 2, true)).toBe(false); // expected echo plus another call's
+    expect(m(0, 0, 0, true)).toBe(false); // due, nothing
+    expect(m(0, 0, 0, true, false)).toBeNull(); // not judged yet / not due
   });
 });
