@@ -28,7 +28,8 @@ const outdir = path.join(root, 'dist', 'cli');
 fs.mkdirSync(outdir, { recursive: true });
 for (const f of fs.readdirSync(outdir)) if (f.startsWith('chunk-')) fs.rmSync(path.join(outdir, f));
 
-await build({
+const result = await build({
+  metafile: true,
   entryPoints: { main: path.join(root, 'src', 'cli', 'main.ts') },
   outdir,
   bundle: true,
@@ -44,3 +45,20 @@ await build({
   banner: { js: "import { createRequire as __probeCreateRequire } from 'node:module';\nconst require = __probeCreateRequire(import.meta.url);" },
 });
 fs.chmodSync(path.join(outdir, 'main.js'), 0o755);
+
+// ASCII only. esbuild escapes non-ASCII in strings, templates and regular
+// expressions (charset: ascii, its default) but keeps comments as written, and
+// one '§' or '→' in a comment makes V8 hold the whole file as a two-byte string:
+// slower to decode (TextDecoder) and scan, twice the memory for every source the
+// agent keeps. Only comments are left to rewrite, and there `\u00a7` reads the same.
+for (const out of Object.keys(result.metafile.outputs)) {
+  if (!out.endsWith('.js')) continue;
+  const file = path.resolve(root, out);
+  const text = fs.readFileSync(file, 'utf8');
+  if (!/[^\p{ASCII}]/u.test(text)) continue;
+  const escape = (c) => {
+    const cp = c.codePointAt(0);
+    return cp <= 0xffff ? `\\u${cp.toString(16).padStart(4, '0')}` : `\\u{${cp.toString(16)}}`;
+  };
+  fs.writeFileSync(file, text.replace(/[^\p{ASCII}]/gu, escape));
+}

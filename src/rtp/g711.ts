@@ -3,10 +3,8 @@
  * and out. Segment/bias arithmetic as in the ITU-T reference (and the classic
  * Sun g711.c): µ-law bias 0x84 with clip at 32635, A-law with even-bit
  * inversion (XOR 0x55). Decoding uses 256-entry tables built from the same
- * functions. Encoding calls them per sample: audio is encoded once per source
- * and codec (rtp/audio.ts encodedFrames), 32 000 samples for the built-in 4 s
- * source, so a 64 Ki-entry table cost twice the work it saved (issue 19: `probe
- * demo` start-up).
+ * functions; encoding through two 8 Ki-entry tables (see encodeG711). A
+ * 64 Ki-entry table, one entry per 16-bit input, cost twice the work it saved.
  */
 
 const ULAW_BIAS = 0x84;
@@ -75,11 +73,46 @@ function decodeTable(codec: G711Codec): Int16Array {
   return table;
 }
 
+/**
+ * Encoding tables, 8 Ki entries each, built on first use from the functions above
+ * (a unit test compares every 16-bit input). µ-law's code depends only on the
+ * magnitude >> 2 (the bias 0x84 is a multiple of 4, the mantissa starts at bit 3)
+ * and the sign, which only clears bit 7; A-law's only on sample >> 3. A call
+ * encodes its marked signal (up to 16 × 20 000 samples) while the far end waits
+ * for the answer: per-sample calls of cold code cost ~20 ms there (issue 19).
+ */
+let ulawByMagnitude: Uint8Array | undefined;
+let alawBy13Bit: Uint8Array | undefined;
+
+function ulawTable(): Uint8Array {
+  if (!ulawByMagnitude) {
+    ulawByMagnitude = new Uint8Array(8193); // magnitude 32768 >> 2 = 8192
+    for (let m = 0; m <= 8192; m++) ulawByMagnitude[m] = linearToUlaw(Math.min(32767, m << 2));
+  }
+  return ulawByMagnitude;
+}
+
+function alawTable(): Uint8Array {
+  if (!alawBy13Bit) {
+    alawBy13Bit = new Uint8Array(8192);
+    for (let v = -4096; v < 4096; v++) alawBy13Bit[v + 4096] = linearToAlaw(v << 3);
+  }
+  return alawBy13Bit;
+}
+
 /** Encodes 16-bit PCM samples to G.711 bytes (one byte per sample). */
 export function encodeG711(codec: G711Codec, samples: Int16Array): Uint8Array {
-  const encode = codec === 'PCMU' ? linearToUlaw : linearToAlaw;
   const out = new Uint8Array(samples.length);
-  for (let i = 0; i < samples.length; i++) out[i] = encode(samples[i] ?? 0);
+  if (codec === 'PCMU') {
+    const t = ulawTable();
+    for (let i = 0; i < samples.length; i++) {
+      const s = samples[i] as number;
+      out[i] = s < 0 ? (t[-s >> 2] as number) & 0x7f : (t[s >> 2] as number);
+    }
+  } else {
+    const t = alawTable();
+    for (let i = 0; i < samples.length; i++) out[i] = t[((samples[i] as number) >> 3) + 4096] as number;
+  }
   return out;
 }
 

@@ -343,11 +343,10 @@ export async function probeCall(ctx: ProbeContext, spec: CallSpec): Promise<Call
     // Likewise encode the audio for every offered codec now (cached per source
     // and codec): when we answer ourselves, doing it after the 180 would block
     // the event loop while the caller's 180 waits, inflating the PDD. With content
-    // analysis on and no recording, the caller sends its per-call marked signal
-    // (CallContent, built once the answer is in), never this source: encoding it
-    // would be wasted (2 codecs x 32 000 samples, ~20 ms of a one-shot's CPU).
-    const sendsPlainSource = spec.audioAnalysis === false || spec.audio !== undefined;
-    if (sendsPlainSource) for (const codec of spec.codecs) encodedFrames(spec.audio ?? defaultAudioSource(), codec, (8000 * (spec.ptimeMs ?? 20)) / 1000);
+    // analysis on, the caller sends its marked signal instead, but this still warms
+    // the encoder the answer's marked signal goes through (demo PDD median 57 ms
+    // with it, 132 without, 8 runs; cheap since G.711 encodes through tables).
+    for (const codec of spec.codecs) encodedFrames(spec.audio ?? defaultAudioSource(), codec, (8000 * (spec.ptimeMs ?? 20)) / 1000);
     let callerPortsOwned = true;
     releaseCallerPorts = () => (callerPortsOwned ? callerPorts.release() : Promise.resolve());
     progress({ phase: 'invite' });

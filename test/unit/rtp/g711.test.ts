@@ -83,3 +83,19 @@ describe('frame encode/decode', () => {
     expect(payloadTypeOf('PCMA')).toBe(8);
   });
 });
+
+describe('G.711 table encoder', () => {
+  it('gives, for every 16-bit input, the per-sample functions\' code (PCMU and PCMA)', () => {
+    const all = new Int16Array(65536);
+    for (let i = 0; i < all.length; i++) all[i] = i - 32768;
+    const u = encodeG711('PCMU', all);
+    const a = encodeG711('PCMA', all);
+    let badU = 0;
+    let badA = 0;
+    for (let i = 0; i < all.length; i++) {
+      if (u[i] !== linearToUlaw(all[i] as number)) badU++;
+      if (a[i] !== linearToAlaw(all[i] as number)) badA++;
+    }
+    expect([badU, badA]).toEqual([0, 0]);
+  });
+});
