@@ -11,9 +11,10 @@
  *
  * Precision: with the udpio addon the pacer sleeps on a timerfd (1 ns timer
  * slack) armed at the next deadline and wakes within tens of µs, so it does not
- * spin at all; only when the wake-ups it measures come late (p90 of the last 64
- * over `spinThresholdMs`, 0.5) does it wake that much earlier (at most
- * `preciseSpinMs`) and spin the rest. With many streams it wakes at most once
+ * spin at all (an idle call costs its wake-ups, nothing more). Spinning is
+ * opt-in (`preciseSpinMs` > 0): then, when the wake-ups it measures come late
+ * (p90 of the last 64 over `spinThresholdMs`, 0.5), it wakes that much earlier
+ * (at most `preciseSpinMs`) and spins the rest on setImmediate. With many streams it wakes at most once
  * per `batchMinGapMs` and takes every deadline within `batchEarlyMs` of now, so
  * a send is at most about that early or late. Without the addon, Node timers
  * fire on a millisecond loop clock, up to ~1 ms off, so:
@@ -76,7 +77,8 @@ export interface PacerOptions {
   /**
    * With a precise timer and few streams: the most (ms) the pacer wakes before
    * a deadline and spins, when its measured wake-up latency calls for it.
-   * Default 0.5; 0 = never spin.
+   * Default 0: never spin (on a loaded host the spin cost ~25 ms of CPU per
+   * second and did not buy back the lateness the run queue adds).
    */
   preciseSpinMs?: number;
   /** Spin only while the p90 of the last 64 precise wake-up latencies exceeds this (ms). Default 0.5. */
@@ -177,7 +179,7 @@ export class Pacer {
     this.precise = precise === false ? undefined : precise(this.run);
     this.batchEarlyMs = opts.batchEarlyMs ?? (this.precise ? 0.25 : 0.5);
     this.batchMinGapMs = opts.batchMinGapMs ?? 0.5;
-    this.preciseSpinMs = opts.preciseSpinMs ?? 0.5;
+    this.preciseSpinMs = opts.preciseSpinMs ?? 0;
     this.spinThresholdMs = opts.spinThresholdMs ?? 0.5;
     const batch = opts.sendBatch ?? (this.precise && opts.preciseTimer === undefined ? { begin: beginSendBatch, end: endSendBatch } : false);
     this.sendBatch = batch === false ? undefined : batch;

@@ -146,6 +146,13 @@ export class ReceiveStreams {
     return sink ? { decoder, sink } : undefined;
   }
 
+  /** Packets counted over every SSRC (totals().received, without the snapshots). */
+  get receivedCount(): number {
+    let n = 0;
+    for (const state of this.rx.values()) n += state.stats.receivedCount;
+    return n;
+  }
+
   /** Digits received so far (all SSRCs, arrival order). */
   get digits(): string {
     return [...this.rx.values()].flatMap((s) => s.dtmf.digits.map((d) => d.digit)).join('');

@@ -383,6 +383,11 @@ export class RtpSession extends EventEmitter<RtpSessionEvents> {
     return this.sender.packetsSent;
   }
 
+  /** RTP packets counted by the receive side so far, every SSRC (cheap: no stats snapshot). */
+  get receivedPackets(): number {
+    return this.receivers.receivedCount;
+  }
+
   /**
    * The far end is expected to be silent (on hold) until expectMedia(); the
    * silence does not count as a media timeout.

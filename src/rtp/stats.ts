@@ -348,6 +348,11 @@ export class RtpReceiverStats {
     return this.received > 0;
   }
 
+  /** Packets counted so far, every segment (snapshot().received without building a snapshot). */
+  get receivedCount(): number {
+    return this.prior.received + this.received;
+  }
+
   private expected(): number {
     return this.received === 0 && this.probation > 0 ? 0 : this.extendedMax() - this.baseSeq + 1;
   }

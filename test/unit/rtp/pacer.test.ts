@@ -220,7 +220,7 @@ describe('Pacer precision modes', () => {
 describe('Pacer on a precise timer (udpio timerfd)', () => {
   /** A precise timer on the fake clock: fires exactly at the armed time (via FakeTimers). */
   function preciseSetup(
-    opts: { wakeLateMs?: number; batch?: { begin(): void; end(): void } } = {},
+    opts: { wakeLateMs?: number; batch?: { begin(): void; end(): void }; spinMs?: number } = {},
   ): { clock: ManualClock; timers: FakeTimers; pacer: Pacer; armed: number[]; setTimeouts: () => number; immediates: () => number } {
     const clock = new ManualClock(0);
     let immediates = 0;
@@ -257,6 +257,7 @@ describe('Pacer on a precise timer (udpio timerfd)', () => {
         close: () => undefined,
       }),
       ...(opts.batch ? { sendBatch: opts.batch } : {}),
+      ...(opts.spinMs !== undefined ? { preciseSpinMs: opts.spinMs } : {}),
     });
     return { clock, timers, pacer, armed, setTimeouts: () => timeouts, immediates: () => immediates };
   }
@@ -276,9 +277,20 @@ describe('Pacer on a precise timer (udpio timerfd)', () => {
     pacer.close();
   });
 
-  it('wakes earlier and spins only once its measured wake-ups come late', () => {
+  it('never spins by default, however late its wake-ups come', () => {
+    const { timers, pacer, immediates } = preciseSetup({ wakeLateMs: 0.6 });
+    const late: number[] = [];
+    pacer.add(20, (_tick, deadline, now) => late.push(now - deadline), 0);
+    timers.runUntil(20 * 200 + 1);
+    expect(late.length).toBe(201);
+    expect(immediates()).toBe(0);
+    for (const l of late) expect(l).toBeGreaterThan(0.57); // the wake-up latency, not hidden by a spin
+    pacer.close();
+  });
+
+  it('with preciseSpinMs, wakes earlier and spins only once its measured wake-ups come late', () => {
     // Every precise wake-up comes 0.6 ms late (a loaded VM): above the 0.5 ms threshold.
-    const { timers, pacer, armed, immediates } = preciseSetup({ wakeLateMs: 0.6 });
+    const { timers, pacer, armed, immediates } = preciseSetup({ wakeLateMs: 0.6, spinMs: 0.5 });
     const late: number[] = [];
     pacer.add(20, (_tick, deadline, now) => late.push(now - deadline), 0);
     timers.runUntil(20 * 63 + 1); // 64 wake-ups measured
