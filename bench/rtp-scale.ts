@@ -14,6 +14,7 @@ import { readFileSync } from 'node:fs';
 import { sharedPacer } from '../src/rtp/pacer.js';
 import { bindPair, type PortPair } from '../src/rtp/ports.js';
 import { RtpSession } from '../src/rtp/session.js';
+import { SharedPort } from '../src/rtp/shared-port.js';
 
 export interface ScaleRun {
   streams: number;
@@ -31,6 +32,10 @@ export interface ScaleRun {
   packets_lost: number;
   /** packets_lost + pacer_skipped_ticks. */
   self_inflicted_loss: number;
+  /** per-socket: one RTP/RTCP pair per session; shared-port: each side's sessions on one pair. */
+  mode: 'per-socket' | 'shared-port';
+  /** shared-port: datagrams the demultiplexer matched to no session (should be 0). */
+  demux_unmatched?: number;
   kernel_udp_rcvbuf_errors: number;
   /** Receive jitter (RFC 3550, as seen inside this busy process): mean over streams of each stream's mean, and the max. */
   jitter_ms: { mean: number; max: number };
@@ -70,15 +75,37 @@ async function benchPorts(count: number): Promise<PortPair[]> {
   return ports;
 }
 
-export async function runScale(streams: number, windowMs: number, warmupMs = 2000): Promise<ScaleRun> {
+/** Two shared ports (src/rtp/shared-port.ts) on 127.0.0.1 from 20000 up, the first free even pairs. */
+async function sharedPorts(): Promise<[SharedPort, SharedPort]> {
+  const found: SharedPort[] = [];
+  for (let port = 20000; found.length < 2; port += 2) {
+    if (port > 32766) throw new Error('bench: no two free port pairs in 20000-32767');
+    try {
+      found.push(await SharedPort.open({ address: '127.0.0.1', port, capacity: 100_000 }));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err;
+    }
+  }
+  return found as [SharedPort, SharedPort];
+}
+
+/**
+ * N sessions as N/2 pairs; `shared`: side A's sessions all on one shared port, side
+ * B's on another (agent-to-agent load: every stream of a side comes from one
+ * address:port, told apart by the SSRC each session's remote names, as SDP a=ssrc would).
+ */
+export async function runScale(streams: number, windowMs: number, warmupMs = 2000, opts: { shared?: boolean } = {}): Promise<ScaleRun> {
   const pairs = Math.ceil(streams / 2);
-  const ports = await benchPorts(pairs * 2);
+  const shared = opts.shared ? await sharedPorts() : undefined;
+  const ports = shared ? [] : await benchPorts(pairs * 2);
   const sessions: RtpSession[] = [];
   for (let i = 0; i < pairs; i++) {
-    const pa = ports[2 * i] as PortPair;
-    const pb = ports[2 * i + 1] as PortPair;
-    const a = new RtpSession({ ports: pa, rtcpIntervalMs: 5000, remote: { address: '127.0.0.1', port: pb.rtpPort } });
-    const b = new RtpSession({ ports: pb, rtcpIntervalMs: 5000, remote: { address: '127.0.0.1', port: pa.rtpPort } });
+    const pa = shared ? await shared[0].allocate() : (ports[2 * i] as PortPair);
+    const pb = shared ? await shared[1].allocate() : (ports[2 * i + 1] as PortPair);
+    const ssrcA = (0x1000_0000 + 2 * i) >>> 0;
+    const ssrcB = (0x1000_0000 + 2 * i + 1) >>> 0;
+    const a = new RtpSession({ ports: pa, ssrc: ssrcA, rtcpIntervalMs: 5000, remote: { address: '127.0.0.1', port: pb.rtpPort, ssrc: ssrcB } });
+    const b = new RtpSession({ ports: pb, ssrc: ssrcB, rtcpIntervalMs: 5000, remote: { address: '127.0.0.1', port: pa.rtpPort, ssrc: ssrcA } });
     sessions.push(a, b);
   }
   // Calls start at random moments: spread the first packets over one ptime.
@@ -120,7 +147,9 @@ export async function runScale(streams: number, windowMs: number, warmupMs = 200
     jitterMax = Math.max(jitterMax, st.jitter_max_ms);
   });
   const rcvbufErrors = udpRcvbufErrors() - rcvbuf0;
+  const unmatched = shared ? shared[0].unmatched + shared[1].unmatched : 0;
   await Promise.all(sessions.map((s) => s.close()));
+  if (shared) await Promise.all(shared.map((p) => p.close()));
   const cpuS = (cpu.user + cpu.system) / 1e6;
   return {
     streams: sessions.length,
@@ -139,6 +168,7 @@ export async function runScale(streams: number, windowMs: number, warmupMs = 200
     packets_received: received,
     packets_lost: lost,
     self_inflicted_loss: lost + lateness.skipped,
+    ...(shared ? { mode: 'shared-port' as const, demux_unmatched: unmatched } : { mode: 'per-socket' as const }),
     kernel_udp_rcvbuf_errors: rcvbufErrors,
     jitter_ms: { mean: Math.round((jitterSum / sessions.length) * 1000) / 1000, max: jitterMax },
     rss_mb: Math.round((rss / 2 ** 20) * 10) / 10,

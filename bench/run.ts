@@ -246,7 +246,10 @@ async function benchRtp(): Promise<Record<string, unknown>> {
       'Headline: ratio_to_floor = callprobe / per-socket floor CPU per stream-second; ratio_to_floor_per_packet = the same ' +
       'per packet actually sent + received (differs when either side skipped ticks). ' +
       'The machine is shared with other work: read CPU and the same-run ratios, not wall time; loadavg is noted per run. ' +
-      'raw_dgram_us_per_packet: CPU of Node dgram alone for one send + its receive, same run.',
+      'raw_dgram_us_per_packet: CPU of Node dgram alone for one send + its receive, same run. ' +
+      'runs[].shared_port: the same N with side A\'s sessions all on one shared RTP/RTCP port and side B\'s on another ' +
+      '(src/rtp/shared-port.ts: demultiplexed by SSRC, the remote SSRC named as SDP a=ssrc would), right after the per-socket run; ' +
+      'ratio_to_shared_floor against the floor\'s two shared sockets.',
     budget: {
       ratio_to_floor_per_socket: 1.3,
       shared_port_cpu_ms_per_stream_second: 0.32,
@@ -266,6 +269,8 @@ async function benchRtp(): Promise<Record<string, unknown>> {
     ratio_to_shared_floor?: number;
     sipp?: SippRun | { skipped: string };
     ratio_to_sipp?: number;
+    /** The same N with each side's sessions on one shared port (src/rtp/shared-port.ts). */
+    shared_port?: ScaleRun & { ratio_to_shared_floor?: number; loadavg: number[] };
   };
   const runs: Run[] = [];
   for (const n of counts) {
@@ -282,6 +287,10 @@ async function benchRtp(): Promise<Record<string, unknown>> {
       run.ratio_to_floor_per_packet = ratio(run.cpu_us_per_packet, perPacket(perSocket.cpu_s, perSocket.packets_sent, perSocket.packets_received));
     }
     if ('cpu_ms_per_stream_second' in shared) run.ratio_to_shared_floor = ratio(run.cpu_ms_per_stream_second, shared.cpu_ms_per_stream_second);
+    process.stderr.write(`bench: ${n} streams on two shared ports for ${windowMs / 1000} s…\n`);
+    const sharedRun: NonNullable<Run['shared_port']> = { ...(await runScale(n, windowMs, 2000, { shared: true })), loadavg: loadavg() };
+    if ('cpu_ms_per_stream_second' in shared) sharedRun.ratio_to_shared_floor = ratio(sharedRun.cpu_ms_per_stream_second, shared.cpu_ms_per_stream_second);
+    run.shared_port = sharedRun;
     if (withSipp) {
       process.stderr.write(`bench: SIPp reference, ${n} calls for ${windowMs / 1000} s…\n`);
       run.sipp = await runSippReference(n, windowMs);
@@ -319,11 +328,15 @@ async function benchRtp(): Promise<Record<string, unknown>> {
       floor_cpu_ms_per_stream_second: 'cpu_ms_per_stream_second' in (at1000.floor?.per_socket ?? {}) ? (at1000.floor?.per_socket as FloorRun).cpu_ms_per_stream_second : null,
       send_lateness_abs_p99_ms: at1000.send_lateness_abs_ms.p99,
       self_inflicted_loss: at1000.self_inflicted_loss,
+      shared_port_cpu_ms_per_stream_second: at1000.shared_port?.cpu_ms_per_stream_second ?? null,
+      shared_port_self_inflicted_loss: at1000.shared_port?.self_inflicted_loss ?? null,
+      shared_port_send_lateness_abs_p99_ms: at1000.shared_port?.send_lateness_abs_ms.p99 ?? null,
     };
     out.within_budget = {
       cpu_vs_floor: at1000.ratio_to_floor !== undefined && at1000.ratio_to_floor <= 1.3,
       lateness_p99: at1000.send_lateness_abs_ms.p99 < 1,
       loss: at1000.self_inflicted_loss === 0,
+      shared_port_cpu: at1000.shared_port !== undefined && at1000.shared_port.cpu_ms_per_stream_second <= 0.32,
     };
   }
   out.sipp_reference =

@@ -31,6 +31,7 @@
  *         meta holds SEND_FIELDS int32 per datagram: slot, offset, length,
  *         port, 4 x address bytes, and the result 0 | -errno written back)
  *   localPort(handle) -> number
+ *   setRecvBuffer(handle, bytes) -> SO_RCVBUF now | -errno
  *   close(handle)                                          (idempotent)
  *   monotonicNs() -> number      (CLOCK_MONOTONIC, the clock of hrtime)
  *   timerOpen(fn) -> timer;  timerArm(timer, absMonotonicNs | 0);  timerClose(timer)
@@ -898,6 +899,31 @@ static napi_value SetTos(napi_env env, napi_callback_info info) {
   return result;
 }
 
+/* setRecvBuffer(socket, bytes): SO_RCVBUF (the kernel caps it at net.core.rmem_max and
+   doubles it for its bookkeeping); returns what getsockopt reports, or -errno. A shared
+   port receives every stream's packets on one socket: the default ~200 KB holds only a
+   few ms of them. */
+static napi_value SetRecvBuffer(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  sock_t *s = sock_call(env, info, 2, argv);
+  if (s == NULL) return NULL;
+  int32_t bytes = 0;
+  CHECK(napi_get_value_int32(env, argv[1], &bytes));
+  int rc = 0;
+  if (s->base.closing || bytes <= 0) {
+    rc = -EINVAL;
+  } else if (setsockopt(s->base.fd, SOL_SOCKET, SO_RCVBUF, &bytes, sizeof bytes) != 0) {
+    rc = -errno;
+  } else {
+    int got = 0;
+    socklen_t len = sizeof got;
+    rc = getsockopt(s->base.fd, SOL_SOCKET, SO_RCVBUF, &got, &len) == 0 ? got : -errno;
+  }
+  napi_value result;
+  napi_create_int32(env, rc, &result);
+  return result;
+}
+
 /* close(socket) and timerClose(timer): both are polled_t underneath. */
 static napi_value Close(napi_env env, napi_callback_info info) {
   size_t argc = 1;
@@ -963,6 +989,7 @@ NAPI_MODULE_INIT() {
     {"sendBatch", NULL, SendBatch, NULL, NULL, NULL, napi_enumerable, NULL},
     {"localPort", NULL, LocalPort, NULL, NULL, NULL, napi_enumerable, NULL},
     {"setTos", NULL, SetTos, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"setRecvBuffer", NULL, SetRecvBuffer, NULL, NULL, NULL, napi_enumerable, NULL},
     {"close", NULL, Close, NULL, NULL, NULL, napi_enumerable, NULL},
     {"monotonicNs", NULL, MonotonicNs, NULL, NULL, NULL, napi_enumerable, NULL},
     {"timerOpen", NULL, TimerOpen, NULL, NULL, NULL, napi_enumerable, NULL},

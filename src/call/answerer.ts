@@ -5,7 +5,7 @@
 import type { Logger } from '../log.js';
 import type { AudioSource } from '../rtp/audio.js';
 import type { AudioCodec } from '../rtp/codec.js';
-import { PortAllocatorError, type PortAllocator, type PortPair } from '../rtp/ports.js';
+import { PortAllocatorError, type PortPair, type PortSource } from '../rtp/ports.js';
 import type { AudioSink, AudioTap } from '../rtp/receive-streams.js';
 import { RtpSession } from '../rtp/session.js';
 import { srtpPair, type SrtpReceiveCounters } from '../rtp/srtp-socket.js';
@@ -33,7 +33,8 @@ export interface AnsweredCall {
 
 export interface AnswererOptions {
   ua: UserAgent;
-  ports: PortAllocator;
+  /** A range of port pairs, or one pair shared by every call (rtp/shared-port.ts). */
+  ports: PortSource;
   /** Address written into our SDP (c=): where the caller must send RTP. */
   mediaAddress: string;
   codecs: readonly AudioCodec[];

@@ -11,6 +11,8 @@ import type { Failure } from '../probes/result.js';
 import type { AudioSource } from '../rtp/audio.js';
 import type { AudioCodec } from '../rtp/codec.js';
 import type { ReceiveFigures, RtpSessionStats } from '../rtp/session.js';
+import type { PortSource } from '../rtp/ports.js';
+import type { SharedPort } from '../rtp/shared-port.js';
 import { EXIT, loadAudioFlag, parseCodecList, parseDuration, parseNumber, runCommand, UsageError } from './common.js';
 import { parseHostPort } from './rtp.js';
 import { directionSrtp, type DirectionSrtp } from '../call/media-report.js';
@@ -148,6 +150,7 @@ interface AnswerOpts {
   calls?: string;
   durationMax: string;
   rtpPorts: string;
+  sharedPort?: boolean;
   mediaTimeout: string;
   audio?: string;
   play?: string;
@@ -166,6 +169,8 @@ interface RunAnswerOptions {
   port: number;
   codecs: readonly AudioCodec[];
   rtpPorts: [number, number];
+  /** Every call on one RTP port pair (the first of rtpPorts), streams told apart by SSRC and source. */
+  sharedPort: boolean;
   /** Stop after this many calls ended; undefined = until the signal. */
   calls?: number;
   durationMaxMs: number;
@@ -202,9 +207,19 @@ async function runAnswer(o: RunAnswerOptions): Promise<{ reported: number; faile
     if (err instanceof UaError) throw new UsageError(`--bind: cannot listen on ${o.address}:${o.port} (${err.message})`);
     throw err;
   }
-  let ports;
+  let ports: PortSource;
+  let shared: SharedPort | undefined;
   try {
-    ports = new PortAllocator({ min: o.rtpPorts[0], max: o.rtpPorts[1], address: o.address });
+    if (o.sharedPort) {
+      const { SharedPort } = await import('../rtp/shared-port.js');
+      const port = o.rtpPorts[0] % 2 === 0 ? o.rtpPorts[0] : o.rtpPorts[0] + 1;
+      shared = await SharedPort.open({ address: o.address, port, logger }).catch((err: NodeJS.ErrnoException) => {
+        throw new UsageError(`--shared-port: cannot bind RTP ${o.address}:${port}-${port + 1} (${err.code ?? err.message})`);
+      });
+      ports = shared;
+    } else {
+      ports = new PortAllocator({ min: o.rtpPorts[0], max: o.rtpPorts[1], address: o.address });
+    }
   } catch (err) {
     await ua.close();
     throw err;
@@ -263,6 +278,7 @@ async function runAnswer(o: RunAnswerOptions): Promise<{ reported: number; faile
     // retransmitted BYE should find us): linger briefly before closing.
     if (!o.signal.aborted) await new Promise((r) => setTimeout(r, LINGER_MS));
     await answerer.close();
+    await shared?.close();
     await ua.close();
   }
   return { reported, failed };
@@ -277,6 +293,7 @@ export function register(program: Command): void {
     .option('--calls <n>', 'exit after this many calls ended (default: run until Ctrl-C / SIGTERM)')
     .option('--duration-max <d>', 'hang up a call that lasts longer than this', '10m')
     .option('--rtp-ports <min-max>', 'RTP port range (even RTP / odd RTCP pairs), for firewall pinholes; full → 503', '17000-17999')
+    .option('--shared-port', 'answer every call on ONE RTP/RTCP port pair (the first even port of --rtp-ports): the SDP names the same port for every call, streams are told apart by SSRC and source address')
     .option('--media-timeout <d>', 'a call whose caller sent no RTP for this long fails (one_way_audio / rtp_timeout)', '2s')
     .option('--audio <file.wav>', 'stream this 8 kHz mono 16-bit WAV instead of the built-in speech-like signal')
     .option('--play <file.wav>', 'IVR stand-in: every answered call hears this prompt (8 or 16 kHz mono 16-bit WAV) from the answer on, repeated after 2 s of silence')
@@ -299,6 +316,9 @@ a silence longer than --media-timeout is reported as a failure. The caller
 (probe call --direct) measures the other direction. No REGISTER is sent; nothing
 is dialled. Each ended call releases its RTP ports; with every pair of
 --rtp-ports busy, new INVITEs get 503 with Retry-After: 5.
+--shared-port answers every call on one RTP/RTCP pair (the first even port of
+--rtp-ports, one firewall pinhole): each call's packets are recognised by their
+SSRC and source address (docs/decisions.md).
 
 --play greeting.wav makes it an IVR stand-in: a scenario's expect_prompt step
 (docs/scenarios.md) checks that callers hear the greeting through the PBX.
@@ -354,6 +374,7 @@ reported and hung up), 1 with --calls when a reported call failed a media check,
             port: bind.port,
             codecs,
             rtpPorts,
+            sharedPort: opts.sharedPort === true,
             durationMaxMs,
             mediaTimeoutMs,
             srtp,
@@ -364,7 +385,8 @@ reported and hung up), 1 with --calls when a reported call failed a media check,
             audioAnalysis: opts.audioAnalysis !== false,
             ...(opts.logLevel !== undefined ? { logLevel: opts.logLevel } : {}),
             onReady: (uri) => {
-              if (!opts.quiet) process.stderr.write(`answering calls to ${uri} (RTP ${rtpPorts[0]}-${rtpPorts[1]})\n`);
+              const rtp = opts.sharedPort === true ? `RTP ${rtpPorts[0] + (rtpPorts[0] % 2)} shared by every call` : `RTP ${rtpPorts[0]}-${rtpPorts[1]}`;
+              if (!opts.quiet) process.stderr.write(`answering calls to ${uri} (${rtp})\n`);
             },
             onCall: (r) => process.stdout.write(opts.json ? `${JSON.stringify(r)}\n` : renderCallReport(r)),
           });

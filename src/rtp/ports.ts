@@ -49,6 +49,19 @@ export interface PortPair {
   release(): Promise<void>;
 }
 
+/**
+ * Where a call gets its port pair: a range of pairs (PortAllocator) or one pair
+ * shared by every call (shared-port.ts). allocate() rejects with
+ * PortAllocatorError E_PORTS_EXHAUSTED when full.
+ */
+export interface PortSource {
+  allocate(): Promise<PortPair>;
+  /** Pairs (sessions) handed out now. */
+  readonly allocated: number;
+  /** Most pairs (sessions) at once. */
+  readonly capacity: number;
+}
+
 export class PortAllocatorError extends Error {
   constructor(
     readonly code: 'E_PORT_RANGE' | 'E_PORTS_EXHAUSTED',
@@ -112,7 +125,7 @@ function closeSocket(socket: MediaSocket): Promise<void> {
   });
 }
 
-export class PortAllocator {
+export class PortAllocator implements PortSource {
   readonly min: number;
   readonly max: number;
   readonly address: string;

@@ -18,6 +18,8 @@ export interface RemoteAddress {
   port: number;
   /** RTCP port; default port + 1 (RFC 3550 §11), or from SDP a=rtcp. */
   rtcpPort?: number;
+  /** The far end's SSRC when known (SDP a=ssrc): tells its stream apart on a shared port. */
+  ssrc?: number;
 }
 
 export interface RtpSenderOptions {

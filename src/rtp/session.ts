@@ -276,6 +276,9 @@ export class RtpSession extends EventEmitter<RtpSessionEvents> {
   /** Sets where to send (SDP answer). A latched source, once seen, takes precedence. */
   setRemote(remote: RemoteAddress): void {
     this.signalled = { ...remote };
+    // A shared-port channel recognises this session's streams by where they come from.
+    this.ports.rtp.expectRemote?.(remote.address, remote.port, remote.ssrc);
+    this.ports.rtcp.expectRemote?.(remote.address, remote.rtcpPort ?? remote.port + 1, remote.ssrc);
     if (!this.latched) this.sender.remote = { ...remote };
     if (!this.rtcpLatched) this.rtcp.remote = { address: remote.address, port: remote.rtcpPort ?? remote.port + 1 };
     this.maybeStartPacing();

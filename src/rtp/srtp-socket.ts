@@ -107,6 +107,10 @@ class SrtpSocket implements MediaSocket {
   address(): { address: string; family: string; port: number } {
     return this.inner.address();
   }
+
+  expectRemote(address: string, port: number, ssrc?: number): void {
+    this.inner.expectRemote?.(address, port, ssrc);
+  }
 }
 
 /** A PortPair protected with SRTP, and what its receive side counted. */

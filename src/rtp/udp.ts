@@ -41,6 +41,23 @@ export interface MediaSocket {
   address(): { address: string; family: string; port: number };
   /** True when send() has copied the bytes out by the time it returns, so the caller may reuse its buffer. */
   readonly sendsSynchronously?: boolean;
+  /**
+   * Told where the signalling says this socket's packets come from (and the remote SSRC when
+   * known): a shared-port channel (shared-port.ts) recognises its stream by it. Others ignore it.
+   */
+  expectRemote?(address: string, port: number, ssrc?: number): void;
+  /** SO_RCVBUF (node:dgram and udpio sockets have it). */
+  setRecvBufferSize?(bytes: number): void;
+}
+
+/**
+ * Emits 'message' on a socket-like emitter: its single listener called directly (emit()
+ * would build an argument array per packet), else emit(). `_events` is EventEmitter's table.
+ */
+export function deliverMessage(target: EventEmitter, msg: Buffer, rinfo: MediaRemoteInfo): void {
+  const listener = (target as unknown as { _events: Record<string, unknown> })._events.message;
+  if (typeof listener === 'function') (listener as MediaMessageListener).call(target, msg, rinfo);
+  else target.emit('message', msg, rinfo);
 }
 
 type Handle = object;
@@ -55,6 +72,8 @@ interface UdpIoBinding {
   localPort(handle: Handle): number;
   /** IP TOS / traffic class of a udpio socket or any fd; 0 or -errno (absent in addons built before it). */
   setTos?(target: Handle | number, tos: number): number;
+  /** SO_RCVBUF of a udpio socket; the size now, or -errno (absent in addons built before it). */
+  setRecvBuffer?(handle: Handle, bytes: number): number;
   close(handle: Handle): void;
   monotonicNs(): number;
   timerOpen(fn: () => void): Handle;
@@ -262,11 +281,7 @@ export class UdpioSocket extends EventEmitter implements MediaSocket {
     rinfo.port = port;
     rinfo.size = buf.length;
     rinfo.arrivalMs = (monoNs - monotonicOriginNs) / 1e6;
-    // One listener (the usual case): call it directly; emit() would build an
-    // argument array per packet. `_events` is EventEmitter's listener table.
-    const listener = (this as unknown as { _events: Record<string, unknown> })._events.message;
-    if (typeof listener === 'function') (listener as MediaMessageListener).call(this, buf, rinfo);
-    else this.emit('message', buf, rinfo);
+    deliverMessage(this, buf, rinfo);
   }
 
   private readonly onError = (errno: number, syscall: string): void => {
@@ -318,6 +333,11 @@ export class UdpioSocket extends EventEmitter implements MediaSocket {
 
   address(): { address: string; family: string; port: number } {
     return { address: this.boundAddress, family: this.family, port: this.binding.localPort(this.handle) };
+  }
+
+  /** SO_RCVBUF (node:dgram's name for it); the kernel caps it at net.core.rmem_max. */
+  setRecvBufferSize(bytes: number): void {
+    if (typeof this.binding.setRecvBuffer === 'function') this.binding.setRecvBuffer(this.handle, bytes);
   }
 
   /** @internal the IP TOS byte (rtp/dscp.ts); 0 or -errno. */

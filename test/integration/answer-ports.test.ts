@@ -1,10 +1,16 @@
 // `probe answer` with a small --rtp-ports range (issue 21 item 4): every ended
 // call gives its RTP pair back, so 5 pairs answer 100 sequential SIPp calls;
 // with every pair busy, an INVITE gets 503 with Retry-After instead of ringing
-// for ever, and once a call ends the next INVITE is answered again.
+// for ever, and once a call ends the next INVITE is answered again. With
+// --shared-port (issue 19), one pair carries several concurrent calls.
 import dgram from 'node:dgram';
+import fs from 'node:fs';
+import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { boundUdpPorts, sipp, sippStart, spawnTracked, type TrackedProcess } from '../lab/lab.js';
+import { boundUdpPorts, labWorkdir, sipp, sippStart, spawnTracked, type TrackedProcess } from '../lab/lab.js';
+import type { CallResult } from '../../src/probes/call/index.js';
+import type { AnsweredCallReport } from '../../src/cli/answer.js';
+import { jsonOf, runProbe } from './helpers/far-end.js';
 import { probeCommand, ROOT } from './helpers/impairment.js';
 
 const H = '127.0.0.1';
@@ -62,12 +68,12 @@ async function rawInvite(port: number, callId: string): Promise<string> {
   }
 }
 
-function jsonLines(text: string): Array<{ call_id: string; packets_received: number; failures: unknown[] }> {
+function jsonLines<T = { call_id: string; packets_received: number; failures: unknown[] }>(text: string): T[] {
   return text
     .trim()
     .split('\n')
     .filter((l) => l.startsWith('{'))
-    .map((l) => JSON.parse(l) as { call_id: string; packets_received: number; failures: unknown[] });
+    .map((l) => JSON.parse(l) as T);
 }
 
 describe('probe answer with 5 RTP port pairs', () => {
@@ -116,4 +122,47 @@ describe('probe answer with 5 RTP port pairs', () => {
     // both calls ended with BYE: their pairs are free again
     expect(await rawInvite(port, 'after-release')).toMatch(/^SIP\/2\.0 200 /);
   }, 40_000);
+
+  it('--shared-port: three concurrent probe calls on ONE RTP pair, each stream in its own call (markers match at both ends, 0 lost)', async () => {
+    // 17120-17121 holds a single pair: without --shared-port the 2nd and 3rd INVITE would get 503
+    const { proc, port } = await startAnswer(['--rtp-ports', '17120-17121', '--shared-port', '--calls', '3', '--duration-max', '30s']);
+    const runs = await Promise.all(
+      [0, 1, 2].map((i) => {
+        const config = path.join(labWorkdir(), `answer-shared-${i}.yaml`);
+        const rtp = 17130 + 10 * i;
+        fs.writeFileSync(config, `pbx: { uri: "sip:${H}:${port}" }\nrtp: { port_min: ${rtp}, port_max: ${rtp + 9} }\nstate_dir: ${labWorkdir()}/answer-shared-${i}-state\n`);
+        return runProbe(['call', `caller${i}`, 'far', '--direct', `sip:far@${H}:${port}`, '--codec', 'PCMU', '--duration', '3s', '--json', '--config', config], { killAfterMs: 40_000 });
+      }),
+    );
+    const exited = await Promise.race([proc.exited, new Promise<null>((res) => setTimeout(() => res(null), 10_000))]);
+    expect(exited, proc.stderr()).not.toBeNull();
+    const answered = jsonLines<AnsweredCallReport>(proc.stdout());
+    const results = runs.map((r) => jsonOf<CallResult>(r));
+    process.stderr.write(
+      `probe answer --shared-port: callers ${JSON.stringify(results.map((r, i) => ({ exit: runs[i]?.code, failures: r.failures.map((f) => f.check), dirs: r.media?.directions.map((d) => [d.direction, d.packets_sent, d.packets_received, d.packets_lost]) })))}; ` +
+        `answer ${JSON.stringify(answered.map((a) => ({ sent: a.packets_sent, received: a.packets_received, lost: a.packets_lost, markers: a.audio?.markers_heard, foreign: a.audio?.markers_foreign })))}\n`,
+    );
+    expect(answered, proc.stderr()).toHaveLength(3);
+    for (const [i, r] of results.entries()) {
+      expect(r.sip.final_status, runs[i]?.stderr).toBe(200);
+      expect(r.failures, runs[i]?.stderr).toEqual([]);
+      expect(runs[i]?.code).toBe(0);
+      const heard = r.media?.directions.find((d) => d.direction === 'callee_to_caller');
+      expect(heard?.packets_lost).toBe(0);
+      expect(heard?.packets_received).toBeGreaterThan(100); // 3 s of 20 ms packets
+      expect(heard?.audio?.marker_match).toBe(true);
+      expect(heard?.audio?.markers_foreign).toBe(0);
+      // the callee side of the same call: what this caller sent, all of it, and only its markers
+      const a = answered.find((x) => x.call_id === r.sip.call_id);
+      const sent = r.media?.directions.find((d) => d.direction === 'caller_to_callee')?.packets_sent ?? -1;
+      expect(a, `answer report of call ${i}`).toBeDefined();
+      // every packet the caller sent, no more (its packets_lost also counts the ptimes between the
+      // caller's last packet and its BYE, the answer report's whole-call rule: not what is checked here)
+      expect(a?.packets_received).toBe(sent);
+      expect(a?.audio?.marker_match).toBe(true);
+      expect(a?.audio?.markers_foreign).toBe(0);
+      expect(a?.failures).toEqual([]);
+    }
+    expect(exited?.code).toBe(0);
+  }, 60_000);
 });

@@ -147,21 +147,27 @@ describe('media sockets (udpio addon)', () => {
     expect(await got).toBe('last words');
   });
 
-  it('CALLPROBE_UDPIO=0 falls back to node:dgram, and a loopback session still measures', () => {
+  it('CALLPROBE_UDPIO=0 falls back to node:dgram, and a loopback session still measures (also on a shared port)', () => {
     const script = `
       import { udpBackend } from './src/rtp/udp.ts';
       import { bindPair } from './src/rtp/ports.ts';
       import { RtpSession } from './src/rtp/session.ts';
+      import { SharedPort } from './src/rtp/shared-port.ts';
       const pa = await bindPair('127.0.0.1', 19472), pb = await bindPair('127.0.0.1', 19474);
       const a = new RtpSession({ ports: pa, rtcpIntervalMs: 0, remote: { address: '127.0.0.1', port: 19474 } });
       const b = new RtpSession({ ports: pb, rtcpIntervalMs: 0, remote: { address: '127.0.0.1', port: 19472 } });
-      a.start(); b.start();
+      const sp = await SharedPort.open({ address: '127.0.0.1', port: 19396, dscp: null });
+      const c = new RtpSession({ ports: await bindPair('127.0.0.1', 19398), rtcpIntervalMs: 0, remote: { address: '127.0.0.1', port: 19396 } });
+      const d = new RtpSession({ ports: await sp.allocate(), rtcpIntervalMs: 0, remote: { address: '127.0.0.1', port: 19398 } });
+      for (const s of [a, b, c, d]) s.start();
       await new Promise((r) => setTimeout(r, 500));
-      a.stop(); b.stop();
+      for (const s of [a, b, c, d]) s.stop();
       await new Promise((r) => setTimeout(r, 60));
       const rx = b.stats();
-      console.log(JSON.stringify({ backend: udpBackend().name, sent: a.stats().packets_sent, received: rx.packets_received }));
-      await a.close(); await b.close();
+      console.log(JSON.stringify({ backend: udpBackend().name, sent: a.stats().packets_sent, received: rx.packets_received,
+        shared: [c.sentPackets, d.receivedPackets, d.sentPackets, c.receivedPackets, sp.unmatched] }));
+      for (const s of [a, b, c, d]) await s.close();
+      await sp.close();
     `;
     const run = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
       cwd: ROOT,
@@ -170,9 +176,14 @@ describe('media sockets (udpio addon)', () => {
       timeout: 20_000,
     });
     expect(run.status, run.stderr).toBe(0);
-    const out = JSON.parse(run.stdout.trim()) as { backend: string; sent: number; received: number };
+    const out = JSON.parse(run.stdout.trim()) as { backend: string; sent: number; received: number; shared: number[] };
     expect(out.backend).toBe('dgram');
     expect(out.sent).toBeGreaterThanOrEqual(20);
     expect(out.received).toBe(out.sent);
+    const [cSent, dGot, dSent, cGot, unmatched] = out.shared;
+    expect(cSent).toBeGreaterThanOrEqual(20);
+    expect(dGot).toBe(cSent); // into the shared port
+    expect(cGot).toBe(dSent); // out of it
+    expect(unmatched).toBe(0);
   });
 });
