@@ -39,6 +39,8 @@ export interface AudioReport {
   markers_foreign: number;
   /** Our own markers heard back (this end's, reflected: an echo far end, or media looped back to us). */
   markers_echoed: number;
+  /** Marker sync tones heard whose data did not decode (loss or stalls inside the marker, a garbling transcoder). */
+  markers_unreadable: number;
   /**
    * true: only this call's markers (with an echo expected: our own back); false: another
    * call's, our own back where no echo was expected, or none where ours were due; null: not known.
@@ -147,7 +149,9 @@ export class CallContent {
     const echo = this.opts.peerEchoes === true;
     // ours are due from the far end, or (echo) our own back when we send any
     const expected = this.opts.expectPeerMarkers || (echo && this.signal !== undefined);
-    const match = markerMatch({ heard: heard.length, foreign, echoed, echo, due: expected && present && f.analysed_s >= 3 });
+    const unreadable = this.tapped.reduce((n, t) => n + t.analyzer.markerFailures, 0);
+    // markers whose sync was heard but not their data: not "unknown audio", only not read
+    const match = markerMatch({ heard: heard.length, foreign, echoed, echo, due: expected && present && f.analysed_s >= 3 && unreadable === 0 });
     const delay = median(delays);
     const gain = median(gains);
     return {
@@ -161,6 +165,7 @@ export class CallContent {
       markers_heard: heard.length,
       markers_foreign: foreign,
       markers_echoed: echoed,
+      markers_unreadable: unreadable,
       marker_match: match,
       marker_gain_db: gain === null ? null : round(gain, 1),
       level_drift_db: gains.length >= 2 ? round((gains[gains.length - 1] ?? 0) - (gains[0] ?? 0), 1) : null,

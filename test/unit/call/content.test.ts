@@ -101,4 +101,22 @@ describe('CallContent: the marked signal and what the other end hears', () => {
     expect(m(0, 0, 0, true)).toBe(false); // due, nothing
     expect(m(0, 0, 0, true, false)).toBeNull(); // not judged yet / not due
   });
+
+  it('markers whose sync was heard but whose data was lost (a stall, loss inside the marker) are unreadable, not unknown audio', () => {
+    const caller = new CallContent({ callId: 'abc@h', role: 'caller', durationMs: 6000, expectPeerMarkers: true });
+    const callee = new CallContent({ callId: 'abc@h', role: 'callee', durationMs: 6000, expectPeerMarkers: true });
+    const sink = callee.tap({ ssrc: 1, source: 'x:1', payloadType: 0, codec: 'PCMU', clockRate: 8000 });
+    const samples = caller.source.samples;
+    for (let f = 0; f < 300; f++) {
+      const at = f * 160;
+      // every marker's data symbols (from 100 ms after each onset, 360 ms long) never arrive
+      const inMarker = (at - 2400) % 20000;
+      if (inMarker >= 800 && inMarker < 800 + 3200) continue;
+      sink?.onFrame(decodeG711('PCMU', encodeG711('PCMU', samples.subarray(at, at + 160))), 8000, at, 1000 + f * 20);
+    }
+    const a = callee.report(caller.signal);
+    expect(a).toMatchObject({ present: true, markers_heard: 0, markers_foreign: 0, marker_match: null });
+    expect(a?.markers_unreadable).toBeGreaterThanOrEqual(2);
+    expect(audioFailures('caller_to_callee', a)).toEqual([]);
+  });
 });
