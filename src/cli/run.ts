@@ -8,9 +8,12 @@ import type { ScenarioResult } from '../probes/scenario/index.js';
 import { EXIT, printJson, runCommand, UsageError, type CommonOptions } from './common.js';
 import { EVIDENCE_HELP, evidenceOptions, startEvidence, type EvidenceFlags } from './evidence.js';
 import { configFlag } from './flags.js';
+import { parseSrtpMode } from './srtp-flag.js';
 
 interface RunFlags extends CommonOptions, EvidenceFlags {
   server?: string;
+  srtp?: string;
+  allowInsecureKeys?: boolean;
 }
 
 /** Paths in messages relative to where the user is, when that is shorter. */
@@ -79,6 +82,8 @@ export function register(program: Command): void {
     .argument('<scenario>', 'scenario file, or a name looked up as <name>.yaml in the config\'s scenarios_dir, then ./scenarios')
     .addOption(configFlag('config file with accounts and pbx'))
     .option('--server <uri>', 'registrar/proxy for this run (overrides the scenario and the config)')
+    .option('--srtp <mode>', 'off, optional or required: SDES-SRTP media on the scenario\'s call and its own answering side; keys only over TLS', 'off')
+    .option('--allow-insecure-keys', 'with --srtp: allow SDES keys over plain UDP/TCP signalling (anyone on the path can decrypt)')
     .option('--json', 'one JSON object on stdout (logs on stderr)')
     .option('--junit <file>', 'write JUnit XML: one testcase per step')
     .option('--quiet', 'no table; exit code only (and --json/--junit)')
@@ -102,6 +107,7 @@ Examples:
   probe run hold-resume --json                 # <scenarios_dir>/hold-resume.yaml
   probe run ivr-dtmf --junit ivr.xml --quiet   # CI: one testcase per step
   probe run hold-resume --pcap hold.pcap --trace   # re-INVITEs on the ladder
+  probe run basic-call --srtp required           # SDES-SRTP; the scenario's server must be TLS
 ${EVIDENCE_HELP}`,
     )
     .action(async (scenarioArg: string, flags: RunFlags) => {
@@ -118,7 +124,13 @@ ${EVIDENCE_HELP}`,
           loaded = loadConfig(flags.config !== undefined ? { file: flags.config } : {});
           const { file, scenario } = scenarios.loadScenario(scenarioArg, { config: loaded.config });
           if (flags.server !== undefined && !/^sips?:/.test(flags.server)) throw new UsageError(`--server: "${flags.server}" is not a SIP URI (sip:host[:port])`);
-          spec = scenarios.buildScenarioSpec(scenario, loaded.config, file, undefined, flags.server !== undefined ? { server: flags.server } : {});
+          spec = scenarios.buildScenarioSpec(scenario, loaded.config, file, undefined, {
+            ...(flags.server !== undefined ? { server: flags.server } : {}),
+            srtp: parseSrtpMode(flags.srtp),
+            ...(flags.allowInsecureKeys === true ? { allowInsecureKeys: true } : {}),
+          });
+          const keys = scenarios.scenarioKeysError(spec);
+          if (keys !== undefined) throw new UsageError(`--srtp: ${keys}`);
         } catch (err) {
           if (err instanceof ConfigError) {
             process.stderr.write(`probe run: invalid configuration:\n${formatIssues(err.issues)}\n`);

@@ -122,6 +122,8 @@ export const probeDefinitionSchema = z.discriminatedUnion('kind', [
     kind: z.literal('scenario'),
     /** Scenario file, relative to the config's scenarios_dir. */
     file: z.string().min(1),
+    /** SDES-SRTP of the scenario's call (and of its own answering side), as for a call probe. */
+    media: callMediaSchema.prefault({}),
     /** Wins over the scenario file's own `server`. */
     ...nextHop,
   }),

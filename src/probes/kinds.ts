@@ -105,6 +105,8 @@ export const PROBE_KIND_MAP: ProbeKindMap = {
         thresholds: effectiveThresholds(def, config),
         ...(def.server !== undefined ? { server: def.server } : {}),
         ...(def.transport !== undefined ? { transport: def.transport } : {}),
+        srtp: def.media.srtp,
+        allowInsecureKeys: def.media.allow_insecure_keys,
       });
     },
     ownThresholds: true,

@@ -7,13 +7,18 @@
 //    RTP/SAVP leg to baresip 1003's plain RTP/AVP (lab hook route XCODE, token
 //    "avp"): on our leg no clear frame, on baresip's leg our frames in clear,
 //    as many as we sent (rtpengine authenticated and decrypted every one), and
-//    what baresip sends reaches us as SRTP that authenticates.
+//    what baresip sends reaches us as SRTP that authenticates;
+//  - probe run <scenario> --srtp required (register 1002, call, wait, bye) over TLS
+//    (the lab certificate as the trust anchor, verification on): the scenario's call
+//    and its own answering side are SRTP, both directions authenticate every packet;
+//    the same run over UDP is refused (exit 2) before anything is sent.
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { capture, kamailioLog, LAB, removeBindings } from '../lab/lab.js';
+import { capture, kamailioLog, LAB, labWorkdir, removeBindings } from '../lab/lab.js';
+import type { ScenarioResult } from '../../src/probes/scenario/index.js';
 import { writeCallConfig } from './helpers/call-config.js';
 import type { CallResult } from '../../src/probes/call/index.js';
 import { defaultAudioSource, encodedFrames } from '../../src/rtp/audio.js';
@@ -138,5 +143,62 @@ describe('SRTP over TLS through rtpengine', () => {
     expect(ourLeg.filter((d) => isClear(d.payload))).toHaveLength(0);
     // every packet we sent arrived at baresip decrypted: rtpengine drops what fails authentication
     expect(Math.abs(clearToBaresip - (there?.packets_sent ?? 0))).toBeLessThanOrEqual(2);
+  });
+
+  it('probe run <scenario> --srtp required over TLS: the scenario\'s call and its own callee speak SRTP; over UDP refused', async () => {
+    const cfg = writeCallConfig('srtp-lab-scenario', { rtp: RTP });
+    const scenario = path.join(labWorkdir(), 'srtp-lab-scenario.yaml');
+    fs.writeFileSync(
+      scenario,
+      [
+        'name: srtp-call',
+        'from: "1001"',
+        'to: "1002"',
+        'steps:',
+        '  - register: { account: "1002" }',
+        '  - call: { codec: PCMU }',
+        '  - expect: { status: 200 }',
+        '  - wait: 2s',
+        '  - bye: {}',
+        '',
+      ].join('\n'),
+    );
+    const run = async (server: string): Promise<{ r: ScenarioResult; code: number; stderr: string }> => {
+      let stdout = '';
+      let stderr = '';
+      let code = 0;
+      try {
+        ({ stdout, stderr } = await execFileP(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'run', scenario, '--config', cfg, '--server', server, '--srtp', 'required', '--json'], {
+          cwd: ROOT,
+          timeout: 30_000,
+          // TLS verified against the lab's own certificate (SAN IP:127.0.0.1), not --insecure
+          env: { ...process.env, NODE_EXTRA_CA_CERTS: path.join(labWorkdir(), 'tls', 'pbx.crt') },
+        }));
+      } catch (err) {
+        const e = err as { stdout?: string; stderr?: string; code?: number };
+        stdout = e.stdout ?? '';
+        stderr = e.stderr ?? '';
+        code = typeof e.code === 'number' ? e.code : -1;
+      }
+      return { r: (stdout.trim() ? JSON.parse(stdout) : {}) as ScenarioResult, code, stderr };
+    };
+    const udp = await run(`sip:127.0.0.1:${LAB.ports.udp}`);
+    expect(udp.code, udp.stderr).toBe(2);
+    expect(udp.stderr).toMatch(/SDES keys would be sent in clear over UDP/);
+
+    const { r, code, stderr } = await run(`sip:127.0.0.1:${LAB.ports.tls};transport=tls`);
+    expect(r.failures, stderr).toEqual([]);
+    expect(code).toBe(0);
+    expect(r.call?.media?.srtp).toMatchObject({ mode: 'required', key_exchange: 'sdes' });
+    expect(r.call?.media?.srtp?.suite).toMatch(/^AES_CM_128_HMAC_SHA1_(80|32)$/);
+    for (const d of r.call?.media?.directions ?? []) {
+      expect(d.measured_by, d.direction).toBe('receiver');
+      expect(d.packets_received, d.direction).toBeGreaterThan(80);
+      expect(d.packets_lost, d.direction).toBe(0);
+      // our receivers accept nothing but SRTP that authenticates: every packet counted did
+      expect(d.srtp, d.direction).toMatchObject({ auth_failures: 0, replays: 0, malformed: 0 });
+      expect(d.srtp?.packets_authenticated, d.direction).toBeGreaterThanOrEqual(d.packets_received ?? Infinity);
+    }
+    expect(r.call?.media?.directions).toHaveLength(2);
   });
 });

@@ -12,6 +12,10 @@ import type { RtpSession } from '../../rtp/session.js';
 import type { CallOutcome, OutgoingCall, UserAgent } from '../../sip/ua.js';
 import type { Scenario } from './schema.js';
 import type { NetworkSettings } from '../../config/network.js';
+import type { SrtpMode } from '../../config/srtp-keys.js';
+import type { MediaSecurity } from '../../call/sdp.js';
+import type { SrtpPortPair } from '../../rtp/srtp-socket.js';
+import type { SrtpSuite } from '../../rtp/srtp.js';
 
 export interface ScenarioAccount {
   password: string;
@@ -38,6 +42,10 @@ export interface ScenarioTarget {
   mediaTimeoutMs?: number;
   /** NAT addresses and DSCP marks (config sip/rtp.external_ip, qos). */
   network?: Partial<NetworkSettings>;
+  /** SDES-SRTP of the call and of our own answering side (call/srtp.ts); default off. */
+  srtp?: SrtpMode;
+  /** Keys over non-TLS signalling are refused unless this is set. */
+  allowInsecureKeys?: boolean;
 }
 
 /** Everything a run needs: the target, where audio files are, and the run's own settings. */
@@ -63,7 +71,14 @@ export interface ScenarioCall {
   final_status: number | null;
   reason: string;
   timings_ms: { pdd?: number; answer?: number; setup?: number; bye?: number };
-  media: { codec: AudioCodec; duration_s: number; rtt_ms: number | null; directions: DirectionResult[] } | null;
+  media: {
+    codec: AudioCodec;
+    duration_s: number;
+    rtt_ms: number | null;
+    directions: DirectionResult[];
+    /** Only with srtp optional/required: the suite our leg agreed on (null: plain RTP). */
+    srtp?: { mode: SrtpMode; key_exchange: 'sdes'; suite: SrtpSuite | null };
+  } | null;
 }
 
 /** The call a run has up, as the driver tracks it. */
@@ -92,6 +107,11 @@ export interface ActiveCall {
   /** Between a successful hold and resume: silence from the far end is expected. */
   onHold: boolean;
   report: ScenarioCall;
+  /** What our offer carried (srtp optional/required), and the SRTP wrapper once the answer agreed a key. */
+  security?: MediaSecurity;
+  srtp?: { pair: SrtpPortPair; suite: SrtpSuite };
+  /** The media report being taken (once: bye and close may both ask). */
+  snapshot?: Promise<void>;
   /** Digits already matched by expect_dtmf, per receiving leg. */
   consumed: { caller: number; callee: number };
 }

@@ -8,8 +8,9 @@ import { Answerer } from '../../call/answerer.js';
 import { DEFAULT_MEDIA_TIMEOUT_MS, mediaTimeoutFailure } from '../../call/media-timeout.js';
 import { dialTarget } from '../../call/dial-target.js';
 import { accountEndpoint } from '../../config/accounts.js';
-import { endMeasuredMedia, sentBy } from '../../call/media-end.js';
-import { fromReceiver, unmeasured } from '../../call/media-report.js';
+import { acceptSrtpAnswer, srtpOffer } from '../../call/srtp.js';
+import { srtpPair } from '../../rtp/srtp-socket.js';
+import { snapshotCallMedia } from './media-snapshot.js';
 import { buildOffer, isSdpError, parseMediaEndpoint } from '../../call/sdp.js';
 import type { Phase } from '../result.js';
 import type { AudioSource } from '../../rtp/audio.js';
@@ -205,7 +206,10 @@ export class ScenarioDriver implements StepDriver<Step> {
       const { allocator, address } = await this.ports(ua);
       this.answerers.set(
         step.account,
-        new Answerer({ ua, ports: allocator, mediaAddress: address, codecs: this.opts.codecs, neverAnswer: step.answer === 'never', logger: this.opts.logger, audioTap: this.prompts.tap('callee') }),
+        new Answerer({
+          ua, ports: allocator, mediaAddress: address, codecs: this.opts.codecs, neverAnswer: step.answer === 'never', logger: this.opts.logger, audioTap: this.prompts.tap('callee'),
+          ...(this.opts.srtp !== undefined ? { srtp: this.opts.srtp } : {}),
+        }),
       );
     }
     const t0 = performance.now();
@@ -236,8 +240,9 @@ export class ScenarioDriver implements StepDriver<Step> {
     const pair = await allocator.allocate();
     let ringing: () => void = () => undefined;
     const rang = new Promise<void>((r) => (ringing = r));
+    const security = srtpOffer(this.opts.srtp ?? 'off');
     const outgoing = ua.invite(dialTarget(to, ua), {
-      sdp: buildOffer(address, pair.rtpPort, codecs),
+      sdp: buildOffer(address, pair.rtpPort, codecs, 20, 'sendrecv', security),
       onProvisional: (res) => {
         if (res.status === 180 || res.status === 183) ringing();
       },
@@ -257,6 +262,7 @@ export class ScenarioDriver implements StepDriver<Step> {
       hungUp: false,
       onHold: false,
       consumed: { caller: 0, callee: 0 },
+      ...(security ? { security } : {}),
       report: { from: this.opts.scenario.from, to, call_id: outgoing.callId, final_status: null, reason: '', timings_ms: {}, media: null },
     };
     this.call = call;
@@ -317,9 +323,19 @@ export class ScenarioDriver implements StepDriver<Step> {
       call.pair = undefined;
       return o;
     }
+    const negotiated = acceptSrtpAnswer(this.opts.srtp ?? 'off', call.security, answer);
+    if (!negotiated.ok) {
+      call.sdpError = negotiated.message; // the expect step reports it (check srtp in the message)
+      call.hungUp = true;
+      await dialog.bye();
+      await call.pair.release();
+      call.pair = undefined;
+      return o;
+    }
     call.answer = answer;
+    if (negotiated.keys) call.srtp = { pair: srtpPair(call.pair, negotiated.keys), suite: negotiated.keys.suite };
     const session = new RtpSession({
-      ports: call.pair,
+      ports: call.srtp?.pair.pair ?? call.pair,
       codec: answer.codec ?? 'PCMU',
       ...(answer.payloadType !== undefined ? { payloadType: answer.payloadType } : {}),
       ptimeMs: answer.ptimeMs,
@@ -510,23 +526,10 @@ export class ScenarioDriver implements StepDriver<Step> {
 
   /** Stops both senders, lets packets in flight land, and records both directions. Once. */
   private async snapshotMedia(call: ActiveCall): Promise<void> {
-    const session = call.session;
-    if (!session || call.report.media !== null || call.answer === undefined) return;
-    await endMeasuredMedia(session, call.far?.session);
-    const mine = session.stats({ phase: sentBy(call.far?.session) });
-    const theirs = call.far?.session.stats({ phase: sentBy(session) });
-    const codec = call.answer.codec ?? 'PCMU';
-    call.report.media = {
-      codec,
-      duration_s: round(((call.answeredAt !== undefined ? Date.now() - call.answeredAt : 0) - 80) / 1000),
-      rtt_ms: mine.rtt_ms,
-      directions: [
-        theirs
-          ? fromReceiver('caller_to_callee', mine.packets_sent, theirs, call.far?.session.localPort ?? 0)
-          : unmeasured('caller_to_callee', mine.packets_sent, session.localPort),
-        fromReceiver('callee_to_caller', theirs ? theirs.packets_sent : null, mine, session.localPort),
-      ],
-    };
+    call.snapshot ??= snapshotCallMedia(call, this.opts.srtp ?? 'off').then((media) => {
+      call.report.media = media;
+    });
+    await call.snapshot;
   }
 
   /** What the run leaves for the result: the call as seen so far. */

@@ -12,6 +12,7 @@ import { ScenarioDriver, type ScenarioCall, type ScenarioTarget } from './driver
 import { executeSteps, type StepResult } from './executor.js';
 import { loadScenario, scenarioDir, ScenarioError } from './load.js';
 import type { Scenario } from './schema.js';
+import { signallingOf, srtpSignallingError, type SrtpMode } from '../../config/srtp-keys.js';
 
 export interface ScenarioSpec extends ScenarioTarget {
   /** The scenario file (absolute); relative audio paths are resolved next to it. */
@@ -33,6 +34,9 @@ export interface ScenarioResult extends ProbeResult {
 export interface ScenarioHop {
   server?: string;
   transport?: 'udp' | 'tcp' | 'tls';
+  /** media.srtp of the probe / `probe run --srtp` (default off). */
+  srtp?: SrtpMode;
+  allowInsecureKeys?: boolean;
 }
 
 /** The spec for a scenario from the config: credentials, PBX, RTP range, thresholds. */
@@ -52,8 +56,20 @@ export function buildScenarioSpec(scenario: Scenario, config: Config, file?: str
     rtpPortMax: config.rtp.port_max,
     mediaTimeoutMs: config.rtp.media_timeout,
     network: networkSettings(config),
+    ...(hop.srtp !== undefined && hop.srtp !== 'off' ? { srtp: hop.srtp } : {}),
+    ...(hop.allowInsecureKeys === true ? { allowInsecureKeys: true } : {}),
     thresholds: thresholds ?? baseThresholds(config),
   };
+}
+
+/**
+ * SDES keys only over TLS signalling, unless allowed (config/srtp-keys.ts): the message
+ * when this run would break that rule. The scenario file may name its own server, so
+ * this is checked on the built spec (`probe run`, the agent), not in config check.
+ */
+export function scenarioKeysError(spec: Pick<ScenarioSpec, 'srtp' | 'transport' | 'server' | 'allowInsecureKeys'>): string | undefined {
+  const sig = signallingOf(spec.transport, spec.server, { uri: spec.server, transport: 'udp' });
+  return srtpSignallingError(spec.srtp ?? 'off', sig.transport, sig.target, spec.allowInsecureKeys === true);
 }
 
 /** Rough upper bound of a run, ms: what a runner's timeout should allow. */
@@ -93,6 +109,12 @@ export async function scenarioProbe(ctx: ProbeContext, spec: ScenarioSpec): Prom
     steps: [],
     failures: [],
   };
+  const keys = scenarioKeysError(spec);
+  if (keys !== undefined) {
+    result.failures.push({ check: 'srtp', phase: 'config', message: keys });
+    result.duration_s = 0;
+    return result;
+  }
   const { file, thresholds: _thresholds, ...target } = spec;
   const driver = new ScenarioDriver({ ...target, baseDir: file !== undefined ? scenarioDir(file) : process.cwd(), logger: ctx.logger, ...(ctx.recorder ? { recorder: ctx.recorder } : {}) });
   try {
@@ -151,6 +173,11 @@ export async function runScenarioFile(ctx: ProbeContext, opts: { file: string; c
     if (!(err instanceof ScenarioError)) throw err;
     return { probe: 'scenario', name: opts.file, success: false, steps: [], failures: [{ check: 'scenario_file', phase: 'config', message: err.message }] };
   }
-  const hop: ScenarioHop = { ...(opts.server !== undefined ? { server: opts.server } : {}), ...(opts.transport !== undefined ? { transport: opts.transport } : {}) };
+  const hop: ScenarioHop = {
+    ...(opts.server !== undefined ? { server: opts.server } : {}),
+    ...(opts.transport !== undefined ? { transport: opts.transport } : {}),
+    ...(opts.srtp !== undefined ? { srtp: opts.srtp } : {}),
+    ...(opts.allowInsecureKeys !== undefined ? { allowInsecureKeys: opts.allowInsecureKeys } : {}),
+  };
   return scenarioProbe(ctx, buildScenarioSpec(loaded.scenario, opts.config, loaded.file, opts.thresholds ?? baseThresholds(opts.config), hop));
 }

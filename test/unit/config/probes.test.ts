@@ -37,6 +37,12 @@ describe('probe definitions', () => {
     expect(call?.source).toBe('/p/x.yaml');
   });
 
+  it('a scenario probe takes media.srtp (off by default), like a call probe', () => {
+    const defs = parseProbeFileText('probes:\n  - { name: s, kind: scenario, file: basic.yaml, media: { srtp: required } }\n  - { name: t, kind: scenario, file: basic.yaml }\n', '/p/s.yaml', LAB);
+    expect(defs.map((d) => (d.kind === 'scenario' ? d.media.srtp : undefined))).toEqual(['required', 'off']);
+    expect(() => parseProbeFileText('probes:\n  - { name: s, kind: scenario, file: b.yaml, media: { srtp: sometimes } }\n', '/p/s.yaml', LAB)).toThrow(/srtp/);
+  });
+
   it('a call probe and rtp.codecs take opus (the RFC 7587 name) and G722', () => {
     const defs = parseProbeFileText('probes:\n  - { name: w, kind: call, from: "1001", to: "1002", codec: opus }\n', '/p/w.yaml', LAB);
     expect(defs[0]?.kind === 'call' && defs[0].codec).toBe('opus');

@@ -11,7 +11,7 @@ import { buildOffer } from '../../../../src/call/sdp.js';
 import { UserAgent } from '../../../../src/sip/ua.js';
 import { openUdpioSockets } from '../../../../src/rtp/udp.js';
 import { parseConfigText } from '../../../../src/config/load.js';
-import { parseScenarioText, runScenarioFile, scenarioBudgetMs, scenarioProbe, type ScenarioResult } from '../../../../src/probes/scenario/index.js';
+import { parseScenarioText, runScenarioFile, scenarioBudgetMs, scenarioKeysError, scenarioProbe, type ScenarioResult } from '../../../../src/probes/scenario/index.js';
 import type { ScenarioSpec } from '../../../../src/probes/scenario/index.js';
 
 const logger = pino({ level: 'silent' });
@@ -37,7 +37,7 @@ async function noLeak(before: number): Promise<boolean> {
   return udpHandles() === before;
 }
 
-async function run(p: DemoPeer, steps: string, signal = new AbortController().signal): Promise<ScenarioResult> {
+async function run(p: DemoPeer, steps: string, signal = new AbortController().signal, extra: Partial<ScenarioSpec> = {}): Promise<ScenarioResult> {
   const scenario = parseScenarioText(`name: t\nfrom: tester\nto: "${p.uri}"\nstep_timeout: 3s\nsteps:\n${steps}`, 't.yaml');
   const spec: ScenarioSpec = {
     scenario,
@@ -49,6 +49,7 @@ async function run(p: DemoPeer, steps: string, signal = new AbortController().si
     rtpPortMax: RTP[1],
     localAddress: '127.0.0.1',
     thresholds: { mos_min: 3.5, loss_max_percent: 1, pdd_max_ms: 3000, cert_warn_days: 30, cert_crit_days: 7 },
+    ...extra,
   };
   return scenarioProbe({ logger, signal }, spec);
 }
@@ -171,6 +172,26 @@ describe('runScenarioFile / scenarioBudgetMs', () => {
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  it('srtp: keys only over TLS (a UDP run is refused before any step); a plain far end fails a required call', async () => {
+    const base = { server: 'sip:127.0.0.1:5060', srtp: 'required' as const };
+    expect(scenarioKeysError({ ...base, transport: 'udp' })).toMatch(/SDES keys would be sent in clear over UDP/);
+    expect(scenarioKeysError({ ...base, transport: 'tls' })).toBeUndefined();
+    expect(scenarioKeysError({ ...base, server: 'sips:127.0.0.1:5061' })).toBeUndefined();
+    expect(scenarioKeysError({ ...base, server: 'sip:127.0.0.1:5061;transport=tls' })).toBeUndefined();
+    expect(scenarioKeysError({ ...base, transport: 'udp', allowInsecureKeys: true })).toBeUndefined();
+    expect(scenarioKeysError({ server: 'sip:127.0.0.1:5060', transport: 'udp' })).toBeUndefined();
+
+    peer = await startDemoPeer({ rtpPortMin: 18800, rtpPortMax: 18899, logger });
+    const refused = await run(peer, '  - call: {}\n  - expect: {}\n  - bye: {}\n', undefined, { srtp: 'required' });
+    expect(refused.steps).toEqual([]);
+    expect(refused.failures).toMatchObject([{ check: 'srtp', phase: 'config' }]);
+    // allowed over UDP: the demo peer speaks no SRTP, so the required call cannot stand
+    const plain = await run(peer, '  - call: {}\n  - expect: {}\n  - wait: 500ms\n  - bye: {}\n', undefined, { srtp: 'required', allowInsecureKeys: true });
+    expect(plain.success).toBe(false);
+    // (it refuses our RTP/SAVP offer: 488, RFC 3264)
+    expect(plain.failures).toMatchObject([{ check: 'step[1] expect', phase: 'invite', expected: 200, actual: 488 }]);
   });
 
   it('the budget grows with waits, ring timeouts and DTMF', () => {
