@@ -147,7 +147,7 @@ describe('SRTP over TLS through rtpengine', () => {
 
   it('probe run <scenario> --srtp required over TLS: the scenario\'s call and its own callee speak SRTP; over UDP refused', async () => {
     const cfg = writeCallConfig('srtp-lab-scenario', { rtp: RTP });
-    const scenario = path.join(labWorkdir(), 'srtp-lab-scenario.yaml');
+    const scenario = path.join(labWorkdir(), 'srtp-lab-scenario-steps.yaml');
     fs.writeFileSync(
       scenario,
       [
