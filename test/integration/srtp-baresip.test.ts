@@ -1,17 +1,21 @@
 // SRTP interop with an independent implementation (issue 17 item 4): baresip
 // 1.0 with its srtp module and `mediaenc=srtp-mand` (libre/libsrtp-style SRTP,
-// SDES) answers `probe call --direct ... --srtp required`. Signalling is UDP
-// straight to baresip (no TLS listener in this baresip set-up), so the run says
-// --allow-insecure-keys. Checked: baresip's audio reaches us as SRTP that
-// authenticates (0 failures, 0 loss); baresip's own summary says it decrypted
-// our stream with the agreed suite, received what we sent with 0 lost and 0
-// errors, and read our SRTCP reports; tshark finds none of our G.711 frames in
+// SDES) answers `probe call --direct ... --srtp required` over TLS signalling
+// (baresip's TLS listener, SIP_PORT + 1, with the lab certificate; our side
+// verifies it against that certificate: no --insecure, no --allow-insecure-keys).
+// Checked: baresip's audio reaches us as SRTP that authenticates (0 loss); one
+// corrupted packet the test injects into our RTP port mid-call is counted as an
+// authentication failure, not as a received packet; baresip's own summary says it
+// decrypted our stream with the agreed suite, received what we sent with 0 lost and
+// 0 errors, and read our SRTCP reports; tshark finds none of our G.711 frames in
 // clear on our port.
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import dgram from 'node:dgram';
+import { randomBytes } from 'node:crypto';
 import { capture, freeTcpPort, labWorkdir, spawnTracked, writeBaresipConf, type TrackedProcess } from '../lab/lab.js';
 import type { CallResult } from '../../src/probes/call/index.js';
 import { defaultAudioSource, encodedFrames } from '../../src/rtp/audio.js';
@@ -19,7 +23,8 @@ import type { AudioCodec } from '../../src/rtp/codec.js';
 import { jsonOf, runProbe } from './helpers/far-end.js';
 
 const execFileP = promisify(execFile);
-const SIP_PORT = 5186; // baresip binds this and the next one
+const SIP_PORT = 5186; // baresip binds this (UDP, TCP) and the next one (TLS)
+const TLS_PORT = SIP_PORT + 1;
 const BARESIP_RTP: [number, number] = [17050, 17059];
 const RTP: [number, number] = [16990, 16999];
 let baresip: TrackedProcess | undefined;
@@ -43,16 +48,31 @@ beforeAll(async () => {
     answermode: 'auto',
     audioFile: path.join(labWorkdir(), 'lab_audio_long.wav'),
   });
-  // the srtp module, SRTP mandatory for the account, no REGISTER
-  fs.appendFileSync(path.join(dir, 'config'), 'module srtp.so\n');
+  // the srtp module, SRTP mandatory for the account, no REGISTER; a TLS listener with
+  // the lab's certificate (SAN IP:127.0.0.1; baresip wants certificate and key in one file)
+  const tls = path.join(labWorkdir(), 'tls');
+  const certKey = path.join(dir, 'cert-key.pem');
+  fs.writeFileSync(certKey, fs.readFileSync(path.join(tls, 'pbx.crt'), 'utf8') + fs.readFileSync(path.join(tls, 'pbx.key'), 'utf8'));
+  fs.appendFileSync(path.join(dir, 'config'), `module srtp.so\nsip_certificate ${certKey}\n`);
   const accounts = path.join(dir, 'accounts');
   fs.writeFileSync(accounts, fs.readFileSync(accounts, 'utf8').replace('regint=600', 'regint=0;mediaenc=srtp-mand'));
   baresip = spawnTracked('baresip', ['-f', dir], { name: 'baresip-srtp' });
   await waitFor('baresip-srtp to be ready', 10_000, () => /baresip is ready/.test(baresip?.stdout() ?? ''));
 });
 
+/** Counts what baresip sends to our RTP ports (no target: it only counts), so the test knows our receiver is up. */
+const COUNT_RULE = ['INPUT', '-i', 'lo', '-p', 'udp', '--sport', `${BARESIP_RTP[0]}:${BARESIP_RTP[1]}`, '--dport', `${RTP[0]}:${RTP[1]}`, '-m', 'comment', '--comment', 'callprobe-srtp-baresip-count'];
+let counting = false;
+
+async function fromBaresip(): Promise<number> {
+  const { stdout } = await execFileP('iptables', ['-w', '-L', 'INPUT', '-v', '-x', '-n']);
+  const line = stdout.split('\n').find((l) => l.includes('/* callprobe-srtp-baresip-count */'));
+  return Number(line?.trim().split(/\s+/)[0] ?? NaN);
+}
+
 afterAll(async () => {
   await baresip?.stop();
+  if (counting) await execFileP('iptables', ['-w', '-D', ...COUNT_RULE]).catch(() => undefined);
 });
 
 function payloads(pcap: string, port: number): Promise<Buffer[]> {
@@ -61,18 +81,33 @@ function payloads(pcap: string, port: number): Promise<Buffer[]> {
   );
 }
 
-describe('probe call --srtp required against baresip (srtp module, mediaenc=srtp-mand)', () => {
-  it('both directions SRTP: baresip → us authenticates with 0 loss, baresip decrypts all we send and our SRTCP, no clear frame on our leg', async () => {
+describe('probe call --srtp required over TLS against baresip (srtp module, mediaenc=srtp-mand)', () => {
+  it('both directions SRTP: baresip → us authenticates with 0 loss, an injected corrupt packet is an auth failure, baresip decrypts all we send and our SRTCP, no clear frame on our leg', async () => {
     const cfg = path.join(labWorkdir(), 'srtp-baresip.yaml');
-    fs.writeFileSync(cfg, `pbx: { uri: "sip:127.0.0.1:${SIP_PORT}" }\nrtp: { port_min: ${RTP[0]}, port_max: ${RTP[1]}, codecs: [PCMU, PCMA] }\nstate_dir: ${labWorkdir()}/srtp-baresip-state\n`);
+    const target = `sip:127.0.0.1:${TLS_PORT};transport=tls`;
+    fs.writeFileSync(cfg, `pbx: { uri: "${target}", transport: tls }\nrtp: { port_min: ${RTP[0]}, port_max: ${RTP[1]}, codecs: [PCMU, PCMA] }\nstate_dir: ${labWorkdir()}/srtp-baresip-state\n`);
+    await execFileP('iptables', ['-w', '-I', ...COUNT_RULE]);
+    counting = true;
+    const before = await fromBaresip();
     const cap = await capture({ filter: `udp and (portrange ${RTP[0]}-${RTP[1]} or portrange ${BARESIP_RTP[0]}-${BARESIP_RTP[1]})` });
     let run: Awaited<ReturnType<typeof runProbe>>;
+    const injector = dgram.createSocket('udp4');
     try {
-      run = await runProbe(
-        ['call', 'me', 'srtp', '--direct', `sip:srtp@127.0.0.1:${SIP_PORT}`, '--local-address', '127.0.0.1', '--srtp', 'required', '--allow-insecure-keys', '--duration', '3s', '--json', '--config', cfg],
-        { killAfterMs: 25_000 },
+      const running = runProbe(
+        ['call', 'me', 'srtp', '--direct', `sip:srtp@127.0.0.1:${TLS_PORT};transport=tls`, '--transport', 'tls', '--local-address', '127.0.0.1', '--srtp', 'required', '--duration', '3s', '--json', '--config', cfg],
+        // TLS verified against the lab certificate baresip presents, not --insecure
+        { killAfterMs: 25_000, env: { NODE_EXTRA_CA_CERTS: path.join(labWorkdir(), 'tls', 'pbx.crt') } },
       );
+      // Once 1 s of baresip's SRTP reached our ports, our receiver is up: one corrupted
+      // packet (an RTP header, then bytes that are no SRTP of this session's keys) to
+      // every RTP port of our range; only the call's own port is bound.
+      for (let i = 0; i < 300 && (await fromBaresip()) - before < 50; i++) await new Promise((res) => setTimeout(res, 20));
+      expect((await fromBaresip()) - before, 'baresip\'s media reached our ports').toBeGreaterThanOrEqual(50);
+      const corrupt = Buffer.concat([Buffer.from([0x80, 0x00, 0x12, 0x34, 0, 0, 0x10, 0, 0xde, 0xad, 0xbe, 0xef]), randomBytes(160 + 10)]);
+      for (let port = RTP[0]; port <= RTP[1]; port += 2) injector.send(corrupt, port, '127.0.0.1');
+      run = await running;
     } finally {
+      injector.close();
       await cap.stop();
     }
     const r = jsonOf<CallResult>(run);
@@ -86,7 +121,9 @@ describe('probe call --srtp required against baresip (srtp module, mediaenc=srtp
     expect(back?.measured_by).toBe('receiver');
     expect(back?.packets_received).toBeGreaterThan(120);
     expect(back?.packets_lost).toBe(0);
-    expect(back?.srtp).toMatchObject({ auth_failures: 0, replays: 0, malformed: 0 });
+    // the injected packet: one authentication failure, neither received nor lost
+    expect(back?.srtp).toMatchObject({ auth_failures: 1, replays: 0, malformed: 0 });
+    expect(r.target).toMatch(/transport=tls/);
     // baresip's side (its rtcpsummary block at hang-up): it decrypted our SRTP with the suite we
     // agreed, received what we sent with 0 lost and 0 errors, and read our SRTCP reports
     await waitFor('baresip\'s call summary', 5000, () => /audio\s+Transmit:\s+Receive:[\s\S]*jitter:/.test(baresip?.stdout() ?? ''));
