@@ -8,7 +8,7 @@ import { EXIT, loadAudioFlag, parseCodecList, parseDuration, parseNumber, printJ
 import { parseSrtpMode } from './srtp-flag.js';
 import { EVIDENCE_HELP, evidenceOptions, startEvidence, type EvidenceFlags } from './evidence.js';
 import { maybeLoadConfig } from './load-config.js';
-import { configFlag } from './flags.js';
+import { allowInsecureKeysFlag, configFlag } from './flags.js';
 
 interface CallFlags extends CommonOptions, EvidenceFlags {
   duration: string;
@@ -156,7 +156,7 @@ export function register(program: Command): void {
     .option('--local-address <ip>', 'local address for SIP and RTP (default: the route towards the server)')
     .option('--insecure', 'TLS: accept self-signed certificates')
     .option('--srtp <mode>', 'off, optional or required: SDES-SRTP media (RFC 4568, AES_CM_128_HMAC_SHA1_80/_32); keys only over TLS', 'off')
-    .option('--allow-insecure-keys', 'with --srtp: allow SDES keys over plain UDP/TCP signalling (anyone on the path can decrypt)')
+    .addOption(allowInsecureKeysFlag())
     .addHelpText(
       'after',
       `

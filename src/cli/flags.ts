@@ -28,3 +28,8 @@ export function insecureFlag(): Option {
 export function caFlag(): Option {
   return new Option('--ca <file>', 'TLS: PEM file of CA certificates to trust');
 }
+
+/** `--allow-insecure-keys` of the commands that place SRTP calls (call, run); read as flags.allowInsecureKeys. */
+export function allowInsecureKeysFlag(): Option {
+  return new Option('--allow-insecure-keys', 'with --srtp: allow SDES keys over plain UDP/TCP signalling (anyone on the path can decrypt)');
+}

@@ -7,7 +7,7 @@ import type { ProbeResult } from '../probes/result.js';
 import type { ScenarioResult } from '../probes/scenario/index.js';
 import { EXIT, printJson, runCommand, UsageError, type CommonOptions } from './common.js';
 import { EVIDENCE_HELP, evidenceOptions, startEvidence, type EvidenceFlags } from './evidence.js';
-import { configFlag } from './flags.js';
+import { allowInsecureKeysFlag, configFlag } from './flags.js';
 import { parseSrtpMode } from './srtp-flag.js';
 
 interface RunFlags extends CommonOptions, EvidenceFlags {
@@ -83,7 +83,7 @@ export function register(program: Command): void {
     .addOption(configFlag('config file with accounts and pbx'))
     .option('--server <uri>', 'registrar/proxy for this run (overrides the scenario and the config)')
     .option('--srtp <mode>', 'off, optional or required: SDES-SRTP media on the scenario\'s call and its own answering side; keys only over TLS', 'off')
-    .option('--allow-insecure-keys', 'with --srtp: allow SDES keys over plain UDP/TCP signalling (anyone on the path can decrypt)')
+    .addOption(allowInsecureKeysFlag())
     .option('--json', 'one JSON object on stdout (logs on stderr)')
     .option('--junit <file>', 'write JUnit XML: one testcase per step')
     .option('--quiet', 'no table; exit code only (and --json/--junit)')
