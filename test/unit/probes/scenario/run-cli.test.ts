@@ -80,10 +80,11 @@ describe('register', () => {
     register(program);
     const cmd = program.commands.find((c) => c.name() === 'run');
     expect(cmd).toBeDefined();
-    expect(cmd?.options.map((o) => o.long)).toEqual(['--trace', '--pcap', '--config', '--server', '--json', '--junit', '--quiet', '--log-level']);
+    expect(cmd?.options.map((o) => o.long)).toEqual(['--trace', '--pcap', '--config', '--server', '--srtp', '--allow-insecure-keys', '--json', '--junit', '--quiet', '--log-level']);
     let help = '';
     cmd?.configureOutput({ writeOut: (s) => (help += s) });
     cmd?.outputHelp();
     expect(help).toContain('probe run hold-resume --json');
+    expect(help).toContain('probe run basic-call --srtp required');
   });
 });
