@@ -1,10 +1,14 @@
 import { defineConfig } from 'vitest/config';
+import { IntegrationSequencer } from './test/lab/sequencer.js';
 
-// Two projects: `unit` (pure logic, fast, parallel) and `integration`
-// (a real PBX lab on 127.0.0.1 started once by test/lab/global-setup.ts,
-// files run one at a time because they share the lab's fixed ports).
+// Two projects: `unit` (pure logic, fast, parallel) and `integration` (a real PBX
+// lab on 127.0.0.1 started once by test/lab/global-setup.ts). Integration runs on two
+// workers: lab files one at a time, timing measurements alone, the untimed files listed
+// in test/lab/concurrency.ts two at a time (locks: test/lab/exclusive.ts). See
+// test/lab/README.md.
 export default defineConfig({
   test: {
+    sequence: { sequencer: IntegrationSequencer },
     projects: [
       {
         test: {
@@ -18,7 +22,8 @@ export default defineConfig({
           name: 'integration',
           include: ['test/integration/**/*.test.ts'],
           globalSetup: ['test/lab/global-setup.ts'],
-          fileParallelism: false,
+          setupFiles: ['test/lab/exclusive.ts'],
+          maxWorkers: 2,
           testTimeout: 120_000,
           hookTimeout: 120_000,
         },

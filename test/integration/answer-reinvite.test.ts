@@ -69,7 +69,7 @@ async function arrivals(c: { count: () => number }, ms: number): Promise<number>
 describe('probe answer: re-INVITE per RFC 3264 (issue 14 item 5)', () => {
   it('hold, inactive, session refresh, unhold to a new port: answers and RTP follow the offers', async () => {
     const port = await freeUdpPort();
-    const [cmd, argv] = probeCommand(['answer', '--bind', `${H}:${port}`, '--rtp-ports', '17300-17309', '--calls', '1', '--json']);
+    const [cmd, argv] = probeCommand(['answer', '--bind', `${H}:${port}`, '--rtp-ports', '19130-19139', '--calls', '1', '--json']);
     answer = spawnTracked(cmd, argv, { cwd: ROOT, name: 'probe-answer-reinvite' });
     await until('probe answer to listen', () => boundUdpPorts().has(port), 20_000);
 

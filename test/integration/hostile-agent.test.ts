@@ -60,7 +60,7 @@ describe('agent: 20 runs against a PBX that never sends 487', () => {
           pbx: { uri: `sip:127.0.0.1:${fe.port}`, transport: 'udp' },
           accounts: { '1001': { password: 'pw-1001' } },
           allowed_destinations: ['9*'],
-          rtp: { port_min: 17000, port_max: 17099 },
+          rtp: { port_min: 19200, port_max: 19299 },
           probes_dir: dir,
           state_dir: dir,
         }),

@@ -57,11 +57,29 @@ export async function acquireLabLock(file: string, timeoutS: number, log: (s: st
   if (flockHolders(file).some((p) => mine.has(p))) {
     return { inherited: true, release: async () => undefined };
   }
-  const child = spawn('flock', ['-w', String(timeoutS), file, 'sh', '-c', 'echo locked; exec cat >/dev/null'], {
+  try {
+    return await holdFileLock(file, timeoutS, () => log(`lab: waiting for ${file} (another lab run holds it)...`));
+  } catch {
+    throw new Error(`lab: could not take ${file} within ${timeoutS} s (another lab run holds it)`);
+  }
+}
+
+/**
+ * Takes `file` through a `flock` child that keeps it until release() (or until this
+ * process dies: the child's stdin closes). `onWaiting` is called once when the lock
+ * is not free within a second. Also the run's file locks (exclusive.ts), some shared.
+ */
+export async function holdFileLock(
+  file: string,
+  timeoutS: number,
+  onWaiting?: () => void,
+  mode: 'exclusive' | 'shared' = 'exclusive',
+): Promise<LabLock> {
+  const child = spawn('flock', [mode === 'shared' ? '-s' : '-x', '-w', String(timeoutS), file, 'sh', '-c', 'echo locked; exec cat >/dev/null'], {
     stdio: ['pipe', 'pipe', 'inherit'],
   });
   const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
-  const waitingNote = setTimeout(() => log(`lab: waiting for ${file} (another lab run holds it)...`), 1000);
+  const waitingNote = onWaiting ? setTimeout(onWaiting, 1000) : undefined;
   const got = await new Promise<boolean>((resolve) => {
     child.stdout.setEncoding('utf8').on('data', (d: string) => {
       if (d.includes('locked')) resolve(true);
@@ -69,7 +87,7 @@ export async function acquireLabLock(file: string, timeoutS: number, log: (s: st
     void exited.then(() => resolve(false));
   });
   clearTimeout(waitingNote);
-  if (!got) throw new Error(`lab: could not take ${file} within ${timeoutS} s (another lab run holds it)`);
+  if (!got) throw new Error(`could not take ${file} within ${timeoutS} s`);
   return {
     inherited: false,
     async release(): Promise<void> {
