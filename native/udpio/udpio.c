@@ -964,7 +964,33 @@ static void free_instance(napi_env env, void *data, void *hint) {
   free(inst);
 }
 
+/*
+ * One unbound socket with SO_TIMESTAMPNS, open for the life of the process.
+ * The kernel stamps received datagrams only while some socket in the system
+ * asks for stamps, and the first such socket switches stamping on through a
+ * deferred work item: until a kernel worker runs it (milliseconds, more on a
+ * loaded machine), datagrams are stamped when read, not when they arrived.
+ * Opening this at load, long before any call's media, and never closing it,
+ * keeps every call's first packets (and every socket opened after a call
+ * closed all of its own) on kernel arrival stamps.
+ */
+static int stamp_keeper = -1;
+
+static void keep_stamping_on(void) {
+  if (__atomic_load_n(&stamp_keeper, __ATOMIC_ACQUIRE) >= 0) return;
+  int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return; /* stamps then start with the first media socket, as before */
+  int on = 1;
+  if (setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof on) != 0) {
+    close(fd);
+    return;
+  }
+  int none = -1; /* worker threads load the addon too: one keeper per process */
+  if (!__atomic_compare_exchange_n(&stamp_keeper, &none, fd, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) close(fd);
+}
+
 NAPI_MODULE_INIT() {
+  keep_stamping_on();
   instance_t *inst = calloc(1, sizeof *inst);
   if (inst == NULL) return NULL;
   inst->env = env;

@@ -17,6 +17,30 @@ function nextMessage(pair: PortPair): Promise<{ msg: Buffer; rinfo: MediaRemoteI
 
 const native = udpBackend().name === 'udpio';
 
+/**
+ * The kernel stamps arrivals only once stamping is switched on system-wide,
+ * which the first stamping socket does through a deferred kernel work item
+ * (the addon opens one at load; on a loaded machine the worker may still be
+ * pending). Until then a datagram is stamped when read. Sends one datagram,
+ * keeps the loop blocked 3 ms, and waits (bounded) until its stamp is the
+ * send time, not the read time.
+ */
+async function untilKernelStamps(from: PortPair, to: PortPair, port: number): Promise<void> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const got = nextMessage(to);
+    const sentAt = monotonicClock.now();
+    from.rtp.send(Buffer.from([255]), port, '127.0.0.1');
+    while (monotonicClock.now() < sentAt + 3) {
+      /* busy wait: the datagram waits unread */
+    }
+    const { rinfo } = await got;
+    to.rtp.removeAllListeners('message');
+    if ((rinfo.arrivalMs ?? Number.POSITIVE_INFINITY) < sentAt + 1.5) return;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  throw new Error('the kernel never stamped a datagram at its arrival within 50 tries (about 1.2 s)');
+}
+
 describe('media sockets (udpio addon)', () => {
   it('the addon is built and in use under CI (a missing toolchain is a CI failure, not a silent fallback)', () => {
     if (process.env.CI === 'true') expect(udpBackend()).toEqual({ name: 'udpio', reason: 'loaded' });
@@ -54,6 +78,7 @@ describe('media sockets (udpio addon)', () => {
     const a = await bindPair('127.0.0.1', 19464);
     const b = await bindPair('127.0.0.1', 19466);
     open.push(a, b);
+    if (native) await untilKernelStamps(a, b, 19466);
     const arrivals: (number | undefined)[] = [];
     const all = new Promise<void>((resolve) =>
       b.rtp.on('message', (_m, rinfo) => {
