@@ -24,6 +24,8 @@ export interface FloorRun {
   packets_received: number;
   lost: number;
   skipped_ticks: number;
+  /** Ticks sent more than one period late (caught up within 60 ms, as callprobe's pacer does). */
+  caught_up_ticks: number;
   send_errors: number;
   self_inflicted_loss: number;
   send_lateness_abs_ms: { p50: number; p99: number; max: number; count: number };

@@ -7,7 +7,8 @@
  * self-inflicted loss (packets sent in the window that the peer never
  * received, PLUS every pacer tick skipped in the window: a packet the pacer
  * never sent is lost as surely as a dropped one, even though its sequence
- * number shows no gap), kernel UDP receive-buffer drops, RSS and receive
+ * number shows no gap; ticks the pacer caught up after a stall, sent late but
+ * sent, are counted apart and their lateness is in the histogram), kernel UDP receive-buffer drops, RSS and receive
  * jitter. 127.0.0.1 only.
  */
 import { readFileSync } from 'node:fs';
@@ -26,6 +27,8 @@ export interface ScaleRun {
   send_lateness_abs_ms: { p50: number; p99: number; max: number; count: number };
   /** Ticks the pacer skipped in the window (part of self_inflicted_loss). */
   pacer_skipped_ticks: number;
+  /** Ticks sent more than one ptime late (caught up after a stall, within the pacer's catchUpMs): jitter, not loss. */
+  pacer_caught_up_ticks: number;
   packets_sent: number;
   packets_received: number;
   /** Sent but never received by the peer (whole run, warm-up included). */
@@ -164,6 +167,7 @@ export async function runScale(streams: number, windowMs: number, warmupMs = 200
       count: lateness.count,
     },
     pacer_skipped_ticks: lateness.skipped,
+    pacer_caught_up_ticks: lateness.caught_up,
     packets_sent: sent,
     packets_received: received,
     packets_lost: lost,

@@ -18,8 +18,10 @@
  * - Pacer: a timerfd armed at the next deadline, but never sooner than
  *   tick_ms (default 0.5) after the last wake-up; a wake-up sends every
  *   packet due within tick_ms / 2 (so sends are as early as they are late).
- *   Lateness is |send time - deadline|; a stream more than one period late
- *   skips the missed packets and counts them (self-inflicted loss).
+ *   Lateness is |send time - deadline|; a stream more than one period but at
+ *   most CATCHUP_NS (60 ms) late sends the missed packets late (caught up, as
+ *   callprobe's pacer does: src/rtp/pacer.ts catchUpMs); later than that it
+ *   skips them and counts them (self-inflicted loss).
  *
  * Prints one JSON object: CPU (getrusage) over the window, packets sent /
  * received / lost, skipped ticks, lateness p50/p99/max in ms.
@@ -40,6 +42,7 @@
 #include <unistd.h>
 
 #define PERIOD_NS 20000000LL
+#define CATCHUP_NS 60000000LL
 #define PKT 172
 #define BATCH 64
 #define BIN_NS 1000
@@ -215,7 +218,7 @@ int main(int argc, char **argv) {
   struct iovec tiov[2][BATCH];
   int tcount[2] = {0, 0};
 
-  int64_t sent = 0, sent_window = 0, received_window = 0, skipped = 0, skipped_window = 0, send_errors = 0;
+  int64_t sent = 0, sent_window = 0, received_window = 0, skipped = 0, skipped_window = 0, caught_up_window = 0, send_errors = 0;
   int64_t begin = t0 + warmup, end = begin + window, stop = end + 200000000LL;
   double cpu0 = 0, cpu1 = 0;
   int64_t wall0 = 0, wall1 = 0, last_wake = 0;
@@ -262,13 +265,15 @@ int main(int argc, char **argv) {
           stream_t *s = &st[order[next]];
           if (s->deadline > now + tick / 2) break;
           int64_t late = now - s->deadline;
-          if (late > PERIOD_NS) {
+          if (late > PERIOD_NS && late > CATCHUP_NS) {
             int64_t skip = late / PERIOD_NS;
             s->tick += skip;
             skipped += skip;
             if (measuring) skipped_window += skip;
             s->deadline = s->start + s->tick * PERIOD_NS;
             late = now - s->deadline;
+          } else if (late > PERIOD_NS && measuring) {
+            caught_up_window++;
           }
           record(late);
           pkt[2] = (unsigned char)(s->seq >> 8);
@@ -358,11 +363,11 @@ int main(int argc, char **argv) {
   double secs = (wall1 - wall0) / 1e9;
   double cpu = cpu1 - cpu0;
   printf("{\"mode\":\"%s\",\"streams\":%d,\"window_s\":%.3f,\"cpu_s\":%.4f,\"cpu_ms_per_stream_second\":%.4f,"
-         "\"packets_sent\":%lld,\"packets_received\":%lld,\"lost\":%lld,\"skipped_ticks\":%lld,\"send_errors\":%lld,"
+         "\"packets_sent\":%lld,\"packets_received\":%lld,\"lost\":%lld,\"skipped_ticks\":%lld,\"caught_up_ticks\":%lld,\"send_errors\":%lld,"
          "\"self_inflicted_loss\":%lld,"
          "\"send_lateness_abs_ms\":{\"p50\":%.3f,\"p99\":%.3f,\"max\":%.3f,\"count\":%lld},\"tick_ms\":%.3f}\n",
          shared ? "shared" : "per-socket", n, secs, cpu, cpu * 1000 / (n * secs), (long long)sent_window,
-         (long long)received_window, (long long)lost, (long long)skipped_window, (long long)send_errors,
+         (long long)received_window, (long long)lost, (long long)skipped_window, (long long)caught_up_window, (long long)send_errors,
          (long long)(lost + skipped_window), quantile_ms(0.5), quantile_ms(0.99), lat_max / 1e6, (long long)lat_count,
          tick / 1e6);
   return 0;

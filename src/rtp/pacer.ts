@@ -5,8 +5,12 @@
  * min-heap keyed by their next deadline, and one timer wakes for the earliest.
  * A wake runs every stream whose deadline has come, so N streams cost one
  * timer, never N setIntervals. Deadlines are absolute, so there is no drift;
- * a stream late by more than one period skips the missed ticks (counted: the
- * bench counts them as self-inflicted loss) instead of bursting to catch up.
+ * a stream late by up to `catchUpMs` (default 60 ms, three 20 ms packets)
+ * catches up: the missed ticks go out late, back to back, in the wake-up that
+ * finds them (a receiver sees jitter, as from any network queue, not loss; the
+ * lateness histogram shows every one of them). Later than that, the missed
+ * ticks are skipped (counted: the bench counts them as self-inflicted loss)
+ * instead of bursting a backlog no jitter buffer would still play.
  * The sends of one wake-up are one batch (udpio: one addon call, sendmmsg).
  *
  * Precision: with the udpio addon the pacer sleeps on a timerfd (1 ns timer
@@ -68,6 +72,12 @@ export interface PacerOptions {
   /** Called when a stream's tick function throws (the stream keeps its slot). */
   onError?: (err: unknown) => void;
   /**
+   * A stream late by at most this many ms (and more than one period) sends its missed ticks
+   * late, back to back; later than this, it skips them. Default 60 (docs/decisions.md). 0: never
+   * catch up (skip whatever is more than one period late).
+   */
+  catchUpMs?: number;
+  /**
    * A timer that fires at a deadline with sub-ms precision (udpio's timerfd).
    * With one the pacer sleeps until each deadline and never spins. Default:
    * udpio's when the addon is in use and the clock is monotonicClock; `false`
@@ -91,7 +101,7 @@ export interface PacerOptions {
 }
 
 export interface PacerSlot {
-  /** Ticks skipped because the stream was more than one period late. */
+  /** Ticks skipped because the stream was more than `catchUpMs` (and one period) late. */
   readonly skipped: number;
   /** Ticks run so far. */
   readonly ticks: number;
@@ -102,8 +112,10 @@ export interface PacerSlot {
 export interface LatenessSummary {
   /** Ticks measured. */
   count: number;
-  /** Ticks skipped (late by more than one period). */
+  /** Ticks skipped (late by more than catchUpMs and one period). */
   skipped: number;
+  /** Ticks sent more than one period late (caught up after a stall instead of skipped). */
+  caught_up: number;
   p50_ms: number;
   p99_ms: number;
   max_ms: number;
@@ -141,6 +153,7 @@ export class Pacer {
   private readonly spinMaxStreams: number;
   private readonly batchEarlyMs: number;
   private readonly onError: (err: unknown) => void;
+  private readonly catchUpMs: number;
   private readonly heap: Entry[] = [];
   private timer: unknown;
   private immediate: unknown;
@@ -165,6 +178,7 @@ export class Pacer {
   private readonly bins = new Uint32Array(BINS + 1);
   private count = 0;
   private skippedTotal = 0;
+  private caughtUp = 0;
   private maxLate = 0;
 
   constructor(opts: PacerOptions = {}) {
@@ -174,6 +188,7 @@ export class Pacer {
     this.spinMs = opts.spinMs ?? 1;
     this.spinMaxStreams = opts.spinMaxStreams ?? 2;
     this.onError = opts.onError ?? ((err) => process.emitWarning(`pacer: stream tick failed: ${String(err)}`));
+    this.catchUpMs = opts.catchUpMs ?? 60;
     const real = opts.clock === undefined && opts.timers === undefined;
     const precise = opts.preciseTimer ?? (real ? createPreciseTimer : false);
     this.precise = precise === false ? undefined : precise(this.run);
@@ -244,6 +259,7 @@ export class Pacer {
     return {
       count: this.count,
       skipped: this.skippedTotal,
+      caught_up: this.caughtUp,
       p50_ms: this.quantile(0.5),
       p99_ms: this.quantile(0.99),
       max_ms: this.maxLate,
@@ -264,6 +280,7 @@ export class Pacer {
     this.bins.fill(0);
     this.count = 0;
     this.skippedTotal = 0;
+    this.caughtUp = 0;
     this.maxLate = 0;
   }
 
@@ -346,13 +363,13 @@ export class Pacer {
     try {
       for (let head = this.heap[0]; head && head.deadline <= now + window; head = this.heap[0]) {
         const late = now - head.deadline;
-        if (late > head.period) {
+        if (late > head.period && late > this.catchUpMs) {
           const skip = Math.floor(late / head.period);
           head.tick += skip;
           head.skipped += skip;
           this.skippedTotal += skip;
           head.deadline = head.start + head.tick * head.period;
-        }
+        } else if (late > head.period) this.caughtUp++;
         if (n === this.batchDeadlines.length) {
           const grown = new Float64Array(n * 2);
           grown.set(this.batchDeadlines);

@@ -75,7 +75,35 @@ describe('Pacer (absolute deadlines, one timer)', () => {
     expect(pacer.lateness().max_ms).toBeGreaterThanOrEqual(0.7);
   });
 
-  it('skips ahead (no burst) when more than one period late, and counts it', () => {
+  it('catches up (sends the missed tick late, back to back) after a stall within catchUpMs', () => {
+    const { clock, timers, pacer } = setup();
+    const ticks: [number, number][] = [];
+    const slot = pacer.add(20, (tick, _d, now) => ticks.push([tick, now]), 1000);
+    timers.runUntil(1000); // tick 0
+    clock.set(1045); // event loop blocked for 45 ms: tick 1 (deadline 1020) is 25 ms late, tick 2 (1040) 5 ms
+    timers.runUntil(1045);
+    expect(ticks).toEqual([[0, 1000], [1, 1045], [2, 1045]]);
+    expect(slot.skipped).toBe(0);
+    expect(pacer.lateness()).toMatchObject({ skipped: 0, caught_up: 1 });
+    expect(pacer.lateness().max_ms).toBeCloseTo(25, 9);
+    timers.runUntil(1060);
+    expect(ticks.map(([t]) => t)).toEqual([0, 1, 2, 3]);
+  });
+
+  it('skips (no catch-up) when catchUpMs is 0', () => {
+    const { clock, timers } = setup();
+    const pacer = new Pacer({ clock, timers, spinMs: 0, earlyMs: 0, batchEarlyMs: 0, catchUpMs: 0 });
+    const ticks: number[] = [];
+    const slot = pacer.add(20, (tick) => ticks.push(tick), 1000);
+    timers.runUntil(1000);
+    clock.set(1045);
+    timers.runUntil(1045);
+    expect(ticks).toEqual([0, 2]);
+    expect(slot.skipped).toBe(1);
+    pacer.close();
+  });
+
+  it('skips ahead (no burst) when more than catchUpMs late, and counts it', () => {
     const { clock, timers, pacer } = setup();
     const ticks: number[] = [];
     const slot = pacer.add(20, (tick) => ticks.push(tick), 1000);

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { monotonicClock } from '../../../src/rtp/clock.js';
 import { bindPair, openMediaSockets, type PortPair } from '../../../src/rtp/ports.js';
-import { beginSendBatch, endSendBatch, openUdpioSockets, udpBackend, udpioMonotonicMs, type MediaRemoteInfo } from '../../../src/rtp/udp.js';
+import { beginSendBatch, endSendBatch, openUdpioSockets, udpBackend, udpioMonotonicMs, type MediaMessageListener, type MediaRemoteInfo } from '../../../src/rtp/udp.js';
 
 const ROOT = path.resolve(import.meta.dirname, '../../..');
 const open: PortPair[] = [];
@@ -13,6 +13,16 @@ afterEach(async () => {
 
 function nextMessage(pair: PortPair): Promise<{ msg: Buffer; rinfo: MediaRemoteInfo }> {
   return new Promise((resolve) => pair.rtp.on('message', (msg, rinfo) => resolve({ msg, rinfo })));
+}
+
+/** The next datagram on pair.rtp, and a way to take its listener off again. */
+function nextMessageOnce(pair: PortPair): { got: Promise<{ msg: Buffer; rinfo: MediaRemoteInfo }>; done: () => void } {
+  let listener: MediaMessageListener = () => undefined;
+  const got = new Promise<{ msg: Buffer; rinfo: MediaRemoteInfo }>((resolve) => {
+    listener = (msg, rinfo) => resolve({ msg, rinfo });
+    pair.rtp.on('message', listener);
+  });
+  return { got, done: () => pair.rtp.off('message', listener) };
 }
 
 const native = udpBackend().name === 'udpio';
@@ -27,14 +37,14 @@ const native = udpBackend().name === 'udpio';
  */
 async function untilKernelStamps(from: PortPair, to: PortPair, port: number): Promise<void> {
   for (let attempt = 0; attempt < 50; attempt++) {
-    const got = nextMessage(to);
+    const { got, done } = nextMessageOnce(to);
     const sentAt = monotonicClock.now();
     from.rtp.send(Buffer.from([255]), port, '127.0.0.1');
     while (monotonicClock.now() < sentAt + 3) {
       /* busy wait: the datagram waits unread */
     }
     const { rinfo } = await got;
-    to.rtp.removeAllListeners('message');
+    done();
     if ((rinfo.arrivalMs ?? Number.POSITIVE_INFINITY) < sentAt + 1.5) return;
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
