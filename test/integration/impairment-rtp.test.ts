@@ -76,6 +76,17 @@ async function measure(label: string, sender: () => Promise<void>, opts: { drop:
   }
 }
 
+/** Packets that arrived after a higher sequence number (16-bit wrap aware). */
+function behindHighest(seqs: number[]): number {
+  let highest: number | undefined;
+  let behind = 0;
+  for (const seq of seqs) {
+    if (highest === undefined || ((seq - highest) & 0xffff) < 0x8000) highest = seq;
+    else behind++;
+  }
+  return behind;
+}
+
 /** Acceptance 1: lost == the drop rule's counter (and == tshark's Lost). */
 function assertLoss(label: string, run: Run, sent: number): void {
   const { listen, tshark, dropped } = run;
@@ -174,13 +185,18 @@ describe('impairment in network namespaces (iptables statistic loss, GStreamer n
     // (netsim draws whole milliseconds, 21 values: E|D| = (21² − 1)/(3·21) = 6.98 ms).
     const theory = (2 * 10) / 3;
     console.log(
-      `[jitter] received ${listen.packets_received}/${packets}, probe mean jitter ${listen.jitter_mean_ms} ms ` +
+      `[jitter] received ${listen.packets_received}/${packets}, out of order ${listen.out_of_order} ` +
+        `(capture order: ${behindHighest(run.seqs)}), probe mean jitter ${listen.jitter_mean_ms} ms ` +
         `(final ${listen.jitter_ms}, max ${listen.jitter_max_ms}), tshark mean ${tshark.meanJitter} ms (max ${tshark.maxJitter}), ` +
         `theory 2j/3 = ${theory.toFixed(2)} ms (discrete netsim: 6.98 ms)`,
     );
-    // ±10 ms at 20 ms spacing cannot reorder, except a 50 ms / 30 ms pair that ties
-    // and is tipped by the live source's own pacing noise: at most a couple
-    expect(listen.out_of_order, 'reordering').toBeLessThanOrEqual(3);
+    // ±10 ms at 20 ms spacing reorders only a 50 ms / 30 ms pair that ties and is
+    // tipped by the live source's own pacing noise (4 of 1000 in one CI run, 0-2
+    // usually): how many is the machine's luck, so the check is against the
+    // packets' arrival order on B's wire, where tshark saw them
+    expect(listen.out_of_order, 'reordered: packets behind the highest sequence number so far, in capture order').toBe(
+      behindHighest(run.seqs),
+    );
     // netsim drops its last queued (delayed) packets at EOS: at most a few missing at the tail
     expect(listen.packets_received).toBeGreaterThanOrEqual(packets - 5);
     expect(listen.packets_lost, 'no loss configured').toBe(0);
