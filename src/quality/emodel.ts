@@ -15,8 +15,9 @@
  *
  * Wideband codecs (G.722) use the wideband E-model, ITU-T G.107.1, default parameters:
  *   R_WB = Ro,WB − Id,WB − Ie,eff,WB with Ro,WB = 129 (Is,WB = 0, A = 0)
- *   Ie,eff,WB = Ie,WB + (129 − Ie,WB) · Ppl / (Ppl / BurstR + Bpl)   (G.107.1 §7.5)
- *   Id,WB = 1.29 · Idd(Ta) (the narrowband delay impairment on the 129 scale)
+ *   Ie,eff,WB = Ie,WB + (95 − Ie,WB) · Ppl / (Ppl / BurstR + Bpl)    (G.107.1 §7.5, eq. 7-15;
+ *     95 is the narrowband constant kept unscaled, not Ro,WB: docs/quality.md "Sources")
+ *   Id,WB = 1.29 · Idd(Ta) (G.107.1 eq. 7-13: the narrowband delay impairment on the 129 scale)
  *   MOS = the G.107 formula of R_WB / 1.29 (G.107.1 Annex A), so MOS stays on 1–4.5;
  *   r_factor is reported on the wideband scale (0–129).
  */
@@ -61,10 +62,13 @@ export class QualityInputError extends Error {
   readonly code = 'E_QUALITY_INPUT';
 }
 
-/** G.107 §3.6: effective equipment impairment under packet loss. */
-export function effectiveIe(ie: number, bpl: number, lossPercent: number, burstRatio: number, ceiling = 95): number {
+/**
+ * G.107 §3.6 (and G.107.1 eq. 7-15, with the same constant 95): effective
+ * equipment impairment under packet loss.
+ */
+export function effectiveIe(ie: number, bpl: number, lossPercent: number, burstRatio: number): number {
   if (lossPercent === 0) return ie;
-  return ie + ((ceiling - ie) * lossPercent) / (lossPercent / burstRatio + bpl);
+  return ie + ((95 - ie) * lossPercent) / (lossPercent / burstRatio + bpl);
 }
 
 /** G.107 §3.5: delay impairment Idd for an absolute one-way delay Ta (ms). */
@@ -104,7 +108,7 @@ export function computeQuality(input: QualityInput): QualityResult {
 
   const bpl = plc ? codec.bplWithPlc : codec.bplWithoutPlc;
   if (codec.wideband === true) {
-    const ieEff = effectiveIe(codec.ie, bpl, lossPercent, burstRatio, R_WB_DEFAULT);
+    const ieEff = effectiveIe(codec.ie, bpl, lossPercent, burstRatio);
     const id = WB_SCALE * delayImpairment(delayMs);
     const r = R_WB_DEFAULT - id - ieEff;
     return { r_factor: round(r, 2), mos: round(rToMos(r / WB_SCALE), 2), ie_eff: round(ieEff, 3), id: round(id, 3), emodel: 'G.107.1' };

@@ -113,9 +113,22 @@ describe('wideband E-model (G.107.1) for G.722, hand-computed', () => {
     // 1 + 0.035·89.9225 + 89.9225·29.9225·10.0775·7e-6 = 1 + 3.1473 + 0.1898 = 4.337
     expect(computeQuality({ codec: 'G722', lossPercent: 0 })).toEqual({ r_factor: 116, mos: 4.34, ie_eff: 13, id: 0, emodel: 'G.107.1' });
   });
-  it('2 % random loss: Ie,eff,WB = 13 + 116·2/(2 + 24.4) = 21.788; R 107.21; MOS of 83.11 → 4.14', () => {
-    // 1 + 0.035·83.110 + 83.110·23.110·16.890·7e-6 = 1 + 2.9089 + 0.2271 = 4.136
-    expect(computeQuality({ codec: 'g.722', lossPercent: 2 })).toEqual({ r_factor: 107.21, mos: 4.14, ie_eff: 21.788, id: 0, emodel: 'G.107.1' });
+  it('2 % random loss: Ie,eff,WB = 13 + (95 − 13)·2/(2 + 24.4) = 19.212 (G.107.1 eq. 7-15, constant 95); R 109.79; MOS of 85.11 → 4.20', () => {
+    // 1 + 0.035·85.107 + 85.107·25.107·14.893·7e-6 = 1 + 2.9788 + 0.2228 = 4.2015
+    expect(computeQuality({ codec: 'g.722', lossPercent: 2 })).toEqual({ r_factor: 109.79, mos: 4.2, ie_eff: 19.212, id: 0, emodel: 'G.107.1' });
+  });
+  it('the loss term saturates at 95, not at Ro,WB 129: 100 % loss leaves Ie,eff,WB = 13 + 82·100/124.4 = 78.916, R 50.08', () => {
+    expect(computeQuality({ codec: 'G722', lossPercent: 100 })).toMatchObject({ r_factor: 50.08, ie_eff: 78.916 });
+  });
+  it('bursty loss: 5 %, BurstR 2: Ie,eff,WB = 13 + 82·5/(2.5 + 24.4) = 28.242; R 100.76; MOS 3.95', () => {
+    expect(computeQuality({ codec: 'G722', lossPercent: 5, burstRatio: 2 })).toEqual({ r_factor: 100.76, mos: 3.95, ie_eff: 28.242, id: 0, emodel: 'G.107.1' });
+  });
+  it('G.722 parameters as cited in docs/quality.md: Ie,WB 13, Bpl,WB 24.4 (placeholder), the same with and without PLC', () => {
+    expect(findCodec('G722')).toMatchObject({ ie: 13, bplWithPlc: 24.4, bplWithoutPlc: 24.4, wideband: true });
+  });
+  it('Opus WB VBR 13 kbit/s (Alahmadi/Počta/Melvin): clean R 109.04; 3 % loss: Ie,eff,WB = 19.96 + 75.04·3/22.5 = 29.965, R 99.03, MOS 3.90', () => {
+    expect(computeQuality({ codec: 'opus', lossPercent: 0 })).toMatchObject({ r_factor: 109.04, mos: 4.18, ie_eff: 19.96 });
+    expect(computeQuality({ codec: 'opus', lossPercent: 3 })).toEqual({ r_factor: 99.03, mos: 3.9, ie_eff: 29.965, id: 0, emodel: 'G.107.1' });
   });
   it('200 ms one-way delay: Id,WB = 1.29 · Idd(200) = 1.29 · 3.0444 = 3.927; R 112.07', () => {
     const q = computeQuality({ codec: 'G722', lossPercent: 0, delayMs: 200 });

@@ -51,6 +51,11 @@ describe('probe mos', () => {
     expect(bursty.r_factor).toBeLessThan(77.42);
   });
 
+  it('rates G.722 on the wideband model: 2 % loss gives R 109.79 on the 129 scale (loss term with 95, G.107.1 eq. 7-15)', async () => {
+    expect(await run('--codec', 'G722', '--loss', '2', '--json')).toBe(0);
+    expect(JSON.parse(out)).toMatchObject({ codec: 'G722', r_factor: 109.79, mos: 4.2 });
+  });
+
   it('renders a human line with R, MOS and the satisfaction band', async () => {
     await run('--codec', 'G729', '--loss', '0');
     expect(out).toMatch(/R-factor 82\.20 {2}MOS 4\.10 {2}\(satisfied\)/);
