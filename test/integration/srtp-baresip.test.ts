@@ -5,10 +5,17 @@
 // verifies it against that certificate: no --insecure, no --allow-insecure-keys).
 // Checked: baresip's audio reaches us as SRTP that authenticates (0 loss); one
 // corrupted packet the test injects into our RTP port mid-call is counted as an
-// authentication failure, not as a received packet; baresip's own summary says it
-// decrypted our stream with the agreed suite, received what we sent with 0 lost and
-// 0 errors, and read our SRTCP reports; tshark finds none of our G.711 frames in
-// clear on our port.
+// authentication failure, not as a received packet; our stream to baresip is measured
+// from baresip's SRTCP report (decrypted and read by us: measured_by "rtcp", 0 lost),
+// and baresip's own summary agrees: it decrypted our stream with the agreed suite,
+// received what we sent with 0 lost and 0 errors, and read our SRTCP reports; tshark
+// finds none of our G.711 frames in clear on our port.
+// The call lasts 6 s: libre (baresip's RTP stack) sends its first report 5 s after the
+// call starts (fixed RTCP_INTERVAL 5000 in re/src/rtp/sess.c; its BYE carries no report
+// block), and ours goes out 1.25-3.75 s in (RFC 3550 §6.2/6.3.5, the first interval
+// halved): in a 3 s call baresip got our first SR only ~70 % of the time, and without
+// one its summary has no lost/jitter rows (the 5 s wait for them timed out).
+const CALL_SECONDS = 6;
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -82,7 +89,7 @@ function payloads(pcap: string, port: number): Promise<Buffer[]> {
 }
 
 describe('probe call --srtp required over TLS against baresip (srtp module, mediaenc=srtp-mand)', () => {
-  it('both directions SRTP: baresip → us authenticates with 0 loss, an injected corrupt packet is an auth failure, baresip decrypts all we send and our SRTCP, no clear frame on our leg', async () => {
+  it('both directions SRTP and measured: baresip → us authenticates with 0 loss, an injected corrupt packet is an auth failure, us → baresip from its SRTCP report (0 lost), baresip decrypts all we send and our SRTCP, no clear frame on our leg', async () => {
     const cfg = path.join(labWorkdir(), 'srtp-baresip.yaml');
     const target = `sip:127.0.0.1:${TLS_PORT};transport=tls`;
     fs.writeFileSync(cfg, `pbx: { uri: "${target}", transport: tls }\nrtp: { port_min: ${RTP[0]}, port_max: ${RTP[1]}, codecs: [PCMU, PCMA] }\nstate_dir: ${labWorkdir()}/srtp-baresip-state\n`);
@@ -94,9 +101,9 @@ describe('probe call --srtp required over TLS against baresip (srtp module, medi
     const injector = dgram.createSocket('udp4');
     try {
       const running = runProbe(
-        ['call', 'me', 'srtp', '--direct', `sip:srtp@127.0.0.1:${TLS_PORT};transport=tls`, '--transport', 'tls', '--local-address', '127.0.0.1', '--srtp', 'required', '--duration', '3s', '--json', '--config', cfg],
+        ['call', 'me', 'srtp', '--direct', `sip:srtp@127.0.0.1:${TLS_PORT};transport=tls`, '--transport', 'tls', '--local-address', '127.0.0.1', '--srtp', 'required', '--duration', `${CALL_SECONDS}s`, '--json', '--config', cfg],
         // TLS verified against the lab certificate baresip presents, not --insecure
-        { killAfterMs: 25_000, env: { NODE_EXTRA_CA_CERTS: path.join(labWorkdir(), 'tls', 'pbx.crt') } },
+        { killAfterMs: 28_000, env: { NODE_EXTRA_CA_CERTS: path.join(labWorkdir(), 'tls', 'pbx.crt') } },
       );
       // Once 1 s of baresip's SRTP reached our ports, our receiver is up: one corrupted
       // packet (an RTP header, then bytes that are no SRTP of this session's keys) to
@@ -117,9 +124,13 @@ describe('probe call --srtp required over TLS against baresip (srtp module, medi
     expect(r.media?.srtp?.suite).toMatch(/^AES_CM_128_HMAC_SHA1_(80|32)$/);
     const back = r.media?.directions.find((d) => d.direction === 'callee_to_caller');
     const there = r.media?.directions.find((d) => d.direction === 'caller_to_callee');
-    process.stderr.write(`srtp-baresip: suite ${r.media?.srtp?.suite}; back ${JSON.stringify({ rx: back?.packets_received, lost: back?.packets_lost, srtp: back?.srtp })}; there ${JSON.stringify({ by: there?.measured_by, sent: there?.packets_sent, lost: there?.packets_lost })}\n`);
+    process.stderr.write(`srtp-baresip: suite ${r.media?.srtp?.suite}; back ${JSON.stringify({ rx: back?.packets_received, lost: back?.packets_lost, srtp: back?.srtp })}; there ${JSON.stringify({ by: there?.measured_by, sent: there?.packets_sent, lost: there?.packets_lost, jitter: there?.jitter_ms, r: there?.r_factor })}\n`);
+    // us → baresip: measured by baresip's receiver, read from its SRTCP report (the
+    // way a plain call to baresip is measured; it needs SRTCP decrypted and its SR parsed)
+    expect(there).toMatchObject({ measured_by: 'rtcp', packets_lost: 0, loss_percent: 0, emodel: 'G.107', r_factor: 93.2 });
+    expect(there?.jitter_ms).toBeTypeOf('number');
     expect(back?.measured_by).toBe('receiver');
-    expect(back?.packets_received).toBeGreaterThan(120);
+    expect(back?.packets_received).toBeGreaterThan(CALL_SECONDS * 40);
     expect(back?.packets_lost).toBe(0);
     // the injected packet: one authentication failure, neither received nor lost
     expect(back?.srtp).toMatchObject({ auth_failures: 1, replays: 0, malformed: 0 });
@@ -143,7 +154,7 @@ describe('probe call --srtp required over TLS against baresip (srtp module, medi
     const frames = new Set(encodedFrames(defaultAudioSource(), codec, 160).map((f) => Buffer.from(f).toString('hex')));
     const ourPort = back?.local_rtp_port ?? 0;
     const onOurLeg = await payloads(cap.file, ourPort);
-    expect(onOurLeg.length).toBeGreaterThan(250);
+    expect(onOurLeg.length).toBeGreaterThan(CALL_SECONDS * 80);
     expect(onOurLeg.filter((p) => p.length === 160 && frames.has(p.toString('hex')))).toHaveLength(0);
   });
 });
