@@ -31,7 +31,7 @@ COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
 COPY native/udpio/binding.gyp native/udpio/udpio.c ./native/udpio/
 COPY scripts/build-native.mjs scripts/bundle.mjs ./scripts/
-# npm run build: tsc, then scripts/bundle.mjs (the CLI as one esbuild bundle, dist/cli/main.js + chunks).
+# npm run build: tsc, then scripts/bundle.mjs (the CLI as an esbuild bundle: bin dist/cli/probe.cjs, dist/cli/main.js + chunks, options-cmd.cjs).
 # CI=true: a failed addon build fails the image build instead of shipping the dgram fallback.
 RUN npm run build \
  && CI=true node scripts/build-native.mjs \
@@ -60,5 +60,5 @@ EXPOSE 9464
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:9464/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 STOPSIGNAL SIGTERM
-ENTRYPOINT ["node", "/opt/callprobe/dist/cli/main.js"]
+ENTRYPOINT ["node", "/opt/callprobe/dist/cli/probe.cjs"]
 CMD ["agent"]

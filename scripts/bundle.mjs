@@ -17,7 +17,7 @@
 //
 // Input is src/ (not tsc's dist/), so running this again is harmless; the
 // other dist/ files tsc wrote stay for reference but the binary never loads them.
-import { build } from 'esbuild';
+import { build, transform } from 'esbuild';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -46,14 +46,44 @@ const result = await build({
 });
 fs.chmodSync(path.join(outdir, 'main.js'), 0o755);
 
+// `probe options` as one CommonJS file (issue 19): cli/options-main.ts bundled
+// without splitting, as ESM first (esbuild tree-shakes ESM well: the CJS output
+// format would keep whole modules behind every inlined `import()`, e.g. 85 KB of
+// speech samples the command never runs), then turned into CommonJS, so the bin
+// (cli/probe.cts, which tsc wrote as dist/cli/probe.cjs) can require() it: no ES
+// module loader, one file read and compiled. `import.meta.url` becomes the file's URL.
+const oneFile = await build({
+  entryPoints: [path.join(root, 'src', 'cli', 'options-main.ts')],
+  write: false,
+  outdir,
+  bundle: true,
+  format: 'esm',
+  platform: 'node',
+  target: 'node20',
+  external: ['pino'],
+  legalComments: 'eof',
+  logLevel: 'warning',
+});
+const optionsCmd = path.join(outdir, 'options-cmd.cjs');
+const cjs = await transform(oneFile.outputFiles[0].text, {
+  format: 'cjs',
+  platform: 'node',
+  target: 'node20',
+  define: { 'import.meta.url': '__probeImportMetaUrl' },
+  banner: "const __probeImportMetaUrl = require('node:url').pathToFileURL(__filename).href;",
+  logLevel: 'warning',
+});
+fs.writeFileSync(optionsCmd, cjs.code);
+fs.chmodSync(path.join(outdir, 'probe.cjs'), 0o755);
+
 // ASCII only. esbuild escapes non-ASCII in strings, templates and regular
 // expressions (charset: ascii, its default) but keeps comments as written, and
 // one '§' or '→' in a comment makes V8 hold the whole file as a two-byte string:
 // slower to decode (TextDecoder) and scan, twice the memory for every source the
 // agent keeps. Only comments are left to rewrite, and there `\u00a7` reads the same.
-for (const out of Object.keys(result.metafile.outputs)) {
-  if (!out.endsWith('.js')) continue;
-  const file = path.resolve(root, out);
+const outputs = [...Object.keys(result.metafile.outputs).map((out) => path.resolve(root, out)), optionsCmd];
+for (const file of outputs) {
+  if (!file.endsWith('.js') && !file.endsWith('.cjs')) continue;
   const text = fs.readFileSync(file, 'utf8');
   if (!/[^\p{ASCII}]/u.test(text)) continue;
   const escape = (c) => {

@@ -9,7 +9,10 @@
 //     module and parse again if commander ever dispatches to one.
 // test/unit/cli/program.test.ts checks that the table matches what the modules
 // register and that the help output is the same as with every module loaded.
-import { Command, Help } from 'commander';
+import { Help, type Command } from 'commander';
+import { createProgram } from './top-program.js';
+
+export { createProgram };
 
 type Register = (program: Command) => void;
 
@@ -52,35 +55,6 @@ export const COMMANDS: readonly CommandEntry[] = [
   ...fromModule(() => import('./agent.js'), ['agent', '[options]', 'run the continuous probes and serve /metrics, /probe, /healthz and /-/ready']),
   ...fromModule(() => import('./config.js'), ['config', '', 'inspect and validate the configuration']),
 ];
-
-/** The top-level program with no subcommands yet. */
-export function createProgram(): Command {
-  return new Command()
-    .name('probe')
-    .description(
-      'callprobe: watches a telephone system by calling it.\n' +
-        'Places SIP test calls, streams RTP both ways, reports loss, jitter and MOS per direction.',
-    )
-    .version('0.1.0')
-    .showHelpAfterError('(run with --help for usage)')
-    .configureOutput({ writeErr: (s) => process.stderr.write(s) })
-    .exitOverride((err) => {
-      // commander's own usage errors: exit 2 per the CLI contract (help/version: 0).
-      process.exit(err.exitCode === 0 ? 0 : 2);
-    })
-    .addHelpText(
-      'after',
-      `
-Exit codes: 0 all passed, 1 a probe ran and failed, 2 usage or config error,
-3 internal error, 130 interrupted.
-
-Start here:
-  probe demo                          a real call against a built-in peer, no PBX needed
-  probe call 1001 1002                a test call between two extensions of your PBX
-  probe options sip:pbx.example.com   is the SIP server up?
-  probe <command> --help              every command explains itself with examples`,
-    );
-}
 
 /** Registers every command module, in table order (each module once). */
 export async function registerAll(program: Command): Promise<void> {

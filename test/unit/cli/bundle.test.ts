@@ -1,8 +1,11 @@
 // The shipped binary is the esbuild bundle that `npm run build` (and so `npm ci`)
-// writes: dist/cli/main.js + dist/cli/chunk-*.js (scripts/bundle.mjs, issue 19).
-// The rest of the suite runs src/ under tsx, so this file runs the bundle itself:
-// a one-shot `probe options` against a UDP responder of the test, and `probe demo`
-// (both call ends in the one process, with the udpio addon found from the chunks).
+// writes (scripts/bundle.mjs, issue 19): the bin dist/cli/probe.cjs, which runs
+// `probe options` from the one file dist/cli/options-cmd.cjs and every other
+// command from dist/cli/main.js + dist/cli/chunk-*.js.
+// The rest of the suite runs src/ under tsx, so this file runs the bundle itself
+// through the bin: a one-shot `probe options` against a UDP responder of the test,
+// and `probe demo` (both call ends in the one process, with the udpio addon found
+// from the chunks).
 import { execFile } from 'node:child_process';
 import dgram from 'node:dgram';
 import fs from 'node:fs';
@@ -15,12 +18,14 @@ const execFileP = promisify(execFile);
 const ROOT = path.resolve(import.meta.dirname, '../../..');
 const DIST = path.join(ROOT, 'dist', 'cli');
 const MAIN = path.join(DIST, 'main.js');
+const BIN = path.join(DIST, 'probe.cjs');
+const OPTIONS_CMD = path.join(DIST, 'options-cmd.cjs');
 const ADDON = path.join(ROOT, 'native/udpio/build/Release/udpio.node');
 const built = fs.existsSync(MAIN) || process.env.CI === 'true';
 
-async function probe(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+async function probe(args: string[], bin = BIN): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const { stdout, stderr } = await execFileP(process.execPath, [MAIN, ...args], { cwd: ROOT, timeout: 40_000 });
+    const { stdout, stderr } = await execFileP(process.execPath, [bin, ...args], { cwd: ROOT, timeout: 40_000 });
     return { code: 0, stdout, stderr };
   } catch (err) {
     const e = err as { code?: number; stdout?: string; stderr?: string };
@@ -58,14 +63,50 @@ describe.runIf(built)('the bundled CLI (dist/cli)', () => {
     }
   });
 
-  it('runs a one-shot `probe options` against a local responder (exit 0, 200 OK, one OPTIONS sent)', async () => {
-    const before = seen.length;
-    const r = await probe(['options', `sip:127.0.0.1:${port}`, '--json', '--timeout', '10s']);
-    expect(r.code, r.stderr).toBe(0);
-    const result = JSON.parse(r.stdout) as { success: boolean; sip: { final_status: number } };
-    expect(result.success).toBe(true);
-    expect(result.sip.final_status).toBe(200);
-    expect(seen.slice(before)).toEqual([`OPTIONS sip:127.0.0.1:${port} SIP/2.0`]);
+  it('options-cmd.cjs is CommonJS that needs only node builtins and pino (no chunk, no main.js)', () => {
+    const text = fs.readFileSync(OPTIONS_CMD, 'utf8');
+    expect(text).not.toMatch(/(?:^|\n)\s*(?:import|export)\b/);
+    for (const m of text.matchAll(/\bimport\(\s*["']([^"']*)["']/g)) expect(m[1], 'options-cmd.cjs imports').toMatch(/^node:/);
+    expect(text).not.toMatch(/[^\p{ASCII}]/u);
+    const required = new Set([...text.matchAll(/\brequire\(\s*["']([^"']+)["']\s*\)/g)].map((m) => m[1]));
+    expect(required.size).toBeGreaterThan(0);
+    for (const spec of required) expect(/^node:|^pino$/.test(spec ?? ''), `options-cmd.cjs requires ${spec}`).toBe(true);
+  });
+
+  it('runs a one-shot `probe options` against a local responder (exit 0, 200 OK, one OPTIONS sent), through the bin and through main.js alike', async () => {
+    for (const bin of [BIN, MAIN]) {
+      const before = seen.length;
+      const r = await probe(['options', `sip:127.0.0.1:${port}`, '--json', '--timeout', '10s'], bin);
+      expect(r.code, r.stderr).toBe(0);
+      const result = JSON.parse(r.stdout) as { success: boolean; sip: { final_status: number } };
+      expect(result.success).toBe(true);
+      expect(result.sip.final_status).toBe(200);
+      expect(seen.slice(before)).toEqual([`OPTIONS sip:127.0.0.1:${port} SIP/2.0`]);
+    }
+  });
+
+  it('`probe options` through the bin needs only probe.cjs and options-cmd.cjs (main.js and the chunks removed), and says the same as main.js', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cp-bin-'));
+    try {
+      fs.mkdirSync(path.join(dir, 'dist', 'cli'), { recursive: true });
+      for (const f of [BIN, OPTIONS_CMD]) fs.copyFileSync(f, path.join(dir, 'dist', 'cli', path.basename(f)));
+      fs.symlinkSync(path.join(ROOT, 'native'), path.join(dir, 'native'));
+      fs.symlinkSync(path.join(ROOT, 'node_modules'), path.join(dir, 'node_modules'));
+      const alone = path.join(dir, 'dist', 'cli', 'probe.cjs');
+      const before = seen.length;
+      const ok = await probe(['options', `sip:127.0.0.1:${port}`, '--timeout', '10s'], alone);
+      expect(ok.code, ok.stderr).toBe(0);
+      expect(ok.stdout).toMatch(new RegExp(`^OPTIONS sip:127.0.0.1:${port} over udp: OK \\(200 OK\\)\n`));
+      expect(seen.length - before).toBe(1);
+      if (fs.existsSync(ADDON)) expect(fs.existsSync(path.join(dir, 'native/udpio/build/Release/udpio.node'))).toBe(true);
+      // help, a usage error and a bad flag value: the same words and exit codes as the full program
+      for (const args of [['options', '--help'], ['options'], ['options', 'sip:127.0.0.1:5060', '--transport', 'sctp'], ['options', 'sip:127.0.0.1:5060', '--bogus']]) {
+        const [a, b] = [await probe(args, alone), await probe(args, MAIN)];
+        expect({ args, code: a.code, stdout: a.stdout, stderr: a.stderr }).toEqual({ args, code: b.code, stdout: b.stdout, stderr: b.stderr });
+      }
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('runs `probe demo`: a call with RTP both ways, kernel timestamps when the addon is built', async () => {
@@ -88,7 +129,7 @@ describe.runIf(built)('the bundled CLI (dist/cli)', () => {
     expect(r.stderr + r.stdout).toContain('pbx.trasport: unknown key (line 1)');
   });
 
-  it('answers `probe --help` and a usage error with exit 2', async () => {
+  it('answers `probe --help` and a usage error with exit 2 (through the bin, which imports main.js)', async () => {
     const help = await probe(['--help']);
     expect(help.code).toBe(0);
     expect(help.stdout).toMatch(/probe demo/);
