@@ -112,7 +112,7 @@ describe('Dockerfile', () => {
     const health = runtime.find((i) => i.op === 'HEALTHCHECK');
     expect(health?.args).toContain('/healthz');
     expect(runtime.find((i) => i.op === 'EXPOSE')?.args).toBe('9464');
-    expect(runtime.find((i) => i.op === 'ENTRYPOINT')?.args).toMatch(/^\[.*dist\/cli\/main\.js"\]$/);
+    expect(runtime.find((i) => i.op === 'ENTRYPOINT')?.args).toMatch(/^\[.*dist\/cli\/probe\.cjs"\]$/);
   });
 
   it('installs reproducibly, fetches nothing by URL and documents --network host', () => {
