@@ -50,6 +50,9 @@ export interface HepListenerStats {
 
 const MAX_TCP_BUFFER = 128 * 1024;
 
+/** Tries of a UDP+TCP port pair when port 0 is asked for and the kernel's free UDP port is taken on TCP. */
+const PORT_PAIR_ATTEMPTS = 20;
+
 export class HepListener {
   readonly stats: HepListenerStats = { packets: 0, decodeErrors: 0, sipErrors: 0, nonSip: 0, rtcp: 0, rtcpErrors: 0, rejectedAuth: 0, tcpConnections: 0, tcpEvicted: 0, tcpIdleClosed: 0 };
   readonly extractor: SipEventExtractor;
@@ -89,13 +92,34 @@ export class HepListener {
 
   async #start(): Promise<{ host: string; port: number }> {
     const host = this.#opts.host ?? '127.0.0.1';
+    const requested = this.#opts.port ?? 9060;
+    // Port 0: the kernel picks a free UDP port, but the same TCP port may be taken (a free-port race
+    // with any other process): then both sockets are closed and the pair is tried again on a new port.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const port = await this.#bindPair(host, requested);
+        // Expire calls even when traffic stops (so unanswered attempts get closed).
+        this.#sweepTimer = setInterval(() => this.extractor.sweep(this.#now()), 5000);
+        this.#sweepTimer.unref?.();
+        this.#address = { host, port };
+        return this.#address;
+      } catch (err) {
+        const inUse = (err as NodeJS.ErrnoException).code === 'EADDRINUSE';
+        if (requested !== 0 || !inUse || attempt >= PORT_PAIR_ATTEMPTS) throw err;
+        await this.#closeSockets();
+      }
+    }
+  }
+
+  /** UDP on `port` (0: any), then TCP on the same port number; returns that port. */
+  async #bindPair(host: string, requested: number): Promise<number> {
     const udp = createSocket({ type: host.includes(':') ? 'udp6' : 'udp4' });
     this.#udp = udp;
     udp.on('message', (buf) => this.handleDatagram(buf));
     udp.on('error', (err) => this.#opts.onError?.(err));
     await new Promise<void>((resolve, reject) => {
       udp.once('error', reject);
-      udp.bind(this.#opts.port ?? 9060, host, () => {
+      udp.bind(requested, host, () => {
         udp.off('error', reject);
         resolve();
       });
@@ -104,20 +128,16 @@ export class HepListener {
     if (this.#opts.tcp !== false) {
       const server = createServer((sock) => this.#onConnection(sock));
       this.#tcp = server;
-      server.on('error', (err) => this.#opts.onError?.(err));
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject);
         server.listen(port, host, () => {
           server.off('error', reject);
+          server.on('error', (err) => this.#opts.onError?.(err));
           resolve();
         });
       });
     }
-    // Expire calls even when traffic stops (so unanswered attempts get closed).
-    this.#sweepTimer = setInterval(() => this.extractor.sweep(this.#now()), 5000);
-    this.#sweepTimer.unref?.();
-    this.#address = { host, port };
-    return this.#address;
+    return port;
   }
 
   #keyMatches(key: string | undefined): boolean {
@@ -245,6 +265,10 @@ export class HepListener {
     this.#sweepTimer = null;
     for (const c of this.#conns.keys()) c.destroy();
     this.#conns.clear();
+    await this.#closeSockets();
+  }
+
+  async #closeSockets(): Promise<void> {
     const udp = this.#udp;
     this.#udp = null;
     if (udp) await new Promise<void>((r) => udp.close(() => r()));
