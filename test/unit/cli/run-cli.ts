@@ -15,6 +15,8 @@ export interface CliRun {
   ms: number;
   /** Peak resident set of the CLI process in MiB (NaN when it was killed). */
   peakRssMb: number;
+  /** CPU time (user + system) the CLI process used, ms (NaN when it was killed). */
+  cpuMs: number;
 }
 
 export function runCli(args: readonly string[], opts: { timeoutMs?: number; env?: NodeJS.ProcessEnv; cwd?: string } = {}): Promise<CliRun> {
@@ -28,12 +30,13 @@ export function runCli(args: readonly string[], opts: { timeoutMs?: number; env?
   let stderr = '';
   child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
   child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-  const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 15_000);
+  const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 45_000);
   return new Promise((done) => {
     child.on('close', (code) => {
       clearTimeout(timer);
-      const m = /\npeak-rss-kb (\d+)\n/.exec(stderr);
-      done({ code, stdout, stderr: stderr.replace(/\npeak-rss-kb \d+\n/, ''), ms: performance.now() - t0, peakRssMb: m ? Number(m[1]) / 1024 : NaN });
+      const m = /\npeak-rss-kb (\d+) cpu-ms (\d+)\n/.exec(stderr);
+      const rest = stderr.replace(/\npeak-rss-kb \d+ cpu-ms \d+\n/, '');
+      done({ code, stdout, stderr: rest, ms: performance.now() - t0, peakRssMb: m ? Number(m[1]) / 1024 : NaN, cpuMs: m ? Number(m[2]) : NaN });
     });
   });
 }
