@@ -7,7 +7,7 @@ import dgram from 'node:dgram';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { boundUdpPorts, labWorkdir, sipp, sippStart, spawnTracked, type TrackedProcess } from '../lab/lab.js';
+import { boundUdpPorts, freeUdpPort, labWorkdir, sipp, sippStart, spawnTracked, type TrackedProcess } from '../lab/lab.js';
 import type { CallResult } from '../../src/probes/call/index.js';
 import type { AnsweredCallReport } from '../../src/cli/answer.js';
 import { jsonOf, runProbe } from './helpers/far-end.js';
@@ -15,17 +15,6 @@ import { probeCommand, ROOT } from './helpers/impairment.js';
 
 const H = '127.0.0.1';
 const started: TrackedProcess[] = [];
-
-function freeUdpPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = dgram.createSocket('udp4');
-    s.once('error', reject);
-    s.bind(0, H, () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 /** `probe answer` on a free port; resolves once it listens. */
 async function startAnswer(args: string[]): Promise<{ proc: TrackedProcess; port: number }> {

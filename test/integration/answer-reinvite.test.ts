@@ -8,7 +8,7 @@ import dgram from 'node:dgram';
 import { afterAll, describe, expect, it } from 'vitest';
 import { buildOffer } from '../../src/call/sdp.js';
 import { UserAgent } from '../../src/sip/ua.js';
-import { boundUdpPorts, spawnTracked, type TrackedProcess } from '../lab/lab.js';
+import { boundUdpPorts, freeUdpPort, spawnTracked, type TrackedProcess } from '../lab/lab.js';
 import { probeCommand, ROOT } from './helpers/impairment.js';
 
 const H = '127.0.0.1';
@@ -30,14 +30,6 @@ async function counter(): Promise<{ port: number; count: () => number }> {
   s.on('message', () => n++);
   await new Promise<void>((r) => s.bind(0, H, r));
   return { port: s.address().port, count: () => n };
-}
-
-async function freeUdpPort(): Promise<number> {
-  const s = dgram.createSocket('udp4');
-  await new Promise<void>((r) => s.bind(0, H, r));
-  const { port } = s.address();
-  await new Promise<void>((r) => s.close(r));
-  return port;
 }
 
 async function until(what: string, pred: () => boolean, ms: number): Promise<void> {

@@ -214,19 +214,80 @@ function readTail(file: string, bytes: number): string {
 
 // ---------------------------------------------------------------- readiness probes
 
-/** rtpengine ng "ping" -> "pong" (bencode over UDP). */
-/** A TCP port on 127.0.0.1 that nothing listens on right now (for an HTTP server under test). */
-export function freeTcpPort(): Promise<number> {
-  return new Promise((done, fail) => {
+/**
+ * Ports handed out by freeTcpPort() and freeUdpPort(): above the kernel's ephemeral range (Linux default
+ * 32768-60999), so no port-0 bind or outgoing connection of any process is given one of them
+ * between our pick and the server's bind (the old "bind 0, close, bind later" pick raced with
+ * exactly those). Each is reserved across test processes by a file naming the owner's pid.
+ */
+const TEST_PORTS = { lo: 61000, hi: 64999, dir: '/tmp/callprobe-test-ports' };
+const reservedHere = new Set<string>();
+let portCursor = process.pid % (TEST_PORTS.hi - TEST_PORTS.lo + 1);
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Creates the reservation file of a port (false: another live process holds it). */
+function reservePort(port: number): boolean {
+  const file = path.join(TEST_PORTS.dir, String(port));
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      fs.writeFileSync(file, String(process.pid), { flag: 'wx' });
+      if (reservedHere.size === 0) process.once('exit', () => reservedHere.forEach((f) => fs.rmSync(f, { force: true })));
+      reservedHere.add(file);
+      return true;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      const owner = Number(fs.readFileSync(file, 'utf8'));
+      if (Number.isInteger(owner) && owner > 0 && pidAlive(owner)) return false;
+      fs.rmSync(file, { force: true }); // its process is gone
+    }
+  }
+  return false;
+}
+
+function bindable(kind: 'tcp' | 'udp', port: number): Promise<boolean> {
+  return new Promise((done) => {
+    if (kind === 'udp') {
+      const u = dgram.createSocket('udp4');
+      u.once('error', () => u.close(() => done(false)));
+      u.bind(port, '127.0.0.1', () => u.close(() => done(true)));
+      return;
+    }
     const s = net.createServer();
-    s.once('error', fail);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => done(port));
-    });
+    s.once('error', () => done(false));
+    s.listen(port, '127.0.0.1', () => s.close(() => done(true)));
   });
 }
 
+async function freePort(kind: 'tcp' | 'udp'): Promise<number> {
+  fs.mkdirSync(TEST_PORTS.dir, { recursive: true });
+  const n = TEST_PORTS.hi - TEST_PORTS.lo + 1;
+  for (let i = 0; i < n; i++) {
+    const port = TEST_PORTS.lo + (portCursor++ % n);
+    if (!reservePort(port)) continue;
+    if (await bindable(kind, port)) return port;
+  }
+  throw new Error(`lab: no free ${kind} port in ${TEST_PORTS.lo}-${TEST_PORTS.hi}`);
+}
+
+/** A TCP port on 127.0.0.1 for a server under test: reserved for this process, nothing listens on it. */
+export function freeTcpPort(): Promise<number> {
+  return freePort('tcp');
+}
+
+/** A UDP port on 127.0.0.1 for a peer under test (a SIP UA given its port on the command line): reserved for this process. */
+export function freeUdpPort(): Promise<number> {
+  return freePort('udp');
+}
+
+/** rtpengine ng "ping" -> "pong" (bencode over UDP). */
 export function rtpenginePing(timeoutMs = 300): Promise<boolean> {
   return new Promise((resolve) => {
     const s = dgram.createSocket('udp4');
