@@ -180,13 +180,11 @@ describe('impairment in network namespaces (iptables statistic loss, GStreamer n
       { drop: false },
     );
     const { listen, tshark } = run;
-    // Uniform delay on [30, 50] ms = 40 ± j with j = 10 ms; for 20 ms spacing nothing
-    // reorders and the RFC 3550 estimator converges to E|D| = 2j/3 = 6.67 ms
-    // (netsim draws whole milliseconds, 21 values: E|D| = (21² − 1)/(3·21) = 6.98 ms).
-    // netsim draws whole milliseconds, so the delay that reaches the wire is the discrete
-    // uniform on 21 values, not the continuous one: E|D| = (21² − 1)/(3·21) = 6.98 ms is what the
-    // network really did (2j/3 = 6.67 is 4.7 % below it; comparing with that left 5 % for the live
-    // source's own pacing noise, and the CI run at load 5 saw 7.408 ms, tshark 7.415 ms: 11.1 %).
+    // Uniform delay on [30, 50] ms = 40 ± j with j = 10 ms; at 20 ms spacing the RFC 3550
+    // estimator converges to E|D| = 2j/3 = 6.67 ms for a continuous uniform. netsim draws whole
+    // milliseconds (21 values), so what the wire carries is E|D| = (21² − 1)/(3·21) = 6.98 ms
+    // (comparing with 6.67 left 5 % for the source's own pacing noise: a CI run at load 5 saw
+    // 7.408 ms, tshark 7.415 ms, and failed at 11.1 %).
     const theory = (21 ** 2 - 1) / (3 * 21);
     console.log(
       `[jitter] received ${listen.packets_received}/${packets}, out of order ${listen.out_of_order} ` +
