@@ -41,7 +41,11 @@ function canBind(port: number): Promise<boolean> {
 describe('probeCall against the embedded peer', () => {
   it('audio content: both receivers hear this call\'s markers (one clock: a delay); audioAnalysis false: no audio section', async () => {
     peer = await startDemoPeer({ rtpPortMin: 18200, rtpPortMax: 18299, logger });
-    const r = await probeCall({ logger, signal: new AbortController().signal }, spec(peer, { durationMs: 3000 }));
+    // 4 s, not 3: markers start 0.3 s into a stream and repeat every 2.5 s (audio/signal.ts). The far
+    // stream starts at or before our answer time, so its second marker (2.8-3.3 s) always ends
+    // inside a 4 s call; in a 3 s call only the first one (0.3-0.8 s) fit, and a late 200 OK
+    // handling under load (load 11) missed it: marker_match null, not a fault of the media.
+    const r = await probeCall({ logger, signal: new AbortController().signal }, spec(peer, { durationMs: 4000 }));
     expect(r.failures).toEqual([]);
     for (const d of r.media?.directions ?? []) {
       expect(d.audio).toMatchObject({ present: true, marker_match: true, markers_foreign: 0 });
