@@ -6,6 +6,9 @@
 // counter is the ground truth (no netem on this kernel, see docs/impairment.md).
 // Delay/jitter: GStreamer netsim, uniform 30-50 ms on every packet.
 // `probe rtp listen` runs in B; tshark captures B's veth as a second opinion.
+// The two loss streams run at the same time, each to its own listener port with its
+// own counting/drop rules and capture (loss figures are packet counts, not timing:
+// 2 x 50 pps on a veth pair is no load); the jitter stream runs after them, alone.
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { labWorkdir, rtpStreams, type RtpStreamRow } from '../lab/lab.js';
@@ -21,7 +24,8 @@ import {
 import type { ListenResult, SendResult, StreamReport } from '../../src/rtp/listen-send.js';
 import { gstSenderArgs, NsProcesses, parseJson, rtpSeqs, useTopology } from './helpers/impairment.js';
 
-const LISTEN_PORT = 16000;
+/** listener ports: the probe-sender loss stream, the gst loss stream (both at once), then the jitter stream */
+const PORT = { lossProbe: 16000, lossGst: 16002, jitter: 16000 } as const;
 const PACKETS = 1500; // 30 s at 20 ms: the acceptance figure
 const DROP_P = 0.05;
 
@@ -38,35 +42,60 @@ interface Run {
 }
 
 /**
- * Starts tshark + `probe rtp listen` in B, the counting and drop rules in R,
- * runs `sender` in A, and returns what each one saw.
+ * The two loss streams start sending only once both listeners are up, so that the
+ * start-up of the other `probe rtp listen` (a node process: about a second of CPU)
+ * does not overlap the probe sender's paced stream. A side that never arrives (its
+ * setup failed: that test fails on its own) holds the other back at most `maxWaitMs`.
  */
-async function measure(label: string, sender: () => Promise<void>, opts: { drop: boolean }): Promise<Run> {
-  const match = { src: topo.addr.a, dst: topo.addr.b, dportMin: LISTEN_PORT };
+function startGate(parties: number, maxWaitMs: number): () => Promise<void> {
+  let arrived = 0;
+  let open = (): void => undefined;
+  const opened = new Promise<void>((resolve) => (open = resolve));
+  return async () => {
+    if (++arrived >= parties) open();
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([opened, new Promise<void>((resolve) => (timer = setTimeout(resolve, maxWaitMs)))]);
+    clearTimeout(timer);
+  };
+}
+const lossGate = startGate(2, 20_000);
+
+/**
+ * Starts tshark + `probe rtp listen` in B, the counting and drop rules in R,
+ * runs `sender` in A (after `opts.gate`, if any), and returns what each one saw.
+ */
+async function measure(
+  label: string,
+  port: number,
+  sender: () => Promise<void>,
+  opts: { drop: boolean; gate?: () => Promise<void> },
+): Promise<Run> {
+  const match = { src: topo.addr.a, dst: topo.addr.b, dportMin: port };
   const rules: IptablesRule[] = [];
   const count = await addCountRule(topo, match);
   rules.push(count);
   const drop = opts.drop ? await addDropRule(topo, match, DROP_P) : undefined;
   if (drop) rules.push(drop);
   const pcap = path.join(labWorkdir(), `impairment-${label}-${process.pid}.pcap`);
-  const cap = await nsCapture(topo.b, topo.ifB, pcap, `udp dst port ${LISTEN_PORT}`);
+  const cap = await nsCapture(topo.b, topo.ifB, pcap, `udp dst port ${port}`);
   try {
     const listen = procs.startProbe(topo.b, [
-      'rtp', 'listen', '--bind', `${topo.addr.b}:${LISTEN_PORT}`, '--duration', '60s', '--idle', '1500ms', '--json', '--quiet',
+      'rtp', 'listen', '--bind', `${topo.addr.b}:${port}`, '--duration', '60s', '--idle', '1500ms', '--json', '--quiet',
     ]);
-    await waitUdpBound(topo.b, LISTEN_PORT);
+    await waitUdpBound(topo.b, port);
+    await opts.gate?.();
     await sender();
     const done = await procs.finish(listen, 'probe rtp listen', 15_000);
     expect(done.code, done.stderr).toBe(0);
     const result = parseJson<ListenResult>(done.stdout, 'probe rtp listen');
     expect(result.streams, 'one stream received').toHaveLength(1);
     const file = await cap.stop();
-    const rows = (await rtpStreams(file, { decodeAs: [LISTEN_PORT] })).filter((r) => r.dstPort === LISTEN_PORT);
+    const rows = (await rtpStreams(file, { decodeAs: [port] })).filter((r) => r.dstPort === port);
     expect(rows, 'tshark sees one stream to the listener').toHaveLength(1);
     return {
       listen: result.streams[0] as StreamReport,
       tshark: rows[0] as RtpStreamRow,
-      seqs: await rtpSeqs(file, LISTEN_PORT),
+      seqs: await rtpSeqs(file, port),
       sentOnWire: await rulePackets(count),
       dropped: drop ? await rulePackets(drop) : 0,
     };
@@ -117,20 +146,22 @@ function assertLoss(label: string, run: Run, sent: number): void {
 }
 
 describe('impairment in network namespaces (iptables statistic loss, GStreamer netsim jitter)', () => {
-  it('acceptance 1: probe rtp send → 5 % iptables loss → probe rtp listen: lost == the rule counter == tshark', async () => {
+  // concurrent: these two overlap (vitest runs adjacent it.concurrent together), the jitter test waits for both
+  it.concurrent('acceptance 1: probe rtp send → 5 % iptables loss → probe rtp listen: lost == the rule counter == tshark', async () => {
     let send: SendResult | undefined;
     const run = await measure(
       'loss-probe',
+      PORT.lossProbe,
       async () => {
         const p = procs.startProbe(topo.a, [
-          'rtp', 'send', '--to', `${topo.addr.b}:${LISTEN_PORT}`, '--bind', `${topo.addr.a}:16010`,
+          'rtp', 'send', '--to', `${topo.addr.b}:${PORT.lossProbe}`, '--bind', `${topo.addr.a}:16010`,
           '--duration', `${(PACKETS * 20) / 1000}s`, '--codec', 'PCMA', '--json', '--quiet',
         ]);
         const done = await procs.finish(p, 'probe rtp send', 45_000);
         expect(done.code, done.stderr).toBe(0);
         send = parseJson<SendResult>(done.stdout, 'probe rtp send');
       },
-      { drop: true },
+      { drop: true, gate: lossGate },
     );
     const sent = send?.packets_sent ?? 0;
     // `rtp send` is duration-based (no packet count): the first packet waits for
@@ -143,17 +174,18 @@ describe('impairment in network namespaces (iptables statistic loss, GStreamer n
     assertLoss('probe sender', run, sent);
   }, 60_000);
 
-  it('acceptance 1: GStreamer PCMA sender → 5 % iptables loss → probe rtp listen: lost == the rule counter == tshark', async () => {
+  it.concurrent('acceptance 1: GStreamer PCMA sender → 5 % iptables loss → probe rtp listen: lost == the rule counter == tshark', async () => {
     const run = await measure(
       'loss-gst',
+      PORT.lossGst,
       async () => {
         const p = procs.start(topo.a, 'gst-launch-1.0', gstSenderArgs({
-          host: topo.addr.b, port: LISTEN_PORT, bindAddress: topo.addr.a, bindPort: 16012, packets: PACKETS,
+          host: topo.addr.b, port: PORT.lossGst, bindAddress: topo.addr.a, bindPort: 16012, packets: PACKETS,
         }));
         const done = await procs.finish(p, 'gst-launch-1.0', 45_000);
         expect(done.code, done.stderr).toBe(0);
       },
-      { drop: true },
+      { drop: true, gate: lossGate },
     );
     assertLoss('gst sender', run, PACKETS);
     // gst numbers its packets 0..1499: the edge drops are exactly the numbers
@@ -170,9 +202,10 @@ describe('impairment in network namespaces (iptables statistic loss, GStreamer n
     const packets = 1000; // 20 s: the mean settles well within 1 %
     const run = await measure(
       'jitter-gst',
+      PORT.jitter,
       async () => {
         const p = procs.start(topo.a, 'gst-launch-1.0', gstSenderArgs({
-          host: topo.addr.b, port: LISTEN_PORT, bindAddress: topo.addr.a, bindPort: 16014, packets, delayMs: [30, 50],
+          host: topo.addr.b, port: PORT.jitter, bindAddress: topo.addr.a, bindPort: 16014, packets, delayMs: [30, 50],
         }));
         const done = await procs.finish(p, 'gst-launch-1.0 (netsim)', 40_000);
         expect(done.code, done.stderr).toBe(0);
