@@ -137,19 +137,24 @@ describe('wideband codecs end to end (Opus, G.722, transcoding, baresip)', () =>
   it.each([
     ['G722', 'xc.m-G722.t-PCMU.at.1002', 116, 4.34],
     ['opus', 'xc.m-opus.t-PCMU.at.1002', 109.04, 4.18],
-  ])('2/3. %s caller, PCMU callee (%s): 0 lost both ways, each receiver on its own codec', async (codec, dial, rWb, mosWb) => {
+  ])('2/3. %s caller, PCMU callee (%s): every measured packet arrived or is counted lost (0 unless rtpengine drops one, checked on the wire below), each receiver on its own codec', async (codec, dial, rWb, mosWb) => {
     const r = await call(`${codec}-pcmu`, ['1001', '1002', '--dial', dial, '--codec', `${codec},PCMU`]);
     expect(r.failures).toEqual([]);
     expect(r.media?.codec).toBe(codec);
     const back = direction(r, 'callee_to_caller'); // arrives at the caller in G.722 / Opus
     const forth = direction(r, 'caller_to_callee'); // arrives at the callee in PCMU
+    // rtpengine, when it stalls under load, can drop a transcoded packet itself (seen: a
+    // 54 ms pause in its output, then a sequence number skipped); the wire check below
+    // holds our loss to exactly what tshark sees missing on rtpengine's output leg.
     for (const d of [back, forth]) {
-      expect(d).toMatchObject({ measured_by: 'receiver', packets_lost: 0, loss_percent: 0 });
-      expect(d.packets_received).toBe(d.packets_sent);
+      expect(d.measured_by).toBe('receiver');
+      expect((d.packets_received ?? NaN) + (d.packets_lost ?? NaN)).toBe(d.packets_sent);
       expect(d.packets_received).toBeGreaterThan(100);
     }
-    expect(back).toMatchObject({ emodel: 'G.107.1', r_factor: rWb, mos: mosWb });
-    expect(forth).toMatchObject({ emodel: 'G.107', r_factor: 93.2 });
+    expect(back).toMatchObject({ emodel: 'G.107.1', ...(back.packets_lost === 0 ? { r_factor: rWb, mos: mosWb } : {}) });
+    expect(forth).toMatchObject({ emodel: 'G.107', ...(forth.packets_lost === 0 ? { r_factor: 93.2 } : {}) });
+    if (back.packets_lost !== 0) expect(back.r_factor).toBeLessThan(rWb);
+    if (forth.packets_lost !== 0) expect(forth.r_factor).toBeLessThan(93.2);
   });
 
   it.each([
@@ -216,16 +221,26 @@ describe('wideband codecs end to end (Opus, G.722, transcoding, baresip)', () =>
       const calleeOut = fromUs(forth.local_rtp_port);
       for (const s of [callerIn, callerOut]) expect(s.payload, `${codec} caller leg`).toMatch(payload);
       for (const s of [calleeIn, calleeOut]) expect(s.payload, `${codec} callee leg`).toMatch(/g711U/i);
-      for (const s of [callerIn, callerOut, calleeIn, calleeOut]) expect(s.lost).toBe(0);
+      // Our senders never skip a sequence number; what is missing on rtpengine's output
+      // legs (its own drops, normally none) is exactly what our receivers count lost.
+      for (const s of [callerOut, calleeOut]) expect(s.lost).toBe(0);
+      expect(callerIn.lost, `${codec} leg to the caller`).toBe(back.packets_lost);
+      expect(calleeIn.lost, `${codec} leg to the callee`).toBe(forth.packets_lost);
       // Into rtpengine: the measured packets and the tail; out of it: one frame fewer
-      // (the one it holds), which the tail made a tail frame.
+      // (the one it holds), which the tail made a tail frame, and any it dropped.
       expect(calleeOut.packets).toBe((back.packets_sent ?? NaN) + TAIL_FRAMES);
       expect(callerOut.packets).toBe((forth.packets_sent ?? NaN) + TAIL_FRAMES);
-      expect(calleeOut.packets - callerIn.packets).toBe(1);
-      expect(callerOut.packets - calleeIn.packets).toBe(1);
-      expect([back.tail_packets, forth.tail_packets]).toEqual([TAIL_FRAMES - 1, TAIL_FRAMES - 1]);
-      expect(callerIn.packets).toBe((back.packets_received ?? NaN) + TAIL_FRAMES - 1);
-      expect(calleeIn.packets).toBe((forth.packets_received ?? NaN) + TAIL_FRAMES - 1);
+      expect(calleeOut.packets - callerIn.packets).toBe(1 + callerIn.lost);
+      expect(callerOut.packets - calleeIn.packets).toBe(1 + calleeIn.lost);
+      // Out of rtpengine to us: the measured packets and the one tail frame it let out. The
+      // tail is unmeasured by design; it is counted in tail_packets when it arrives within
+      // the receiver's grace after the stop (src/call/media-end.ts), which a loaded
+      // rtpengine can miss (seen once: tail_packets 0 both ways, 0 lost).
+      for (const [d, leg] of [[back, callerIn], [forth, calleeIn]] as const) {
+        expect(d.tail_packets ?? 0).toBeLessThanOrEqual(TAIL_FRAMES - 1);
+        expect(leg.packets).toBeGreaterThanOrEqual((d.packets_received ?? NaN) + (d.tail_packets ?? 0));
+        expect(leg.packets).toBeLessThanOrEqual((d.packets_received ?? NaN) + TAIL_FRAMES - 1);
+      }
       jitterAgrees(back, callerIn, kernel);
       jitterAgrees(forth, calleeIn, kernel);
     }
@@ -268,7 +283,9 @@ describe('wideband codecs end to end (Opus, G.722, transcoding, baresip)', () =>
     }
     const r = await running;
     const dropped = new Map(await Promise.all(ports.map(async (p) => [p, await rulePackets(`${CUT_COMMENT}-drop-${p}`)] as const)));
-    console.log(`call-wideband cut: iptables dropped ${JSON.stringify([...dropped])}`);
+    // the count rule sits below the drop rules: it saw exactly the packets that reached our sockets
+    const passed = new Map(await Promise.all(ports.map(async (p) => [p, await rulePackets(`${CUT_COMMENT}-count-${p}`)] as const)));
+    console.log(`call-wideband cut: iptables dropped ${JSON.stringify([...dropped])}, passed ${JSON.stringify([...passed])}`);
     for (const which of ['caller_to_callee', 'callee_to_caller'] as const) {
       const d = direction(r, which);
       const drops = dropped.get(d.local_rtp_port) ?? NaN;
@@ -277,9 +294,12 @@ describe('wideband codecs end to end (Opus, G.722, transcoding, baresip)', () =>
       // never arrived are all of them but that one tail frame, and all of them are lost
       // (more only by ticks a loaded sender skipped: the stream's end is also estimated
       // from the time since its last packet, src/rtp/activity.ts).
+      // (rtpengine can also drop one of its own when it stalls under load: then one fewer
+      // reaches the rules; what arrived is still exactly what passed them.)
       const cut = drops - (TAIL_FRAMES - 1);
       expect(drops, which).toBeGreaterThan(TAIL_FRAMES + 10);
-      expect(d.packets_received, which).toBe((d.packets_sent ?? NaN) - cut);
+      expect(d.packets_received, which).toBe(passed.get(d.local_rtp_port));
+      expect((d.packets_sent ?? NaN) - (d.packets_received ?? NaN), which).toBeGreaterThanOrEqual(cut);
       expect(d.packets_lost, which).toBeGreaterThanOrEqual(cut);
       expect(d.tail_packets ?? 0, which).toBe(0);
       expect(d.r_factor, which).toBeLessThan(which === 'callee_to_caller' ? 116 : 93.2);
