@@ -6,6 +6,7 @@
 import { createDecoder, type PayloadDecoder } from './decode.js';
 import { DtmfDetector, type DetectedDigit } from './dtmf.js';
 import { msToCompact, type ParsedRtcp, type ReportBlock } from './rtcp.js';
+import { RTP_HEADER } from './rtp-header.js';
 import { RtpReceiverStats, type ReceiverStatsSnapshot } from './stats.js';
 
 /** update() options, shared: nothing allocated per packet. */
@@ -77,6 +78,9 @@ interface ReceiveState {
 
 export class ReceiveStreams {
   private readonly rx = new Map<number, ReceiveState>();
+  /** The stream of the last packet (a session mostly hears one SSRC): no Map lookup per packet. */
+  private lastSsrc = -1;
+  private last: ReceiveState | undefined;
 
   constructor(
     private readonly telephoneEventPt: number,
@@ -102,7 +106,7 @@ export class ReceiveStreams {
     const ssrc = msg.readUInt32BE(8);
     const pt = (msg[1] ?? 0) & 0x7f;
     const rtpTs = msg.readUInt32BE(4);
-    let state = this.rx.get(ssrc);
+    let state = this.stateOf(ssrc);
     if (!state) {
       state = {
         stats: new RtpReceiverStats({ clockRate: this.clockRateOf(pt) }),
@@ -115,6 +119,8 @@ export class ReceiveStreams {
       };
       if (this.audioTap) state.audio = this.tapStream(ssrc, state.source, pt);
       this.rx.set(ssrc, state);
+      this.lastSsrc = ssrc;
+      this.last = state;
     }
     const isEvent = pt === this.telephoneEventPt;
     const verdict = state.stats.update(msg.readUInt16BE(2), rtpTs, now, isEvent ? NO_JITTER : JITTER);
@@ -136,6 +142,38 @@ export class ReceiveStreams {
       }
     }
     return state.stats.hasPackets;
+  }
+
+  /**
+   * The receive fast path (session.ts): `buf[offset, offset + length)` is a datagram, read in
+   * place (no Buffer made for it). Accounts it when it is a plain audio packet (version 2, no
+   * CSRC, extension or padding, not RTCP) of a stream already heard with nothing to decode.
+   * Returns false, having changed nothing, for anything else (a new SSRC, a tapped stream, a
+   * telephone event, another header): the caller then takes the full path, update().
+   */
+  updateInPlace(buf: Uint8Array, offset: number, length: number, now: number): boolean {
+    const o = offset;
+    if (length < RTP_HEADER || buf[o] !== 0x80) return false;
+    const b1 = buf[o + 1] as number;
+    const pt = b1 & 0x7f;
+    if ((b1 >= 192 && b1 <= 223) || pt === this.telephoneEventPt) return false;
+    const ssrc = (((buf[o + 8] as number) << 24) | ((buf[o + 9] as number) << 16) | ((buf[o + 10] as number) << 8) | (buf[o + 11] as number)) >>> 0;
+    const state = this.stateOf(ssrc);
+    if (state === undefined || state.audio !== undefined) return false;
+    const seq = ((buf[o + 2] as number) << 8) | (buf[o + 3] as number);
+    const ts = (((buf[o + 4] as number) << 24) | ((buf[o + 5] as number) << 16) | ((buf[o + 6] as number) << 8) | (buf[o + 7] as number)) >>> 0;
+    state.stats.update(seq, ts, now, JITTER);
+    return true;
+  }
+
+  private stateOf(ssrc: number): ReceiveState | undefined {
+    if (ssrc === this.lastSsrc) return this.last;
+    const state = this.rx.get(ssrc);
+    if (state !== undefined) {
+      this.lastSsrc = ssrc;
+      this.last = state;
+    }
+    return state;
   }
 
   private tapStream(ssrc: number, source: string, payloadType: number): ReceiveState['audio'] {

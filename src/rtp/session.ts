@@ -44,7 +44,7 @@ import { RtcpReporter, type RemoteReport } from './rtcp-reporter.js';
 import type { ParsedRtcp } from './rtcp.js';
 import { RTP_HEADER, rtpPayloadStart } from './rtp-header.js';
 import { RtpSender, type RemoteAddress } from './sender.js';
-import type { MediaRemoteInfo } from './udp.js';
+import type { DatagramView, MediaRemoteInfo } from './udp.js';
 import { round } from '../round.js';
 
 export type { ReceivedStream } from './receive-streams.js';
@@ -102,7 +102,6 @@ export interface ReceiveFigures {
   burst_ratio: number;
 }
 
-/** Numbers for one session: what it sent and what it received (its receive direction). */
 /** The packets a sender sends after its measured stream (RtpSender.finish). */
 export interface TailMark {
   ssrc: number;
@@ -155,11 +154,9 @@ export interface RtpSessionEvents {
   warning: [err: Error];
 }
 
-
 function random32(): number {
   return randomBytes(4).readUInt32BE(0);
 }
-
 
 export class RtpSession extends EventEmitter<RtpSessionEvents> {
   readonly ssrc: number;
@@ -266,6 +263,7 @@ export class RtpSession extends EventEmitter<RtpSessionEvents> {
     if (opts.remote) this.setRemote(opts.remote);
 
     opts.ports.rtp.on('message', this.onRtpMessage);
+    opts.ports.rtp.setFastReceiver?.(this.onRtpFast);
     opts.ports.rtcp.on('message', this.onRtcpMessage);
     opts.ports.rtp.on('error', this.rtcp.onSendError);
     opts.ports.rtcp.on('error', this.rtcp.onSendError);
@@ -347,6 +345,7 @@ export class RtpSession extends EventEmitter<RtpSessionEvents> {
       this.stop();
       this.rtcp.stop(wasSending);
       this.ports.rtp.off('message', this.onRtpMessage);
+      this.ports.rtp.setFastReceiver?.(undefined);
       this.ports.rtcp.off('message', this.onRtcpMessage);
       await this.ports.release();
       this.ports.rtp.off('error', this.rtcp.onSendError);
@@ -503,14 +502,12 @@ export class RtpSession extends EventEmitter<RtpSessionEvents> {
   }
 
   // ---- sending -------------------------------------------------------------
-
   private maybeStartPacing(): void {
     if (!this.wantSending || this.closing) return;
     this.sender.start();
   }
 
   // ---- receiving -----------------------------------------------------------
-
   /**
    * When the datagram reached the host: the kernel's stamp when the socket
    * gives one (udpio) and the session runs on the real clock, else now.
@@ -563,6 +560,16 @@ export class RtpSession extends EventEmitter<RtpSessionEvents> {
       this.gotRtp = true;
       this.emit('first-rtp', { address: rinfo.address, port: rinfo.port });
     }
+  };
+
+  /** Receive fast path (udpio): a known stream's plain audio packet, counted in place; else false (onRtpMessage). */
+  private readonly onRtpFast = (d: DatagramView): boolean => {
+    if (!this.gotRtp || this.reflect || this.tailMark !== undefined || (this.latch && !this.latched)) return false;
+    const now = this.clock === monotonicClock ? d.arrivalMs : this.clock.now(); // as arrivalOf()
+    if (!this.receivers.updateInPlace(d.buf, d.offset, d.length, now)) return false;
+    this.activity.note(now);
+    this.pacer.poll();
+    return true;
   };
 
   /** A packet of the far sender's tail, its SSRC and sequence number untouched by any relay. */

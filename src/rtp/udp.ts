@@ -5,7 +5,9 @@
  * reaches JS in one call (dispatch() below), and the sends of one pacer
  * wake-up are staged in one preallocated buffer and leave in ONE addon call
  * (sendBatch(): sendmmsg() per run of one socket, else sendto()), with no
- * allocation per packet; a send outside a batch is one direct sendto(); else
+ * allocation per packet; a send outside a batch is one direct sendto(); a fast
+ * receiver (setFastReceiver) may take a datagram where it lies, before any
+ * Buffer or rinfo is made for it (session.ts: a stream's steady state); else
  * node:dgram, with arrival times taken when the event loop delivers the packet
  * (0.07–0.2 ms of extra jitter on a loaded host: docs/decisions.md).
  *
@@ -30,6 +32,27 @@ export interface MediaRemoteInfo extends RemoteInfo {
  */
 export type MediaMessageListener = (msg: Buffer, rinfo: MediaRemoteInfo) => void;
 
+/**
+ * A received datagram where it lies in the addon's delivery buffer, for a fast receiver
+ * (setFastReceiver): no Buffer, no rinfo is made for it. `buf[offset .. offset + length)` is
+ * the datagram. One object per socket, refilled for every datagram: read it during the call.
+ */
+export interface DatagramView {
+  buf: Buffer;
+  offset: number;
+  length: number;
+  address: string;
+  port: number;
+  /** Kernel receive time on monotonicClock (ms). */
+  arrivalMs: number;
+}
+
+/**
+ * Takes a datagram before it becomes a 'message' event: returns true when it handled it, or
+ * false, having changed nothing, to have it delivered as a 'message' as usual.
+ */
+export type FastReceiver = (datagram: DatagramView) => boolean;
+
 /** What the media engine needs of a UDP socket (node:dgram's Socket has it too). */
 export interface MediaSocket {
   on(event: 'message', listener: MediaMessageListener): this;
@@ -48,6 +71,11 @@ export interface MediaSocket {
   expectRemote?(address: string, port: number, ssrc?: number): void;
   /** SO_RCVBUF (node:dgram and udpio sockets have it). */
   setRecvBufferSize?(bytes: number): void;
+  /**
+   * The receive fast path (udpio, and shared-port channels over it): `fn` sees each datagram
+   * first, in place; undefined removes it. Absent on node:dgram (every datagram is a 'message').
+   */
+  setFastReceiver?(fn: FastReceiver | undefined): void;
 }
 
 /**
@@ -239,8 +267,21 @@ function dispatch(payloads: Buffer, meta: Float64Array, count: number, addresses
     const socket = byId.get(meta[m] as number);
     if (!socket) continue; // closed since the read
     const offset = meta[m + 1] as number;
-    const msg = payloads.subarray(offset, offset + (meta[m + 2] as number));
-    socket.deliver(msg, addresses[meta[m + 4] as number] ?? '', meta[m + 3] as number, meta[m + 5] as number);
+    const length = meta[m + 2] as number;
+    const address = addresses[meta[m + 4] as number] ?? '';
+    const fast = socket.fast;
+    // Only while the owner's is the one 'message' listener: another (a capture, a counter) must see every datagram.
+    if (fast !== undefined && typeof (socket as unknown as { _events: Record<string, unknown> })._events.message === 'function') {
+      const view = socket.view;
+      view.buf = payloads;
+      view.offset = offset;
+      view.length = length;
+      view.address = address;
+      view.port = meta[m + 3] as number;
+      view.arrivalMs = ((meta[m + 5] as number) - monotonicOriginNs) / 1e6;
+      if (fast(view)) continue;
+    }
+    socket.deliver(payloads.subarray(offset, offset + length), address, meta[m + 3] as number, meta[m + 5] as number);
   }
 }
 
@@ -256,6 +297,9 @@ export class UdpioSocket extends EventEmitter implements MediaSocket {
   /** Refilled for every datagram (see MediaMessageListener). */
   private readonly rinfo: MediaRemoteInfo & { arrivalMs: number };
   private closed = false;
+  /** @internal the fast receiver (setFastReceiver) and its view, for dispatch(). */
+  fast: FastReceiver | undefined;
+  readonly view: DatagramView = { buf: Buffer.alloc(0), offset: 0, length: 0, address: '', port: 0, arrivalMs: 0.5 };
   /** send() is one synchronous sendto(): the kernel has the bytes when it returns. */
   readonly sendsSynchronously = true;
 
@@ -333,6 +377,10 @@ export class UdpioSocket extends EventEmitter implements MediaSocket {
 
   address(): { address: string; family: string; port: number } {
     return { address: this.boundAddress, family: this.family, port: this.binding.localPort(this.handle) };
+  }
+
+  setFastReceiver(fn: FastReceiver | undefined): void {
+    this.fast = fn;
   }
 
   /** SO_RCVBUF (node:dgram's name for it); the kernel caps it at net.core.rmem_max. */

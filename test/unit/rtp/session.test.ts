@@ -1,8 +1,10 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { monotonicClock } from '../../../src/rtp/clock.js';
 import { Pacer, sharedPacer } from '../../../src/rtp/pacer.js';
 import { openMediaSockets, PortAllocator } from '../../../src/rtp/ports.js';
+import { ReceiveStreams } from '../../../src/rtp/receive-streams.js';
 import { RtpSession } from '../../../src/rtp/session.js';
+import { udpBackend } from '../../../src/rtp/udp.js';
 
 const alloc = new PortAllocator({ min: 19500, max: 19599, address: '127.0.0.1' });
 const sessions: RtpSession[] = [];
@@ -74,6 +76,47 @@ describe('RtpSession on loopback', () => {
       expect(streams[0]?.ssrc).toBe(tx.ssrc);
       expect(streams[0]?.payloadType).toBe(0);
       expect(streams[0]?.source).toBe(`127.0.0.1:${tx.localPort}`);
+    }
+  });
+
+  it('counts a steady stream in place (udpio fast path), and a second listener still gets every datagram', async () => {
+    const inPlace = vi.spyOn(ReceiveStreams.prototype, 'updateInPlace');
+    const full = vi.spyOn(ReceiveStreams.prototype, 'update');
+    try {
+      const [pa, pb] = await Promise.all([alloc.allocate(), alloc.allocate()]);
+      const a = new RtpSession({ ports: pa, codec: 'PCMU', rtcpIntervalMs: 0 });
+      const b = new RtpSession({ ports: pb, codec: 'PCMU', rtcpIntervalMs: 0 });
+      sessions.push(a, b);
+      a.setRemote({ address: '127.0.0.1', port: pb.rtpPort });
+      b.setRemote({ address: '127.0.0.1', port: pa.rtpPort });
+      a.start();
+      await sleep(400);
+      const fullBefore = full.mock.calls.length;
+      let seen = 0;
+      const count = (): void => {
+        seen++;
+      };
+      pb.rtp.on('message', count); // now every datagram must reach it too (no fast path)
+      const receivedBefore = b.stats().packets_received;
+      await sleep(300);
+      a.stop();
+      await sleep(60);
+      pb.rtp.off('message', count);
+      const got = b.stats();
+      expect(got.packets_received).toBe(a.stats().packets_sent);
+      expect(got.packets_lost).toBe(0);
+      expect(got.out_of_order + got.duplicates).toBe(0);
+      expect(seen).toBe(got.packets_received - receivedBefore);
+      expect(seen).toBeGreaterThan(5);
+      if (udpBackend().name === 'udpio') {
+        // before the second listener: the first packet the full way, the rest in place
+        expect(fullBefore).toBe(1);
+        expect(inPlace.mock.results.filter((r) => r.value === true).length).toBe(receivedBefore - 1);
+        expect(full.mock.calls.length - fullBefore).toBe(seen);
+      }
+    } finally {
+      inPlace.mockRestore();
+      full.mockRestore();
     }
   });
 
