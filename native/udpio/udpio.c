@@ -26,8 +26,9 @@
  *   slot(handle) -> number       (the socket's index for sendBatch; reused after close)
  *   parseAddress(family 4|6, address, out: Int32Array(4)) -> bool  (16 address bytes, as sendBatch wants them)
  *   sendBatch(bytes: Uint8Array, meta: Int32Array, count) -> failures
- *        (every datagram staged by one pacer wake-up in ONE call: runs of the
- *         same socket go out in one sendmmsg(), the rest one sendto() each;
+ *        (every datagram staged by one pacer wake-up in ONE call, grouped by
+ *         socket: a socket's datagrams go out in sendmmsg() runs, in their
+ *         staged order, a lone one in one sendto();
  *         meta holds SEND_FIELDS int32 per datagram: slot, offset, length,
  *         port, 4 x address bytes, and the result 0 | -errno written back)
  *   localPort(handle) -> number
@@ -124,6 +125,9 @@ struct instance {
   unsigned char *rx; /* recvmmsg scratch: BATCH x MAX_DGRAM */
   sock_t **slots;    /* open sockets by slot (sendBatch); NULL = free */
   size_t nslots;
+  /* sendBatch's grouping scratch: per slot the first/last staged datagram (-1: none), per datagram the next of its slot. */
+  int32_t *group_head, *group_tail, *group_next;
+  size_t group_slots, group_cap;
 };
 
 #define CHECK(call)                                                     \
@@ -784,61 +788,96 @@ static napi_value SendBatch(napi_env env, napi_callback_info info) {
   struct iovec iovs[SEND_BATCH];
   struct sockaddr_storage tos[SEND_BATCH];
   int32_t failures = 0;
-  uint32_t i = 0;
-  while (i < count) {
+  /* Group the datagrams by socket, each socket's in staged order: the pacer interleaves
+   * streams, so a shared socket's datagrams are scattered over the batch; grouped, they go
+   * out in sendmmsg() runs (one socket's order kept; the order across sockets is not). */
+  if (inst->group_slots < inst->nslots) {
+    int32_t *h = realloc(inst->group_head, inst->nslots * sizeof *h);
+    int32_t *t = h ? realloc(inst->group_tail, inst->nslots * sizeof *t) : NULL;
+    if (h) inst->group_head = h;
+    if (t) inst->group_tail = t;
+    if (h == NULL || t == NULL) {
+      napi_throw_error(env, "E_UDPIO", "sendBatch: out of memory");
+      return NULL;
+    }
+    for (size_t k = inst->group_slots; k < inst->nslots; k++) inst->group_head[k] = -1;
+    inst->group_slots = inst->nslots;
+  }
+  if (inst->group_cap < count) {
+    int32_t *n = realloc(inst->group_next, (size_t)count * sizeof *n);
+    if (n == NULL) {
+      napi_throw_error(env, "E_UDPIO", "sendBatch: out of memory");
+      return NULL;
+    }
+    inst->group_next = n;
+    inst->group_cap = count;
+  }
+  int32_t *head = inst->group_head, *tail = inst->group_tail, *next = inst->group_next;
+  for (uint32_t i = 0; i < count; i++) {
     int32_t *m = meta + (size_t)i * SEND_FIELDS;
     int32_t slot = m[0];
     sock_t *s = slot >= 0 && (size_t)slot < inst->nslots ? inst->slots[slot] : NULL;
+    next[i] = -1;
     if (s == NULL || s->base.closing || m[1] < 0 || m[2] < 0 || (size_t)m[1] + (size_t)m[2] > nbytes) {
       m[8] = s == NULL || s->base.closing ? -EBADF : -EINVAL;
       failures++;
-      i++;
       continue;
     }
-    /* The run of datagrams from this socket starting at i. */
-    uint32_t run = 1;
-    while (run < SEND_BATCH && i + run < count) {
-      const int32_t *n = meta + (size_t)(i + run) * SEND_FIELDS;
-      if (n[0] != slot || n[1] < 0 || n[2] < 0 || (size_t)n[1] + (size_t)n[2] > nbytes) break;
-      run++;
-    }
-    if (run == 1) {
-      struct sockaddr_storage sa;
-      socklen_t salen = batch_address(s, m, &sa);
-      ssize_t sent;
-      do {
-        sent = sendto(s->base.fd, bytes + m[1], (size_t)m[2], 0, (struct sockaddr *)&sa, salen);
-      } while (sent < 0 && errno == EINTR);
-      m[8] = sent < 0 ? -errno : 0;
-      if (sent < 0) failures++;
-      i++;
-      continue;
-    }
-    for (uint32_t k = 0; k < run; k++) {
-      int32_t *n = meta + (size_t)(i + k) * SEND_FIELDS;
-      iovs[k].iov_base = bytes + n[1];
-      iovs[k].iov_len = (size_t)n[2];
-      memset(&msgs[k], 0, sizeof msgs[k]);
-      msgs[k].msg_hdr.msg_iov = &iovs[k];
-      msgs[k].msg_hdr.msg_iovlen = 1;
-      msgs[k].msg_hdr.msg_name = &tos[k];
-      msgs[k].msg_hdr.msg_namelen = batch_address(s, n, &tos[k]);
-      n[8] = 0;
-    }
-    uint32_t done = 0;
-    while (done < run) {
-      int r = sendmmsg(s->base.fd, msgs + done, run - done, 0);
-      if (r < 0 && errno == EINTR) continue;
-      if (r <= 0) {
-        /* The first unsent one failed: record it and go on after it. */
-        meta[(size_t)(i + done) * SEND_FIELDS + 8] = r < 0 ? -errno : -EIO;
-        failures++;
-        done++;
+    if (head[slot] < 0) head[slot] = (int32_t)i;
+    else next[tail[slot]] = (int32_t)i;
+    tail[slot] = (int32_t)i;
+  }
+  for (uint32_t first = 0; first < count; first++) {
+    int32_t slot = meta[(size_t)first * SEND_FIELDS];
+    if (slot < 0 || (size_t)slot >= inst->group_slots || head[slot] != (int32_t)first) continue;
+    head[slot] = -1;
+    sock_t *s = inst->slots[slot];
+    int32_t at = (int32_t)first;
+    while (at >= 0) {
+      /* The next run of up to SEND_BATCH datagrams of this socket. */
+      int32_t idx[SEND_BATCH];
+      uint32_t run = 0;
+      while (at >= 0 && run < SEND_BATCH) {
+        idx[run++] = at;
+        at = next[at];
+      }
+      if (run == 1) {
+        int32_t *m = meta + (size_t)idx[0] * SEND_FIELDS;
+        struct sockaddr_storage sa;
+        socklen_t salen = batch_address(s, m, &sa);
+        ssize_t sent;
+        do {
+          sent = sendto(s->base.fd, bytes + m[1], (size_t)m[2], 0, (struct sockaddr *)&sa, salen);
+        } while (sent < 0 && errno == EINTR);
+        m[8] = sent < 0 ? -errno : 0;
+        if (sent < 0) failures++;
         continue;
       }
-      done += (uint32_t)r;
+      for (uint32_t k = 0; k < run; k++) {
+        int32_t *n = meta + (size_t)idx[k] * SEND_FIELDS;
+        iovs[k].iov_base = bytes + n[1];
+        iovs[k].iov_len = (size_t)n[2];
+        memset(&msgs[k], 0, sizeof msgs[k]);
+        msgs[k].msg_hdr.msg_iov = &iovs[k];
+        msgs[k].msg_hdr.msg_iovlen = 1;
+        msgs[k].msg_hdr.msg_name = &tos[k];
+        msgs[k].msg_hdr.msg_namelen = batch_address(s, n, &tos[k]);
+        n[8] = 0;
+      }
+      uint32_t done = 0;
+      while (done < run) {
+        int r = sendmmsg(s->base.fd, msgs + done, run - done, 0);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) {
+          /* The first unsent one failed: record it and go on after it. */
+          meta[(size_t)idx[done] * SEND_FIELDS + 8] = r < 0 ? -errno : -EIO;
+          failures++;
+          done++;
+          continue;
+        }
+        done += (uint32_t)r;
+      }
     }
-    i += run;
   }
   napi_value result;
   napi_create_int32(env, failures, &result);
@@ -961,6 +1000,9 @@ static void free_instance(napi_env env, void *data, void *hint) {
   free(inst->queue);
   free(inst->rx);
   free(inst->slots);
+  free(inst->group_head);
+  free(inst->group_tail);
+  free(inst->group_next);
   free(inst);
 }
 

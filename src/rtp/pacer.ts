@@ -351,17 +351,23 @@ export class Pacer {
     this.lead = p90 > this.spinThresholdMs ? Math.min(this.preciseSpinMs, p90) : 0;
   }
 
-  /** Runs every tick due now, as one send batch; returns the time at the start. */
+  /**
+   * Runs the ticks due now, as one send batch; returns the time at the start. At most one
+   * tick per stream on average (heap size) per wake-up: a backlog (a caught-up stall, or a
+   * process that cannot keep up) goes out over several wake-ups with I/O in between, so the
+   * receive path is never starved by the send loop.
+   */
   private process(): number {
     this.running = true;
     const window = this.window();
+    const most = this.heap.length;
     const t0 = this.clock.now();
     let now = t0;
     let n = 0;
     this.lastWake = t0;
     this.sendBatch?.begin();
     try {
-      for (let head = this.heap[0]; head && head.deadline <= now + window; head = this.heap[0]) {
+      for (let head = this.heap[0]; head && head.deadline <= now + window && n < most; head = this.heap[0]) {
         const late = now - head.deadline;
         if (late > head.period && late > this.catchUpMs) {
           const skip = Math.floor(late / head.period);

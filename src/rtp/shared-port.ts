@@ -23,6 +23,9 @@
  * So a far end behind a NAT that rewrites its address or port, whose SDP does
  * not name its SSRC, is not heard on a shared port (give it a port range).
  *
+ * With udpio, a known stream's packets from its known source skip the Buffer and the
+ * 'message' events: the session's fast receiver takes them in place (onRtpFast).
+ *
  * Sends go out of the shared socket: with udpio, the sends of one pacer
  * wake-up are one run of one socket, i.e. sendmmsg() batches. Send errors
  * (asynchronous, not tied to a datagram) are counted (`sendErrors`), not
@@ -31,7 +34,7 @@
 import { EventEmitter } from 'node:events';
 import { bindPair, PortAllocatorError, type PortPair, type PortSource } from './ports.js';
 import { DEFAULT_RTP_DSCP } from './dscp.js';
-import { deliverMessage, type MediaMessageListener, type MediaRemoteInfo, type MediaSocket } from './udp.js';
+import { deliverMessage, type DatagramView, type FastReceiver, type MediaMessageListener, type MediaRemoteInfo, type MediaSocket } from './udp.js';
 import type { Logger } from '../log.js';
 
 /** SO_RCVBUF asked for the shared RTP socket (RTCP: a quarter). */
@@ -59,6 +62,8 @@ class Member {
 /** A session's view of one shared socket (a MediaSocket). */
 class Channel extends EventEmitter implements MediaSocket {
   readonly sendsSynchronously: boolean;
+  /** @internal the session's fast receiver (udp.ts FastReceiver), called by SharedPort.onRtpFast. */
+  fast: FastReceiver | undefined;
   constructor(
     private readonly member: Member,
     private readonly kind: Kind,
@@ -79,6 +84,15 @@ class Channel extends EventEmitter implements MediaSocket {
       return;
     }
     this.member.port.socket(this.kind).send(msg, port, address, callback);
+  }
+
+  setFastReceiver(fn: FastReceiver | undefined): void {
+    this.fast = fn;
+  }
+
+  /** @internal the fast receiver, while the session's is the one 'message' listener (as udp.ts dispatch() checks). */
+  fastReceiver(): FastReceiver | undefined {
+    return typeof (this as unknown as { _events: Record<string, unknown> })._events.message === 'function' ? this.fast : undefined;
   }
 
   /** The remote this session's signalling names (RtpSession.setRemote): how its packets are recognised. */
@@ -137,6 +151,7 @@ export class SharedPort implements PortSource {
   ) {
     this.capacity = capacity;
     pair.rtp.on('message', this.onRtp);
+    pair.rtp.setFastReceiver?.(this.onRtpFast);
     pair.rtcp.on('message', this.onRtcp);
     pair.rtp.on('error', this.onError);
     pair.rtcp.on('error', this.onError);
@@ -197,6 +212,7 @@ export class SharedPort implements PortSource {
   close(): Promise<void> {
     for (const m of [...this.members]) this.detach(m);
     this.pair.rtp.off('message', this.onRtp);
+    this.pair.rtp.setFastReceiver?.(undefined);
     this.pair.rtcp.off('message', this.onRtcp);
     return this.pair.release();
   }
@@ -243,6 +259,24 @@ export class SharedPort implements PortSource {
   private readonly onRtcp: MediaMessageListener = (msg, rinfo) => this.route(RTCP, msg, rinfo);
   private readonly onError = (): void => {
     this.sendErrors++;
+  };
+
+  /**
+   * The fast path (udpio): an RTP packet whose SSRC is known and comes from the source its
+   * session first heard it from goes to that session's fast receiver in place. Anything else
+   * (a stream's first packet, RTCP-mux, a moved source) returns false untouched: route().
+   */
+  private readonly onRtpFast = (d: DatagramView): boolean => {
+    const b = d.buf;
+    const o = d.offset;
+    if (d.length < 12) return false;
+    const b1 = b[o + 1] as number;
+    if (b1 >= 192 && b1 <= 223) return false;
+    const known = this.bySsrc.get((((b[o + 8] as number) << 24) | ((b[o + 9] as number) << 16) | ((b[o + 10] as number) << 8) | (b[o + 11] as number)) >>> 0);
+    const src = known?.source[RTP];
+    if (known === undefined || src === undefined || src.port !== d.port || src.address !== d.address) return false;
+    const fast = known.channels[RTP].fastReceiver();
+    return fast !== undefined && fast(d);
   };
 
   private route(kind: Kind, msg: Buffer, rinfo: MediaRemoteInfo): void {

@@ -90,6 +90,24 @@ describe('Pacer (absolute deadlines, one timer)', () => {
     expect(ticks.map(([t]) => t)).toEqual([0, 1, 2, 3]);
   });
 
+  it('runs at most one tick per stream per wake-up: a backlog goes out over several wake-ups', () => {
+    const { clock, timers, pacer } = setup();
+    const ticks: [number, number][] = [];
+    for (let i = 0; i < 3; i++) pacer.add(20, (tick) => ticks.push([i, tick]), 1000);
+    timers.runUntil(1000); // tick 0 of each
+    expect(ticks).toHaveLength(3);
+    clock.set(1045); // 45 ms stall: ticks 1 and 2 of each are due (caught up)
+    expect(timers.pending.size).toBe(1);
+    const [[id, wake] = [0, { fn: () => undefined }]] = [...timers.pending.entries()];
+    timers.pending.delete(id);
+    wake.fn(); // one wake-up
+    expect(ticks).toHaveLength(3 + 3); // not all six at once
+    timers.runUntil(1045); // the next wake-up, armed at once, takes the rest
+    expect(ticks).toHaveLength(3 + 6);
+    expect(pacer.lateness()).toMatchObject({ skipped: 0, caught_up: 3 });
+    pacer.close();
+  });
+
   it('skips (no catch-up) when catchUpMs is 0', () => {
     const { clock, timers } = setup();
     const pacer = new Pacer({ clock, timers, spinMs: 0, earlyMs: 0, batchEarlyMs: 0, catchUpMs: 0 });

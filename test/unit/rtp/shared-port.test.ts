@@ -1,8 +1,9 @@
 // Shared-port mode (src/rtp/shared-port.ts): many RtpSessions on one bound port pair, each
 // stream delivered to its own session by SSRC and source address. Real sockets on 127.0.0.1
 // (19340-19399), the real clock and pacer.
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { bindPair, PortAllocatorError, type PortPair } from '../../../src/rtp/ports.js';
+import { ReceiveStreams } from '../../../src/rtp/receive-streams.js';
 import { RtpSession } from '../../../src/rtp/session.js';
 import { SharedPort } from '../../../src/rtp/shared-port.js';
 import { udpBackend } from '../../../src/rtp/udp.js';
@@ -63,6 +64,8 @@ describe('SharedPort', () => {
   });
 
   it('two shared ports talking to each other: the streams of one source are told apart by the SSRCs the signalling named', async () => {
+    const inPlace = vi.spyOn(ReceiveStreams.prototype, 'updateInPlace');
+    const full = vi.spyOn(ReceiveStreams.prototype, 'update');
     const [a, b] = await Promise.all([open(19360), open(19362)]);
     const n = 6;
     const ssrcs = Array.from({ length: 2 * n }, (_, i) => 0x10000 + i);
@@ -80,6 +83,14 @@ describe('SharedPort', () => {
       expectOwnStream(bs[i] as RtpSession, as[i] as RtpSession);
     }
     expect(a.unmatched + b.unmatched).toBe(0);
+    if (udpBackend().name === 'udpio') {
+      // udpio fast path through the demultiplexer: each stream's first packet the full way, the rest in place
+      const received = [...as, ...bs].reduce((n, s) => n + s.stats().packets_received, 0);
+      expect(full.mock.calls.length).toBe(2 * n);
+      expect(inPlace.mock.results.filter((r) => r.value === true).length).toBe(received - 2 * n);
+    }
+    inPlace.mockRestore();
+    full.mockRestore();
   });
 
   it('drops (and counts) what no session expects, even while one waits for its stream, and what arrives for a released session; the port stays open', async () => {
