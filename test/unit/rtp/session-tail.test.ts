@@ -18,6 +18,11 @@ afterEach(async () => {
   for (const s of sockets.splice(0)) s.close();
 });
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+/** Waits (bounded) until cond holds: packets in flight through the in-process relay take a loop turn per hop. */
+const until = async (cond: () => boolean, ms = 2000): Promise<void> => {
+  const end = Date.now() + ms;
+  while (!cond() && Date.now() < end) await sleep(10);
+};
 
 /**
  * A relay between a and b, one socket on each side (as rtpengine has, so symmetric RTP
@@ -99,7 +104,9 @@ describe('the measured stream ends with an unmeasured tail', () => {
     await sleep(300);
     a.stop();
     b.stop();
-    await sleep(80);
+    // the relay holds one frame: all but that one arrive (awaited, not slept: a loaded loop may need longer)
+    await until(() => b.stats({ phase: { sent: a.sentPackets, tail: 0 } }).packets_received >= a.sentPackets - 1);
+    await sleep(40); // and nothing more comes
     expect(b.stats({ phase: { sent: a.sentPackets, tail: 0 } })).toMatchObject({ packets_received: a.sentPackets - 1, packets_lost: 1 });
   });
 
@@ -135,7 +142,7 @@ describe('the measured stream ends with an unmeasured tail', () => {
     relay.dropBackSeq = tail?.firstSeq;
     a.expectTail(tail);
     a.stop();
-    await sleep(100);
+    await until(() => a.stats({ phase: sentBy(b) }).packets_received >= b.sentPackets && (a.stats({ phase: sentBy(b) }).tail_packets ?? 0) >= TAIL_FRAMES - 1);
     // A count alone would read the lost tail packet as a lost measured one; the sequence numbers do not.
     expect(a.stats({ phase: sentBy(b) })).toMatchObject({ packets_received: b.sentPackets, packets_lost: 0, tail_packets: TAIL_FRAMES - 1 });
   });
