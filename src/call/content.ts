@@ -102,7 +102,7 @@ export class CallContent {
       this.signal = undefined;
     } else {
       this.signal = markedSignal(this.ownId, defaultAudioSource().samples, markerCountFor(opts.durationMs));
-      this.source = { name: 'speech-like+markers', samples: this.signal.samples };
+      this.source = this.signal.source;
     }
   }
 

@@ -108,6 +108,11 @@ export const probeDefinitionSchema = z.discriminatedUnion('kind', [
         analysis: z.boolean().default(true),
         /** Active speech level below which a direction is audio_silent (default -45 dBov). */
         level_min_dbov: z.number().min(-90).max(0).optional(),
+        /**
+         * The far end reflects our audio on purpose (an echo test number, `probe answer --echo`):
+         * our own markers coming back are what we should hear, not media looped back (--expect-echo).
+         */
+        expect_echo: z.boolean().default(false),
       })
       .prefault({}),
   }),

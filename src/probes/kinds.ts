@@ -82,6 +82,7 @@ export const PROBE_KIND_MAP: ProbeKindMap = {
           srtp: def.media.srtp,
           allowInsecureKeys: def.media.allow_insecure_keys,
           audioAnalysis: def.audio.analysis,
+          ...(def.audio.expect_echo ? { expectEcho: true } : {}),
           ...(def.audio.level_min_dbov !== undefined ? { audioLevelMinDbov: def.audio.level_min_dbov } : {}),
           // Each SIP transaction gets a share of the run's budget, so a dead PBX fails
           // in its phase (register/invite) before the runner's timeout hits.

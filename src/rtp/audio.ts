@@ -6,7 +6,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import type { AudioCodec } from './codec.js';
-import { encodeG711 } from './g711.js';
+import { encodeG711Into, type G711Codec } from './g711.js';
 import { G722Encoder } from './g722.js';
 import { OpusEncoder } from './opus.js';
 import { SPEECH_LIKE_4S_PCM16LE_BASE64 } from './speech-like-data.js';
@@ -18,6 +18,12 @@ export interface AudioSource {
   readonly name: string;
   /** 16-bit linear PCM at 8 kHz, mono. */
   readonly samples: Int16Array;
+  /**
+   * The same samples as `base` (same length) except in the `changed` [start, end) sample
+   * ranges: a sample-wise codec (G.711) takes base's cached frames and encodes only the
+   * frames those ranges touch (a call's marked signal: 18 frames per marker, not all).
+   */
+  readonly derived?: { readonly base: AudioSource; readonly changed: readonly (readonly [number, number])[] };
 }
 
 export class AudioFormatError extends Error {
@@ -260,10 +266,42 @@ function encodeOpusFrames(source: AudioSource, samplesPerFrame: number): Uint8Ar
   }
 }
 
-function encodeFrames(source: AudioSource, codec: AudioCodec, samplesPerFrame: number): Uint8Array[] {
+/** Frame `f` of `samples` (zero-padded past the end) encoded into `out`. */
+function encodeG711Frame(codec: G711Codec, samples: Int16Array, f: number, spf: number, out: Uint8Array): Uint8Array {
+  const end = (f + 1) * spf;
+  if (end <= samples.length) return encodeG711Into(codec, samples.subarray(f * spf, end), out);
+  const padded = new Int16Array(spf);
+  padded.set(samples.subarray(f * spf));
+  return encodeG711Into(codec, padded, out);
+}
+
+/**
+ * G.711 payloads as views of one buffer (no allocation per frame). A derived source
+ * (AudioSource.derived) copies its base's frames and encodes only the frames it changed.
+ */
+function encodeG711Frames(source: AudioSource, codec: G711Codec, spf: number): Uint8Array[] {
+  const n = Math.ceil(source.samples.length / spf);
+  const derived = source.derived;
+  if (derived && derived.base.samples.length === source.samples.length) {
+    const frames = encodedFrames(derived.base, codec, spf).slice();
+    const touched: number[] = [];
+    for (const [start, end] of derived.changed) {
+      for (let f = Math.max(0, Math.floor(start / spf)); f < n && f * spf < end; f++) if (touched[touched.length - 1] !== f) touched.push(f);
+    }
+    const bytes = new Uint8Array(touched.length * spf);
+    touched.forEach((f, k) => (frames[f] = encodeG711Frame(codec, source.samples, f, spf, bytes.subarray(k * spf, (k + 1) * spf))));
+    return frames;
+  }
+  const bytes = new Uint8Array(n * spf);
+  const frames: Uint8Array[] = [];
+  for (let f = 0; f < n; f++) frames.push(encodeG711Frame(codec, source.samples, f, spf, bytes.subarray(f * spf, (f + 1) * spf)));
+  return frames;
+}
+
+function encodeFrames(source: AudioSource, codec: AudioCodec, samplesPerFrame: number): readonly Uint8Array[] {
   if (codec === 'G722') return encodeG722Frames(source, samplesPerFrame);
   if (codec === 'opus') return encodeOpusFrames(source, samplesPerFrame);
-  return toFrames(source, samplesPerFrame).map((f) => encodeG711(codec, f));
+  return encodeG711Frames(source, codec, samplesPerFrame);
 }
 
 /**

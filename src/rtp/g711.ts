@@ -102,7 +102,11 @@ function alawTable(): Uint8Array {
 
 /** Encodes 16-bit PCM samples to G.711 bytes (one byte per sample). */
 export function encodeG711(codec: G711Codec, samples: Int16Array): Uint8Array {
-  const out = new Uint8Array(samples.length);
+  return encodeG711Into(codec, samples, new Uint8Array(samples.length));
+}
+
+/** encodeG711 into `out` (length ≥ samples.length); returns `out`. */
+export function encodeG711Into(codec: G711Codec, samples: Int16Array, out: Uint8Array): Uint8Array {
   if (codec === 'PCMU') {
     const t = ulawTable();
     for (let i = 0; i < samples.length; i++) {

@@ -7,13 +7,18 @@
 // and role, so each receiver of a crossed stream hears another call's markers. Call D goes
 // to a second `probe answer --echo` with `--expect-echo`: its own markers come back and
 // pass (the same markers without the expectation are a loop: unit-tested in content.test.ts).
+// The agent, from its config files, calls an echo test number (a scripted far end whose RTP
+// socket reflects every packet): `audio: { expect_echo: true }` passes, the same call
+// without it is audio_crossed (looped back), `audio: { analysis: false }` has no audio section.
+import dgram from 'node:dgram';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { labWorkdir, spawnTracked, type TrackedProcess } from '../lab/lab.js';
+import { stringify } from 'yaml';
+import { freeTcpPort, labWorkdir, spawnTracked, type TrackedProcess } from '../lab/lab.js';
 import type { CallResult } from '../../src/probes/call/index.js';
 import type { AnsweredCallReport } from '../../src/cli/answer.js';
-import { jsonOf, runProbe } from './helpers/far-end.js';
+import { answerSdp, jsonOf, runProbe, startFarEnd } from './helpers/far-end.js';
 import { startRelayGroup, type RelayGroup } from './helpers/media-relay.js';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
@@ -27,11 +32,17 @@ const CALLER_RTP: Array<[number, number]> = [
   [15180, 15199],
   [15210, 15229],
 ];
+/** The agent's RTP ports (this file only). */
+const AGENT_RTP = { port_min: 15230, port_max: 15259 };
 
 const relays: RelayGroup[] = [];
 let answer: TrackedProcess | undefined;
 let echo: TrackedProcess | undefined;
+let agent: TrackedProcess | undefined;
+const closers: Array<() => void> = [];
 afterAll(async () => {
+  await agent?.stop(3000);
+  for (const c of closers) c();
   for (const r of relays) r.close();
   await answer?.stop(2000);
   await echo?.stop(2000);
@@ -135,4 +146,64 @@ describe('crossed media between two simultaneous calls (test relay swaps the RTP
     }
     expect(exited.code).toBe(1);
   }, 60_000);
+});
+
+describe('the agent calling an echo test number, from its config files', () => {
+  it('audio.expect_echo: true passes on our own markers back; without it audio_crossed (looped back); audio.analysis: false has no audio section', async () => {
+    // the echo test number: every RTP packet goes back where it came from, with the far end's SSRC
+    const rtp = dgram.createSocket('udp4');
+    await new Promise<void>((r) => rtp.bind(0, '127.0.0.1', r));
+    closers.push(() => rtp.close());
+    rtp.on('message', (msg, from) => {
+      if (msg.length < 12 || (msg[1] ?? 0) >= 192) return; // RTP only
+      msg.writeUInt32BE(0xec40ec40, 8);
+      rtp.send(msg, from.port, from.address);
+    });
+    const fe = await startFarEnd((req, f) => {
+      if (req.method === 'REGISTER') f.reply(req, 200, { headers: [['Contact', `${req.headers.get('contact') ?? ''};expires=60`]] });
+      else if (req.method === 'INVITE') f.reply(req, 200, { body: answerSdp(rtp.address().port) });
+      else if (req.method === 'BYE') f.reply(req, 200);
+    });
+    closers.push(() => fe.close());
+    const dir = path.join(labWorkdir(), 'agent-echo');
+    fs.mkdirSync(dir, { recursive: true });
+    const port = await freeTcpPort();
+    fs.writeFileSync(
+      path.join(dir, 'callprobe.yaml'),
+      stringify({ pbx: { uri: `sip:127.0.0.1:${fe.port}`, transport: 'udp' }, accounts: { '1001': { password: 'pw-1001' } }, allowed_destinations: ['*43'], rtp: AGENT_RTP, state_dir: dir }),
+    );
+    // 4 s calls: our markers leave at 0.3 and 2.8 s, so at least one comes back whole
+    const call = (name: string, audio: Record<string, unknown>) => ({ name, kind: 'call', from: '1001', to: '*43', duration: '4s', interval: '1h', timeout: '15s', audio });
+    fs.writeFileSync(
+      path.join(dir, 'probes.yaml'),
+      stringify({ probes: [call('echo-expected', { expect_echo: true }), call('echo-unexpected', {}), call('echo-no-analysis', { analysis: false })] }),
+    );
+    agent = spawnTracked(
+      process.execPath,
+      ['--import', 'tsx', 'src/cli/main.ts', 'agent', '--config', path.join(dir, 'callprobe.yaml'), '--probes', path.join(dir, 'probes.yaml'), '--listen', `127.0.0.1:${port}`, '--log-level', 'warn'],
+      { cwd: ROOT, name: 'callprobe-agent-echo' },
+    );
+    const started = Date.now();
+    while ((await fetch(`http://127.0.0.1:${port}/-/ready`).then((r) => r.status, () => 0)) !== 200) {
+      if (Date.now() - started > 20_000) throw new Error(`agent not ready: ${agent.stderr()}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    // on demand, all three at once (a scheduled run of the same probe is joined, not doubled)
+    const run = async (name: string) => (await (await fetch(`http://127.0.0.1:${port}/probe?target=${name}&format=json`)).json()) as CallResult;
+    const [expected, unexpected, off] = await Promise.all([run('echo-expected'), run('echo-unexpected'), run('echo-no-analysis')]);
+    const back = (r: CallResult) => r.media?.directions.find((d) => d.direction === 'callee_to_caller');
+
+    expect(expected.failures, JSON.stringify(expected.failures)).toEqual([]);
+    expect(back(expected)?.audio).toMatchObject({ markers_expected: true, markers_foreign: 0, markers_heard: 0, marker_match: true });
+    expect(back(expected)?.audio?.markers_echoed).toBeGreaterThanOrEqual(1);
+
+    expect(unexpected.failures.map((f) => f.check)).toEqual(['audio_crossed']);
+    expect(unexpected.failures[0]?.message).toMatch(/looped back/);
+    expect(back(unexpected)?.audio).toMatchObject({ marker_match: false });
+    expect(back(unexpected)?.audio?.markers_echoed).toBeGreaterThanOrEqual(1);
+
+    expect(off.failures, JSON.stringify(off.failures)).toEqual([]);
+    expect(back(off)?.packets_received).toBeGreaterThan(100);
+    expect(off.media?.directions.every((d) => d.audio === undefined)).toBe(true);
+  });
 });

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { AudioAnalyzer } from '../../../src/audio/analyzer.js';
 import { crc4, decodeSymbols, encodeSymbols, markerId, markerSamples, MARKER_SAMPLES } from '../../../src/audio/marker.js';
 import { FIRST_MARKER_SAMPLE, MARKER_PERIOD_SAMPLES, markedSignal } from '../../../src/audio/signal.js';
-import { speechLikeSignal, upsampleTo16k } from '../../../src/rtp/audio.js';
+import { encodedFrames, speechLikeSignal, upsampleTo16k } from '../../../src/rtp/audio.js';
 import { decodeG711, encodeG711 } from '../../../src/rtp/g711.js';
 import { G722Decoder, G722Encoder } from '../../../src/rtp/g722.js';
 
@@ -133,6 +133,26 @@ describe('marker detection through codecs, loss, jitter and gain', () => {
     // the copy is the call's own: writing it does not touch the next call's signal
     markedSignal(9, base, 2).samples.fill(0);
     expect(markedSignal(9, base, 2).samples.some((v) => v !== 0)).toBe(true);
+  });
+
+  it('G.711 frames of a marked signal (template frames + its re-encoded symbol frames) equal encoding all of it', () => {
+    for (const [id, count, spf] of [[0x1234, 8, 160], [7, 3, 80], [0xbeef, 16, 240], [5, 2, 320]] as const) {
+      const s = markedSignal(id, base, count);
+      for (const codec of ['PCMU', 'PCMA'] as const) {
+        const derived = encodedFrames(s.source, codec, spf);
+        const whole = encodedFrames({ name: 'all', samples: s.samples }, codec, spf);
+        expect(derived.length).toBe(whole.length);
+        expect(Buffer.concat(derived.map((f) => Buffer.from(f))).equals(Buffer.concat(whole.map((f) => Buffer.from(f)))), `${codec} id ${id} spf ${spf}`).toBe(true);
+        // and they differ from the template's where the symbols are (the re-encode happened)
+        const tpl = encodedFrames(s.source.derived?.base ?? s.source, codec, spf);
+        expect(derived.filter((f, i) => f !== tpl[i]).length).toBeGreaterThanOrEqual(count * Math.floor(2880 / spf));
+      }
+    }
+    // a last frame cut short is zero-padded as before
+    const odd = { name: 'odd', samples: Int16Array.from({ length: 250 }, (_, i) => (i * 97) % 3000) };
+    const frames = encodedFrames(odd, 'PCMU', 160);
+    expect(frames.map((f) => f.length)).toEqual([160, 160]);
+    expect(Array.from(frames[1]?.subarray(90) ?? [])).toEqual(Array.from(encodeG711('PCMU', new Int16Array(70))));
   });
 
   it('the sender hook records when each marker onset left', () => {
