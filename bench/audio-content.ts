@@ -87,6 +87,14 @@ function threadCpu(): { main: number; other: number } {
   return { main, other };
 }
 
+/** This process's scheduling policy (/proc/self/stat fields 40-41), e.g. "SCHED_FIFO 10". */
+function schedPolicy(): string {
+  const stat = readFileSync('/proc/self/stat', 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const names = ['SCHED_OTHER', 'SCHED_FIFO', 'SCHED_RR', 'SCHED_BATCH', 'SCHED_ISO', 'SCHED_IDLE'];
+  return `${names[Number(f[38])] ?? f[38]} ${f[37]}`;
+}
+
 async function oneCall(analysis: boolean): Promise<{ cpu_ms: number; gc_ms: number; main_ms: number; other_ms: number; ok: boolean; markers: number; failures: string[] }> {
   const peer = await startDemoPeer({ rtpPortMin: 19600, rtpPortMax: 19699, audioAnalysis: analysis, logger });
   try {
@@ -226,6 +234,17 @@ if (only) {
   process.exit(0);
 }
 const diffs = on.map((x, i) => x - (off[i] ?? Number.NaN));
+// The order is on off | off on | on off | ... (after warm-ups ending on an off call): an
+// on call of an odd pair follows an off call, of an even pair (from 2) an on call; an off
+// call of an odd pair follows an off call, of an even pair an on call. Split by what ran
+// before, the same-kind medians show the steady state of each, the switch medians what
+// changing between the two costs (V8 re-optimising code that saw the other kind).
+const byPredecessor = {
+  on_after_on: r1(median(on.filter((_, i) => i % 2 === 0 && i > 0))),
+  on_after_off: r1(median(on.filter((_, i) => i % 2 === 1 || i === 0))),
+  off_after_off: r1(median(off.filter((_, i) => i % 2 === 1))),
+  off_after_on: r1(median(off.filter((_, i) => i % 2 === 0))),
+};
 const medDiff = median(diffs);
 const offMedian = median(off);
 const ciDiff = bootstrap(diffs.length, (idx) => median(idx.map((i) => diffs[i] ?? 0)));
@@ -245,7 +264,7 @@ const result = {
     cpus: os.cpus().length,
     cpu_model: os.cpus()[0]?.model ?? 'unknown',
     node: process.version,
-    scheduler: 'run it under chrt -f 10 (SCHED_FIFO); not checked by the bench',
+    scheduler: schedPolicy(),
     loadavg_at_start: load0.map(r2),
     loadavg_at_end: os.loadavg().map(r2),
     loadavg_1min_per_pair: loads,
@@ -275,6 +294,8 @@ const result = {
   median_paired_diff_ms: r2(medDiff),
   median_paired_diff_ci95_ms: ciDiff.map(r2),
   differential_added_percent: r1((medDiff / offMedian) * 100),
+  median_call_cpu_ms_by_predecessor: byPredecessor,
+  same_kind_added_percent: r1(((byPredecessor.on_after_on - byPredecessor.off_after_off) / byPredecessor.off_after_off) * 100),
   differential_added_percent_ci95: ciPct.map(r1),
   attributable_cpu_ms_per_call: r2(median(both)),
   attributable_added_percent: pct(median(both)),
