@@ -17,11 +17,17 @@
  *    decoded into the analyzer, the sender hook per packet, and both reports; median of
  *    `reps` runs (steady state), and the first run in this process (cold).
  *
+ * 3. `--separate N`: each kind in processes of its own, N rounds of an on and an off
+ *    process (`--only`, `pairs` calls each), so neither kind's calls run code the other
+ *    kind shaped (in the paired run, switching kinds makes V8 re-optimise); adds
+ *    `separate_processes` to the results file.
+ *
  * `--only on|off` runs only calls of that kind (for `--cpu-prof` of each side); with it,
  * or with --no-write, nothing is written. Otherwise writes bench/results/audio-content.json;
  * the machine load is noted at start, end and per pair.
  */
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -163,6 +169,22 @@ function oneEnd(callId: string, role: 'caller' | 'callee', incoming: Uint8Array[
   return c;
 }
 
+interface ChildResult {
+  calls: number[];
+  median: number;
+  main_median: number;
+  other_median: number;
+  ok: boolean;
+}
+
+/** One `--only kind` process of this bench (same node flags, same scheduler), its last JSON line. */
+function child(kind: 'on' | 'off'): ChildResult {
+  const r = spawnSync(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), '--only', kind, '--pairs', String(pairs), '--seconds', String(seconds)], { encoding: 'utf8', timeout: 600_000 });
+  const line = r.stdout.trim().split('\n').at(-1) ?? '';
+  if (r.status !== 0 || !line.startsWith('{')) throw new Error(`--only ${kind}: exit ${r.status}: ${r.stderr.slice(-2000)}`);
+  return JSON.parse(line) as ChildResult;
+}
+
 let callSeq = 0;
 /** Both ends' added work for one call; CPU ms of both, and of the callee alone. */
 function attributable(): { both: number; oneEnd: number; markers: number } {
@@ -194,6 +216,48 @@ function bootstrap(n: number, f: (idx: number[]) => number, resamples = 10_000):
   }
   stats.sort((a, b) => a - b);
   return [stats[Math.floor(0.025 * resamples)] ?? Number.NaN, stats[Math.ceil(0.975 * resamples) - 1] ?? Number.NaN];
+}
+
+const separate = arg('separate', 0);
+if (separate > 0) {
+  // Each kind in processes of its own (no code shaped by the other kind), `separate` rounds
+  // of an on process and an off process (order alternating), `pairs` calls each after the
+  // 3 warm-ups; per round the difference of the two processes' medians.
+  const load = os.loadavg();
+  const rounds: Array<{ on: ChildResult; off: ChildResult }> = [];
+  for (let i = 0; i < separate; i++) {
+    const got: Partial<Record<'on' | 'off', ChildResult>> = {};
+    for (const k of i % 2 ? (['off', 'on'] as const) : (['on', 'off'] as const)) got[k] = child(k);
+    if (got.on && got.off) rounds.push({ on: got.on, off: got.off });
+  }
+  const d = rounds.map((r) => r.on.median - r.off.median);
+  const allOn = rounds.flatMap((r) => r.on.calls);
+  const allOff = rounds.flatMap((r) => r.off.calls);
+  const offMed = median(rounds.map((r) => r.off.median));
+  const file = path.join(ROOT, 'bench', 'results', 'audio-content.json');
+  const prior = existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>) : {};
+  const out = {
+    method: `${separate} rounds of one process with analysis on and one with it off (order alternating), ${pairs} calls each after 3 warm-ups, same CPU figure as the paired run; per round the difference of the medians, its median and percentile bootstrap 95 % CI`,
+    scheduler: schedPolicy(),
+    loadavg_at_start: load.map(r2),
+    loadavg_at_end: os.loadavg().map(r2),
+    calls_passed: rounds.every((r) => r.on.ok && r.off.ok),
+    process_medians_on: rounds.map((r) => r.on.median),
+    process_medians_off: rounds.map((r) => r.off.median),
+    median_call_cpu_ms_on: r1(median(allOn)),
+    median_call_cpu_ms_off: r1(median(allOff)),
+    median_round_diff_ms: r2(median(d)),
+    median_round_diff_ci95_ms: bootstrap(d.length, (idx) => median(idx.map((i) => d[i] ?? 0))).map(r2),
+    added_percent: r1((median(d) / offMed) * 100),
+    added_percent_ci95: bootstrap(d.length, (idx) => (median(idx.map((i) => d[i] ?? 0)) / median(idx.map((i) => rounds[i]?.off.median ?? 0))) * 100).map(r1),
+    main_thread_medians_on: rounds.map((r) => r.on.main_median),
+    main_thread_medians_off: rounds.map((r) => r.off.main_median),
+    other_threads_medians_on: rounds.map((r) => r.on.other_median),
+    other_threads_medians_off: rounds.map((r) => r.off.other_median),
+  };
+  if (write) writeFileSync(file, `${JSON.stringify({ ...prior, separate_processes: out }, null, 2)}\n`);
+  process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
+  process.exit(0);
 }
 
 const load0 = os.loadavg();
