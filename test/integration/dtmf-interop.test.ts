@@ -28,6 +28,13 @@ const CAPTURE_FILTER =
   `udp and (port ${LAB.ports.udp} or port ${LAB.ports.baresip1003} or portrange ${LAB.rtpengineRange[0]}-${LAB.rtpengineRange[1]}` +
   ` or portrange ${AGENT_RTP[0]}-${AGENT_RTP[1]} or portrange ${BARESIP_1003_RTP[0]}-${BARESIP_1003_RTP[1]})`;
 
+/**
+ * Every RTP leg has one end in one of these: tshark decodes them as RTP even when the
+ * capture missed the INVITE/200 (dumpcap reports "Capturing on" before it really
+ * captures on a loaded machine: a run's pcap began 1 s into the call, after the SDP).
+ */
+const RTP_RANGES = [AGENT_RTP, BARESIP_1003_RTP] as const;
+
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const inRange = (port: number, [lo, hi]: [number, number]): boolean => port >= lo && port <= hi;
 
@@ -142,7 +149,7 @@ state_dir: ${w}/state
     if (logged !== '') expect(logged).toBe('159#');
 
     // tshark: both legs of both directions carry the digits, each ended with E=1 packets.
-    const streams = digitsByStream(await tsharkRtpEvents(pcap));
+    const streams = digitsByStream(await tsharkRtpEvents(pcap, { decodeAs: RTP_RANGES }));
     const agentOut = digitsWhere(streams, (d) => inRange(d.srcPort, AGENT_RTP));
     const toBaresip = digitsWhere(streams, (d) => inRange(d.dstPort, BARESIP_1003_RTP));
     const baresipOut = digitsWhere(streams, (d) => inRange(d.srcPort, BARESIP_1003_RTP));
@@ -190,7 +197,7 @@ state_dir: ${w}/state
       cap = undefined;
 
       expect(agentGot).toBe('*304');
-      const streams = digitsByStream(await tsharkRtpEvents(pcap));
+      const streams = digitsByStream(await tsharkRtpEvents(pcap, { decodeAs: RTP_RANGES }));
       const summary = JSON.stringify([...streams.entries()]);
       const baresipOut = digitsWhere(streams, (d) => inRange(d.srcPort, BARESIP_1003_RTP));
       const toAgent = digitsWhere(streams, (d) => inRange(d.dstPort, AGENT_RTP));

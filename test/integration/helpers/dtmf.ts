@@ -130,11 +130,13 @@ const DIGITS = '0123456789*#ABCD';
 /**
  * RFC 4733 events in a pcap. RTP is found through the SIP/SDP in the capture
  * (the SDP's rtpmap tells tshark which payload type is telephone-event); the
- * optional `decodeAs` ports are decoded as RTP too, for captures without SIP.
+ * optional `decodeAs` ports or [first, last] port ranges are decoded as RTP too, for
+ * captures without SIP or whose start missed the call set-up (tshark's rtpevent
+ * dissector then takes payload type 101, its default).
  */
-export async function tsharkRtpEvents(pcap: string, opts: { decodeAs?: number[] } = {}): Promise<TsharkEventPacket[]> {
+export async function tsharkRtpEvents(pcap: string, opts: { decodeAs?: ReadonlyArray<number | readonly [number, number]> } = {}): Promise<TsharkEventPacket[]> {
   const args = ['-r', pcap, '-n', '-Y', 'rtpevent', '-T', 'fields', '-E', 'separator=,'];
-  for (const p of opts.decodeAs ?? []) args.push('-d', `udp.port==${p},rtp`);
+  for (const p of opts.decodeAs ?? []) args.push('-d', `udp.port==${typeof p === 'number' ? p : `${p[0]}-${p[1]}`},rtp`);
   for (const f of ['udp.srcport', 'udp.dstport', 'rtp.ssrc', 'rtp.timestamp', 'rtpevent.event_id', 'rtpevent.end_of_event', 'rtpevent.duration']) {
     args.push('-e', f);
   }
