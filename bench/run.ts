@@ -183,7 +183,7 @@ async function benchStartup(): Promise<Record<string, unknown>> {
 }
 
 const benchDemoMethod =
-  '`node dist/cli/main.js demo --json` (a 10 s call, both ends in one process); CPU = utime + stime of the whole process ' +
+  '`node dist/cli/probe.cjs demo --json` (the bin; demo runs from dist/cli/call-cmd.cjs; a 10 s call, both ends in one process); CPU = utime + stime of the whole process ' +
   'from /proc/PID/stat sampled every 20 ms (the last sample before exit: teardown after it is not counted); call phase = ' +
   'CPU between the samples at 2 s and 9 s, scaled to 10 s. `node -e 0` alone is ~0.1 s of CPU on this VM.';
 
@@ -194,8 +194,8 @@ const benchDemoMethod =
  * call phase (samples 2 s and 9 s after start, scaled to 10 s).
  */
 async function benchDemo(): Promise<Record<string, unknown>> {
-  const main = path.join(ROOT, 'dist', 'cli', 'main.js');
-  if (!existsSync(main)) return { skipped: 'dist/cli/main.js missing: run `npm run build` first' };
+  const main = path.join(ROOT, 'dist', 'cli', 'probe.cjs');
+  if (!existsSync(main)) return { skipped: 'dist/cli/probe.cjs missing: run `npm run build` first' };
   const ticks = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
   const cpuOf = (pid: number): number => {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');

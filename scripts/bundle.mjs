@@ -46,34 +46,48 @@ const result = await build({
 });
 fs.chmodSync(path.join(outdir, 'main.js'), 0o755);
 
-// `probe options` as one CommonJS file (issue 19): cli/options-main.ts bundled
-// without splitting, as ESM first (esbuild tree-shakes ESM well: the CJS output
-// format would keep whole modules behind every inlined `import()`, e.g. 85 KB of
-// speech samples the command never runs), then turned into CommonJS, so the bin
-// (cli/probe.cts, which tsc wrote as dist/cli/probe.cjs) can require() it: no ES
-// module loader, one file read and compiled. `import.meta.url` becomes the file's URL.
-const oneFile = await build({
-  entryPoints: [path.join(root, 'src', 'cli', 'options-main.ts')],
-  write: false,
-  outdir,
-  bundle: true,
-  format: 'esm',
-  platform: 'node',
-  target: 'node20',
-  external: ['pino'],
-  legalComments: 'eof',
-  logLevel: 'warning',
-});
-const optionsCmd = path.join(outdir, 'options-cmd.cjs');
-const cjs = await transform(oneFile.outputFiles[0].text, {
-  format: 'cjs',
-  platform: 'node',
-  target: 'node20',
-  define: { 'import.meta.url': '__probeImportMetaUrl' },
-  banner: "const __probeImportMetaUrl = require('node:url').pathToFileURL(__filename).href;",
-  logLevel: 'warning',
-});
-fs.writeFileSync(optionsCmd, cjs.code);
+// One-shot commands as one CommonJS file each (issue 19): options -> options-cmd.cjs,
+// call and demo (call.ts) -> call-cmd.cjs. The entry (cli/one-command.ts's runOne
+// with that command's module) is bundled without splitting, as ESM first (esbuild
+// tree-shakes ESM; its CommonJS output keeps whole modules behind every inlined
+// `import()`, e.g. 85 KB of speech samples `options` never runs), then turned into
+// CommonJS, so the bin (cli/probe.cts, which tsc wrote as dist/cli/probe.cjs) can
+// require() it: no ES module loader, one file read and compiled. `import.meta.url`
+// becomes the file's URL.
+const oneFileOutputs = [];
+for (const [out, module] of [
+  ['options-cmd.cjs', './options.js'],
+  ['call-cmd.cjs', './call.js'],
+]) {
+  const esm = await build({
+    stdin: {
+      contents: `import { runOne } from './one-command.js';\nexport const main = (argv) => runOne(() => import('${module}'), argv);\n`,
+      resolveDir: path.join(root, 'src', 'cli'),
+      sourcefile: `${out}-entry.ts`,
+      loader: 'ts',
+    },
+    write: false,
+    outdir,
+    bundle: true,
+    format: 'esm',
+    platform: 'node',
+    target: 'node20',
+    external: ['pino'],
+    legalComments: 'eof',
+    logLevel: 'warning',
+  });
+  const cjs = await transform(esm.outputFiles[0].text, {
+    format: 'cjs',
+    platform: 'node',
+    target: 'node20',
+    define: { 'import.meta.url': '__probeImportMetaUrl' },
+    banner: "const __probeImportMetaUrl = require('node:url').pathToFileURL(__filename).href;",
+    logLevel: 'warning',
+  });
+  const file = path.join(outdir, out);
+  fs.writeFileSync(file, cjs.code);
+  oneFileOutputs.push(file);
+}
 fs.chmodSync(path.join(outdir, 'probe.cjs'), 0o755);
 
 // ASCII only. esbuild escapes non-ASCII in strings, templates and regular
@@ -81,7 +95,7 @@ fs.chmodSync(path.join(outdir, 'probe.cjs'), 0o755);
 // one '§' or '→' in a comment makes V8 hold the whole file as a two-byte string:
 // slower to decode (TextDecoder) and scan, twice the memory for every source the
 // agent keeps. Only comments are left to rewrite, and there `\u00a7` reads the same.
-const outputs = [...Object.keys(result.metafile.outputs).map((out) => path.resolve(root, out)), optionsCmd];
+const outputs = [...Object.keys(result.metafile.outputs).map((out) => path.resolve(root, out)), ...oneFileOutputs];
 for (const file of outputs) {
   if (!file.endsWith('.js') && !file.endsWith('.cjs')) continue;
   const text = fs.readFileSync(file, 'utf8');

@@ -1,6 +1,6 @@
 // The top-level `probe` program with no subcommands: name, description, version,
 // exit-code handling and the after-help text. Its own module so that the one-file
-// `probe options` bundle (cli/options-main.ts) takes it without program.ts's
+// command bundles (cli/one-command.ts) take it without program.ts's
 // table of every command's import().
 import { Command } from 'commander';
 

@@ -1,7 +1,8 @@
 // The shipped binary is the esbuild bundle that `npm run build` (and so `npm ci`)
 // writes (scripts/bundle.mjs, issue 19): the bin dist/cli/probe.cjs, which runs
-// `probe options` from the one file dist/cli/options-cmd.cjs and every other
-// command from dist/cli/main.js + dist/cli/chunk-*.js.
+// `probe options` from the one file dist/cli/options-cmd.cjs, `probe call|demo`
+// from dist/cli/call-cmd.cjs and every other command from dist/cli/main.js +
+// dist/cli/chunk-*.js.
 // The rest of the suite runs src/ under tsx, so this file runs the bundle itself
 // through the bin: a one-shot `probe options` against a UDP responder of the test,
 // and `probe demo` (both call ends in the one process, with the udpio addon found
@@ -9,6 +10,7 @@
 import { execFile } from 'node:child_process';
 import dgram from 'node:dgram';
 import fs from 'node:fs';
+import { isBuiltin } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -19,7 +21,7 @@ const ROOT = path.resolve(import.meta.dirname, '../../..');
 const DIST = path.join(ROOT, 'dist', 'cli');
 const MAIN = path.join(DIST, 'main.js');
 const BIN = path.join(DIST, 'probe.cjs');
-const OPTIONS_CMD = path.join(DIST, 'options-cmd.cjs');
+const ONE_FILES = ['options-cmd.cjs', 'call-cmd.cjs'].map((f) => path.join(DIST, f));
 const ADDON = path.join(ROOT, 'native/udpio/build/Release/udpio.node');
 const built = fs.existsSync(MAIN) || process.env.CI === 'true';
 
@@ -63,14 +65,17 @@ describe.runIf(built)('the bundled CLI (dist/cli)', () => {
     }
   });
 
-  it('options-cmd.cjs is CommonJS that needs only node builtins and pino (no chunk, no main.js)', () => {
-    const text = fs.readFileSync(OPTIONS_CMD, 'utf8');
-    expect(text).not.toMatch(/(?:^|\n)\s*(?:import|export)\b/);
-    for (const m of text.matchAll(/\bimport\(\s*["']([^"']*)["']/g)) expect(m[1], 'options-cmd.cjs imports').toMatch(/^node:/);
-    expect(text).not.toMatch(/[^\p{ASCII}]/u);
-    const required = new Set([...text.matchAll(/\brequire\(\s*["']([^"']+)["']\s*\)/g)].map((m) => m[1]));
-    expect(required.size).toBeGreaterThan(0);
-    for (const spec of required) expect(/^node:|^pino$/.test(spec ?? ''), `options-cmd.cjs requires ${spec}`).toBe(true);
+  it('options-cmd.cjs and call-cmd.cjs are ASCII CommonJS that need only node builtins and pino (no chunk, no main.js)', () => {
+    for (const file of ONE_FILES) {
+      const name = path.basename(file);
+      const text = fs.readFileSync(file, 'utf8');
+      expect(text, name).not.toMatch(/(?:^|\n)\s*(?:import|export)\b/);
+      for (const m of text.matchAll(/\bimport\(\s*["']([^"']*)["']/g)) expect(m[1], `${name} imports`).toMatch(/^node:/);
+      expect(text, name).not.toMatch(/[^\p{ASCII}]/u);
+      const required = new Set([...text.matchAll(/\brequire\(\s*["']([^"']+)["']\s*\)/g)].map((m) => m[1]));
+      expect(required.size).toBeGreaterThan(0);
+      for (const spec of required) expect(isBuiltin(spec ?? '') || spec === 'pino', `${name} requires ${spec}`).toBe(true);
+    }
   });
 
   it('runs a one-shot `probe options` against a local responder (exit 0, 200 OK, one OPTIONS sent), through the bin and through main.js alike', async () => {
@@ -85,11 +90,11 @@ describe.runIf(built)('the bundled CLI (dist/cli)', () => {
     }
   });
 
-  it('`probe options` through the bin needs only probe.cjs and options-cmd.cjs (main.js and the chunks removed), and says the same as main.js', async () => {
+  it('`probe options`, `demo` and `call` through the bin need only probe.cjs and their one file (main.js and the chunks removed), and say the same as main.js', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cp-bin-'));
     try {
       fs.mkdirSync(path.join(dir, 'dist', 'cli'), { recursive: true });
-      for (const f of [BIN, OPTIONS_CMD]) fs.copyFileSync(f, path.join(dir, 'dist', 'cli', path.basename(f)));
+      for (const f of [BIN, ...ONE_FILES]) fs.copyFileSync(f, path.join(dir, 'dist', 'cli', path.basename(f)));
       fs.symlinkSync(path.join(ROOT, 'native'), path.join(dir, 'native'));
       fs.symlinkSync(path.join(ROOT, 'node_modules'), path.join(dir, 'node_modules'));
       const alone = path.join(dir, 'dist', 'cli', 'probe.cjs');
@@ -99,15 +104,27 @@ describe.runIf(built)('the bundled CLI (dist/cli)', () => {
       expect(ok.stdout).toMatch(new RegExp(`^OPTIONS sip:127.0.0.1:${port} over udp: OK \\(200 OK\\)\n`));
       expect(seen.length - before).toBe(1);
       if (fs.existsSync(ADDON)) expect(fs.existsSync(path.join(dir, 'native/udpio/build/Release/udpio.node'))).toBe(true);
-      // help, a usage error and a bad flag value: the same words and exit codes as the full program
-      for (const args of [['options', '--help'], ['options'], ['options', 'sip:127.0.0.1:5060', '--transport', 'sctp'], ['options', 'sip:127.0.0.1:5060', '--bogus']]) {
+      const demo = await probe(['demo', '--duration', '1s', '--json'], alone);
+      expect(demo.code, demo.stderr).toBe(0);
+      expect(demo.stdout).toMatch(/"packets_received": [1-9]\d*/);
+      // help, usage errors and bad flag values: the same words and exit codes as the full program
+      for (const args of [
+        ['options', '--help'],
+        ['options'],
+        ['options', 'sip:127.0.0.1:5060', '--transport', 'sctp'],
+        ['options', 'sip:127.0.0.1:5060', '--bogus'],
+        ['demo', '--help'],
+        ['call', '--help'],
+        ['call'],
+        ['demo', '--duration', 'nope'],
+      ]) {
         const [a, b] = [await probe(args, alone), await probe(args, MAIN)];
         expect({ args, code: a.code, stdout: a.stdout, stderr: a.stderr }).toEqual({ args, code: b.code, stdout: b.stdout, stderr: b.stderr });
       }
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
-  });
+  }, 60_000);
 
   it('runs `probe demo`: a call with RTP both ways, kernel timestamps when the addon is built', async () => {
     const r = await probe(['demo', '--duration', '1s', '--json']);
